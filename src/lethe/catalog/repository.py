@@ -1,0 +1,323 @@
+"""Repository over the catalog database. Returns dataclasses, never ORM rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
+from lethe.errors import CatalogError, ConflictError, NotFoundError
+from lethe.privacy.sources import SourceSpec
+from lethe.types import Box, Embedding, FaceRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    id: int
+    name: str
+    lawful_basis: str
+    art9_condition: str
+    purpose: str
+    jurisdiction: str
+    retention_days: int
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ImageMeta:
+    sha256: str
+    uri: str
+    width: int
+    height: int
+    size_bytes: int
+    format: str
+    source_url: str | None = None
+    captured_at: datetime | None = None
+    caption: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FaceInfo:
+    face_id: int
+    image_id: int
+    image_uri: str
+    source_name: str
+    source_url: str | None
+    box: Box
+    crop_path: str
+    quality: float
+    detector_score: float
+
+
+def _source(row: SourceRow) -> Source:
+    return Source(
+        id=row.id,
+        name=row.name,
+        lawful_basis=row.lawful_basis,
+        art9_condition=row.art9_condition,
+        purpose=row.purpose,
+        jurisdiction=row.jurisdiction,
+        retention_days=row.retention_days,
+        status=row.status,
+        created_at=row.created_at,
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted rows are overwritten with zeros, so erased templates do not linger in free pages.
+    cursor.execute("PRAGMA secure_delete=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class Catalog:
+    """Opens (and migrates) the catalog database at ``url``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            self._migrate()
+        except SQLAlchemyError as exc:
+            raise CatalogError(
+                f"cannot open catalog: {exc.__class__.__name__}: {exc.args[0] if exc.args else ''}"
+            ) from exc
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _migrate(self) -> None:
+        script_location = str(resources.files("lethe.catalog") / "migrations")
+        config = Config()
+        config.set_main_option("script_location", script_location)
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- sources ---------------------------------------------------------------------------------
+
+    def add_source(self, spec: SourceSpec) -> Source:
+        row = SourceRow(
+            name=spec.name,
+            lawful_basis=spec.lawful_basis,
+            art9_condition=spec.art9_condition,
+            purpose=spec.purpose,
+            jurisdiction=spec.jurisdiction,
+            retention_days=spec.retention_days,
+            status="active",
+            created_at=now_utc(),
+        )
+        try:
+            with self.session() as session, session.begin():
+                session.add(row)
+        except IntegrityError as exc:
+            raise ConflictError(f"a source named {spec.name!r} already exists") from exc
+        return _source(row)
+
+    def source(self, name: str) -> Source:
+        with self.session() as session:
+            row = session.scalar(select(SourceRow).where(SourceRow.name == name))
+            if row is None:
+                raise NotFoundError(f"no source named {name!r}; register it with `lethe source add`")
+            return _source(row)
+
+    def sources(self) -> list[Source]:
+        with self.session() as session:
+            return [_source(r) for r in session.scalars(select(SourceRow).order_by(SourceRow.name))]
+
+    def source_counts(self) -> dict[int, tuple[int, int]]:
+        """source id -> (images, faces)."""
+        with self.session() as session:
+            image_rows = session.execute(
+                select(ImageRow.source_id, func.count()).group_by(ImageRow.source_id)
+            ).all()
+            face_rows = session.execute(
+                select(ImageRow.source_id, func.count(FaceRow.id))
+                .join(FaceRow, FaceRow.image_id == ImageRow.id)
+                .group_by(ImageRow.source_id)
+            ).all()
+        images: dict[int, int] = {int(sid): int(n) for sid, n in image_rows}
+        faces: dict[int, int] = {int(sid): int(n) for sid, n in face_rows}
+        return {sid: (int(images.get(sid, 0)), int(faces.get(sid, 0))) for sid in images}
+
+    # -- images and faces ------------------------------------------------------------------------
+
+    def known_hashes(self, source_id: int, hashes: Iterable[str]) -> set[str]:
+        wanted = list(set(hashes))
+        found: set[str] = set()
+        with self.session() as session:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                found.update(
+                    session.scalars(
+                        select(ImageRow.sha256).where(
+                            ImageRow.source_id == source_id, ImageRow.sha256.in_(chunk)
+                        )
+                    )
+                )
+        return found
+
+    def add_images(
+        self,
+        source_id: int,
+        items: Sequence[tuple[ImageMeta, Sequence[FaceRecord]]],
+        *,
+        detector: str,
+        embedder: str,
+        crop_path_for: Any,
+    ) -> list[tuple[int, list[int]]]:
+        """Insert images with their faces in one transaction; returns (image id, face ids) per item.
+
+        ``crop_path_for(face_id) -> str`` names where each face's crop is (written by the caller).
+        Images whose hash is already present for the source are skipped (empty face list, id -1).
+        """
+        created = now_utc()
+        results: list[tuple[int, list[int]]] = []
+        with self.session() as session, session.begin():
+            for meta, faces in items:
+                exists = session.scalar(
+                    select(ImageRow.id).where(ImageRow.source_id == source_id, ImageRow.sha256 == meta.sha256)
+                )
+                if exists is not None:
+                    results.append((-1, []))
+                    continue
+                image = ImageRow(
+                    source_id=source_id,
+                    sha256=meta.sha256,
+                    uri=meta.uri,
+                    source_url=meta.source_url,
+                    captured_at=meta.captured_at,
+                    caption=meta.caption,
+                    width=meta.width,
+                    height=meta.height,
+                    size_bytes=meta.size_bytes,
+                    format=meta.format,
+                    ingested_at=created,
+                )
+                session.add(image)
+                session.flush()
+                face_rows = [
+                    FaceRow(
+                        image_id=image.id,
+                        box_left=f.box.left,
+                        box_top=f.box.top,
+                        box_right=f.box.right,
+                        box_bottom=f.box.bottom,
+                        landmarks=[list(p) for p in f.landmarks],
+                        detector=detector,
+                        detector_score=f.detector_score,
+                        quality=f.quality,
+                        embedder=embedder,
+                        embedding=np.asarray(f.embedding, dtype=np.float32).tobytes(),
+                        crop_path="",
+                        created_at=created,
+                    )
+                    for f in faces
+                ]
+                session.add_all(face_rows)
+                session.flush()
+                for row in face_rows:
+                    row.crop_path = crop_path_for(row.id)
+                results.append((image.id, [r.id for r in face_rows]))
+        return results
+
+    def count_faces(self) -> int:
+        with self.session() as session:
+            return int(session.scalar(select(func.count(FaceRow.id))) or 0)
+
+    def count_images(self) -> int:
+        with self.session() as session:
+            return int(session.scalar(select(func.count(ImageRow.id))) or 0)
+
+    def face_ids(self) -> np.ndarray:
+        """Every face id, sorted (int64)."""
+        with self.session() as session:
+            ids = session.scalars(select(FaceRow.id).order_by(FaceRow.id)).all()
+        return np.asarray(ids, dtype=np.int64)
+
+    def iter_embeddings(self, batch: int = 50_000) -> Iterator[tuple[np.ndarray, Embedding]]:
+        """Yield (ids, vectors) in id order, ``batch`` rows at a time."""
+        last = 0
+        with self.session() as session:
+            while True:
+                rows = session.execute(
+                    select(FaceRow.id, FaceRow.embedding)
+                    .where(FaceRow.id > last)
+                    .order_by(FaceRow.id)
+                    .limit(batch)
+                ).all()
+                if not rows:
+                    return
+                ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+                yield ids, vectors
+                last = int(ids[-1])
+
+    def faces(self, face_ids: Sequence[int]) -> dict[int, FaceInfo]:
+        if not face_ids:
+            return {}
+        with self.session() as session:
+            rows = session.execute(
+                select(FaceRow, ImageRow.uri, ImageRow.source_url, SourceRow.name)
+                .join(ImageRow, FaceRow.image_id == ImageRow.id)
+                .join(SourceRow, ImageRow.source_id == SourceRow.id)
+                .where(FaceRow.id.in_(list(face_ids)))
+            ).all()
+        return {
+            face.id: FaceInfo(
+                face_id=face.id,
+                image_id=face.image_id,
+                image_uri=uri,
+                source_name=source_name,
+                source_url=source_url,
+                box=Box(face.box_left, face.box_top, face.box_right, face.box_bottom),
+                crop_path=face.crop_path,
+                quality=face.quality,
+                detector_score=face.detector_score,
+            )
+            for face, uri, source_url, source_name in rows
+        }
+
+    def face_ids_of_sources(self, source_ids: Sequence[int]) -> np.ndarray:
+        with self.session() as session:
+            ids = session.scalars(
+                select(FaceRow.id)
+                .join(ImageRow, FaceRow.image_id == ImageRow.id)
+                .where(ImageRow.source_id.in_(list(source_ids)))
+            ).all()
+        return np.asarray(ids, dtype=np.int64)
+
+    def delete_faces(self, face_ids: Sequence[int]) -> list[str]:
+        """Delete face rows; returns their crop paths (the caller removes the files)."""
+        with self.session() as session, session.begin():
+            rows = session.scalars(select(FaceRow).where(FaceRow.id.in_(list(face_ids)))).all()
+            paths = [r.crop_path for r in rows]
+            for row in rows:
+                session.delete(row)
+        return paths

@@ -1,0 +1,106 @@
+"""SQLAlchemy table definitions. The schema itself is created by the Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger elsewhere for 64-bit ids.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the catalog")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SourceRow(Base):
+    __tablename__ = "source"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    lawful_basis: Mapped[str] = mapped_column(String(40))
+    art9_condition: Mapped[str] = mapped_column(String(60))
+    purpose: Mapped[str] = mapped_column(Text)
+    jurisdiction: Mapped[str] = mapped_column(String(2), index=True)
+    retention_days: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
+class ImageRow(Base):
+    __tablename__ = "image"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uri: Mapped[str] = mapped_column(Text)
+    source_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    captured_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    caption: Mapped[str | None] = mapped_column(Text, nullable=True)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    format: Mapped[str] = mapped_column(String(10))
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+    __table_args__ = (
+        UniqueConstraint("source_id", "sha256", name="uq_image_source_sha256"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class FaceRow(Base):
+    __tablename__ = "face"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), index=True)
+    box_left: Mapped[int] = mapped_column(Integer)
+    box_top: Mapped[int] = mapped_column(Integer)
+    box_right: Mapped[int] = mapped_column(Integer)
+    box_bottom: Mapped[int] = mapped_column(Integer)
+    landmarks: Mapped[list[list[float]]] = mapped_column(JSON)
+    detector: Mapped[str] = mapped_column(String(40))
+    detector_score: Mapped[float] = mapped_column(Float)
+    quality: Mapped[float] = mapped_column(Float)
+    embedder: Mapped[str] = mapped_column(String(40))
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    crop_path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = {"sqlite_autoincrement": True}

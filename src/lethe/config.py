@@ -1,0 +1,78 @@
+"""Settings: environment variables with the prefix ``LETHE_`` (see docs/configuration.md).
+
+Precedence, highest first: arguments to ``Settings(...)``, environment variables, a ``.env`` file
+in the working directory, defaults. Settings are built on demand (``Settings()``), never at import.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lethe.errors import ConfigError
+
+
+def _default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LETHE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Catalog file, index files, crops, keys.")
+    catalog_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default a SQLite file `catalog.sqlite3` in the data folder.",
+    )
+    index: Literal["faiss"] = Field(default="faiss", description="Vector index backend.")
+    index_kind: Literal["auto", "flat", "ivf"] = Field(
+        default="auto",
+        description="FAISS structure: exact `flat`, approximate `ivf`, or `auto` by gallery size.",
+    )
+    index_exact_max_faces: int = Field(
+        default=100_000, ge=1, description="With index_kind=auto, galleries up to this size use exact search."
+    )
+    max_image_pixels: int = Field(
+        default=50_000_000, ge=1, description="Images with more pixels are refused (decompression bombs)."
+    )
+    max_image_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1, description="Files larger than this are refused."
+    )
+    detector: Literal["hog", "yunet"] = Field(default="hog", description="Face detector backend.")
+    yunet_model_path: Path | None = Field(
+        default=None,
+        description="YuNet ONNX file; when unset it is downloaded (sha256-pinned) into the data folder.",
+    )
+    detect_max_side_px: int = Field(
+        default=1024, ge=64, description="Images are shrunk to this longest side before detection."
+    )
+    min_face_px: int = Field(
+        default=20, ge=1, description="Faces smaller than this (box side, px) are ignored."
+    )
+    match_threshold: float = Field(
+        default=0.93, ge=-1.0, le=1.0, description="Cosine similarity at or above which a face is a match."
+    )
+    workers: int = Field(default_factory=_default_workers, ge=1, description="Ingest worker processes.")
+    offline: bool = Field(default=False, description="Never download model files.")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def resolved_catalog_url(self) -> str:
+        if self.catalog_url:
+            return self.catalog_url
+        return f"sqlite:///{(self.data_dir / 'catalog.sqlite3').resolve()}"
+
+    def ensure_data_dir(self) -> Path:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ConfigError(f"cannot create data folder {self.data_dir}: {exc.strerror}") from exc
+        return self.data_dir

@@ -1,0 +1,35 @@
+"""dlib's face recognition ResNet (``dlib_face_recognition_resnet_model_v1.dat``) via dlib-bin."""
+
+from __future__ import annotations
+
+import dlib
+import numpy as np
+
+from lethe.errors import ModelError
+from lethe.models import dlib_model_path
+from lethe.types import EMBEDDING_DIM, Embedding, RGBImage, l2_normalise
+
+
+class DlibResnetEmbedder:
+    """The reference embedder: dlib's own runtime on 150x150 chips with 0.25 padding."""
+
+    name = "dlib-resnet"
+    dim = EMBEDDING_DIM
+    chip_size = 150
+    chip_padding = 0.25
+
+    def __init__(self) -> None:
+        path = dlib_model_path("resnet")
+        try:
+            self._net = dlib.face_recognition_model_v1(str(path))
+        except RuntimeError as exc:
+            raise ModelError(f"cannot load {path.name}: {exc}") from exc
+
+    def embed(self, chips: list[RGBImage]) -> Embedding:
+        if not chips:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        for chip in chips:
+            if chip.shape != (self.chip_size, self.chip_size, 3) or chip.dtype != np.uint8:
+                raise ModelError(f"chips must be {self.chip_size}x{self.chip_size}x3 uint8, got {chip.shape}")
+        vectors = self._net.compute_face_descriptor([np.ascontiguousarray(c) for c in chips])
+        return l2_normalise(np.array([np.asarray(v) for v in vectors], dtype=np.float32))

@@ -1,0 +1,295 @@
+"""The engine: the one facade the CLI and the API both use. Business rules live here and below."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lethe.catalog import Catalog, ImageMeta, Source
+from lethe.config import Settings
+from lethe.errors import InputError, LawfulBasisError
+from lethe.imaging import decode_image
+from lethe.index import FaissIndex, VectorIndex
+from lethe.ingest import IngestReport, Job, ProcessedImage, Progress, run_ingest
+from lethe.pipeline import FacePipeline, build_pipeline
+from lethe.privacy import SourceSpec
+from lethe.storage import CropStore, private_dir
+from lethe.types import Box
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    face_id: int
+    score: float
+    image: str
+    source: str
+    source_url: str | None
+    box: Box
+    crop_path: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "face_id": self.face_id,
+            "image": self.image,
+            "score": round(self.score, 6),
+            "source": self.source,
+            "source_url": self.source_url,
+            "box": self.box.as_list(),
+            "crop": self.crop_path,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    probe_faces: list[Box]
+    used_face: int | None
+    threshold: float
+    matches: list[Match]
+
+    @property
+    def no_match(self) -> bool:
+        return not self.matches
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "probe_faces": len(self.probe_faces),
+            "probe_boxes": [b.as_list() for b in self.probe_faces],
+            "face": self.used_face,
+            "threshold": self.threshold,
+            "matches": [m.as_dict() for m in self.matches],
+            "no_match": self.no_match,
+        }
+
+
+class Lethe:
+    """Open with ``Lethe(Settings())``; close with ``close()`` or use as a context manager."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        data_dir = settings.ensure_data_dir()
+        self.catalog = Catalog(settings.resolved_catalog_url)
+        self.crops = CropStore(data_dir / "crops")
+        self._lock_path = data_dir / ".write.lock"
+        self.index: VectorIndex = FaissIndex(
+            private_dir(data_dir / "index"),
+            kind=settings.index_kind,
+            exact_max=settings.index_exact_max_faces,
+        )
+        self._pipeline: FacePipeline | None = None
+        self._sync_index()
+
+    def __enter__(self) -> Lethe:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    @property
+    def pipeline(self) -> FacePipeline:
+        if self._pipeline is None:
+            self._pipeline = build_pipeline(self.settings)
+        return self._pipeline
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One writer at a time across processes (catalog + index + crops move together)."""
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    # -- sources ---------------------------------------------------------------------------------
+
+    def add_source(self, spec: SourceSpec) -> Source:
+        return self.catalog.add_source(spec)
+
+    def sources(self) -> list[tuple[Source, int, int]]:
+        counts = self.catalog.source_counts()
+        return [(s, *counts.get(s.id, (0, 0))) for s in self.catalog.sources()]
+
+    # -- ingest ----------------------------------------------------------------------------------
+
+    def ingest(self, source_name: str, target: Path, progress: Progress | None = None) -> IngestReport:
+        source = self.catalog.source(source_name)
+        if source.status != "active":
+            raise LawfulBasisError(f"source {source.name!r} is {source.status}; ingest is refused")
+        detector = self.settings.detector
+        embedder = "dlib-resnet"
+
+        def is_known(digest: str) -> bool:
+            return bool(self.catalog.known_hashes(source.id, [digest]))
+
+        def commit(batch: list[tuple[Job, ProcessedImage]]) -> int:
+            items = [
+                (
+                    ImageMeta(
+                        sha256=job.sha256,
+                        uri=str(job.item.path),
+                        width=processed.width,
+                        height=processed.height,
+                        size_bytes=job.size_bytes,
+                        format=processed.format,
+                        source_url=job.item.source_url,
+                        captured_at=job.item.captured_at,
+                        caption=job.item.caption,
+                    ),
+                    processed.faces,
+                )
+                for job, processed in batch
+            ]
+            crops_by_face: dict[int, bytes] = {}
+
+            def crop_path_for(face_id: int) -> str:
+                return self.crops.relative_path(face_id)
+
+            stored = self.catalog.add_images(
+                source.id, items, detector=detector, embedder=embedder, crop_path_for=crop_path_for
+            )
+            ids: list[int] = []
+            vectors: list[np.ndarray] = []
+            for (_, faces), (_, face_ids) in zip(items, stored, strict=True):
+                for face, face_id in zip(faces, face_ids, strict=True):
+                    crops_by_face[face_id] = face.crop_jpeg
+                    ids.append(face_id)
+                    vectors.append(face.embedding)
+            for face_id, jpeg in crops_by_face.items():
+                self.crops.write(face_id, jpeg)
+            if ids:
+                self.index.add(np.asarray(ids, dtype=np.int64), np.vstack(vectors).astype(np.float32))
+            return len(ids)
+
+        with self._writing():
+            report = run_ingest(
+                target,
+                self.settings,
+                is_known=is_known,
+                commit=commit,
+                pipeline=lambda: self.pipeline,
+                progress=progress,
+            )
+            self._maybe_restructure()
+            self.index.save()
+        log.info(
+            "ingest source_id=%s images=%d faces=%d skipped=%d errors=%d",
+            source.id,
+            report.images,
+            report.faces,
+            report.skipped,
+            len(report.errors),
+        )
+        return report
+
+    # -- search ----------------------------------------------------------------------------------
+
+    def search(
+        self, probe: bytes, *, top_k: int = 10, threshold: float | None = None, face: int | None = None
+    ) -> SearchResult:
+        limit = self.settings.match_threshold if threshold is None else threshold
+        if top_k < 1:
+            raise InputError("top must be at least 1")
+        image = decode_image(
+            probe, max_pixels=self.settings.max_image_pixels, max_bytes=self.settings.max_image_bytes
+        )
+        faces = self.pipeline.faces(image.pixels)
+        boxes = [f.box for f in faces]
+        if not faces:
+            return SearchResult(probe_faces=[], used_face=None, threshold=limit, matches=[])
+        chosen = 0 if face is None else face
+        if not 0 <= chosen < len(faces):
+            raise InputError(f"the probe has {len(faces)} face(s); --face must be 0..{len(faces) - 1}")
+        deny = self._restricted_face_ids()
+        hits = self.index.search(faces[chosen].embedding[None, :], top_k, deny=deny)[0]
+        hits = [(fid, score) for fid, score in hits if score >= limit]
+        infos = self.catalog.faces([fid for fid, _ in hits])
+        matches = [
+            Match(
+                face_id=fid,
+                score=score,
+                image=infos[fid].image_uri,
+                source=infos[fid].source_name,
+                source_url=infos[fid].source_url,
+                box=infos[fid].box,
+                crop_path=str(self.crops.root / infos[fid].crop_path),
+            )
+            for fid, score in hits
+            if fid in infos
+        ]
+        return SearchResult(probe_faces=boxes, used_face=chosen, threshold=limit, matches=matches)
+
+    def _restricted_face_ids(self) -> np.ndarray | None:
+        restricted = [s.id for s in self.catalog.sources() if s.status != "active"]
+        if not restricted:
+            return None
+        return self.catalog.face_ids_of_sources(restricted)
+
+    # -- index maintenance -----------------------------------------------------------------------
+
+    def remove_faces(self, face_ids: list[int]) -> int:
+        """Delete faces everywhere: catalog rows, crops, vectors (physically, index file rewritten)."""
+        with self._writing():
+            self.catalog.delete_faces(face_ids)
+            for face_id in face_ids:
+                self.crops.delete(face_id)
+            removed = self.index.remove(np.asarray(face_ids, dtype=np.int64))
+            self.index.save()
+        return removed
+
+    def rebuild_index(self) -> dict[str, object]:
+        """Rebuild the vector index from the catalog's templates; drop crops with no catalog face."""
+        with self._writing():
+            self._rebuild()
+            known = {int(i) for i in self.index.ids()}
+            orphans = [fid for fid in self.crops.face_ids_on_disk() if fid not in known]
+            for face_id in orphans:
+                self.crops.delete(face_id)
+        stats = dict(self.index.stats())
+        stats["orphan_crops_removed"] = len(orphans)
+        return stats
+
+    def _rebuild(self) -> None:
+        chunks = list(self.catalog.iter_embeddings())
+        if chunks:
+            ids = np.concatenate([c[0] for c in chunks])
+            vectors = np.vstack([c[1] for c in chunks])
+        else:
+            ids = np.zeros(0, dtype=np.int64)
+            vectors = np.zeros((0, self.index.dim), dtype=np.float32)
+        self.index.rebuild(ids, vectors)
+
+    def _maybe_restructure(self) -> None:
+        stats = self.index.stats()
+        if (
+            self.settings.index_kind == "auto"
+            and stats.get("kind") == "flat"
+            and len(self.index) > self.settings.index_exact_max_faces
+        ):
+            self._rebuild()
+
+    def _sync_index(self) -> None:
+        """After a crash the index may lag or lead the catalog: make it match the catalog exactly."""
+        catalog_ids = self.catalog.face_ids()
+        index_ids = self.index.ids()
+        if len(catalog_ids) == len(index_ids) and np.array_equal(np.sort(catalog_ids), np.sort(index_ids)):
+            return
+        log.warning(
+            "vector index out of step with the catalog (%d vs %d); rebuilding",
+            len(index_ids),
+            len(catalog_ids),
+        )
+        with self._writing():
+            self._rebuild()

@@ -1,0 +1,71 @@
+"""The contract every vector-index backend of Lethe fulfils.
+
+Vectors are L2-normalised float32 rows (see :mod:`lethe.types`), so inner product is cosine
+similarity. Ids are stable, caller-chosen, unique non-negative int64 values (the catalog's face ids):
+they never drift when other entries are removed. Every failure is raised as
+:class:`lethe.errors.VectorIndexError`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+#: One search hit: (face id, cosine similarity).
+Hit = tuple[int, float]
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """A persistent nearest-neighbour index of face templates keyed by stable int64 ids."""
+
+    dim: int
+
+    def __len__(self) -> int:
+        """Number of vectors stored."""
+        ...
+
+    def add(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
+        """Add ``vectors`` (n, dim) under ``ids`` (n,); an id already present is refused."""
+        ...
+
+    def remove(self, ids: npt.NDArray[np.int64]) -> int:
+        """Remove ``ids``; return how many were present. Unknown ids are ignored."""
+        ...
+
+    def search(
+        self,
+        vectors: npt.NDArray[np.float32],
+        k: int,
+        *,
+        allow: npt.NDArray[np.int64] | None = None,
+        deny: npt.NDArray[np.int64] | None = None,
+    ) -> list[list[Hit]]:
+        """Per query row, up to ``k`` hits best first.
+
+        ``allow`` restricts results to these ids; ``deny`` ids are never returned.
+        An empty index gives one empty list per query.
+        """
+        ...
+
+    def ids(self) -> npt.NDArray[np.int64]:
+        """All stored ids, int64, sorted ascending."""
+        ...
+
+    def contains(self, face_id: int) -> bool:
+        """Whether ``face_id`` is stored."""
+        ...
+
+    def save(self) -> None:
+        """Persist atomically (temp file in the same directory, fsync, replace, fsync directory)."""
+        ...
+
+    def rebuild(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
+        """Replace all content (the backend picks a structure by size) and save."""
+        ...
+
+    def stats(self) -> dict[str, object]:
+        """At least ``backend``, ``kind``, ``count`` and ``file_bytes``."""
+        ...

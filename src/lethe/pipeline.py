@@ -1,0 +1,73 @@
+"""Pure image -> faces: detect, landmarks, align, embed, crop. No storage, no side effects."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from lethe.alignment import Landmarker, face_chip, landmarks_of, quality_score
+from lethe.config import Settings
+from lethe.detection import Detector, DlibHogDetector
+from lethe.embedding import DlibResnetEmbedder, Embedder
+from lethe.types import FaceRecord, RGBImage
+
+CROP_JPEG_QUALITY = 85
+
+
+@dataclass
+class FacePipeline:
+    detector: Detector
+    landmarker: Landmarker
+    embedder: Embedder
+
+    def faces(self, image: RGBImage) -> list[FaceRecord]:
+        """Every face in the image, largest first."""
+        detections = sorted(self.detector.detect(image), key=lambda d: d.box.area, reverse=True)
+        if not detections:
+            return []
+        shapes = [self.landmarker.shape(image, d.box) for d in detections]
+        chips = [face_chip(image, s, self.embedder.chip_size, self.embedder.chip_padding) for s in shapes]
+        vectors = self.embedder.embed(chips)
+        records = []
+        for det, shape, chip, vector in zip(detections, shapes, chips, vectors, strict=True):
+            records.append(
+                FaceRecord(
+                    box=det.box,
+                    detector_score=det.score,
+                    landmarks=landmarks_of(shape),
+                    quality=quality_score(det.box, chip),
+                    embedding=np.ascontiguousarray(vector, dtype=np.float32),
+                    crop_jpeg=encode_jpeg(chip),
+                )
+            )
+        return records
+
+
+def encode_jpeg(pixels: RGBImage, quality: int = CROP_JPEG_QUALITY) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def build_detector(settings: Settings) -> Detector:
+    if settings.detector == "yunet":
+        from lethe.detection.yunet import YuNetDetector
+        from lethe.models import ensure_model
+
+        path = ensure_model(
+            "yunet",
+            path=settings.yunet_model_path,
+            cache_dir=settings.data_dir / "models",
+            offline=settings.offline,
+        )
+        return YuNetDetector(path, max_side_px=settings.detect_max_side_px, min_face_px=settings.min_face_px)
+    return DlibHogDetector(max_side_px=settings.detect_max_side_px, min_face_px=settings.min_face_px)
+
+
+def build_pipeline(settings: Settings) -> FacePipeline:
+    return FacePipeline(
+        detector=build_detector(settings), landmarker=Landmarker(), embedder=DlibResnetEmbedder()
+    )

@@ -1,0 +1,164 @@
+"""What to ingest: the files of a folder, or the rows of a CSV / JSONL manifest.
+
+Every item is resolved inside its collection root: paths that escape it (``..``, absolute paths
+elsewhere, symlinks pointing out) and URLs are refused per row, with a reason; the rest goes on.
+Lethe never fetches anything from the network.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lethe.errors import ManifestError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+MANIFEST_SUFFIXES = frozenset({".csv", ".jsonl"})
+PATH_KEYS = ("path", "image", "file")
+
+
+@dataclass(frozen=True, slots=True)
+class InputItem:
+    path: Path
+    source_url: str | None = None
+    captured_at: datetime | None = None
+    caption: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InputProblem:
+    where: str
+    reason: str
+
+
+def iter_inputs(target: Path) -> Iterator[InputItem | InputProblem]:
+    if not target.exists():
+        raise ManifestError(f"{target} does not exist")
+    if target.is_dir():
+        yield from _iter_folder(target)
+    elif target.suffix.lower() in MANIFEST_SUFFIXES:
+        yield from _iter_manifest(target)
+    else:
+        raise ManifestError(f"{target} is neither a folder nor a .csv / .jsonl manifest")
+
+
+def _iter_folder(root: Path) -> Iterator[InputItem | InputProblem]:
+    real_root = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            resolved = _resolve(path)
+            if isinstance(resolved, str):
+                yield InputProblem(str(path), resolved)
+                continue
+            if not resolved.is_relative_to(real_root):
+                yield InputProblem(str(path), "symbolic link points outside the collection folder")
+                continue
+            yield InputItem(path=resolved)
+
+
+def _iter_manifest(manifest: Path) -> Iterator[InputItem | InputProblem]:
+    root = manifest.parent.resolve()
+    try:
+        if manifest.suffix.lower() == ".csv":
+            rows: Iterator[tuple[int, dict[str, object]]] = _csv_rows(manifest)
+        else:
+            rows = _jsonl_rows(manifest)
+        for line, row in rows:
+            yield _manifest_item(root, f"{manifest.name}:{line}", row)
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{manifest} is not valid UTF-8 text") from exc
+    except csv.Error as exc:
+        raise ManifestError(f"{manifest} is not a valid CSV file: {exc}") from exc
+    except OSError as exc:
+        raise ManifestError(f"cannot read {manifest}: {exc.strerror or exc}") from exc
+
+
+def _csv_rows(manifest: Path) -> Iterator[tuple[int, dict[str, object]]]:
+    with manifest.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        fields = {f.strip().lower() for f in reader.fieldnames or []}
+        if not fields & set(PATH_KEYS):
+            raise ManifestError(
+                f"{manifest} has no 'path' column (columns: path, source_url, captured_at, caption)"
+            )
+        for row in reader:
+            yield reader.line_num, {(k or "").strip().lower(): v for k, v in row.items()}
+
+
+def _jsonl_rows(manifest: Path) -> Iterator[tuple[int, dict[str, object]]]:
+    # utf-8-sig: a byte-order mark (Windows editors) must not turn line 1 into "not valid JSON".
+    with manifest.open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                yield number, {"__error__": "not valid JSON"}
+                continue
+            if not isinstance(row, dict):
+                yield number, {"__error__": "each line must be a JSON object"}
+                continue
+            yield number, {str(k).lower(): v for k, v in row.items()}
+
+
+def _manifest_item(root: Path, where: str, row: dict[str, object]) -> InputItem | InputProblem:
+    if "__error__" in row:
+        return InputProblem(where, str(row["__error__"]))
+    raw = next((row[k] for k in PATH_KEYS if row.get(k)), None)
+    if not isinstance(raw, str) or not raw.strip():
+        return InputProblem(where, "row has no image path")
+    raw = raw.strip()
+    if "://" in raw or raw.startswith(("data:", "//")):
+        return InputProblem(where, "a URL where a file path is expected: Lethe never downloads images")
+    path = _resolve(root / raw)
+    if isinstance(path, str):
+        return InputProblem(where, path)
+    if not path.is_relative_to(root):
+        return InputProblem(where, "path leaves the manifest's folder")
+    source_url = _text(row.get("source_url") or row.get("url"))
+    if source_url and not source_url.startswith(("http://", "https://")):
+        return InputProblem(where, "source_url must be an http(s) URL")
+    captured = _text(row.get("captured_at"))
+    captured_at = None
+    if captured:
+        try:
+            captured_at = datetime.fromisoformat(captured.replace("Z", "+00:00"))
+        except ValueError:
+            return InputProblem(where, f"captured_at {captured!r} is not an ISO 8601 date")
+        # Naive times are taken as UTC; times with an offset are converted to UTC.
+        captured_at = (
+            captured_at.replace(tzinfo=UTC) if captured_at.tzinfo is None else captured_at.astimezone(UTC)
+        )
+    return InputItem(
+        path=path, source_url=source_url, captured_at=captured_at, caption=_text(row.get("caption"))
+    )
+
+
+def _resolve(path: Path) -> Path | str:
+    """The absolute path with every symlink followed, or the reason it cannot be resolved.
+
+    Python 3.11's ``Path.resolve`` raises ``RuntimeError`` on a symlink loop and ``ValueError``
+    on a NUL byte; either must be one bad item, not the end of the whole walk or manifest."""
+    try:
+        return path.resolve()
+    except RuntimeError:
+        return "symbolic link loop"
+    except (OSError, ValueError) as exc:
+        return f"path cannot be resolved: {exc}"
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None

@@ -1,0 +1,78 @@
+"""Files in the data folder: atomic writes with private permissions, and the face-crop store."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    return path
+
+
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix.
+
+    ``durable`` also fsyncs the file and its folder (index files); crops skip it for speed, since the
+    catalog row that names a crop is committed afterwards and a lost crop is re-made on re-ingest."""
+    private_dir(path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.chmod(tmp_name, FILE_MODE)
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class CropStore:
+    """Face crops (aligned 150x150 JPEG chips) under ``root``, sharded by face id."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = private_dir(root)
+
+    def relative_path(self, face_id: int) -> str:
+        return f"{face_id % 256:02x}/{face_id}.jpg"
+
+    def path(self, face_id: int) -> Path:
+        return self.root / self.relative_path(face_id)
+
+    def write(self, face_id: int, jpeg: bytes) -> str:
+        atomic_write(self.path(face_id), jpeg, durable=False)
+        return self.relative_path(face_id)
+
+    def delete(self, face_id: int) -> bool:
+        try:
+            self.path(face_id).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def face_ids_on_disk(self) -> set[int]:
+        ids: set[int] = set()
+        for file in self.root.glob("*/*.jpg"):
+            with contextlib.suppress(ValueError):
+                ids.add(int(file.stem))
+        return ids

@@ -1,0 +1,84 @@
+"""Small value types shared by the pipeline, the catalog and the index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+#: RGB image, HxWx3, uint8.
+RGBImage = npt.NDArray[np.uint8]
+#: L2-normalised float32 vector(s).
+Embedding = npt.NDArray[np.float32]
+
+EMBEDDING_DIM = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """A face box in pixel coordinates of the (EXIF-oriented) image: left, top, right, bottom."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def area(self) -> int:
+        return max(0, self.width) * max(0, self.height)
+
+    def as_list(self) -> list[int]:
+        return [self.left, self.top, self.right, self.bottom]
+
+    def scaled(self, factor: float) -> Box:
+        return Box(
+            round(self.left * factor),
+            round(self.top * factor),
+            round(self.right * factor),
+            round(self.bottom * factor),
+        )
+
+
+#: Five (x, y) landmark points as dlib's 5-point model orders them:
+#: right eye outer, right eye inner, left eye outer, left eye inner, nose base.
+Landmarks5 = tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One face found by a detector, before landmarks."""
+
+    box: Box
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class FaceRecord:
+    """One face fully processed by the pipeline: where it is, how good, its template and a crop."""
+
+    box: Box
+    detector_score: float
+    landmarks: Landmarks5
+    quality: float
+    embedding: Embedding
+    crop_jpeg: bytes
+
+
+def l2_normalise(vectors: npt.ArrayLike) -> Embedding:
+    """Return float32 rows scaled to unit length (zero rows stay zero)."""
+    arr = np.asarray(vectors, dtype=np.float32)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    out: Embedding = (arr / norms).astype(np.float32)
+    return out

@@ -1,0 +1,233 @@
+"""The engine end to end on real photos with real models: ingest, search, removal, recovery."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import consent_source, copy_gallery, make_settings
+
+from lethe.catalog.tables import FaceRow
+from lethe.engine import Lethe
+from lethe.errors import LawfulBasisError, NotFoundError
+
+pytestmark = pytest.mark.usefixtures("fixtures_dir")
+
+
+def _identities(expected_faces: list[dict[str, str]]) -> dict[str, set[str]]:
+    """image path relative to the fixtures folder -> identities in it."""
+    return {r["path"]: set(filter(None, r["identities"].split(";"))) for r in expected_faces}
+
+
+def test_every_face_of_every_photo_is_indexed(gallery: Path, expected_faces: list[dict[str, str]]) -> None:
+    with Lethe(make_settings(gallery)) as lethe:
+        expected = sum(int(r["faces_expected"]) for r in expected_faces if r["faces_expected"].isdigit())
+        assert lethe.catalog.count_images() == len(expected_faces)
+        assert lethe.catalog.count_faces() == expected
+        assert len(lethe.index) == expected
+        for face_id in lethe.index.ids():
+            assert lethe.crops.path(int(face_id)).read_bytes()[:2] == b"\xff\xd8"
+
+
+@pytest.mark.parametrize(
+    "person", ["barack_obama", "joe_biden", "kit_harington", "alex_lacamoire", "rose_leslie"]
+)
+def test_a_probe_ranks_the_persons_photos_above_every_other_identity(
+    gallery: Path, fixtures_dir: Path, expected_faces: list[dict[str, str]], person: str
+) -> None:
+    identities = _identities(expected_faces)
+    probe = sorted((fixtures_dir / "identities" / person).iterdir())[0]
+    with Lethe(make_settings(gallery)) as lethe:
+        result = lethe.search(probe.read_bytes(), top_k=100, threshold=-1.0)
+    best_per_image: dict[str, float] = defaultdict(lambda: -2.0)
+    for match in result.matches:
+        name = str(Path(match.image).relative_to(fixtures_dir.resolve()))
+        best_per_image[name] = max(best_per_image[name], match.score)
+    probe_key = str(probe.relative_to(fixtures_dir))
+    best_per_image.pop(probe_key)
+    with_person = [s for name, s in best_per_image.items() if person in identities[name]]
+    without = [s for name, s in best_per_image.items() if person not in identities[name]]
+    expected_count = sum(1 for name, ids in identities.items() if person in ids and name != probe_key)
+    assert len(with_person) == expected_count
+    assert min(with_person) > max(without)
+    # At the default threshold: every photo of the person, nobody else.
+    with Lethe(make_settings(gallery)) as lethe:
+        default = lethe.search(probe.read_bytes(), top_k=100)
+    found = {str(Path(m.image).relative_to(fixtures_dir.resolve())) for m in default.matches} - {probe_key}
+    assert found == {name for name, ids in identities.items() if person in ids and name != probe_key}
+
+
+def test_someone_not_ingested_gets_no_match(tmp_path: Path, fixtures_dir: Path) -> None:
+    with Lethe(make_settings(tmp_path / "data")) as lethe:
+        lethe.add_source(consent_source())
+        lethe.ingest("events", fixtures_dir / "identities" / "barack_obama")
+        lethe.ingest("events", fixtures_dir / "identities" / "kit_harington")
+        for stranger in ("tom_cruise", "lin_manuel_miranda", "rose_leslie"):
+            probe = next((fixtures_dir / "identities" / stranger).iterdir())
+            result = lethe.search(probe.read_bytes())
+            assert len(result.probe_faces) == 1
+            assert result.no_match and result.matches == []
+
+
+def test_search_results_carry_provenance(gallery: Path, fixtures_dir: Path) -> None:
+    probe = fixtures_dir / "identities" / "joe_biden" / "biden.jpg"
+    with Lethe(make_settings(gallery)) as lethe:
+        result = lethe.search(probe.read_bytes(), top_k=3)
+    top = result.matches[0]
+    assert top.image == str(probe.resolve()) and top.score > 0.999
+    assert top.source == "events"
+    assert Path(top.crop_path).is_file()
+    assert top.box.width > 0 and top.box.height > 0
+    assert [m.score for m in result.matches] == sorted((m.score for m in result.matches), reverse=True)
+
+
+def test_group_probe_lists_faces_and_face_option_picks_one(gallery: Path, fixtures_dir: Path) -> None:
+    probe = (fixtures_dir / "group_labelled" / "two_people.jpg").read_bytes()
+    with Lethe(make_settings(gallery)) as lethe:
+        first = lethe.search(probe, top_k=30)
+        second = lethe.search(probe, top_k=30, face=1)
+        assert len(first.probe_faces) == 2
+        assert first.probe_faces[0].area >= first.probe_faces[1].area
+        names_first = {Path(m.image).parent.name for m in first.matches}
+        names_second = {Path(m.image).parent.name for m in second.matches}
+        assert names_first != names_second
+        with pytest.raises(Exception, match="--face must be"):
+            lethe.search(probe, face=2)
+
+
+def test_probe_without_a_face_is_reported(gallery: Path, fixtures_dir: Path) -> None:
+    with Lethe(make_settings(gallery)) as lethe:
+        result = lethe.search((fixtures_dir / "no_face" / "dog.jpg").read_bytes())
+    assert result.probe_faces == [] and result.no_match
+
+
+def test_reingest_is_a_noop(gallery: Path, tmp_path: Path, fixtures_dir: Path) -> None:
+    data = copy_gallery(gallery, tmp_path)
+    with Lethe(make_settings(data)) as lethe:
+        before = (lethe.catalog.count_images(), lethe.catalog.count_faces(), lethe.index.ids().tolist())
+        report = lethe.ingest("events", fixtures_dir)
+        assert (report.images, report.faces, report.errors) == (0, 0, [])
+        assert report.skipped == before[0]
+        assert (
+            lethe.catalog.count_images(),
+            lethe.catalog.count_faces(),
+            lethe.index.ids().tolist(),
+        ) == before
+
+
+def test_duplicate_files_in_one_run_are_stored_once(
+    engine: Lethe, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "dupes"
+    folder.mkdir()
+    data = (fixtures_dir / "identities" / "joe_biden" / "biden.jpg").read_bytes()
+    (folder / "a.jpg").write_bytes(data)
+    (folder / "b.jpg").write_bytes(data)
+    engine.add_source(consent_source())
+    report = engine.ingest("events", folder)
+    assert (report.images, report.faces, report.skipped) == (1, 1, 1)
+
+
+def test_corrupt_file_is_reported_and_the_rest_ingested(
+    engine: Lethe, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    good = (fixtures_dir / "identities" / "joe_biden" / "biden.jpg").read_bytes()
+    (folder / "1-good.jpg").write_bytes(good)
+    (folder / "2-truncated.jpg").write_bytes(good[: len(good) // 3])
+    (folder / "3-text.png").write_bytes(b"this is not a picture")
+    (folder / "4-empty.jpg").write_bytes(b"")
+    (folder / "5-good.jpg").write_bytes(
+        (fixtures_dir / "identities" / "rose_leslie" / "img1.jpg").read_bytes()
+    )
+    engine.add_source(consent_source())
+    report = engine.ingest("events", folder)
+    assert report.images == 2 and report.faces == 2
+    reasons = {Path(e["path"]).name: e["reason"] for e in report.errors}
+    assert set(reasons) == {"2-truncated.jpg", "3-text.png", "4-empty.jpg"}
+    assert all(reasons.values())
+    # Nothing half-done: a second run retries only the bad files and keeps the good ones.
+    again = engine.ingest("events", folder)
+    assert (again.images, again.skipped, len(again.errors)) == (0, 2, 3)
+
+
+def test_ingest_without_a_registered_source_is_refused(engine: Lethe, fixtures_dir: Path) -> None:
+    with pytest.raises(NotFoundError, match="no source named"):
+        engine.ingest("nobody", fixtures_dir / "identities" / "joe_biden")
+    assert engine.catalog.count_images() == 0
+
+
+def test_ingest_into_a_restricted_source_is_refused(engine: Lethe, fixtures_dir: Path) -> None:
+    source = engine.add_source(consent_source())
+    with engine.catalog.session() as session, session.begin():
+        from lethe.catalog.tables import SourceRow
+
+        session.get(SourceRow, source.id).status = "restricted"  # type: ignore[union-attr]
+    with pytest.raises(LawfulBasisError, match="restricted"):
+        engine.ingest("events", fixtures_dir / "identities" / "joe_biden")
+    assert engine.catalog.count_images() == 0
+
+
+def test_removed_faces_are_not_found_and_their_bytes_are_gone(
+    gallery: Path, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    data = copy_gallery(gallery, tmp_path)
+    probe = (fixtures_dir / "identities" / "kit_harington" / "john1.jpeg").read_bytes()
+    with Lethe(make_settings(data)) as lethe:
+        hits = lethe.search(probe, top_k=50)
+        doomed = [m.face_id for m in hits.matches]
+        assert len(doomed) >= 3
+        with lethe.catalog.session() as session:
+            vectors = [session.get(FaceRow, fid).embedding for fid in doomed]  # type: ignore[union-attr]
+        kept = lethe.index.ids()[~np.isin(lethe.index.ids(), doomed)]
+        assert lethe.remove_faces(doomed) == len(doomed)
+        assert lethe.search(probe, top_k=50).no_match
+        assert all(not lethe.crops.path(fid).exists() for fid in doomed)
+        assert lethe.index.ids().tolist() == sorted(kept.tolist())
+    index_bytes = b"".join(p.read_bytes() for p in (data / "index").iterdir() if p.is_file())
+    assert index_bytes, "the index files should exist"
+    for vector in vectors:
+        assert vector not in index_bytes
+    # And nothing comes back after reopening (the index is re-checked against the catalog).
+    with Lethe(make_settings(data)) as lethe:
+        assert lethe.search(probe, top_k=50).no_match
+
+
+def test_index_is_repaired_from_the_catalog_after_loss(
+    gallery: Path, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    data = copy_gallery(gallery, tmp_path)
+    for path in (data / "index").iterdir():
+        path.unlink()
+    probe = (fixtures_dir / "identities" / "barack_obama" / "obama.jpg").read_bytes()
+    with Lethe(make_settings(data)) as lethe:
+        assert len(lethe.index) == lethe.catalog.count_faces()
+        assert not lethe.search(probe).no_match
+
+
+def test_rebuild_switches_to_approximate_index_above_the_exact_limit(
+    gallery: Path, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    data = copy_gallery(gallery, tmp_path)
+    probe = (fixtures_dir / "identities" / "barack_obama" / "obama1.jpg").read_bytes()
+    with Lethe(make_settings(data)) as lethe:
+        exact = [m.face_id for m in lethe.search(probe, top_k=5).matches]
+    with Lethe(make_settings(data, index_exact_max_faces=10)) as lethe:
+        stats = lethe.rebuild_index()
+        assert stats["kind"] == "ivf" and stats["count"] == lethe.catalog.count_faces()
+        approx = [m.face_id for m in lethe.search(probe, top_k=5).matches]
+    assert approx[0] == exact[0]
+    assert set(approx) == set(exact)
+
+
+def test_rebuild_removes_orphan_crops(gallery: Path, tmp_path: Path) -> None:
+    data = copy_gallery(gallery, tmp_path)
+    with Lethe(make_settings(data)) as lethe:
+        orphan = lethe.crops.path(999_999)
+        orphan.parent.mkdir(parents=True, exist_ok=True)
+        orphan.write_bytes(b"\xff\xd8 leftover")
+        assert lethe.rebuild_index()["orphan_crops_removed"] == 1
+        assert not orphan.exists()

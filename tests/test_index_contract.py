@@ -1,0 +1,367 @@
+"""Contract suite for :class:`lethe.index.VectorIndex` backends, plus FAISS-specific checks.
+
+To add a backend (e.g. Milvus), append one :class:`Backend` to ``BACKENDS``: a factory that opens
+the index stored in a directory, and optionally a function returning the bytes the backend stores
+for one id (so the suite can prove those bytes vanish from disk on removal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import pytest
+
+from lethe.errors import VectorIndexError
+from lethe.index import FaissIndex, VectorIndex, open_index, set_threads
+from lethe.index.faiss_index import INDEX_FILE, META_FILE, read_meta
+from lethe.types import EMBEDDING_DIM, l2_normalise
+
+DIM = EMBEDDING_DIM
+N_IDENTITIES = 50
+PER_IDENTITY = 16  # 800 vectors: enough to train a small IVF, small enough to run in a second
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    open: Callable[[Path], VectorIndex]
+    #: bytes the backend keeps on disk for ``face_id`` (raw row, SQ code...), or None if unknown.
+    stored_bytes: Callable[[Any, int, np.ndarray], bytes] | None = None
+
+
+def _flat_bytes(index: Any, face_id: int, vector: np.ndarray) -> bytes:
+    return vector.astype(np.float32).tobytes()
+
+
+def _ivf_code_bytes(index: Any, face_id: int, vector: np.ndarray) -> bytes:
+    """The SQ8 code stored for ``face_id`` inside its inverted list."""
+    ivf = index._index
+    for list_no in range(ivf.nlist):
+        size = ivf.invlists.list_size(list_no)
+        if not size:
+            continue
+        ids = faiss.rev_swig_ptr(ivf.invlists.get_ids(list_no), size)
+        hits = np.flatnonzero(ids == face_id)
+        if hits.size:
+            codes = faiss.rev_swig_ptr(ivf.invlists.get_codes(list_no), size * ivf.code_size)
+            start = int(hits[0]) * ivf.code_size
+            return bytes(codes[start : start + ivf.code_size])
+    raise AssertionError(f"id {face_id} not in any list")
+
+
+BACKENDS = [
+    Backend("faiss-flat", lambda d: FaissIndex(d, DIM, kind="flat"), _flat_bytes),
+    Backend("faiss-ivf", lambda d: FaissIndex(d, DIM, kind="ivf"), _ivf_code_bytes),
+]
+
+
+@pytest.fixture(params=BACKENDS, ids=[b.name for b in BACKENDS])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    """Clustered 'faces': noisy copies around identity centres, ids sparse and non-positional."""
+    rng = np.random.default_rng(1234)
+    centres = l2_normalise(rng.normal(size=(N_IDENTITIES, DIM)))
+    noise = rng.normal(scale=0.35 / np.sqrt(DIM), size=(N_IDENTITIES, PER_IDENTITY, DIM))
+    vectors = l2_normalise((centres[:, None, :] + noise).reshape(-1, DIM))
+    ids = (np.arange(vectors.shape[0], dtype=np.int64) * 7 + 1_000_003).astype(np.int64)
+    order = rng.permutation(ids.size)
+    return ids[order], vectors[order]
+
+
+def _filled(backend: Backend, directory: Path, data: tuple[np.ndarray, np.ndarray]) -> VectorIndex:
+    index = backend.open(directory)
+    index.add(*data)
+    return index
+
+
+def _dir_bytes(directory: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file())
+
+
+# ---------------------------------------------------------------------------------------- contract
+def test_satisfies_protocol(backend: Backend, tmp_path: Path) -> None:
+    assert isinstance(backend.open(tmp_path), VectorIndex)
+
+
+def test_self_is_top1(backend: Backend, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    ids, vecs = data
+    index = _filled(backend, tmp_path, data)
+    assert len(index) == ids.size
+    results = index.search(vecs[:100], 5)
+    assert len(results) == 100
+    for face_id, hits in zip(ids[:100], results, strict=True):
+        assert 1 <= len(hits) <= 5
+        assert hits[0][0] == face_id
+        assert hits[0][1] == pytest.approx(1.0, abs=0.02)
+        scores = [s for _, s in hits]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_ids_stable_after_removing_others(
+    backend: Backend, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    ids, vecs = data
+    index = _filled(backend, tmp_path, data)
+    gone, kept = ids[::2], ids[1::2]
+    assert index.remove(gone) == gone.size
+    assert len(index) == kept.size
+    np.testing.assert_array_equal(index.ids(), np.sort(kept))
+    assert not index.contains(int(gone[0]))
+    assert index.contains(int(kept[0]))
+    results = index.search(vecs[1::2], 10)
+    assert [hits[0][0] for hits in results] == kept.tolist()
+    returned = {i for hits in results for i, _ in hits}
+    assert returned.isdisjoint(set(gone.tolist()))
+
+
+def test_remove_unknown_returns_zero(
+    backend: Backend, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    ids, _ = data
+    index = _filled(backend, tmp_path, data)
+    assert index.remove(np.array([1, 2, 3], dtype=np.int64)) == 0
+    assert index.remove(np.array([ids[0], ids[0], 5], dtype=np.int64)) == 1
+    assert index.remove(np.array([ids[0]], dtype=np.int64)) == 0
+    assert len(index) == ids.size - 1
+
+
+@pytest.mark.parametrize(
+    "bad_ids, bad_vecs",
+    [
+        ("dup_existing", None),
+        ("dup_in_batch", None),
+        ("negative", None),
+        ("float", None),
+        ("short", None),
+        (None, "wrong_dim"),
+        (None, "nan"),
+        (None, "not_normalised"),
+        (None, "ints"),
+    ],
+)
+def test_bad_input_refused(
+    backend: Backend, tmp_path: Path, data: tuple[np.ndarray, np.ndarray], bad_ids: Any, bad_vecs: Any
+) -> None:
+    ids, vecs = data
+    index = _filled(backend, tmp_path, (ids[:-3], vecs[:-3]))
+    new_ids, new_vecs = ids[-3:].copy(), vecs[-3:].copy()
+    new_ids = {
+        "dup_existing": np.array([ids[-1], ids[-2], ids[0]]),
+        "dup_in_batch": np.array([ids[-1], ids[-1], ids[-2]]),
+        "negative": np.array([-1, ids[-1], ids[-2]]),
+        "float": new_ids.astype(np.float64),
+        "short": new_ids[:2],
+        None: new_ids,
+    }[bad_ids]
+    if bad_vecs == "wrong_dim":
+        new_vecs = l2_normalise(np.ones((3, DIM + 1)))
+    elif bad_vecs == "nan":
+        new_vecs[1, 0] = np.nan
+    elif bad_vecs == "not_normalised":
+        new_vecs = new_vecs * 3
+    elif bad_vecs == "ints":
+        new_vecs = np.ones((3, DIM), dtype=np.int32)
+    with pytest.raises(VectorIndexError):
+        index.add(new_ids, new_vecs)
+    assert len(index) == ids.size - 3  # nothing half-added
+    with pytest.raises(VectorIndexError):
+        index.search(l2_normalise(np.ones((1, DIM + 1))), 3)
+
+
+def test_allow_filter(backend: Backend, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    ids, vecs = data
+    index = _filled(backend, tmp_path, data)
+    allow = ids[::37]
+    for hits in index.search(vecs[:20], 10, allow=allow):
+        assert hits, "allowed ids exist, so every query finds some"
+        assert {i for i, _ in hits} <= set(allow.tolist())
+    # an allowed self is still found first
+    allowed_rows = np.isin(ids, allow)
+    results = index.search(vecs[allowed_rows], 3, allow=allow)
+    assert [hits[0][0] for hits in results] == ids[allowed_rows].tolist()
+    assert index.search(vecs[:2], 5, allow=np.empty(0, dtype=np.int64)) == [[], []]
+
+
+def test_deny_filter(backend: Backend, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    ids, vecs = data
+    index = _filled(backend, tmp_path, data)
+    deny = ids[:50]
+    for face_id, hits in zip(ids[:50], index.search(vecs[:50], 10, deny=deny), strict=True):
+        assert hits
+        assert hits[0][0] != face_id
+        assert {i for i, _ in hits}.isdisjoint(set(deny.tolist()))
+    both = index.search(vecs[:10], 10, allow=ids[:100], deny=ids[:10])
+    for hits in both:
+        assert {i for i, _ in hits} <= set(ids[10:100].tolist())
+
+
+def test_persistence_roundtrip(backend: Backend, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    ids, vecs = data
+    index = _filled(backend, tmp_path, data)
+    index.remove(ids[:10])
+    index.save()
+    before = index.search(vecs[:40], 5)
+    reopened = backend.open(tmp_path)
+    assert len(reopened) == ids.size - 10
+    np.testing.assert_array_equal(reopened.ids(), index.ids())
+    after = reopened.search(vecs[:40], 5)
+    assert [[i for i, _ in h] for h in after] == [[i for i, _ in h] for h in before]
+    for h_after, h_before in zip(after, before, strict=True):
+        np.testing.assert_allclose([s for _, s in h_after], [s for _, s in h_before], atol=1e-5)
+    assert reopened.stats()["count"] == ids.size - 10
+    # adding after reopen keeps working
+    reopened.add(ids[:10], vecs[:10])
+    assert reopened.search(vecs[:1], 1)[0][0][0] == ids[0]
+
+
+def test_removed_bytes_leave_disk(
+    backend: Backend, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    if backend.stored_bytes is None:
+        pytest.skip("backend cannot say which bytes it stores")
+    ids, vecs = data
+    index = _filled(backend, tmp_path, data)
+    index.save()
+    victim, survivor = 3, 4
+    victim_bytes = backend.stored_bytes(index, int(ids[victim]), vecs[victim])
+    survivor_bytes = backend.stored_bytes(index, int(ids[survivor]), vecs[survivor])
+    assert victim_bytes in _dir_bytes(tmp_path), "the check must be able to see stored bytes"
+    assert index.remove(ids[victim : victim + 1]) == 1
+    index.save()
+    on_disk = _dir_bytes(tmp_path)
+    assert survivor_bytes in on_disk
+    assert victim_bytes not in on_disk
+    assert vecs[victim].tobytes() not in on_disk
+    assert {p.name for p in tmp_path.iterdir()} == {INDEX_FILE, META_FILE}  # no temp files left
+
+
+def test_rebuild_replaces_content(
+    backend: Backend, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    ids, vecs = data
+    index = _filled(backend, tmp_path, (ids[:100], vecs[:100]))
+    index.rebuild(ids[100:], vecs[100:])
+    assert len(index) == ids.size - 100
+    assert not index.contains(int(ids[0]))
+    assert index.search(vecs[100:101], 1)[0][0][0] == ids[100]
+    assert backend.open(tmp_path).stats()["count"] == ids.size - 100  # rebuild saved
+
+
+def test_empty_index(backend: Backend, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    _, vecs = data
+    index = backend.open(tmp_path)
+    assert len(index) == 0
+    assert index.search(vecs[:3], 5) == [[], [], []]
+    assert index.ids().dtype == np.int64 and index.ids().size == 0
+    assert index.remove(np.array([1], dtype=np.int64)) == 0
+    assert index.stats()["count"] == 0
+    index.save()
+    assert len(backend.open(tmp_path)) == 0
+
+
+def test_stats_and_meta(backend: Backend, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    ids, _ = data
+    index = _filled(backend, tmp_path, data)
+    index.save()
+    stats = index.stats()
+    assert stats["count"] == ids.size
+    assert isinstance(stats["file_bytes"], int) and stats["file_bytes"] > 0
+    assert {"backend", "kind", "count", "file_bytes"} <= stats.keys()
+
+
+# ------------------------------------------------------------------------------- faiss specific
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_faiss_meta_sidecar(kind: str, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    index = FaissIndex(tmp_path, DIM, kind=kind)  # type: ignore[arg-type]
+    index.add(*data)
+    index.save()
+    meta = read_meta(tmp_path)
+    assert meta is not None
+    assert meta["count"] == data[0].size and meta["kind"] == kind and meta["dim"] == DIM
+    assert (meta["nprobe"] is None) == (kind == "flat")
+
+
+def test_faiss_auto_picks_by_size(tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    ids, vecs = data
+    index = open_index(tmp_path, DIM, kind="auto", exact_max=500)
+    assert index.stats()["kind"] == "flat"
+    index.add(ids[:600], vecs[:600])
+    assert index.stats()["kind"] == "flat"  # plain adds never switch structure
+    index.rebuild(ids, vecs)
+    stats = index.stats()
+    assert stats["kind"] == "ivf" and stats["count"] == ids.size
+    assert 1 <= int(stats["nprobe"]) <= int(stats["nlist"])  # type: ignore[call-overload]
+    index.add(np.array([1], dtype=np.int64), vecs[:1])  # trained IVF accepts adds
+    assert {i for i, _ in index.search(vecs[:1], 2)[0]} == {1, int(ids[0])}
+    assert open_index(tmp_path, DIM, exact_max=500).stats()["kind"] == "ivf"
+    index.rebuild(ids[:400], vecs[:400])
+    assert index.stats()["kind"] == "flat"
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+@pytest.mark.parametrize("damage", ["garbage", "truncate", "bitflip", "empty"])
+def test_faiss_corrupt_file(
+    kind: str, damage: str, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    index = FaissIndex(tmp_path, DIM, kind=kind)  # type: ignore[arg-type]
+    index.add(*data)
+    index.save()
+    path = tmp_path / INDEX_FILE
+    raw = bytearray(path.read_bytes())
+    if damage == "garbage":
+        raw = bytearray(b"not a faiss index" * 10)
+    elif damage == "truncate":
+        raw = raw[: len(raw) // 2]
+    elif damage == "bitflip":
+        raw[len(raw) // 3] ^= 0x01  # a flip inside the vector data FAISS alone would not notice
+    else:
+        raw = bytearray()
+    path.write_bytes(bytes(raw))
+    with pytest.raises(VectorIndexError, match="corrupt|unreadable|cannot be parsed"):
+        FaissIndex(tmp_path, DIM, kind=kind)  # type: ignore[arg-type]
+
+
+def test_faiss_dim_mismatch_on_load(tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    index = FaissIndex(tmp_path, DIM)
+    index.add(*data)
+    index.save()
+    with pytest.raises(VectorIndexError, match="dim"):
+        FaissIndex(tmp_path, 64)
+
+
+def test_faiss_selectors_use_external_ids(tmp_path: Path) -> None:
+    """IDMap2 must apply selectors to caller ids, not positions -- also after a removal shifts rows."""
+    vecs = l2_normalise(np.random.default_rng(0).normal(size=(6, DIM)))
+    ids = np.array([500, 10, 7_000_000_000, 3, 42, 99], dtype=np.int64)
+    index = FaissIndex(tmp_path, DIM, kind="flat")
+    index.add(ids, vecs)
+    index.remove(np.array([10], dtype=np.int64))
+    hits = index.search(vecs[2:3], 5, allow=np.array([3, 7_000_000_000], dtype=np.int64))[0]
+    assert [i for i, _ in hits][0] == 7_000_000_000 and {i for i, _ in hits} == {3, 7_000_000_000}
+    hits = index.search(vecs[2:3], 5, deny=np.array([7_000_000_000, 0, 1, 2], dtype=np.int64))[0]
+    assert {i for i, _ in hits} == {500, 3, 42, 99}
+
+
+def test_faiss_stale_temp_files_cleaned(tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    stale = tmp_path / f".{INDEX_FILE}.abc123.tmp"
+    stale.write_bytes(data[1][0].tobytes())
+    FaissIndex(tmp_path, DIM)
+    assert not stale.exists()
+
+
+def test_set_threads() -> None:
+    before = faiss.omp_get_max_threads()
+    set_threads(1)
+    assert faiss.omp_get_max_threads() == 1
+    set_threads(before)
+    with pytest.raises(VectorIndexError):
+        set_threads(0)
