@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import copy_gallery
 from lethe.cli import app
+
+from conftest import copy_gallery
 
 LETHE = Path(sys.executable).with_name("lethe")
 SOURCE_ARGS = [

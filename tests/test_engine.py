@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import consent_source, copy_gallery, make_settings
 
 from lethe.catalog.tables import FaceRow
 from lethe.engine import Lethe
 from lethe.errors import LawfulBasisError, NotFoundError
+
+from conftest import consent_source, copy_gallery, make_settings
 
 pytestmark = pytest.mark.usefixtures("fixtures_dir")
 

@@ -1,6 +1,6 @@
 """The ``lethe`` command. The one place exit codes live; every command takes ``--json``.
 
-Exit codes: 0 success; 1 an unexpected Lethe error; 2 bad input or usage; 3 something named does not
+Exit codes: 0 success; 1 an unexpected Lethe error; 2 bad input, settings or usage; 3 something named does not
 exist; 4 refused by a privacy rule (no lawful basis, restricted source); 5 a model could not be loaded.
 """
 
@@ -21,7 +21,15 @@ from rich.table import Table
 
 from lethe.config import Settings
 from lethe.engine import Lethe
-from lethe.errors import InputError, LawfulBasisError, LetheError, ModelError, NotFoundError, PrivacyError
+from lethe.errors import (
+    ConfigError,
+    InputError,
+    LawfulBasisError,
+    LetheError,
+    ModelError,
+    NotFoundError,
+    PrivacyError,
+)
 from lethe.privacy import ART6_BASES, ART9_CONDITIONS, SourceSpec
 
 app = typer.Typer(
@@ -47,7 +55,7 @@ def _exit_code(exc: LetheError) -> int:
         return 4
     if isinstance(exc, ModelError):
         return 5
-    if isinstance(exc, InputError):
+    if isinstance(exc, InputError | ConfigError):
         return 2
     return 1
 
@@ -60,7 +68,7 @@ def _fail(message: str, code: int) -> NoReturn:
 @contextmanager
 def _engine(**overrides: Any) -> Iterator[Lethe]:
     try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings.load(**{k: v for k, v in overrides.items() if v is not None})
         engine = Lethe(settings)
     except LetheError as exc:
         _fail(str(exc), _exit_code(exc))
@@ -222,18 +230,12 @@ def search(
         if result.no_match:
             out.print(f"[bold]no match[/] (nothing at or above similarity {result.threshold:.3f})")
             return
-        table = Table("rank", "score", "image", "source", "source url", "face", "crop")
+        count = len(result.matches)
+        out.print(f"{count} match(es) at or above similarity {result.threshold:.3f}, best first:")
         for rank, m in enumerate(result.matches, start=1):
-            table.add_row(
-                str(rank),
-                f"{m.score:.3f}",
-                m.image,
-                m.source,
-                m.source_url or "",
-                str(m.face_id),
-                m.crop_path,
-            )
-        out.print(table)
+            link = f"  <{m.source_url}>" if m.source_url else ""
+            line = f"{rank:>3}. {m.score:.3f}  ({m.source})  {m.image}{link}"
+            out.print(line, soft_wrap=True, highlight=False, markup=False)
 
     _emit(as_json, payload, human)
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lethe.errors import ConfigError
@@ -63,6 +63,17 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @classmethod
+    def load(cls, **overrides: object) -> Settings:
+        """Build settings, turning validation failures into one readable :class:`ConfigError`."""
+        try:
+            return cls(**overrides)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"LETHE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"invalid settings: {problems}") from exc
 
     @property
     def resolved_catalog_url(self) -> str:

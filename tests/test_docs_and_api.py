@@ -1,0 +1,50 @@
+"""Documentation and public API are part of the product: pinned here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import lethe
+from lethe.config import Settings
+from lethe.errors import ConfigError
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_every_setting_is_documented() -> None:
+    text = (DOCS / "configuration.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`LETHE_{name.upper()}`" not in text]
+    assert missing == []
+
+
+def test_public_api_is_curated() -> None:
+    assert sorted(lethe.__all__) == [
+        "Lethe",
+        "LetheError",
+        "Match",
+        "SearchResult",
+        "Settings",
+        "SourceSpec",
+        "__version__",
+    ]
+    for name in lethe.__all__:
+        assert hasattr(lethe, name)
+
+
+def test_settings_precedence(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("LETHE_MATCH_THRESHOLD=0.5\nLETHE_WORKERS=3\n")
+    assert Settings().match_threshold == 0.5
+    monkeypatch.setenv("LETHE_MATCH_THRESHOLD", "0.7")
+    assert Settings().match_threshold == 0.7 and Settings().workers == 3
+    assert Settings(match_threshold=0.8).match_threshold == 0.8
+
+
+def test_invalid_settings_are_one_readable_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LETHE_WORKERS", "many")
+    monkeypatch.setenv("LETHE_DETECTOR", "magic")
+    with pytest.raises(ConfigError, match="LETHE_WORKERS") as caught:
+        Settings.load()
+    assert "LETHE_DETECTOR" in str(caught.value)
