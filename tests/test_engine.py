@@ -14,6 +14,7 @@ from lethe.errors import LawfulBasisError, NotFoundError
 
 from conftest import consent_source, copy_gallery, make_settings
 
+PURPOSE = "test: find the person in the fixtures"
 pytestmark = pytest.mark.usefixtures("fixtures_dir")
 
 
@@ -41,7 +42,7 @@ def test_a_probe_ranks_the_persons_photos_above_every_other_identity(
     identities = _identities(expected_faces)
     probe = sorted((fixtures_dir / "identities" / person).iterdir())[0]
     with Lethe(make_settings(gallery)) as lethe:
-        result = lethe.search(probe.read_bytes(), top_k=100, threshold=-1.0)
+        result = lethe.search(probe.read_bytes(), top_k=100, threshold=-1.0, purpose=PURPOSE)
     best_per_image: dict[str, float] = defaultdict(lambda: -2.0)
     for match in result.matches:
         name = str(Path(match.image).relative_to(fixtures_dir.resolve()))
@@ -55,7 +56,7 @@ def test_a_probe_ranks_the_persons_photos_above_every_other_identity(
     assert min(with_person) > max(without)
     # At the default threshold: every photo of the person, nobody else.
     with Lethe(make_settings(gallery)) as lethe:
-        default = lethe.search(probe.read_bytes(), top_k=100)
+        default = lethe.search(probe.read_bytes(), top_k=100, purpose=PURPOSE)
     found = {str(Path(m.image).relative_to(fixtures_dir.resolve())) for m in default.matches} - {probe_key}
     assert found == {name for name, ids in identities.items() if person in ids and name != probe_key}
 
@@ -67,7 +68,7 @@ def test_someone_not_ingested_gets_no_match(tmp_path: Path, fixtures_dir: Path) 
         lethe.ingest("events", fixtures_dir / "identities" / "kit_harington")
         for stranger in ("tom_cruise", "lin_manuel_miranda", "rose_leslie"):
             probe = next((fixtures_dir / "identities" / stranger).iterdir())
-            result = lethe.search(probe.read_bytes())
+            result = lethe.search(probe.read_bytes(), purpose=PURPOSE)
             assert len(result.probe_faces) == 1
             assert result.no_match and result.matches == []
 
@@ -75,7 +76,7 @@ def test_someone_not_ingested_gets_no_match(tmp_path: Path, fixtures_dir: Path) 
 def test_search_results_carry_provenance(gallery: Path, fixtures_dir: Path) -> None:
     probe = fixtures_dir / "identities" / "joe_biden" / "biden.jpg"
     with Lethe(make_settings(gallery)) as lethe:
-        result = lethe.search(probe.read_bytes(), top_k=3)
+        result = lethe.search(probe.read_bytes(), top_k=3, purpose=PURPOSE)
     top = result.matches[0]
     assert top.image == str(probe.resolve()) and top.score > 0.999
     assert top.source == "events"
@@ -87,20 +88,20 @@ def test_search_results_carry_provenance(gallery: Path, fixtures_dir: Path) -> N
 def test_group_probe_lists_faces_and_face_option_picks_one(gallery: Path, fixtures_dir: Path) -> None:
     probe = (fixtures_dir / "group_labelled" / "two_people.jpg").read_bytes()
     with Lethe(make_settings(gallery)) as lethe:
-        first = lethe.search(probe, top_k=30)
-        second = lethe.search(probe, top_k=30, face=1)
+        first = lethe.search(probe, top_k=30, purpose=PURPOSE)
+        second = lethe.search(probe, top_k=30, face=1, purpose=PURPOSE)
         assert len(first.probe_faces) == 2
         assert first.probe_faces[0].area >= first.probe_faces[1].area
         names_first = {Path(m.image).parent.name for m in first.matches}
         names_second = {Path(m.image).parent.name for m in second.matches}
         assert names_first != names_second
         with pytest.raises(Exception, match="--face must be"):
-            lethe.search(probe, face=2)
+            lethe.search(probe, face=2, purpose=PURPOSE)
 
 
 def test_probe_without_a_face_is_reported(gallery: Path, fixtures_dir: Path) -> None:
     with Lethe(make_settings(gallery)) as lethe:
-        result = lethe.search((fixtures_dir / "no_face" / "dog.jpg").read_bytes())
+        result = lethe.search((fixtures_dir / "no_face" / "dog.jpg").read_bytes(), purpose=PURPOSE)
     assert result.probe_faces == [] and result.no_match
 
 
@@ -178,14 +179,14 @@ def test_removed_faces_are_not_found_and_their_bytes_are_gone(
     data = copy_gallery(gallery, tmp_path)
     probe = (fixtures_dir / "identities" / "kit_harington" / "john1.jpeg").read_bytes()
     with Lethe(make_settings(data)) as lethe:
-        hits = lethe.search(probe, top_k=50)
+        hits = lethe.search(probe, top_k=50, purpose=PURPOSE)
         doomed = [m.face_id for m in hits.matches]
         assert len(doomed) >= 3
         with lethe.catalog.session() as session:
             vectors = [session.get(FaceRow, fid).embedding for fid in doomed]  # type: ignore[union-attr]
         kept = lethe.index.ids()[~np.isin(lethe.index.ids(), doomed)]
         assert lethe.remove_faces(doomed) == len(doomed)
-        assert lethe.search(probe, top_k=50).no_match
+        assert lethe.search(probe, top_k=50, purpose=PURPOSE).no_match
         assert all(not lethe.crops.path(fid).exists() for fid in doomed)
         assert lethe.index.ids().tolist() == sorted(kept.tolist())
     index_bytes = b"".join(p.read_bytes() for p in (data / "index").iterdir() if p.is_file())
@@ -194,7 +195,7 @@ def test_removed_faces_are_not_found_and_their_bytes_are_gone(
         assert vector not in index_bytes
     # And nothing comes back after reopening (the index is re-checked against the catalog).
     with Lethe(make_settings(data)) as lethe:
-        assert lethe.search(probe, top_k=50).no_match
+        assert lethe.search(probe, top_k=50, purpose=PURPOSE).no_match
 
 
 def test_index_is_repaired_from_the_catalog_after_loss(
@@ -206,7 +207,7 @@ def test_index_is_repaired_from_the_catalog_after_loss(
     probe = (fixtures_dir / "identities" / "barack_obama" / "obama.jpg").read_bytes()
     with Lethe(make_settings(data)) as lethe:
         assert len(lethe.index) == lethe.catalog.count_faces()
-        assert not lethe.search(probe).no_match
+        assert not lethe.search(probe, purpose=PURPOSE).no_match
 
 
 def test_rebuild_switches_to_approximate_index_above_the_exact_limit(
@@ -215,11 +216,11 @@ def test_rebuild_switches_to_approximate_index_above_the_exact_limit(
     data = copy_gallery(gallery, tmp_path)
     probe = (fixtures_dir / "identities" / "barack_obama" / "obama1.jpg").read_bytes()
     with Lethe(make_settings(data)) as lethe:
-        exact = [m.face_id for m in lethe.search(probe, top_k=5).matches]
+        exact = [m.face_id for m in lethe.search(probe, top_k=5, purpose=PURPOSE).matches]
     with Lethe(make_settings(data, index_exact_max_faces=10)) as lethe:
         stats = lethe.rebuild_index()
         assert stats["kind"] == "ivf" and stats["count"] == lethe.catalog.count_faces()
-        approx = [m.face_id for m in lethe.search(probe, top_k=5).matches]
+        approx = [m.face_id for m in lethe.search(probe, top_k=5, purpose=PURPOSE).matches]
     assert approx[0] == exact[0]
     assert set(approx) == set(exact)
 

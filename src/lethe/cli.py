@@ -6,8 +6,10 @@ exist; 4 refused by a privacy rule (no lawful basis, restricted source); 5 a mod
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,13 +41,24 @@ source_app = typer.Typer(
     no_args_is_help=True, help="Register and list photo sources (each with a lawful basis)."
 )
 index_app = typer.Typer(no_args_is_help=True, help="Maintain the vector index.")
+audit_app = typer.Typer(no_args_is_help=True, help="Read and verify the tamper-evident audit log.")
 app.add_typer(source_app, name="source")
 app.add_typer(index_app, name="index")
+app.add_typer(audit_app, name="audit")
 
 err = Console(stderr=True)
 out = Console()
 
+DEFAULT_PURPOSE = "command-line search (no purpose stated)"
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def actor() -> str:
+    """Who is acting, for the audit log: the operating-system account running the command."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"cli:uid{os.getuid()}"
 
 
 def _exit_code(exc: LetheError) -> int:
@@ -107,7 +120,7 @@ def source_add(
             jurisdiction=jurisdiction,
             retention_days=retention_days,
         )
-        source = engine.add_source(spec)
+        source = engine.add_source(spec, actor=actor())
     _emit(
         as_json,
         {"source": source.name, "id": source.id, "jurisdiction": source.jurisdiction},
@@ -181,7 +194,7 @@ def ingest(
                 rate = f"{done / elapsed:.1f}" if elapsed > 0 else "-"
                 bar.update(task, completed=done, total=total, rate=rate)
 
-            report = engine.ingest(source, path, progress=progress)
+            report = engine.ingest(source, path, progress=progress, actor=actor())
     payload = report.as_dict()
 
     def human() -> None:
@@ -205,6 +218,9 @@ def search(
         float | None, typer.Option(help="Cosine similarity for a match (default: the calibrated value).")
     ] = None,
     face: Annotated[int | None, typer.Option(help="Which probe face to use (0 = largest).")] = None,
+    purpose: Annotated[
+        str, typer.Option(help="Why you search; recorded in the audit log.")
+    ] = DEFAULT_PURPOSE,
     as_json: JsonOpt = False,
 ) -> None:
     """Find the photos of the person in PROBE, best first; below the threshold: no match."""
@@ -213,7 +229,9 @@ def search(
     except OSError as exc:
         _fail(f"cannot read {probe}: {exc.strerror or exc}", 2)
     with _engine() as engine:
-        result = engine.search(data, top_k=top, threshold=threshold, face=face)
+        result = engine.search(
+            data, purpose=purpose, actor=actor(), top_k=top, threshold=threshold, face=face
+        )
     payload = result.as_dict()
 
     def human() -> None:
@@ -244,7 +262,7 @@ def search(
 def index_rebuild(as_json: JsonOpt = False) -> None:
     """Rebuild the vector index from the catalog (and drop crops of faces no longer catalogued)."""
     with _engine() as engine:
-        stats = engine.rebuild_index()
+        stats = engine.rebuild_index(actor=actor())
     _emit(as_json, stats, lambda: err.print(f"index rebuilt: {stats}"))
 
 
@@ -256,6 +274,49 @@ def index_stats(as_json: JsonOpt = False) -> None:
         stats["catalog_faces"] = engine.catalog.count_faces()
         stats["catalog_images"] = engine.catalog.count_images()
     _emit(as_json, stats, lambda: out.print(stats))
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: JsonOpt = False) -> None:
+    """Recompute the hash chain; any edited, deleted or reordered entry is reported."""
+    with _engine() as engine:
+        result = engine.verify_audit()
+    payload = result.as_dict()
+
+    def human() -> None:
+        if result.ok:
+            out.print(f"audit log intact: {result.entries} entries, head {result.head[:16]}...")
+        else:
+            out.print(f"[red]audit log BROKEN[/] at entry {result.first_bad_seq}: {result.problem}")
+
+    _emit(as_json, payload, human)
+    if not result.ok:
+        raise typer.Exit(6)
+
+
+@audit_app.command("list")
+def audit_list(
+    action: Annotated[str | None, typer.Option(help="Only this action, e.g. search.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the newest audit entries."""
+    with _engine() as engine:
+        rows = engine.audit_entries(action=action, limit=limit)
+    payload = {
+        "entries": [
+            {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "details": e.details}
+            for e in rows
+        ]
+    }
+
+    def human() -> None:
+        for e in rows:
+            details = json.dumps(e.details)[:120]
+            line = f"{e.seq:>6} {e.at:%Y-%m-%d %H:%M:%S} {e.actor:<20} {e.action:<14} {details}"
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    _emit(as_json, payload, human)
 
 
 def main() -> None:

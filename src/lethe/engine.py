@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ from lethe.imaging import decode_image
 from lethe.index import FaissIndex, VectorIndex
 from lethe.ingest import IngestReport, Job, ProcessedImage, Progress, run_ingest
 from lethe.pipeline import FacePipeline, build_pipeline
-from lethe.privacy import SourceSpec
+from lethe.privacy import SourceSpec, audit
+from lethe.privacy.audit import AuditEntry, AuditRecord, Verification
 from lethe.storage import CropStore, private_dir
 from lethe.types import Box
 
@@ -115,8 +117,8 @@ class Lethe:
 
     # -- sources ---------------------------------------------------------------------------------
 
-    def add_source(self, spec: SourceSpec) -> Source:
-        return self.catalog.add_source(spec)
+    def add_source(self, spec: SourceSpec, *, actor: str = "system") -> Source:
+        return self.catalog.add_source(spec, audit_as=actor)
 
     def sources(self) -> list[tuple[Source, int, int]]:
         counts = self.catalog.source_counts()
@@ -124,7 +126,9 @@ class Lethe:
 
     # -- ingest ----------------------------------------------------------------------------------
 
-    def ingest(self, source_name: str, target: Path, progress: Progress | None = None) -> IngestReport:
+    def ingest(
+        self, source_name: str, target: Path, progress: Progress | None = None, *, actor: str = "system"
+    ) -> IngestReport:
         source = self.catalog.source(source_name)
         if source.status != "active":
             raise LawfulBasisError(f"source {source.name!r} is {source.status}; ingest is refused")
@@ -158,7 +162,12 @@ class Lethe:
                 return self.crops.relative_path(face_id)
 
             stored = self.catalog.add_images(
-                source.id, items, detector=detector, embedder=embedder, crop_path_for=crop_path_for
+                source.id,
+                items,
+                detector=detector,
+                embedder=embedder,
+                crop_path_for=crop_path_for,
+                audit_as=AuditRecord(actor, "ingest", {"detector": detector, "embedder": embedder}),
             )
             ids: list[int] = []
             vectors: list[np.ndarray] = []
@@ -197,17 +206,28 @@ class Lethe:
     # -- search ----------------------------------------------------------------------------------
 
     def search(
-        self, probe: bytes, *, top_k: int = 10, threshold: float | None = None, face: int | None = None
+        self,
+        probe: bytes,
+        *,
+        purpose: str,
+        actor: str = "system",
+        top_k: int = 10,
+        threshold: float | None = None,
+        face: int | None = None,
     ) -> SearchResult:
+        """Search by a probe photo. Every search is audited: who, why, the probe's hash, what it found."""
         limit = self.settings.match_threshold if threshold is None else threshold
         if top_k < 1:
             raise InputError("top must be at least 1")
+        if len(purpose.strip()) < 3:
+            raise InputError("a search must state its purpose")
         image = decode_image(
             probe, max_pixels=self.settings.max_image_pixels, max_bytes=self.settings.max_image_bytes
         )
         faces = self.pipeline.faces(image.pixels)
         boxes = [f.box for f in faces]
         if not faces:
+            self._audit_search(actor, purpose, probe, limit, top_k, [])
             return SearchResult(probe_faces=[], used_face=None, threshold=limit, matches=[])
         chosen = 0 if face is None else face
         if not 0 <= chosen < len(faces):
@@ -229,7 +249,20 @@ class Lethe:
             for fid, score in hits
             if fid in infos
         ]
+        self._audit_search(actor, purpose, probe, limit, top_k, [m.face_id for m in matches])
         return SearchResult(probe_faces=boxes, used_face=chosen, threshold=limit, matches=matches)
+
+    def _audit_search(
+        self, actor: str, purpose: str, probe: bytes, threshold: float, top_k: int, face_ids: list[int]
+    ) -> None:
+        details = {
+            "purpose": purpose.strip(),
+            "probe_sha256": hashlib.sha256(probe).hexdigest(),
+            "threshold": threshold,
+            "top": top_k,
+            "face_ids": face_ids,
+        }
+        self.catalog.record(AuditRecord(actor, "search", details, tuple(face_ids)))
 
     def _restricted_face_ids(self) -> np.ndarray | None:
         restricted = [s.id for s in self.catalog.sources() if s.status != "active"]
@@ -237,19 +270,28 @@ class Lethe:
             return None
         return self.catalog.face_ids_of_sources(restricted)
 
+    def verify_audit(self) -> Verification:
+        return self.catalog.verify_audit()
+
+    def audit_entries(self, *, action: str | None = None, limit: int = 50) -> list[AuditEntry]:
+        with self.catalog.session() as session:
+            return audit.entries(session, action=action, limit=limit)
+
     # -- index maintenance -----------------------------------------------------------------------
 
-    def remove_faces(self, face_ids: list[int]) -> int:
+    def remove_faces(self, face_ids: list[int], *, actor: str = "system", reason: str = "operator") -> int:
         """Delete faces everywhere: catalog rows, crops, vectors (physically, index file rewritten)."""
         with self._writing():
-            self.catalog.delete_faces(face_ids)
+            self.catalog.delete_faces(
+                face_ids, audit_as=AuditRecord(actor, "faces.remove", {"reason": reason})
+            )
             for face_id in face_ids:
                 self.crops.delete(face_id)
             removed = self.index.remove(np.asarray(face_ids, dtype=np.int64))
             self.index.save()
         return removed
 
-    def rebuild_index(self) -> dict[str, object]:
+    def rebuild_index(self, *, actor: str = "system") -> dict[str, object]:
         """Rebuild the vector index from the catalog's templates; drop crops with no catalog face."""
         with self._writing():
             self._rebuild()
@@ -257,8 +299,9 @@ class Lethe:
             orphans = [fid for fid in self.crops.face_ids_on_disk() if fid not in known]
             for face_id in orphans:
                 self.crops.delete(face_id)
-        stats = dict(self.index.stats())
-        stats["orphan_crops_removed"] = len(orphans)
+            stats = dict(self.index.stats())
+            stats["orphan_crops_removed"] = len(orphans)
+            self.catalog.record(AuditRecord(actor, "index.rebuild", stats))
         return stats
 
     def _rebuild(self) -> None:

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
 from lethe.errors import CatalogError, ConflictError, NotFoundError
+from lethe.privacy import audit
+from lethe.privacy.audit import AuditRecord
 from lethe.privacy.sources import SourceSpec
 from lethe.types import Box, Embedding, FaceRecord
 
@@ -122,7 +124,26 @@ class Catalog:
 
     # -- sources ---------------------------------------------------------------------------------
 
-    def add_source(self, spec: SourceSpec) -> Source:
+    def record(self, entry: AuditRecord) -> audit.AuditEntry:
+        """Write a standalone audit entry (for actions with no catalog change, e.g. a search)."""
+        with self.session() as session, session.begin():
+            return self._audit(session, entry)
+
+    def _audit(self, session: Session, entry: AuditRecord) -> audit.AuditEntry:
+        return audit.append(
+            session,
+            actor=entry.actor,
+            action=entry.action,
+            details=entry.details,
+            at=now_utc(),
+            faces=entry.faces,
+        )
+
+    def verify_audit(self) -> audit.Verification:
+        with self.session() as session:
+            return audit.verify(session)
+
+    def add_source(self, spec: SourceSpec, *, audit_as: str | None = None) -> Source:
         row = SourceRow(
             name=spec.name,
             lawful_basis=spec.lawful_basis,
@@ -136,6 +157,16 @@ class Catalog:
         try:
             with self.session() as session, session.begin():
                 session.add(row)
+                session.flush()
+                if audit_as:
+                    details = {
+                        "source_id": row.id,
+                        "basis": spec.lawful_basis,
+                        "art9": spec.art9_condition,
+                        "jurisdiction": spec.jurisdiction,
+                        "retention_days": spec.retention_days,
+                    }
+                    self._audit(session, AuditRecord(audit_as, "source.add", details))
         except IntegrityError as exc:
             raise ConflictError(f"a source named {spec.name!r} already exists") from exc
         return _source(row)
@@ -191,6 +222,7 @@ class Catalog:
         detector: str,
         embedder: str,
         crop_path_for: Any,
+        audit_as: AuditRecord | None = None,
     ) -> list[tuple[int, list[int]]]:
         """Insert images with their faces in one transaction; returns (image id, face ids) per item.
 
@@ -245,6 +277,15 @@ class Catalog:
                 for row in face_rows:
                     row.crop_path = crop_path_for(row.id)
                 results.append((image.id, [r.id for r in face_rows]))
+            if audit_as is not None:
+                new = [r for r in results if r[0] >= 0]
+                details = dict(audit_as.details) | {
+                    "source_id": source_id,
+                    "images": len(new),
+                    "faces": sum(len(f) for _, f in new),
+                    "image_ids": [i for i, _ in new],
+                }
+                self._audit(session, AuditRecord(audit_as.actor, audit_as.action, details))
         return results
 
     def count_faces(self) -> int:
@@ -313,11 +354,14 @@ class Catalog:
             ).all()
         return np.asarray(ids, dtype=np.int64)
 
-    def delete_faces(self, face_ids: Sequence[int]) -> list[str]:
-        """Delete face rows; returns their crop paths (the caller removes the files)."""
+    def delete_faces(self, face_ids: Sequence[int], *, audit_as: AuditRecord | None = None) -> list[int]:
+        """Delete face rows; returns the ids that existed (the caller removes crops and vectors)."""
         with self.session() as session, session.begin():
             rows = session.scalars(select(FaceRow).where(FaceRow.id.in_(list(face_ids)))).all()
-            paths = [r.crop_path for r in rows]
+            deleted = sorted(r.id for r in rows)
             for row in rows:
                 session.delete(row)
-        return paths
+            if audit_as is not None:
+                details = dict(audit_as.details) | {"face_ids": deleted}
+                self._audit(session, AuditRecord(audit_as.actor, audit_as.action, details))
+        return deleted

@@ -104,3 +104,36 @@ class FaceRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = {"sqlite_autoincrement": True}
+
+
+class AuditEntryRow(Base):
+    __tablename__ = "audit_entry"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """One row (id 1): the last sequence number and hash; every append updates it, which also
+    serialises concurrent writers on every database."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditFaceRow(Base):
+    """Which faces an audited action (a search) returned: lets an access export list every search
+    that returned a face without scanning the whole log."""
+
+    __tablename__ = "audit_face"
+
+    seq: Mapped[int] = mapped_column(BigId, ForeignKey("audit_entry.seq"), primary_key=True)
+    face_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)

@@ -1,0 +1,141 @@
+"""The audit log: every action lands in it; any edit, deletion or reordering is detected."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lethe.cli import app
+from lethe.engine import Lethe
+
+from conftest import consent_source, copy_gallery, make_settings
+
+PURPOSE = "test: audit"
+
+
+@pytest.fixture
+def audited(gallery: Path, tmp_path: Path, fixtures_dir: Path) -> Path:
+    """A gallery copy with a few extra audited actions: two searches and a removal."""
+    data = copy_gallery(gallery, tmp_path)
+    with Lethe(make_settings(data)) as lethe:
+        probe = (fixtures_dir / "identities" / "joe_biden" / "biden.jpg").read_bytes()
+        hits = lethe.search(probe, purpose="find my photos", actor="alice")
+        lethe.search((fixtures_dir / "no_face" / "dog.jpg").read_bytes(), purpose=PURPOSE, actor="bob")
+        lethe.remove_faces([hits.matches[-1].face_id], actor="alice", reason="test")
+    return data
+
+
+def _db(data: Path) -> sqlite3.Connection:
+    return sqlite3.connect(data / "catalog.sqlite3")
+
+
+def test_actions_are_recorded_and_the_chain_verifies(audited: Path, fixtures_dir: Path) -> None:
+    with Lethe(make_settings(audited)) as lethe:
+        result = lethe.verify_audit()
+        entries = list(reversed(lethe.audit_entries(limit=1000)))
+    assert result.ok and result.entries == len(entries)
+    actions = [e.action for e in entries]
+    assert actions[0] == "source.add"
+    assert "ingest" in actions and actions[-3:] == ["search", "search", "faces.remove"]
+    search = entries[-3]
+    assert search.actor == "alice" and search.details["purpose"] == "find my photos"
+    assert len(search.details["probe_sha256"]) == 64 and search.details["face_ids"]
+    assert entries[-1].details["face_ids"] == [search.details["face_ids"][-1]]
+    assert sum(e.details.get("images", 0) for e in entries if e.action == "ingest") == 29
+
+
+def test_searches_that_returned_a_face_are_found_by_face(audited: Path) -> None:
+    from lethe.privacy import audit
+
+    with Lethe(make_settings(audited)) as lethe:
+        search = next(e for e in lethe.audit_entries(action="search") if e.details["face_ids"])
+        face = search.details["face_ids"][0]
+        with lethe.catalog.session() as session:
+            found = audit.entries_for_faces(session, [face])[face]
+    assert [e.seq for e in found] == [search.seq]
+
+
+def test_no_template_bytes_in_the_audit_log(audited: Path) -> None:
+    with _db(audited) as db:
+        embeddings = [row[0] for row in db.execute("SELECT embedding FROM face")]
+        log = "".join(row[0] for row in db.execute("SELECT details FROM audit_entry"))
+    assert embeddings
+    for blob in embeddings:
+        assert blob.hex() not in log and blob.decode("latin-1") not in log
+
+
+@pytest.mark.parametrize(
+    ("tamper", "problem"),
+    [
+        (
+            "UPDATE audit_entry SET details = replace(details, 'find my', 'find me') WHERE action = 'search'",
+            "changed",
+        ),
+        ("UPDATE audit_entry SET actor = 'mallory' WHERE seq = 1", "changed"),
+        ("DELETE FROM audit_entry WHERE seq = 2", "missing"),
+        ("UPDATE audit_entry SET seq = seq + 1000 WHERE seq = 2", "missing"),
+        ("DELETE FROM audit_entry WHERE seq = (SELECT max(seq) FROM audit_entry)", "end"),
+    ],
+)
+def test_tampering_is_detected(audited: Path, tamper: str, problem: str) -> None:
+    with _db(audited) as db:
+        db.execute(tamper)
+    with Lethe(make_settings(audited)) as lethe:
+        result = lethe.verify_audit()
+    assert not result.ok and problem in (result.problem or "")
+
+
+def test_reordering_is_detected(audited: Path) -> None:
+    with _db(audited) as db:
+        rows = db.execute(
+            "SELECT seq, at, actor, action, details, prev_hash, hash FROM audit_entry WHERE seq IN (2, 3)"
+        ).fetchall()
+        (a, b) = rows
+        for target, row in ((a[0], b), (b[0], a)):
+            db.execute(
+                "UPDATE audit_entry SET at=?, actor=?, action=?, details=?, prev_hash=?, hash=? WHERE seq=?",
+                (*row[1:], target),
+            )
+    with Lethe(make_settings(audited)) as lethe:
+        assert not lethe.verify_audit().ok
+
+
+def test_a_changed_byte_anywhere_in_an_entry_is_detected(audited: Path) -> None:
+    with _db(audited) as db:
+        seq, details = db.execute(
+            "SELECT seq, details FROM audit_entry WHERE action='ingest' LIMIT 1"
+        ).fetchone()
+        flipped = details.replace('"faces":', '"faceS":', 1)
+        assert flipped != details
+        db.execute("UPDATE audit_entry SET details=? WHERE seq=?", (flipped, seq))
+    with Lethe(make_settings(audited)) as lethe:
+        result = lethe.verify_audit()
+    assert not result.ok and result.first_bad_seq == seq
+
+
+def test_cli_audit_verify_contract(audited: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LETHE_DATA_DIR", str(audited))
+    runner = CliRunner()
+    good = runner.invoke(app, ["audit", "verify", "--json"])
+    assert good.exit_code == 0
+    payload = json.loads(good.stdout)
+    assert payload["ok"] is True and payload["entries"] > 3
+    with _db(audited) as db:
+        db.execute("UPDATE audit_entry SET action='searcH' WHERE seq=2")
+    bad = runner.invoke(app, ["audit", "verify", "--json"])
+    assert bad.exit_code != 0 and json.loads(bad.stdout)["ok"] is False
+
+
+def test_empty_log_verifies(engine: Lethe) -> None:
+    result = engine.verify_audit()
+    assert result.ok and result.entries == 0
+
+
+def test_source_registration_is_audited(engine: Lethe) -> None:
+    engine.add_source(consent_source("press", "DE"), actor="admin")
+    (entry,) = engine.audit_entries()
+    assert (entry.actor, entry.action, entry.details["jurisdiction"]) == ("admin", "source.add", "DE")
