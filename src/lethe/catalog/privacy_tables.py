@@ -1,0 +1,153 @@
+"""Tables of the privacy layer (migration 0003): requests, candidates, probes, suppression,
+orders, erasure jobs, erased-photo tombstones and per-source keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lethe.catalog.tables import Base, BigId, UTCDateTime
+
+
+class SourceKeyRow(Base):
+    """A source's data key, wrapped by the master key. Deleting the row crypto-shreds the source."""
+
+    __tablename__ = "source_key"
+
+    source_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RequestRow(Base):
+    __tablename__ = "request"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ref: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    extension_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    contact: Mapped[bytes] = mapped_column(LargeBinary)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
+class RequestEventRow(Base):
+    __tablename__ = "request_event"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("request.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    from_state: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
+class RequestProbeRow(Base):
+    """A photo the requester supplied: only its hash and face count outlive the request."""
+
+    __tablename__ = "request_probe"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("request.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    faces: Mapped[int] = mapped_column(Integer)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
+class RequestProbeBlobRow(Base):
+    """The encrypted photo and template; the row is deleted when the request closes."""
+
+    __tablename__ = "request_probe_blob"
+
+    probe_id: Mapped[int] = mapped_column(BigId, ForeignKey("request_probe.id"), primary_key=True)
+    photo: Mapped[bytes] = mapped_column(LargeBinary)
+    template: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class RequestCandidateRow(Base):
+    __tablename__ = "request_candidate"
+
+    request_id: Mapped[int] = mapped_column(BigId, ForeignKey("request.id"), primary_key=True)
+    face_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(10))
+    round: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class SuppressionRow(Base):
+    """An objection: the person's templates (encrypted), used only to keep them out."""
+
+    __tablename__ = "suppression"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("request.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    templates: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
+class LegalOrderRow(Base):
+    __tablename__ = "legal_order"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    jurisdiction: Mapped[str] = mapped_column(String(2))
+    then_delete: Mapped[bool] = mapped_column(Boolean)
+    reference: Mapped[str | None] = mapped_column(Text, nullable=True)
+    issued_by: Mapped[str] = mapped_column(String(200))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(20))
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    proof: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
+class ErasureJobRow(Base):
+    """The intent of an erasure, committed before any deletion so a crash resumes it."""
+
+    __tablename__ = "erasure_job"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    request_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    order_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    face_ids: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    receipt: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
+class ErasedImageRow(Base):
+    """A photo whose every face was erased: its hash only, so re-ingest does not bring it back."""
+
+    __tablename__ = "erased_image"
+
+    source_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime())
