@@ -67,7 +67,15 @@ def build_detector(settings: Settings) -> Detector:
     return DlibHogDetector(max_side_px=settings.detect_max_side_px, min_face_px=settings.min_face_px)
 
 
+def build_embedder(settings: Settings) -> Embedder:
+    if settings.embedder == "dlib":
+        return DlibResnetEmbedder()
+    from lethe.embedding.onnx_resnet import OnnxResnetEmbedder
+
+    return OnnxResnetEmbedder(settings.data_dir / "models", threads=settings.embed_threads)
+
+
 def build_pipeline(settings: Settings) -> FacePipeline:
     return FacePipeline(
-        detector=build_detector(settings), landmarker=Landmarker(), embedder=DlibResnetEmbedder()
+        detector=build_detector(settings), landmarker=Landmarker(), embedder=build_embedder(settings)
     )
