@@ -13,9 +13,11 @@
     ├── VectorIndexError       the vector index cannot be read, written or queried
     ├── CatalogError           the catalog database refused an operation
     │   ├── NotFoundError      a named thing (source, face, ...) does not exist
-    │   └── ConflictError      a thing already exists
+    │   ├── ConflictError      a thing already exists
+    │   └── SealedDataError    an encrypted blob fails authentication (altered, moved, wrong key)
     └── PrivacyError           an action would break a privacy rule
-        └── LawfulBasisError   a source lacks a valid lawful basis / is restricted
+        ├── LawfulBasisError   a source lacks a valid lawful basis / is restricted
+        └── KeyShreddedError   the data's source key was shredded: it can never be read again
 
 HTTP status codes live only in ``lethe.api``; exit codes only in ``lethe.cli``.
 Third-party exceptions are mapped at the boundary with ``raise ... from exc``.
@@ -72,9 +74,18 @@ class ConflictError(CatalogError):
     """A thing already exists."""
 
 
+class SealedDataError(CatalogError):
+    """An encrypted blob fails authentication: altered, copied onto another record, or opened with
+    another key."""
+
+
 class PrivacyError(LetheError):
     """An action would break a privacy rule."""
 
 
 class LawfulBasisError(PrivacyError):
     """A source lacks a valid lawful basis, or is restricted."""
+
+
+class KeyShreddedError(PrivacyError):
+    """The data's source key was shredded (crypto-erasure): it can never be read again."""

@@ -6,6 +6,12 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lethe.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from lethe.privacy.crypto import KeyRing
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -48,31 +54,49 @@ def fsync_dir(path: Path) -> None:
 
 
 class CropStore:
-    """Face crops (aligned 150x150 JPEG chips) under ``root``, sharded by face id."""
+    """Face crops (aligned 150x150 JPEG chips) under ``root``, sharded by face id, each sealed with
+    its source's key (``<id % 256>/<id>.sealed``; see :mod:`lethe.privacy.crypto`)."""
 
-    def __init__(self, root: Path) -> None:
+    SUFFIX = ".sealed"
+    #: Crops written before encryption at rest: still found and deleted, never written.
+    LEGACY_SUFFIX = ".jpg"
+
+    def __init__(self, root: Path, keyring: KeyRing) -> None:
         self.root = private_dir(root)
+        self.keyring = keyring
 
     def relative_path(self, face_id: int) -> str:
-        return f"{face_id % 256:02x}/{face_id}.jpg"
+        return f"{face_id % 256:02x}/{face_id}{self.SUFFIX}"
 
     def path(self, face_id: int) -> Path:
+        """The sealed file (not a JPEG: read it with :meth:`read`)."""
         return self.root / self.relative_path(face_id)
 
-    def write(self, face_id: int, jpeg: bytes) -> str:
-        atomic_write(self.path(face_id), jpeg, durable=False)
+    def write(self, face_id: int, jpeg: bytes, *, source_id: int) -> str:
+        sealed = self.keyring.seal_crop(source_id, face_id, jpeg)
+        atomic_write(self.path(face_id), sealed, durable=False)
         return self.relative_path(face_id)
 
-    def delete(self, face_id: int) -> bool:
+    def read(self, face_id: int, *, source_id: int) -> bytes:
+        """The decrypted JPEG. Raises NotFoundError, SealedDataError or KeyShreddedError."""
         try:
-            self.path(face_id).unlink()
+            sealed = self.path(face_id).read_bytes()
         except FileNotFoundError:
-            return False
-        return True
+            raise NotFoundError(f"no crop for face {face_id}") from None
+        return self.keyring.open_crop(source_id, face_id, sealed)
+
+    def delete(self, face_id: int) -> bool:
+        deleted = False
+        for path in (self.path(face_id), self.path(face_id).with_suffix(self.LEGACY_SUFFIX)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                deleted = True
+        return deleted
 
     def face_ids_on_disk(self) -> set[int]:
         ids: set[int] = set()
-        for file in self.root.glob("*/*.jpg"):
-            with contextlib.suppress(ValueError):
-                ids.add(int(file.stem))
+        for pattern in (f"*/*{self.SUFFIX}", f"*/*{self.LEGACY_SUFFIX}"):
+            for file in self.root.glob(pattern):
+                with contextlib.suppress(ValueError):
+                    ids.add(int(file.stem))
         return ids

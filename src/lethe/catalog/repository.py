@@ -6,22 +6,26 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import Row, Select, create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from lethe.catalog.privacy_tables import ErasedImageRow
 from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
 from lethe.errors import CatalogError, ConflictError, NotFoundError
 from lethe.privacy import audit
 from lethe.privacy.audit import AuditRecord
 from lethe.privacy.sources import SourceSpec
 from lethe.types import Box, Embedding, FaceRecord
+
+if TYPE_CHECKING:
+    from lethe.privacy.crypto import KeyRing
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +96,29 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+def _sealed_templates() -> Select[tuple[int, bytes, int, str]]:
+    """Face id, sealed template, and what its AAD binds it to: source id and photo hash."""
+    return select(FaceRow.id, FaceRow.embedding, ImageRow.source_id, ImageRow.sha256).join(
+        ImageRow, FaceRow.image_id == ImageRow.id
+    )
+
+
+def _open_templates(keys: KeyRing, rows: Sequence[Row[tuple[int, bytes, int, str]]]) -> Embedding:
+    """Decrypt rows of :func:`_sealed_templates` into one float32 matrix, in row order."""
+    plain = bytearray().join(keys.open_template(sid, sha, fid, blob) for fid, blob, sid, sha in rows)
+    return np.frombuffer(plain, dtype=np.float32).reshape(len(rows), -1)
+
+
 class Catalog:
-    """Opens (and migrates) the catalog database at ``url``."""
+    """Opens (and migrates) the catalog database at ``url``.
+
+    Templates are stored sealed (see :mod:`lethe.privacy.crypto`): the methods that write or read
+    them need a key ring, given with :meth:`attach_keyring` (the engine does it); everything else
+    works without one."""
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.keyring: KeyRing | None = None
         try:
             self.engine: Engine = create_engine(url, future=True)
             if self.engine.dialect.name == "sqlite":
@@ -118,6 +140,14 @@ class Catalog:
 
     def session(self) -> Session:
         return self._sessions()
+
+    def attach_keyring(self, keyring: KeyRing) -> None:
+        self.keyring = keyring
+
+    def _keys(self) -> KeyRing:
+        if self.keyring is None:
+            raise CatalogError("templates are encrypted: attach a key ring to the catalog first")
+        return self.keyring
 
     def close(self) -> None:
         self.engine.dispose()
@@ -200,6 +230,7 @@ class Catalog:
     # -- images and faces ------------------------------------------------------------------------
 
     def known_hashes(self, source_id: int, hashes: Iterable[str]) -> set[str]:
+        """Hashes already ingested for the source, or erased from it (tombstones: never again)."""
         wanted = list(set(hashes))
         found: set[str] = set()
         with self.session() as session:
@@ -212,7 +243,22 @@ class Catalog:
                         )
                     )
                 )
+                found.update(
+                    session.scalars(
+                        select(ErasedImageRow.sha256).where(
+                            ErasedImageRow.source_id == source_id, ErasedImageRow.sha256.in_(chunk)
+                        )
+                    )
+                )
         return found
+
+    def checkpoint(self) -> None:
+        """Flush SQLite's write-ahead log into the database file and truncate it, so no copy of
+        deleted pages survives in the -wal file."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def add_images(
         self,
@@ -231,6 +277,8 @@ class Catalog:
         """
         created = now_utc()
         results: list[tuple[int, list[int]]] = []
+        keys = self._keys()
+        keys.ensure(source_id)  # before the write transaction: a new key is committed on its own
         with self.session() as session, session.begin():
             for meta, faces in items:
                 exists = session.scalar(
@@ -266,7 +314,7 @@ class Catalog:
                         detector_score=f.detector_score,
                         quality=f.quality,
                         embedder=embedder,
-                        embedding=np.asarray(f.embedding, dtype=np.float32).tobytes(),
+                        embedding=b"",  # sealed below, once the face id (part of its AAD) is known
                         crop_path="",
                         created_at=created,
                     )
@@ -274,7 +322,9 @@ class Catalog:
                 ]
                 session.add_all(face_rows)
                 session.flush()
-                for row in face_rows:
+                for row, f in zip(face_rows, faces, strict=True):
+                    vector = np.asarray(f.embedding, dtype=np.float32).tobytes()
+                    row.embedding = keys.seal_template(source_id, meta.sha256, row.id, vector)
                     row.crop_path = crop_path_for(row.id)
                 results.append((image.id, [r.id for r in face_rows]))
             if audit_as is not None:
@@ -303,22 +353,54 @@ class Catalog:
         return np.asarray(ids, dtype=np.int64)
 
     def iter_embeddings(self, batch: int = 50_000) -> Iterator[tuple[np.ndarray, Embedding]]:
-        """Yield (ids, vectors) in id order, ``batch`` rows at a time."""
+        """Yield (ids, plaintext vectors) in id order, ``batch`` rows at a time.
+
+        Decryption is cheap next to the read: 100k templates in 0.6 s (0.34 s of it the SELECT), so
+        about 6 s per million faces on one core."""
+        keys = self._keys()
         last = 0
         with self.session() as session:
             while True:
                 rows = session.execute(
-                    select(FaceRow.id, FaceRow.embedding)
-                    .where(FaceRow.id > last)
-                    .order_by(FaceRow.id)
-                    .limit(batch)
+                    _sealed_templates().where(FaceRow.id > last).order_by(FaceRow.id).limit(batch)
                 ).all()
                 if not rows:
                     return
                 ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-                yield ids, vectors
+                yield ids, _open_templates(keys, rows)
                 last = int(ids[-1])
+
+    def face_templates(self, face_ids: Iterable[int]) -> dict[int, Embedding]:
+        """face id -> plaintext template (float32); faces that do not exist are left out.
+
+        Raises :class:`~lethe.errors.KeyShreddedError` when a face's source key was shredded."""
+        keys = self._keys()
+        wanted = sorted({int(f) for f in face_ids})
+        out: dict[int, Embedding] = {}
+        with self.session() as session:
+            for start in range(0, len(wanted), 500):
+                rows = session.execute(
+                    _sealed_templates().where(FaceRow.id.in_(wanted[start : start + 500]))
+                ).all()
+                if rows:
+                    out.update(zip((int(r[0]) for r in rows), _open_templates(keys, rows), strict=True))
+        return out
+
+    def face_source_ids(self, face_ids: Iterable[int]) -> dict[int, int]:
+        """face id -> source id; faces that do not exist are left out."""
+        wanted = sorted({int(f) for f in face_ids})
+        out: dict[int, int] = {}
+        with self.session() as session:
+            for start in range(0, len(wanted), 500):
+                out.update(
+                    (int(fid), int(sid))
+                    for fid, sid in session.execute(
+                        select(FaceRow.id, ImageRow.source_id)
+                        .join(ImageRow, FaceRow.image_id == ImageRow.id)
+                        .where(FaceRow.id.in_(wanted[start : start + 500]))
+                    ).all()
+                )
+        return out
 
     def faces(self, face_ids: Sequence[int]) -> dict[int, FaceInfo]:
         if not face_ids:

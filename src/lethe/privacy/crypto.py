@@ -1,0 +1,437 @@
+"""Templates at rest: AES-256-GCM with one data key per source, wrapped by a master key.
+
+Keys
+    *Master key*: 32 random bytes in ``keys/master.key`` of the data folder (or
+    ``LETHE_MASTER_KEY_FILE``), created on first use with mode 0600 in a 0700 folder. Lethe refuses
+    to start when the file has the wrong size or any group/other permission bit, or when it is
+    missing while the catalog still holds wrapped keys (a fresh key would silently orphan them).
+
+    *Data keys*: 32 random bytes per source, stored in ``source_key`` wrapped by the master key
+    (AES-GCM, AAD ``b"lethe-source-key:" + id``), created the first time a source seals something and
+    cached in memory. Row 0 (no source has id 0) is the catalog-wide key behind :meth:`KeyRing.seal_master`
+    (requester photos, contact addresses, objection templates): because it is a wrapped data key like
+    the others, rotating the master key re-wraps 32-byte keys and never re-encrypts data.
+
+Sealed blob
+    ``0x01`` (format version) + 12-byte random nonce + ciphertext with its 16-byte tag. The AAD binds
+    a blob to what it is: a template to its source, photo hash and face id; a crop to its source and
+    face id. A blob copied onto another record, altered, or opened with another key fails with
+    :class:`~lethe.errors.SealedDataError`; a blob whose source key was shredded fails with
+    :class:`~lethe.errors.KeyShreddedError`.
+
+Shredding
+    :meth:`KeyRing.shred` deletes the source's key row (SQLite runs with ``secure_delete``, and the
+    write-ahead log is checkpointed and truncated) and forgets the cached key: every template and
+    crop of the source becomes noise. Other processes that already hold the key in memory keep it
+    until they restart.
+
+Rotation (:meth:`KeyRing.rotate_master`, ``lethe keys rotate``)
+    1. the new key is written to ``master.key.new`` (0600, fsynced);
+    2. every wrapped key is re-wrapped with it in one transaction, committed durably
+       (``synchronous=FULL`` on SQLite);
+    3. ``master.key.new`` atomically replaces ``master.key`` (the old key is gone from then on).
+
+    A crash before step 2 commits leaves ``master.key`` valid and a stale ``.new``; a crash after it
+    leaves ``.new`` as the only key that opens the catalog. On the next start the key ring tries both
+    against the catalog and finishes (or discards) the rotation, so there is never a moment where no
+    file opens the catalog. Old backups of ``master.key`` stop working after a rotation: this is what
+    makes shredded keys in old catalog backups useless too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from lethe.catalog.privacy_tables import SourceKeyRow
+from lethe.catalog.tables import FaceRow, ImageRow
+from lethe.errors import CatalogError, ConfigError, KeyShreddedError, PrivacyError, SealedDataError
+from lethe.storage import atomic_write, fsync_dir, private_dir
+
+if TYPE_CHECKING:
+    from lethe.catalog.repository import Catalog
+
+VERSION = 0x01
+KEY_BYTES = 32
+NONCE_BYTES = 12
+TAG_BYTES = 16
+OVERHEAD = 1 + NONCE_BYTES + TAG_BYTES
+MASTER_FILE = "master.key"
+#: The catalog-wide data key (no source has id 0): what :meth:`KeyRing.seal_master` uses.
+CATALOG_KEY_ID = 0
+
+_VERSION_BYTE = bytes([VERSION])
+
+
+def template_aad(source_id: int, image_sha256: str, face_id: int) -> bytes:
+    return f"lethe-face:{source_id}:{image_sha256}:{face_id}".encode()
+
+
+def crop_aad(source_id: int, face_id: int) -> bytes:
+    return f"lethe-crop:{source_id}:{face_id}".encode()
+
+
+def _wrap_aad(key_id: int) -> bytes:
+    return b"lethe-source-key:" + str(key_id).encode()
+
+
+def _master_aad(aad: bytes) -> bytes:
+    return b"lethe-master:" + aad
+
+
+def _seal(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return _VERSION_BYTE + nonce + aead.encrypt(nonce, plaintext, aad)
+
+
+def _check_blob(blob: bytes, what: str) -> None:
+    if len(blob) < OVERHEAD or blob[0] != VERSION:
+        raise SealedDataError(
+            f"{what} is not a sealed blob (format version {blob[:1].hex() or 'missing'}); "
+            "it was altered or written by a Lethe without encryption at rest"
+        )
+
+
+def _read_key_file(path: Path) -> bytes:
+    """Read a 32-byte key file, refusing one that others may read or that has the wrong size."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"cannot read master key {path}: {exc.strerror}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"master key {path} is not a regular file")
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise ConfigError(
+            f"master key {path} has mode {mode:04o}: group or others may use it; "
+            f"run `chmod 600 {path}` (and check who read it)"
+        )
+    if info.st_size != KEY_BYTES:
+        raise ConfigError(f"master key {path} holds {info.st_size} bytes, not {KEY_BYTES}: wrong file?")
+    try:
+        key = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read master key {path}: {exc.strerror}") from exc
+    if len(key) != KEY_BYTES:
+        raise ConfigError(f"master key {path} changed while being read")
+    return key
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    info = path.stat()
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+class KeyRing:
+    """The master key and the per-source data keys of one catalog."""
+
+    def __init__(self, keys_dir: Path, catalog: Catalog, *, master_key_file: Path | None = None) -> None:
+        self.master_path = master_key_file if master_key_file is not None else keys_dir / MASTER_FILE
+        self._catalog = catalog
+        self._lock = threading.RLock()
+        self._keys: dict[int, AESGCM] = {}
+        folder = self.master_path.parent
+        if master_key_file is None:
+            private_dir(folder)
+        elif not folder.is_dir():
+            raise ConfigError(f"the folder of LETHE_MASTER_KEY_FILE does not exist: {folder}")
+        if stat.S_IMODE(folder.stat().st_mode) & 0o022:
+            raise ConfigError(f"key folder {folder} is writable by group or others: run `chmod 700 {folder}`")
+        self._master, self._stamp = self._open_master()
+        try:
+            self._catalog_key = self._data_key(CATALOG_KEY_ID, create=True)
+        except SealedDataError as exc:
+            raise ConfigError(
+                f"master key {self.master_path} does not open this catalog's keys: a wrong file, "
+                "or a key from before a rotation"
+            ) from exc
+
+    @property
+    def staged_path(self) -> Path:
+        """Where a rotation stages the new master key until the catalog is re-wrapped."""
+        return self.master_path.with_name(self.master_path.name + ".new")
+
+    # -- sealing ---------------------------------------------------------------------------------
+
+    def ensure(self, source_id: int) -> None:
+        """Load or create the source's data key now. Call it before opening a write transaction
+        that seals for a new source: on SQLite, creating the key inside one would wait on it."""
+        self._data_key(source_id, create=True)
+
+    def seal(self, source_id: int, plaintext: bytes, aad: bytes) -> bytes:
+        """Encrypt under the source's data key (created on first use; see :meth:`ensure`)."""
+        return _seal(self._data_key(source_id, create=True), plaintext, aad)
+
+    def open(self, source_id: int, blob: bytes, aad: bytes) -> bytes:
+        _check_blob(blob, f"sealed data of source {source_id}")
+        aead = self._data_key(source_id, create=False)
+        try:
+            return aead.decrypt(blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :], aad)
+        except InvalidTag:
+            raise SealedDataError(
+                f"sealed data of source {source_id} failed authentication: it was altered, copied "
+                "from another record, or sealed under another key"
+            ) from None
+
+    def seal_master(self, plaintext: bytes, aad: bytes) -> bytes:
+        """Encrypt data that belongs to no source (requests, objections) under the catalog-wide key."""
+        return _seal(self._catalog_key, plaintext, _master_aad(aad))
+
+    def open_master(self, blob: bytes, aad: bytes) -> bytes:
+        _check_blob(blob, "catalog-sealed data")
+        try:
+            return self._catalog_key.decrypt(
+                blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :], _master_aad(aad)
+            )
+        except InvalidTag:
+            raise SealedDataError(
+                "catalog-sealed data failed authentication: it was altered or copied from another record"
+            ) from None
+
+    # Templates and crops: the record formats live here so that nobody builds an AAD by hand.
+
+    def seal_template(self, source_id: int, image_sha256: str, face_id: int, vector: bytes) -> bytes:
+        return self.seal(source_id, vector, template_aad(source_id, image_sha256, face_id))
+
+    def open_template(self, source_id: int, image_sha256: str, face_id: int, blob: bytes) -> bytes:
+        return self.open(source_id, blob, template_aad(source_id, image_sha256, face_id))
+
+    def seal_crop(self, source_id: int, face_id: int, jpeg: bytes) -> bytes:
+        return self.seal(source_id, jpeg, crop_aad(source_id, face_id))
+
+    def open_crop(self, source_id: int, face_id: int, blob: bytes) -> bytes:
+        return self.open(source_id, blob, crop_aad(source_id, face_id))
+
+    # -- shredding and rotation ------------------------------------------------------------------
+
+    def shred(self, source_id: int) -> bool:
+        """Destroy the source's data key: its templates and crops can never be opened again.
+
+        Returns whether a key existed. The caller deletes (or has deleted) the rows and files."""
+        if source_id == CATALOG_KEY_ID:
+            raise PrivacyError("the catalog-wide key cannot be shredded (it protects open requests)")
+        with self._lock:
+            with self._catalog.session() as session, session.begin():
+                row = session.get(SourceKeyRow, source_id)
+                existed = row is not None
+                if row is not None:
+                    session.delete(row)
+            self._keys.pop(source_id, None)
+            self._checkpoint()
+        return existed
+
+    def rotate_master(self) -> int:
+        """Replace the master key and re-wrap every data key with it; returns the keys re-wrapped.
+
+        Run it with no other writer (the engine holds its write lock). See the module docstring for
+        the crash behaviour."""
+        with self._lock:
+            self._reload_master_if_changed()
+            new_master = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+            atomic_write(self.staged_path, new_master)
+            try:
+                count = self._rewrap_all(AESGCM(self._master), AESGCM(new_master))
+            except BaseException:
+                # Keep whichever file opens the catalog now (the commit may or may not have happened).
+                with contextlib.suppress(Exception):
+                    self._finish_rotation()
+                    self._reload_master_if_changed()
+                raise
+            os.replace(self.staged_path, self.master_path)
+            fsync_dir(self.master_path.parent)
+            self._master, self._stamp = new_master, _stamp(self.master_path)
+            self._checkpoint()
+        return count
+
+    def _rewrap_all(self, old: AESGCM, new: AESGCM) -> int:
+        """Re-wrap every data key in one transaction, committed durably before the key file moves."""
+        with self._catalog.engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                conn.commit()
+            try:
+                with conn.begin():
+                    rows = conn.execute(select(SourceKeyRow.source_id, SourceKeyRow.wrapped_key)).all()
+                    for key_id, wrapped in rows:
+                        key = self._unwrap_with(old, key_id, wrapped)
+                        conn.execute(
+                            update(SourceKeyRow)
+                            .where(SourceKeyRow.source_id == key_id)
+                            .values(wrapped_key=_seal(new, key, _wrap_aad(key_id)))
+                        )
+                    # The first UPDATE took the write lock: a key created since the SELECT shows here.
+                    if conn.scalar(select(func.count()).select_from(SourceKeyRow)) != len(rows):
+                        raise CatalogError("a data key was created during the rotation; run it again")
+            finally:
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                    conn.commit()
+        return len(rows)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _open_master(self) -> tuple[bytes, tuple[int, int, int]]:
+        path, staged = self.master_path, self.staged_path
+        if staged.exists():
+            self._finish_rotation()
+        if not path.exists():
+            wrapped = self._wrapped_count()
+            if wrapped:
+                raise ConfigError(
+                    f"master key {path} is missing but the catalog holds {wrapped} wrapped key(s): "
+                    "restore the file from its backup (without it no template or crop can be read)"
+                )
+            self._create_master()
+        key = _read_key_file(path)
+        return key, _stamp(path)
+
+    def _create_master(self) -> None:
+        """Write a fresh key so that the file appears complete or not at all (and never overwrites)."""
+        folder = self.master_path.parent
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.master_path.name}.", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(AESGCM.generate_key(bit_length=KEY_BYTES * 8))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o600)
+            with contextlib.suppress(FileExistsError):  # another process created it first: use theirs
+                os.link(tmp, self.master_path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        fsync_dir(folder)
+
+    def _finish_rotation(self) -> None:
+        """A rotation was interrupted: keep whichever key file opens the catalog."""
+        path, staged = self.master_path, self.staged_path
+        with self._catalog.session() as session:
+            probe = session.get(SourceKeyRow, CATALOG_KEY_ID)
+        if probe is None:  # no wrapped key at all: either file will do
+            if path.exists():
+                staged.unlink()
+            else:
+                os.replace(staged, path)
+        elif path.exists() and self._opens(_read_key_file(path), probe.wrapped_key):
+            staged.unlink()  # the re-wrap never committed
+        elif self._opens(_read_key_file(staged), probe.wrapped_key):
+            os.replace(staged, path)  # it committed: finish the swap
+        else:
+            raise ConfigError(f"neither {path} nor {staged} opens the catalog's keys: restore the master key")
+        fsync_dir(path.parent)
+
+    @staticmethod
+    def _opens(master: bytes, wrapped: bytes) -> bool:
+        try:
+            KeyRing._unwrap_with(AESGCM(master), CATALOG_KEY_ID, wrapped)
+        except SealedDataError:
+            return False
+        return True
+
+    def _wrapped_count(self) -> int:
+        with self._catalog.session() as session:
+            return int(session.scalar(select(func.count()).select_from(SourceKeyRow)) or 0)
+
+    def _reload_master_if_changed(self) -> bool:
+        """Another process may have rotated the key: pick up the new file."""
+        try:
+            changed = _stamp(self.master_path) != self._stamp
+        except OSError:
+            return False
+        if changed:
+            self._master, self._stamp = _read_key_file(self.master_path), _stamp(self.master_path)
+        return changed
+
+    @staticmethod
+    def _unwrap_with(master: AESGCM, key_id: int, wrapped: bytes) -> bytes:
+        _check_blob(wrapped, f"the wrapped key of source {key_id}")
+        try:
+            key = master.decrypt(wrapped[1 : 1 + NONCE_BYTES], wrapped[1 + NONCE_BYTES :], _wrap_aad(key_id))
+        except InvalidTag:
+            raise SealedDataError(
+                f"the master key does not open the key of source {key_id}: wrong master.key, "
+                "or the key row was altered"
+            ) from None
+        if len(key) != KEY_BYTES:
+            raise SealedDataError(f"the key of source {key_id} has a wrong length")
+        return key
+
+    def _unwrap(self, key_id: int, wrapped: bytes) -> bytes:
+        try:
+            return self._unwrap_with(AESGCM(self._master), key_id, wrapped)
+        except SealedDataError:
+            if not self._reload_master_if_changed():
+                raise
+            return self._unwrap_with(AESGCM(self._master), key_id, wrapped)
+
+    def _data_key(self, key_id: int, *, create: bool) -> AESGCM:
+        aead = self._keys.get(key_id)
+        if aead is not None:
+            return aead
+        with self._lock:
+            aead = self._keys.get(key_id)
+            if aead is not None:
+                return aead
+            with self._catalog.session() as session:
+                row = session.get(SourceKeyRow, key_id)
+                wrapped = None if row is None else row.wrapped_key
+            if wrapped is not None:
+                key = self._unwrap(key_id, wrapped)
+            elif create:
+                key = self._create_data_key(key_id)
+            else:
+                raise KeyShreddedError(
+                    f"the key of source {key_id} was shredded (or never made): its templates and crops "
+                    "cannot be read"
+                )
+            aead = AESGCM(key)
+            self._keys[key_id] = aead
+            return aead
+
+    def _create_data_key(self, key_id: int) -> bytes:
+        if key_id != CATALOG_KEY_ID:
+            with self._catalog.session() as session:
+                sealed = session.scalar(
+                    select(func.count(FaceRow.id))
+                    .join(ImageRow, FaceRow.image_id == ImageRow.id)
+                    .where(ImageRow.source_id == key_id)
+                )
+            if sealed:
+                raise KeyShreddedError(
+                    f"the key of source {key_id} was shredded but {sealed} of its faces remain; "
+                    "erase them before storing anything new for this source"
+                )
+        self._reload_master_if_changed()
+        key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+        row = SourceKeyRow(
+            source_id=key_id,
+            wrapped_key=_seal(AESGCM(self._master), key, _wrap_aad(key_id)),
+            created_at=datetime.now(UTC),
+        )
+        try:
+            with self._catalog.session() as session, session.begin():
+                session.add(row)
+        except IntegrityError:  # another process created it first: use theirs
+            with self._catalog.session() as session:
+                existing = session.get(SourceKeyRow, key_id)
+            if existing is None:
+                raise
+            return self._unwrap(key_id, existing.wrapped_key)
+        return key
+
+    def _checkpoint(self) -> None:
+        """Fold the write-ahead log into the database and truncate it, so no copy of an overwritten
+        key page lingers there."""
+        self._catalog.checkpoint()
