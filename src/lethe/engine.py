@@ -15,13 +15,15 @@ import numpy as np
 
 from lethe.catalog import Catalog, ImageMeta, Source
 from lethe.config import Settings
-from lethe.errors import InputError, LawfulBasisError
+from lethe.errors import InputError, LawfulBasisError, NotFoundError
 from lethe.imaging import decode_image
 from lethe.index import FaissIndex, VectorIndex
 from lethe.ingest import IngestReport, Job, ProcessedImage, Progress, run_ingest
 from lethe.pipeline import FacePipeline, build_pipeline
 from lethe.privacy import SourceSpec, audit
 from lethe.privacy.audit import AuditEntry, AuditRecord, Verification
+from lethe.privacy.crypto import KeyRing
+from lethe.privacy.suppression import matches as suppression_matches
 from lethe.storage import CropStore, private_dir
 from lethe.types import Box
 
@@ -79,8 +81,16 @@ class Lethe:
         self.settings = settings
         data_dir = settings.ensure_data_dir()
         self.catalog = Catalog(settings.resolved_catalog_url)
-        self.crops = CropStore(data_dir / "crops")
+        try:
+            self.keyring = KeyRing(data_dir / "keys", self.catalog, master_key_file=settings.master_key_file)
+        except BaseException:
+            self.catalog.close()
+            raise
+        self.catalog.attach_keyring(self.keyring)
+        self.crops = CropStore(data_dir / "crops", self.keyring)
         self._lock_path = data_dir / ".write.lock"
+        self._lock_depth = 0
+        self._suppressed: np.ndarray | None = None
         self.index: VectorIndex = FaissIndex(
             private_dir(data_dir / "index"),
             kind=settings.index_kind,
@@ -88,6 +98,7 @@ class Lethe:
         )
         self._pipeline: FacePipeline | None = None
         self._sync_index()
+        self._resume_erasures()
 
     def __enter__(self) -> Lethe:
         return self
@@ -105,15 +116,39 @@ class Lethe:
         return self._pipeline
 
     @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """One writer at a time across processes (catalog + index + crops move together)."""
+    def writing(self) -> Iterator[None]:
+        """One writer at a time across processes (catalog + index + crops move together).
+        Re-entrant within this engine."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._lock_depth = 1
             yield
         finally:
+            self._lock_depth = 0
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    # -- objections ------------------------------------------------------------------------------
+
+    @property
+    def suppressed(self) -> np.ndarray:
+        """Templates of active objections (loaded once, reloaded when objections change)."""
+        if self._suppressed is None:
+            from lethe.privacy.suppression import active_templates
+
+            self._suppressed = active_templates(self)
+        return self._suppressed
+
+    def reload_suppression(self) -> None:
+        self._suppressed = None
 
     # -- sources ---------------------------------------------------------------------------------
 
@@ -133,12 +168,25 @@ class Lethe:
         if source.status != "active":
             raise LawfulBasisError(f"source {source.name!r} is {source.status}; ingest is refused")
         detector = self.settings.detector
-        embedder = "dlib-resnet"
+        embedder = self.pipeline.embedder.name  # also converts the ONNX model once, before workers start
+        keep_out = self.settings.erasure_review_threshold
 
         def is_known(digest: str) -> bool:
             return bool(self.catalog.known_hashes(source.id, [digest]))
 
-        def commit(batch: list[tuple[Job, ProcessedImage]]) -> int:
+        def commit(batch: list[tuple[Job, ProcessedImage]]) -> tuple[int, int]:
+            suppressed = 0
+            if len(self.suppressed):
+                kept: list[tuple[Job, ProcessedImage]] = []
+                for job, processed in batch:
+                    found = np.array([f.embedding for f in processed.faces], dtype=np.float32)
+                    objected = suppression_matches(self.suppressed, found, keep_out)
+                    suppressed += int(objected.sum())
+                    faces = [f for f, out in zip(processed.faces, objected, strict=True) if not out]
+                    kept.append(
+                        (job, ProcessedImage(processed.width, processed.height, processed.format, faces))
+                    )
+                batch = kept
             items = [
                 (
                     ImageMeta(
@@ -177,12 +225,12 @@ class Lethe:
                     ids.append(face_id)
                     vectors.append(face.embedding)
             for face_id, jpeg in crops_by_face.items():
-                self.crops.write(face_id, jpeg)
+                self.crops.write(face_id, jpeg, source_id=source.id)
             if ids:
                 self.index.add(np.asarray(ids, dtype=np.int64), np.vstack(vectors).astype(np.float32))
-            return len(ids)
+            return len(ids), suppressed
 
-        with self._writing():
+        with self.writing():
             report = run_ingest(
                 target,
                 self.settings,
@@ -235,6 +283,7 @@ class Lethe:
         deny = self._restricted_face_ids()
         hits = self.index.search(faces[chosen].embedding[None, :], top_k, deny=deny)[0]
         hits = [(fid, score) for fid, score in hits if score >= limit]
+        hits = self._without_objections(hits)
         infos = self.catalog.faces([fid for fid, _ in hits])
         matches = [
             Match(
@@ -252,6 +301,13 @@ class Lethe:
         self._audit_search(actor, purpose, probe, limit, top_k, [m.face_id for m in matches])
         return SearchResult(probe_faces=boxes, used_face=chosen, threshold=limit, matches=matches)
 
+    def crop_jpeg(self, face_id: int) -> bytes:
+        """The face's aligned crop as JPEG bytes (decrypted; the file on disk is sealed)."""
+        source_id = self.catalog.face_source_ids([face_id]).get(face_id)
+        if source_id is None:
+            raise NotFoundError(f"no face {face_id}")
+        return self.crops.read(face_id, source_id=source_id)
+
     def _audit_search(
         self, actor: str, purpose: str, probe: bytes, threshold: float, top_k: int, face_ids: list[int]
     ) -> None:
@@ -263,6 +319,20 @@ class Lethe:
             "face_ids": face_ids,
         }
         self.catalog.record(AuditRecord(actor, "search", details, tuple(face_ids)))
+
+    def _without_objections(self, hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """Drop faces of people who objected: they are never returned."""
+        if not hits or not len(self.suppressed):
+            return hits
+        templates = self.catalog.face_templates([fid for fid, _ in hits])
+        ids = [fid for fid, _ in hits if fid in templates]
+        if not ids:
+            return hits
+        objected = suppression_matches(
+            self.suppressed, np.vstack([templates[f] for f in ids]), self.settings.erasure_review_threshold
+        )
+        hidden = {fid for fid, out in zip(ids, objected, strict=True) if out}
+        return [(fid, score) for fid, score in hits if fid not in hidden]
 
     def _restricted_face_ids(self) -> np.ndarray | None:
         restricted = [s.id for s in self.catalog.sources() if s.status != "active"]
@@ -280,20 +350,24 @@ class Lethe:
     # -- index maintenance -----------------------------------------------------------------------
 
     def remove_faces(self, face_ids: list[int], *, actor: str = "system", reason: str = "operator") -> int:
-        """Delete faces everywhere: catalog rows, crops, vectors (physically, index file rewritten)."""
-        with self._writing():
-            self.catalog.delete_faces(
-                face_ids, audit_as=AuditRecord(actor, "faces.remove", {"reason": reason})
-            )
-            for face_id in face_ids:
-                self.crops.delete(face_id)
-            removed = self.index.remove(np.asarray(face_ids, dtype=np.int64))
-            self.index.save()
-        return removed
+        """Erase faces everywhere (catalog rows, crops, vectors; physically). Returns faces erased."""
+        from lethe.privacy.erasure import Eraser
+
+        with self.writing():
+            receipt = Eraser(self).erase(face_ids, reason=reason, actor=actor)
+        return len(receipt.erased_faces)
+
+    def rotate_master_key(self, *, actor: str = "system") -> int:
+        """New master key; every data key re-wrapped with it (see lethe.privacy.crypto). Returns the
+        number of keys re-wrapped."""
+        with self.writing():
+            count = self.keyring.rotate_master()
+            self.catalog.record(AuditRecord(actor, "keys.rotate", {"keys": count}))
+        return count
 
     def rebuild_index(self, *, actor: str = "system") -> dict[str, object]:
         """Rebuild the vector index from the catalog's templates; drop crops with no catalog face."""
-        with self._writing():
+        with self.writing():
             self._rebuild()
             known = {int(i) for i in self.index.ids()}
             orphans = [fid for fid in self.crops.face_ids_on_disk() if fid not in known]
@@ -323,6 +397,15 @@ class Lethe:
         ):
             self._rebuild()
 
+    def _resume_erasures(self) -> None:
+        from lethe.privacy.erasure import Eraser
+
+        eraser = Eraser(self)
+        if eraser.pending():
+            with self.writing():
+                for receipt in eraser.resume():
+                    log.warning("resumed interrupted erasure job %d", receipt.job_id)
+
     def _sync_index(self) -> None:
         """After a crash the index may lag or lead the catalog: make it match the catalog exactly."""
         catalog_ids = self.catalog.face_ids()
@@ -334,5 +417,5 @@ class Lethe:
             len(index_ids),
             len(catalog_ids),
         )
-        with self._writing():
+        with self.writing():
             self._rebuild()

@@ -42,6 +42,7 @@ class IngestReport:
     images: int = 0
     faces: int = 0
     skipped: int = 0
+    suppressed: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -50,6 +51,7 @@ class IngestReport:
             "images": self.images,
             "faces": self.faces,
             "skipped": self.skipped,
+            "suppressed": self.suppressed,
             "errors": self.errors,
             "seconds": round(self.seconds, 3),
             "images_per_s": round((self.images + self.skipped) / self.seconds, 2) if self.seconds else 0.0,
@@ -65,8 +67,8 @@ class Job:
 
 #: progress(done, total) — called from the main process.
 Progress = Callable[[int, int], None]
-#: commit(batch of (job, processed)) -> number of faces stored.
-Commit = Callable[[list[tuple[Job, ProcessedImage]]], int]
+#: commit(batch of (job, processed)) -> (faces stored, faces kept out by an objection).
+Commit = Callable[[list[tuple[Job, ProcessedImage]]], tuple[int, int]]
 
 _WORKER_PIPELINE: FacePipeline | None = None
 _WORKER_MAX_PIXELS = 0
@@ -143,7 +145,9 @@ def run_ingest(
 
     def flush() -> None:
         if batch:
-            report.faces += commit(batch)
+            stored, suppressed = commit(batch)
+            report.faces += stored
+            report.suppressed += suppressed
             report.images += len(batch)
             batch.clear()
 

@@ -49,7 +49,7 @@ _ISO3166_CODES = """
     SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR
     TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
 """
-_ISO3166_ALPHA2 = frozenset(_ISO3166_CODES.split())
+ISO3166_ALPHA2 = frozenset(_ISO3166_CODES.split())
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,199}$")
 MAX_RETENTION_DAYS = 36_500
@@ -94,7 +94,7 @@ class SourceSpec:
         if len(purpose) < 3:
             raise LawfulBasisError("the purpose must be stated (at least 3 characters)")
         country = jurisdiction.strip().upper()
-        if country not in _ISO3166_ALPHA2:
+        if country not in ISO3166_ALPHA2:
             raise LawfulBasisError(f"jurisdiction {jurisdiction!r} is not an ISO 3166-1 alpha-2 country code")
         # operator.index: whole numbers only (no silent truncation of 1.5, no "abc" ValueError).
         try:

@@ -1,38 +1,19 @@
-"""The ``lethe`` command. The one place exit codes live; every command takes ``--json``.
-
-Exit codes: 0 success; 1 an unexpected Lethe error; 2 bad input, settings or usage; 3 something named does not
-exist; 4 refused by a privacy rule (no lawful basis, restricted source); 5 a model could not be loaded.
-"""
+"""Commands for sources, ingest, search, the index, the audit log and keys."""
 
 from __future__ import annotations
 
-import getpass
 import json
-import logging
-import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lethe.config import Settings
-from lethe.engine import Lethe
-from lethe.errors import (
-    ConfigError,
-    InputError,
-    LawfulBasisError,
-    LetheError,
-    ModelError,
-    NotFoundError,
-    PrivacyError,
-)
+from lethe.cli._support import JsonOpt, actor, emit, err, fail, out
+from lethe.cli._support import engine_from_settings as _engine
 from lethe.privacy import ART6_BASES, ART9_CONDITIONS, SourceSpec
+from lethe.storage import atomic_write
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Lethe: face search that obeys data-protection law."
@@ -42,62 +23,13 @@ source_app = typer.Typer(
 )
 index_app = typer.Typer(no_args_is_help=True, help="Maintain the vector index.")
 audit_app = typer.Typer(no_args_is_help=True, help="Read and verify the tamper-evident audit log.")
+keys_app = typer.Typer(no_args_is_help=True, help="Manage the keys that encrypt templates and crops.")
 app.add_typer(source_app, name="source")
 app.add_typer(index_app, name="index")
 app.add_typer(audit_app, name="audit")
-
-err = Console(stderr=True)
-out = Console()
+app.add_typer(keys_app, name="keys")
 
 DEFAULT_PURPOSE = "command-line search (no purpose stated)"
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-
-
-def actor() -> str:
-    """Who is acting, for the audit log: the operating-system account running the command."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return f"cli:uid{os.getuid()}"
-
-
-def _exit_code(exc: LetheError) -> int:
-    if isinstance(exc, NotFoundError):
-        return 3
-    if isinstance(exc, LawfulBasisError | PrivacyError):
-        return 4
-    if isinstance(exc, ModelError):
-        return 5
-    if isinstance(exc, InputError | ConfigError):
-        return 2
-    return 1
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    sys.stderr.write(f"error: {message.splitlines()[0] if message else 'failed'}\n")
-    raise typer.Exit(code)
-
-
-@contextmanager
-def _engine(**overrides: Any) -> Iterator[Lethe]:
-    try:
-        settings = Settings.load(**{k: v for k, v in overrides.items() if v is not None})
-        engine = Lethe(settings)
-    except LetheError as exc:
-        _fail(str(exc), _exit_code(exc))
-    try:
-        yield engine
-    except LetheError as exc:
-        _fail(str(exc), _exit_code(exc))
-    finally:
-        engine.close()
-
-
-def _emit(as_json: bool, payload: dict[str, Any], human: Callable[[], None]) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(payload, default=str) + "\n")
-    else:
-        human()
 
 
 @source_app.command("add")
@@ -121,7 +53,7 @@ def source_add(
             retention_days=retention_days,
         )
         source = engine.add_source(spec, actor=actor())
-    _emit(
+    emit(
         as_json,
         {"source": source.name, "id": source.id, "jurisdiction": source.jurisdiction},
         lambda: err.print(
@@ -167,7 +99,7 @@ def source_list(as_json: JsonOpt = False) -> None:
             )
         out.print(table)
 
-    _emit(as_json, payload, human)
+    emit(as_json, payload, human)
 
 
 @app.command()
@@ -207,7 +139,7 @@ def ingest(
         if len(report.errors) > 20:
             err.print(f"  ... and {len(report.errors) - 20} more (use --json for all)")
 
-    _emit(as_json, payload, human)
+    emit(as_json, payload, human)
 
 
 @app.command()
@@ -221,18 +153,37 @@ def search(
     purpose: Annotated[
         str, typer.Option(help="Why you search; recorded in the audit log.")
     ] = DEFAULT_PURPOSE,
+    crops: Annotated[
+        Path | None,
+        typer.Option(
+            "--crops",
+            help="Write each match's face crop, decrypted, as DIR/<rank>-<face_id>.jpg (mode 0600).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Find the photos of the person in PROBE, best first; below the threshold: no match."""
     try:
         data = probe.read_bytes()
     except OSError as exc:
-        _fail(f"cannot read {probe}: {exc.strerror or exc}", 2)
+        fail(f"cannot read {probe}: {exc.strerror or exc}", 2)
     with _engine() as engine:
         result = engine.search(
             data, purpose=purpose, actor=actor(), top_k=top, threshold=threshold, face=face
         )
-    payload = result.as_dict()
+        payload = result.as_dict()
+        if crops is not None:
+            written: list[str] = []
+            for rank, match in enumerate(result.matches, start=1):
+                target = crops / f"{rank}-{match.face_id}.jpg"
+                try:
+                    atomic_write(target, engine.crop_jpeg(match.face_id), durable=False)
+                except OSError as exc:
+                    fail(f"cannot write {target}: {exc.strerror or exc}", 2)
+                written.append(str(target))
+            payload["matches"] = [
+                m.as_dict() | {"crop": path} for m, path in zip(result.matches, written, strict=True)
+            ]
 
     def human() -> None:
         if not result.probe_faces:
@@ -254,8 +205,10 @@ def search(
             link = f"  <{m.source_url}>" if m.source_url else ""
             line = f"{rank:>3}. {m.score:.3f}  ({m.source})  {m.image}{link}"
             out.print(line, soft_wrap=True, highlight=False, markup=False)
+        if crops is not None:
+            err.print(f"crops written to {crops} as <rank>-<face_id>.jpg")
 
-    _emit(as_json, payload, human)
+    emit(as_json, payload, human)
 
 
 @index_app.command("rebuild")
@@ -263,7 +216,7 @@ def index_rebuild(as_json: JsonOpt = False) -> None:
     """Rebuild the vector index from the catalog (and drop crops of faces no longer catalogued)."""
     with _engine() as engine:
         stats = engine.rebuild_index(actor=actor())
-    _emit(as_json, stats, lambda: err.print(f"index rebuilt: {stats}"))
+    emit(as_json, stats, lambda: err.print(f"index rebuilt: {stats}"))
 
 
 @index_app.command("stats")
@@ -273,7 +226,7 @@ def index_stats(as_json: JsonOpt = False) -> None:
         stats = dict(engine.index.stats())
         stats["catalog_faces"] = engine.catalog.count_faces()
         stats["catalog_images"] = engine.catalog.count_images()
-    _emit(as_json, stats, lambda: out.print(stats))
+    emit(as_json, stats, lambda: out.print(stats))
 
 
 @audit_app.command("verify")
@@ -289,7 +242,7 @@ def audit_verify(as_json: JsonOpt = False) -> None:
         else:
             out.print(f"[red]audit log BROKEN[/] at entry {result.first_bad_seq}: {result.problem}")
 
-    _emit(as_json, payload, human)
+    emit(as_json, payload, human)
     if not result.ok:
         raise typer.Exit(6)
 
@@ -316,11 +269,14 @@ def audit_list(
             line = f"{e.seq:>6} {e.at:%Y-%m-%d %H:%M:%S} {e.actor:<20} {e.action:<14} {details}"
             out.print(line, markup=False, highlight=False, soft_wrap=True)
 
-    _emit(as_json, payload, human)
+    emit(as_json, payload, human)
 
 
-def main() -> None:
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
-    app()
+@keys_app.command("rotate")
+def keys_rotate(as_json: JsonOpt = False) -> None:
+    """Replace the master key and re-wrap every source key with it (the old key stops working)."""
+    with _engine() as engine:
+        count = engine.rotate_master_key(actor=actor())
+        path = engine.keyring.master_path
+    payload = {"rotated": True, "keys": count, "master_key": str(path)}
+    emit(as_json, payload, lambda: err.print(f"master key rotated ({count} keys re-wrapped): {path}"))

@@ -1,0 +1,268 @@
+"""Commands for data-subject requests, objections, regulator's orders and retention."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from lethe.cli._support import JsonOpt, actor, emit, err, fail, out
+from lethe.cli._support import engine_from_settings as _engine
+from lethe.errors import PrivacyError
+from lethe.privacy import orders, retention, suppression
+from lethe.privacy.requests import KINDS, Requests
+from lethe.storage import atomic_write, private_dir
+
+request_app = typer.Typer(no_args_is_help=True, help="Data-subject requests: access, erasure, objection.")
+objection_app = typer.Typer(no_args_is_help=True, help="Objections that keep a person out for good.")
+order_app = typer.Typer(no_args_is_help=True, help="Regulator's orders (jurisdiction stop).")
+retention_app = typer.Typer(no_args_is_help=True, help="Purge faces kept past their source's retention.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(request_app, name="request")
+    app.add_typer(objection_app, name="objection")
+    app.add_typer(order_app, name="order")
+    app.add_typer(retention_app, name="retention")
+
+
+def _read(paths: list[Path]) -> list[bytes]:
+    photos = []
+    for path in paths:
+        try:
+            photos.append(path.read_bytes())
+        except OSError as exc:
+            fail(f"cannot read {path}: {exc.strerror or exc}", 2)
+    return photos
+
+
+@request_app.command("open")
+def request_open(
+    kind: Annotated[str, typer.Option(help=f"One of: {', '.join(KINDS)}.")],
+    photo: Annotated[list[Path], typer.Option(help="A photo of the requester (repeat for more).")],
+    contact: Annotated[str, typer.Option(help="Where the answer goes (e-mail or postal address).")],
+    channel: Annotated[str, typer.Option(help="How the request arrived.")] = "cli",
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a request; the answer is due in one month."""
+    photos = _read(photo)
+    with _engine() as engine:
+        view = Requests(engine).open(
+            kind=kind, photos=photos, contact=contact, channel=channel, actor=actor()
+        )
+    emit(
+        as_json,
+        {
+            "id": view.id,
+            "ref": view.ref,
+            "kind": view.kind,
+            "state": view.state,
+            "due_at": view.due_at.isoformat(),
+        },
+        lambda: out.print(f"request {view.id} ({view.kind}) received; due {view.due_at:%Y-%m-%d}"),
+    )
+
+
+@request_app.command("list")
+def request_list(
+    state: Annotated[str | None, typer.Option(help="Only requests in this state.")] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Only requests not yet answered.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Requests by due date; overdue ones are marked."""
+    with _engine() as engine:
+        views = Requests(engine).list_requests(state=state, open_only=open_only)
+
+    def human() -> None:
+        table = Table("id", "kind", "state", "received", "due", "overdue")
+        for v in views:
+            overdue = "[red]OVERDUE[/]" if v.overdue else ""
+            table.add_row(
+                str(v.id), v.kind, v.state, f"{v.received_at:%Y-%m-%d}", f"{v.due_at:%Y-%m-%d}", overdue
+            )
+        out.print(table)
+
+    emit(as_json, {"requests": [v.as_dict() for v in views]}, human)
+
+
+@request_app.command("show")
+def request_show(
+    request_id: Annotated[int, typer.Argument(help="Request id.")], as_json: JsonOpt = False
+) -> None:
+    """One request: state, dates, candidates, history."""
+    with _engine() as engine:
+        requests = Requests(engine)
+        view = requests.get(request_id)
+        payload = view.as_dict() | {"events": requests.events(request_id)}
+    emit(as_json, payload, lambda: out.print_json(data=payload))
+
+
+@request_app.command("verify")
+def request_verify(
+    request_id: Annotated[int, typer.Argument()],
+    note: Annotated[str | None, typer.Option(help="How the identity was checked.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record that the requester's identity was verified."""
+    with _engine() as engine:
+        view = Requests(engine).verify(request_id, actor=actor(), note=note)
+    emit(as_json, view.as_dict(), lambda: out.print(f"request {view.id} is {view.state}"))
+
+
+@request_app.command("extend")
+def request_extend(
+    request_id: Annotated[int, typer.Argument()],
+    reason: Annotated[str, typer.Option(help="Why more time is needed (Art. 12(3)).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Extend the deadline to three months after receipt, with a recorded reason."""
+    with _engine() as engine:
+        view = Requests(engine).extend(request_id, reason=reason, actor=actor())
+    emit(as_json, view.as_dict(), lambda: out.print(f"request {view.id} now due {view.due_at:%Y-%m-%d}"))
+
+
+@request_app.command("reject")
+def request_reject(
+    request_id: Annotated[int, typer.Argument()],
+    reason: Annotated[str, typer.Option(help="Why the request is refused.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Refuse a request (the requester's photos are deleted)."""
+    with _engine() as engine:
+        view = Requests(engine).reject(request_id, reason=reason, actor=actor())
+    emit(as_json, view.as_dict(), lambda: out.print(f"request {view.id} rejected"))
+
+
+@request_app.command("run")
+def request_run(
+    request_id: Annotated[int, typer.Argument()],
+    auto: Annotated[bool, typer.Option("--auto", help="Act on the automatic band only.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the person and act (erase / export / suppress); review candidates wait for a reviewer."""
+    with _engine() as engine:
+        result = Requests(engine).run(request_id, actor=actor(), auto_only=auto)
+    emit(as_json, result, lambda: out.print_json(data=result))
+
+
+@request_app.command("candidates")
+def request_candidates(
+    request_id: Annotated[int, typer.Argument()],
+    pending: Annotated[bool, typer.Option("--pending", help="Only those waiting for a decision.")] = False,
+    crops: Annotated[
+        Path | None, typer.Option(help="Write each candidate's face crop into this folder.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The faces found for a request, with their band and any decision."""
+    with _engine() as engine:
+        views = Requests(engine).candidates(request_id, pending_only=pending)
+        written: dict[int, str] = {}
+        if crops is not None:
+            folder = private_dir(crops)
+            for v in views:
+                target = folder / f"{v.face_id}.jpg"
+                try:
+                    atomic_write(target, engine.crop_jpeg(v.face_id), durable=False)
+                    written[v.face_id] = str(target)
+                except PrivacyError:
+                    continue
+    rows = [
+        {"face_id": v.face_id, "score": round(v.score, 6), "band": v.band, "round": v.round,
+         "decision": v.decision, "crop": written.get(v.face_id)}
+        for v in views
+    ]  # fmt: skip
+
+    def human() -> None:
+        table = Table("face", "score", "band", "decision", "crop")
+        for r in rows:
+            table.add_row(str(r["face_id"]), f"{r['score']:.3f}", str(r["band"]), str(r["decision"] or "-"),
+                          str(r["crop"] or ""))  # fmt: skip
+        out.print(table)
+
+    emit(as_json, {"candidates": rows}, human)
+
+
+@request_app.command("decide")
+def request_decide(
+    request_id: Annotated[int, typer.Argument()],
+    face_id: Annotated[int, typer.Argument()],
+    confirm: Annotated[bool, typer.Option("--confirm/--reject", help="Is this the requester?")],
+    as_json: JsonOpt = False,
+) -> None:
+    """A reviewer confirms or rejects one candidate face."""
+    with _engine() as engine:
+        view = Requests(engine).decide(request_id, face_id, confirm=confirm, actor=actor())
+    payload = {"face_id": view.face_id, "decision": view.decision}
+    emit(as_json, payload, lambda: out.print(f"face {view.face_id}: {view.decision}"))
+
+
+@request_app.command("answer")
+def request_answer(request_id: Annotated[int, typer.Argument()], as_json: JsonOpt = False) -> None:
+    """Act on the automatic and confirmed faces and close the request (every candidate decided)."""
+    with _engine() as engine:
+        requests = Requests(engine)
+        pending = requests.candidates(request_id, pending_only=True)
+        if pending:
+            fail(f"{len(pending)} candidate(s) still wait for a decision: lethe request decide", 4)
+        result = requests.run(request_id, actor=actor(), auto_only=False)
+    emit(as_json, result, lambda: out.print_json(data=result))
+
+
+@objection_app.command("list")
+def objection_list(as_json: JsonOpt = False) -> None:
+    """Objections, active and withdrawn (no templates are shown)."""
+    with _engine() as engine:
+        rows = suppression.list_active(engine)
+    emit(as_json, {"objections": rows}, lambda: out.print_json(data=rows))
+
+
+@objection_app.command("withdraw")
+def objection_withdraw(objection_id: Annotated[int, typer.Argument()], as_json: JsonOpt = False) -> None:
+    """The person withdraws an objection: its templates are deleted."""
+    with _engine() as engine:
+        suppression.withdraw(engine, objection_id, actor=actor())
+    emit(as_json, {"withdrawn": objection_id}, lambda: out.print(f"objection {objection_id} withdrawn"))
+
+
+@order_app.command("stop")
+def order_stop(
+    jurisdiction: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 code, e.g. FR.")],
+    then_delete: Annotated[
+        bool, typer.Option("--then-delete", help="Erase once open access requests are answered.")
+    ] = False,
+    reference: Annotated[str | None, typer.Option(help="The order's reference (decision number).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Restrict every source of a jurisdiction at once (no search result, no ingest)."""
+    with _engine() as engine:
+        result = orders.stop(
+            engine, jurisdiction, then_delete=then_delete, actor=actor(), reference=reference
+        )
+    emit(as_json, result, lambda: out.print_json(data=result))
+
+
+@order_app.command("list")
+def order_list(as_json: JsonOpt = False) -> None:
+    """Orders with their state and proof."""
+    with _engine() as engine:
+        rows = orders.list_orders(engine)
+    emit(as_json, {"orders": rows}, lambda: out.print_json(data=rows))
+
+
+@order_app.command("complete")
+def order_complete(as_json: JsonOpt = False) -> None:
+    """Carry out pending deletions whose access requests have been answered."""
+    with _engine() as engine:
+        rows = orders.complete_pending(engine, actor=actor())
+    emit(as_json, {"orders": rows}, lambda: out.print_json(data=rows))
+
+
+@retention_app.command("run")
+def retention_run(as_json: JsonOpt = False) -> None:
+    """Erase every face kept longer than its source's retention period."""
+    with _engine() as engine:
+        result = retention.purge(engine, actor=actor())
+    emit(as_json, result, lambda: err.print(f"retention: {result['erased_faces']} face(s) erased"))

@@ -1,0 +1,209 @@
+"""Physical erasure of faces: planned first, then executed idempotently, resumed after a crash.
+
+1. *Plan*: an ``erasure_job`` row with the face ids is committed (with an audit entry) before
+   anything is deleted.
+2. *Execute*, in one catalog transaction: delete the face rows; delete each photo left with no face
+   and keep only its hash as a tombstone (so re-ingesting the folder does not bring it back); audit.
+   Then delete the crop files, remove the vectors and rewrite the index file, and checkpoint SQLite's
+   write-ahead log so no copy of the deleted pages survives there (the catalog runs with
+   ``secure_delete``, so freed pages are overwritten).
+3. *Complete*: the job gets its receipt (counts, ids, photo hashes, timestamps).
+
+Every step tolerates having run before, so :meth:`Eraser.resume` simply executes pending jobs again
+when the engine opens. A face that was erased can never come back: its row, crop and vector are gone
+and the index is checked against the catalog on every open.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sqlalchemy import func, select
+
+from lethe.catalog.privacy_tables import ErasedImageRow, ErasureJobRow
+from lethe.catalog.repository import now_utc
+from lethe.catalog.tables import FaceRow, ImageRow
+from lethe.errors import NotFoundError
+from lethe.privacy import audit
+
+if TYPE_CHECKING:
+    from lethe.engine import Lethe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureReceipt:
+    job_id: int
+    reason: str
+    erased_faces: list[int]
+    erased_images: list[int]
+    image_sha256: list[str]
+    crops_deleted: int
+    vectors_removed: int
+    planned_at: datetime
+    completed_at: datetime
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "job_id": self.job_id,
+            "reason": self.reason,
+            "erased_faces": self.erased_faces,
+            "erased_images": self.erased_images,
+            "image_sha256": self.image_sha256,
+            "crops_deleted": self.crops_deleted,
+            "vectors_removed": self.vectors_removed,
+            "planned_at": self.planned_at.isoformat(),
+            "completed_at": self.completed_at.isoformat(),
+        }
+
+
+class Eraser:
+    def __init__(self, engine: Lethe) -> None:
+        self.engine = engine
+        self.catalog = engine.catalog
+
+    def plan(
+        self,
+        face_ids: Sequence[int],
+        *,
+        reason: str,
+        actor: str,
+        request_id: int | None = None,
+        order_id: int | None = None,
+    ) -> int:
+        ids = sorted({int(f) for f in face_ids})
+        at = now_utc()
+        with self.catalog.session() as session, session.begin():
+            job = ErasureJobRow(
+                reason=reason,
+                request_id=request_id,
+                order_id=order_id,
+                actor=actor,
+                face_ids=json.dumps(ids),
+                state="planned",
+                created_at=at,
+            )
+            session.add(job)
+            session.flush()
+            details = {
+                "job_id": job.id,
+                "reason": reason,
+                "faces": len(ids),
+                "request_id": request_id,
+                "order_id": order_id,
+            }
+            audit.append(session, actor=actor, action="erasure.planned", details=details, at=at)
+            return job.id
+
+    def erase(
+        self, face_ids: Sequence[int], *, reason: str, actor: str, **links: int | None
+    ) -> ErasureReceipt:
+        """Plan and execute in one call (the plan is durable before anything is deleted)."""
+        return self.execute(self.plan(face_ids, reason=reason, actor=actor, **links))
+
+    def execute(self, job_id: int) -> ErasureReceipt:
+        with self.catalog.session() as session:
+            job = session.get(ErasureJobRow, job_id)
+            if job is None:
+                raise NotFoundError(f"no erasure job {job_id}")
+            if job.state == "done" and job.receipt:
+                return _receipt(json.loads(job.receipt))
+            ids: list[int] = json.loads(job.face_ids)
+            planned_at, reason, actor = job.created_at, job.reason, job.actor
+        faces, images, hashes = self._delete_rows(job_id, ids, actor)
+        crops = sum(self.engine.crops.delete(f) for f in ids)
+        removed = self.engine.index.remove(np.asarray(ids, dtype=np.int64))
+        self.engine.index.save()
+        self.catalog.checkpoint()
+        receipt = ErasureReceipt(
+            job_id=job_id,
+            reason=reason,
+            erased_faces=faces,
+            erased_images=images,
+            image_sha256=hashes,
+            crops_deleted=crops,
+            vectors_removed=removed,
+            planned_at=planned_at,
+            completed_at=now_utc(),
+        )
+        with self.catalog.session() as session, session.begin():
+            row = session.get(ErasureJobRow, job_id)
+            assert row is not None  # noqa: S101 - planned above, never deleted
+            row.state, row.completed_at = "done", receipt.completed_at
+            row.receipt = json.dumps(receipt.as_dict())
+            details = {
+                "job_id": job_id,
+                "faces": len(faces),
+                "images": len(images),
+                "vectors_removed": removed,
+            }
+            audit.append(
+                session, actor=actor, action="erasure.done", details=details, at=receipt.completed_at
+            )
+        log.info("erasure job %d: %d faces, %d photos", job_id, len(faces), len(images))
+        return receipt
+
+    def _delete_rows(self, job_id: int, ids: list[int], actor: str) -> tuple[list[int], list[int], list[str]]:
+        """Delete faces and the photos they leave empty, in one transaction. Returns what existed."""
+        if not ids:
+            return [], [], []
+        at = now_utc()
+        with self.catalog.session() as session, session.begin():
+            faces = session.scalars(select(FaceRow).where(FaceRow.id.in_(ids))).all()
+            face_ids = sorted(f.id for f in faces)
+            image_ids = sorted({f.image_id for f in faces})
+            for face in faces:
+                session.delete(face)
+            session.flush()
+            emptied: list[int] = []
+            hashes: list[str] = []
+            for image_id in image_ids:
+                left = session.scalar(select(func.count(FaceRow.id)).where(FaceRow.image_id == image_id))
+                if left:
+                    continue
+                image = session.get(ImageRow, image_id)
+                if image is None:
+                    continue
+                emptied.append(image.id)
+                hashes.append(image.sha256)
+                if session.get(ErasedImageRow, (image.source_id, image.sha256)) is None:
+                    session.add(ErasedImageRow(source_id=image.source_id, sha256=image.sha256, erased_at=at))
+                session.delete(image)
+            if face_ids:
+                details = {"job_id": job_id, "face_ids": face_ids, "image_ids": emptied}
+                audit.append(session, actor=actor, action="erasure.rows", details=details, at=at)
+        return face_ids, emptied, hashes
+
+    def pending(self) -> list[int]:
+        with self.catalog.session() as session:
+            return list(session.scalars(select(ErasureJobRow.id).where(ErasureJobRow.state == "planned")))
+
+    def resume(self) -> list[ErasureReceipt]:
+        """Finish every erasure that a crash interrupted."""
+        return [self.execute(job_id) for job_id in self.pending()]
+
+    def receipt(self, job_id: int) -> ErasureReceipt | None:
+        with self.catalog.session() as session:
+            job = session.get(ErasureJobRow, job_id)
+            return _receipt(json.loads(job.receipt)) if job and job.receipt else None
+
+
+def _receipt(data: dict[str, object]) -> ErasureReceipt:
+    return ErasureReceipt(
+        job_id=int(data["job_id"]),  # type: ignore[call-overload]
+        reason=str(data["reason"]),
+        erased_faces=list(data["erased_faces"]),  # type: ignore[call-overload]
+        erased_images=list(data["erased_images"]),  # type: ignore[call-overload]
+        image_sha256=list(data["image_sha256"]),  # type: ignore[call-overload]
+        crops_deleted=int(data["crops_deleted"]),  # type: ignore[call-overload]
+        vectors_removed=int(data["vectors_removed"]),  # type: ignore[call-overload]
+        planned_at=datetime.fromisoformat(str(data["planned_at"])),
+        completed_at=datetime.fromisoformat(str(data["completed_at"])),
+    )

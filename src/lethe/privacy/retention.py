@@ -1,0 +1,47 @@
+"""Retention: faces kept longer than their source allows are erased (command and scheduled job)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from lethe.catalog.repository import now_utc
+from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
+
+if TYPE_CHECKING:
+    from lethe.engine import Lethe
+
+
+def expired_faces(engine: Lethe, now: datetime | None = None) -> list[int]:
+    """Faces whose photo was ingested longer ago than its source's retention period."""
+    now = now or now_utc()
+    expired: list[int] = []
+    with engine.catalog.session() as session:
+        for source in session.scalars(select(SourceRow)):
+            cutoff = now - timedelta(days=source.retention_days)
+            expired.extend(
+                session.scalars(
+                    select(FaceRow.id)
+                    .join(ImageRow, FaceRow.image_id == ImageRow.id)
+                    .where(ImageRow.source_id == source.id, ImageRow.ingested_at < cutoff)
+                )
+            )
+    return sorted(expired)
+
+
+def purge(engine: Lethe, *, actor: str = "system", now: datetime | None = None) -> dict[str, object]:
+    """Erase every expired face (physically, with a receipt and audit entries)."""
+    from lethe.privacy.erasure import Eraser
+
+    faces = expired_faces(engine, now)
+    if not faces:
+        return {"erased_faces": 0, "erased_images": 0}
+    with engine.writing():
+        receipt = Eraser(engine).erase(faces, reason="retention", actor=actor)
+    return {
+        "erased_faces": len(receipt.erased_faces),
+        "erased_images": len(receipt.erased_images),
+        "job_id": receipt.job_id,
+    }
