@@ -19,6 +19,7 @@ request_app = typer.Typer(no_args_is_help=True, help="Data-subject requests: acc
 objection_app = typer.Typer(no_args_is_help=True, help="Objections that keep a person out for good.")
 order_app = typer.Typer(no_args_is_help=True, help="Regulator's orders (jurisdiction stop).")
 retention_app = typer.Typer(no_args_is_help=True, help="Purge faces kept past their source's retention.")
+report_app = typer.Typer(no_args_is_help=True, help="Evidence for a regulator.")
 
 
 def register(app: typer.Typer) -> None:
@@ -26,6 +27,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(objection_app, name="objection")
     app.add_typer(order_app, name="order")
     app.add_typer(retention_app, name="retention")
+    app.add_typer(report_app, name="report")
 
 
 def _read(paths: list[Path]) -> list[bytes]:
@@ -266,3 +268,16 @@ def retention_run(as_json: JsonOpt = False) -> None:
     with _engine() as engine:
         result = retention.purge(engine, actor=actor())
     emit(as_json, result, lambda: err.print(f"retention: {result['erased_faces']} face(s) erased"))
+
+
+@report_app.command("compliance")
+def report_compliance(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the pack into.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Record of processing, requests and response times, erasure receipts, orders, audit chain."""
+    from lethe.privacy.report import compliance_pack
+
+    with _engine() as engine:
+        result = compliance_pack(engine, out_dir, actor=actor())
+    emit(as_json, result, lambda: out.print(f"compliance pack written to {result['out']}"))
