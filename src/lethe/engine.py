@@ -6,6 +6,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ class Lethe:
         self.crops = CropStore(data_dir / "crops", self.keyring)
         self._lock_path = data_dir / ".write.lock"
         self._lock_depth = 0
+        self._thread_lock = threading.RLock()
         self._suppressed: np.ndarray | None = None
         self.index: VectorIndex = FaissIndex(
             private_dir(data_dir / "index"),
@@ -117,24 +119,26 @@ class Lethe:
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """One writer at a time across processes (catalog + index + crops move together).
-        Re-entrant within this engine."""
-        if self._lock_depth:
-            self._lock_depth += 1
+        """One writer at a time: across threads of this process (a re-entrant lock) and across
+        processes (an exclusive lock on a file in the data folder). Catalog, crops and index move
+        together under it."""
+        with self._thread_lock:
+            if self._lock_depth:
+                self._lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth -= 1
+                return
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._lock_depth = 1
                 yield
             finally:
-                self._lock_depth -= 1
-            return
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            self._lock_depth = 1
-            yield
-        finally:
-            self._lock_depth = 0
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+                self._lock_depth = 0
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
 
     # -- objections ------------------------------------------------------------------------------
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lethe.config import Settings
-from lethe.errors import ImageError, LetheError
-from lethe.imaging import decode_image
+from lethe.errors import LetheError
+from lethe.imaging import DecodedImage, decode_image
 from lethe.pipeline import FacePipeline, build_pipeline
 from lethe.sources_input import InputItem, InputProblem, iter_inputs
 from lethe.types import FaceRecord
@@ -27,6 +27,8 @@ from lethe.types import FaceRecord
 log = logging.getLogger(__name__)
 
 COMMIT_EVERY_IMAGES = 64
+#: Photos per worker task: their faces are embedded in one batch.
+CHUNK_IMAGES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,21 +82,48 @@ def _worker_init(settings: Settings) -> None:
     _WORKER_MAX_PIXELS = settings.max_image_pixels
 
 
-def process_bytes(pipeline: FacePipeline, data: bytes, max_pixels: int) -> ProcessedImage:
-    image = decode_image(data, max_pixels=max_pixels, max_bytes=len(data) + 1)
-    return ProcessedImage(image.width, image.height, image.format, pipeline.faces(image.pixels))
-
-
-def _worker_process(data: bytes) -> ProcessedImage | str:
-    if _WORKER_PIPELINE is None:
-        return "worker not initialised"
+def process_many(pipeline: FacePipeline, blobs: list[bytes], max_pixels: int) -> list[ProcessedImage | str]:
+    """Decode and detect each photo, then embed all their faces in one batch. A photo that fails
+    gets its reason (a string) in its place; the others go on."""
+    decoded: list[DecodedImage | str] = []
+    for data in blobs:
+        try:
+            decoded.append(decode_image(data, max_pixels=max_pixels, max_bytes=len(data) + 1))
+        except LetheError as exc:
+            decoded.append(str(exc))
+    good = [d for d in decoded if not isinstance(d, str)]
     try:
-        return process_bytes(_WORKER_PIPELINE, data, _WORKER_MAX_PIXELS)
-    except LetheError as exc:
-        return str(exc)
+        faces = iter(pipeline.faces_batch([d.pixels for d in good]))
+    except Exception as exc:
+        if len(blobs) > 1:  # find the photo that failed: one at a time
+            return [item for data in blobs for item in process_many(pipeline, [data], max_pixels)]
+        if isinstance(exc, LetheError):
+            return [str(exc)]
+        raise
+    return [
+        d if isinstance(d, str) else ProcessedImage(d.width, d.height, d.format, next(faces)) for d in decoded
+    ]
+
+
+def _worker_process(blobs: list[bytes]) -> list[ProcessedImage | str]:
+    if _WORKER_PIPELINE is None:
+        return ["worker not initialised"] * len(blobs)
+    try:
+        return process_many(_WORKER_PIPELINE, blobs, _WORKER_MAX_PIXELS)
     except Exception as exc:  # noqa: BLE001 - one bad photo must not stop the run
-        log.exception("unexpected error while processing a photo")
-        return f"internal error: {exc.__class__.__name__}"
+        log.exception("unexpected error while processing photos")
+        return [f"internal error: {exc.__class__.__name__}"] * len(blobs)
+
+
+def _chunks(items: Iterator[tuple[Job, bytes]], size: int) -> Iterator[list[tuple[Job, bytes]]]:
+    chunk: list[tuple[Job, bytes]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _read(item: InputItem, settings: Settings) -> tuple[bytes, str] | str:
@@ -175,28 +204,32 @@ def run_ingest(
 
     if settings.workers <= 1:
         local = pipeline()
-        for job, data in jobs():
-            try:
-                result: ProcessedImage | str = process_bytes(local, data, settings.max_image_pixels)
-            except ImageError as exc:
-                result = str(exc)
-            finish(job, result)
+        for chunk in _chunks(jobs(), CHUNK_IMAGES):
+            results = process_many(local, [data for _, data in chunk], settings.max_image_pixels)
+            for (job, _), result in zip(chunk, results, strict=True):
+                finish(job, result)
     else:
+        # At most two chunks per worker in flight: memory stays flat however large the collection.
         window = settings.workers * 2
         # spawn, not fork: the parent may hold OpenMP threads (FAISS) that a forked child would inherit.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
             settings.workers, mp_context=context, initializer=_worker_init, initargs=(settings,)
         ) as pool:
-            pending: dict[Future[ProcessedImage | str], Job] = {}
-            for job, data in jobs():
-                pending[pool.submit(_worker_process, data)] = job
+            pending: dict[Future[list[ProcessedImage | str]], list[Job]] = {}
+
+            def drain(future: Future[list[ProcessedImage | str]]) -> None:
+                for job, result in zip(pending.pop(future), future.result(), strict=True):
+                    finish(job, result)
+
+            for chunk in _chunks(jobs(), CHUNK_IMAGES):
+                pending[pool.submit(_worker_process, [data for _, data in chunk])] = [job for job, _ in chunk]
                 while len(pending) >= window:
                     completed, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in completed:
-                        finish(pending.pop(future), future.result())
+                        drain(future)
             for future in list(pending):
-                finish(pending.pop(future), future.result())
+                drain(future)
     flush()
     report.seconds = time.perf_counter() - started
     return report

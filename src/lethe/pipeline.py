@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
+import dlib
 import numpy as np
 from PIL import Image
 
@@ -12,7 +13,7 @@ from lethe.alignment import Landmarker, face_chip, landmarks_of, quality_score
 from lethe.config import Settings
 from lethe.detection import Detector, DlibHogDetector
 from lethe.embedding import DlibResnetEmbedder, Embedder
-from lethe.types import FaceRecord, RGBImage
+from lethe.types import Detection, FaceRecord, RGBImage
 
 CROP_JPEG_QUALITY = 85
 
@@ -25,25 +26,37 @@ class FacePipeline:
 
     def faces(self, image: RGBImage) -> list[FaceRecord]:
         """Every face in the image, largest first."""
-        detections = sorted(self.detector.detect(image), key=lambda d: d.box.area, reverse=True)
-        if not detections:
-            return []
-        shapes = [self.landmarker.shape(image, d.box) for d in detections]
-        chips = [face_chip(image, s, self.embedder.chip_size, self.embedder.chip_padding) for s in shapes]
-        vectors = self.embedder.embed(chips)
-        records = []
-        for det, shape, chip, vector in zip(detections, shapes, chips, vectors, strict=True):
-            records.append(
+        return self.faces_batch([image])[0]
+
+    def faces_batch(self, images: list[RGBImage]) -> list[list[FaceRecord]]:
+        """Every face of every image (largest first per image); all chips go through the embedder
+        in one batch."""
+        found: list[list[tuple[Detection, dlib.full_object_detection, RGBImage]]] = []
+        for image in images:
+            detections = sorted(self.detector.detect(image), key=lambda d: d.box.area, reverse=True)
+            faces = []
+            for det in detections:
+                shape = self.landmarker.shape(image, det.box)
+                faces.append(
+                    (det, shape, face_chip(image, shape, self.embedder.chip_size, self.embedder.chip_padding))
+                )
+            found.append(faces)
+        chips = [chip for faces in found for _, _, chip in faces]
+        vectors = iter(self.embedder.embed(chips))
+        return [
+            [
                 FaceRecord(
                     box=det.box,
                     detector_score=det.score,
                     landmarks=landmarks_of(shape),
                     quality=quality_score(det.box, chip),
-                    embedding=np.ascontiguousarray(vector, dtype=np.float32),
+                    embedding=np.ascontiguousarray(next(vectors), dtype=np.float32),
                     crop_jpeg=encode_jpeg(chip),
                 )
-            )
-        return records
+                for det, shape, chip in faces
+            ]
+            for faces in found
+        ]
 
 
 def encode_jpeg(pixels: RGBImage, quality: int = CROP_JPEG_QUALITY) -> bytes:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
+from lethe.errors import ModelError
 from lethe.types import Embedding, RGBImage
 
 
@@ -17,3 +20,10 @@ class Embedder(Protocol):
     def embed(self, chips: list[RGBImage]) -> Embedding:
         """Return an (n, dim) float32 array of unit vectors, one per chip, in order."""
         ...
+
+
+def check_chips(chips: list[RGBImage], size: int) -> None:
+    """Every chip must be a ``size`` x ``size`` RGB uint8 image (what alignment produces)."""
+    for chip in chips:
+        if chip.shape != (size, size, 3) or chip.dtype != np.uint8:
+            raise ModelError(f"chips must be {size}x{size}x3 uint8, got {chip.shape} {chip.dtype}")

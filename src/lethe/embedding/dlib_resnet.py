@@ -5,6 +5,7 @@ from __future__ import annotations
 import dlib
 import numpy as np
 
+from lethe.embedding.base import check_chips
 from lethe.errors import ModelError
 from lethe.models import dlib_model_path
 from lethe.types import EMBEDDING_DIM, Embedding, RGBImage, l2_normalise
@@ -28,8 +29,6 @@ class DlibResnetEmbedder:
     def embed(self, chips: list[RGBImage]) -> Embedding:
         if not chips:
             return np.zeros((0, self.dim), dtype=np.float32)
-        for chip in chips:
-            if chip.shape != (self.chip_size, self.chip_size, 3) or chip.dtype != np.uint8:
-                raise ModelError(f"chips must be {self.chip_size}x{self.chip_size}x3 uint8, got {chip.shape}")
+        check_chips(chips, self.chip_size)
         vectors = self._net.compute_face_descriptor([np.ascontiguousarray(c) for c in chips])
         return l2_normalise(np.array([np.asarray(v) for v in vectors], dtype=np.float32))

@@ -30,6 +30,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from lethe.embedding.base import check_chips
 from lethe.embedding.dlib_format import (
     AddPrev,
     Affine,
@@ -334,9 +335,7 @@ class OnnxResnetEmbedder:
     def embed(self, chips: list[RGBImage]) -> Embedding:
         if not chips:
             return np.zeros((0, self.dim), dtype=np.float32)
-        for chip in chips:
-            if chip.shape != (self.chip_size, self.chip_size, 3) or chip.dtype != np.uint8:
-                raise ModelError(f"chips must be {self.chip_size}x{self.chip_size}x3 uint8, got {chip.shape}")
+        check_chips(chips, self.chip_size)
         return l2_normalise(self.descriptors(chips))
 
     def descriptors(self, chips: list[RGBImage]) -> npt.NDArray[np.float32]:
