@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 
 from lethe.catalog.privacy_tables import ErasedImageRow, ErasureJobRow
 from lethe.catalog.repository import now_utc
-from lethe.catalog.tables import FaceRow, ImageRow
+from lethe.catalog.tables import AuditEntryRow, FaceRow, ImageRow
 from lethe.errors import NotFoundError
 from lethe.privacy import audit
 
@@ -118,6 +118,9 @@ class Eraser:
             ids: list[int] = json.loads(job.face_ids)
             planned_at, reason, actor = job.created_at, job.reason, job.actor
         faces, images, hashes = self._delete_rows(job_id, ids, actor)
+        if len(faces) < len(ids):
+            # A run killed after its rows were deleted: the receipt still lists what the job erased.
+            faces, images, hashes = self._with_earlier_rows(job_id, faces, images, hashes)
         crops = sum(self.engine.crops.delete(f) for f in ids)
         removed = self.engine.index.remove(np.asarray(ids, dtype=np.int64))
         self.engine.index.save()
@@ -177,9 +180,35 @@ class Eraser:
                     session.add(ErasedImageRow(source_id=image.source_id, sha256=image.sha256, erased_at=at))
                 session.delete(image)
             if face_ids:
-                details = {"job_id": job_id, "face_ids": face_ids, "image_ids": emptied}
+                details = {
+                    "job_id": job_id,
+                    "face_ids": face_ids,
+                    "image_ids": emptied,
+                    "image_sha256": hashes,
+                }
                 audit.append(session, actor=actor, action="erasure.rows", details=details, at=at)
         return face_ids, emptied, hashes
+
+    def _with_earlier_rows(
+        self, job_id: int, faces: list[int], images: list[int], hashes: list[str]
+    ) -> tuple[list[int], list[int], list[str]]:
+        """Add what earlier, interrupted runs of the job deleted (their ``erasure.rows`` entries
+        are committed with the deletion itself)."""
+        all_faces = set(faces)
+        all_images = dict(zip(images, hashes, strict=True))
+        with self.catalog.session() as session:
+            for text in session.scalars(
+                select(AuditEntryRow.details).where(AuditEntryRow.action == "erasure.rows")
+            ):
+                details = json.loads(text)
+                if details.get("job_id") != job_id:
+                    continue
+                all_faces.update(details.get("face_ids", []))
+                earlier = details.get("image_sha256") or [None] * len(details.get("image_ids", []))
+                for image_id, sha in zip(details.get("image_ids", []), earlier, strict=True):
+                    all_images.setdefault(image_id, sha)
+        ordered = sorted(all_images)
+        return sorted(all_faces), ordered, [all_images[i] or "" for i in ordered]
 
     def pending(self) -> list[int]:
         with self.catalog.session() as session:

@@ -23,6 +23,7 @@ import numpy as np
 from sqlalchemy import select
 
 from lethe.catalog.privacy_tables import (
+    ErasureJobRow,
     RequestCandidateRow,
     RequestEventRow,
     RequestProbeBlobRow,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from lethe.engine import Lethe
+    from lethe.privacy.erasure import ErasureReceipt
 
 KINDS = ("access", "erasure", "objection")
 OPEN_STATES = ("received", "verified", "in_review")
@@ -275,10 +277,15 @@ class Requests:
         return self.get(request_id)
 
     def reject(self, request_id: int, *, reason: str, actor: str) -> RequestView:
+        reason = reason.strip()
+        if not reason:
+            raise InputError("a rejection needs a stated reason (the requester is told why)")
         with self.catalog.session() as session, session.begin():
             row = self._row(session, request_id)
             self._move(session, row, "rejected", actor, reason)
-            self._close(session, row, {"rejected": reason})
+            # What earlier runs already did (faces erased before the rejection) stays on record.
+            earlier = json.loads(row.outcome) if row.outcome else {}
+            self._close(session, row, earlier | {"rejected": reason})
         self.catalog.checkpoint()
         return self.get(request_id)
 
@@ -343,15 +350,19 @@ class Requests:
                 )
             remaining = self._remaining(probes)
             previous = self._outcome(request_id)
-            erased_faces = int(previous.get("erased_faces", 0)) + len(receipt.erased_faces)
-            erased_images = int(previous.get("erased_images", 0)) + len(receipt.erased_images)
+            # Jobs of this request that an earlier, killed run planned and the engine finished on
+            # its next start: what they erased belongs in the answer too.
+            reported = {int(r["job_id"]) for r in previous.get("receipts", [])} | {receipt.job_id}
+            new = [*(r for r in self._receipts(request_id) if r.job_id not in reported), receipt]
+            erased_faces = int(previous.get("erased_faces", 0)) + sum(len(r.erased_faces) for r in new)
+            erased_images = int(previous.get("erased_images", 0)) + sum(len(r.erased_images) for r in new)
             pending = [f for f in pending if f not in set(receipt.erased_faces)]
             result = {
                 "erased_faces": erased_faces,
                 "erased_images": erased_images,
                 "review_candidates": len(pending),
                 "remaining_after_verify": remaining,
-                "receipts": [*previous.get("receipts", []), receipt.as_dict()],
+                "receipts": [*previous.get("receipts", []), *(r.as_dict() for r in new)],
                 "verified_at": now_utc().isoformat(),
             }
         elif kind == "access":
@@ -448,6 +459,19 @@ class Requests:
             if blob is not None
         ]
         return np.vstack(vectors)
+
+    def _receipts(self, request_id: int) -> list[ErasureReceipt]:
+        """Receipts of the request's finished erasure jobs, oldest first."""
+        from lethe.privacy.erasure import Eraser
+
+        with self.catalog.session() as session:
+            job_ids = session.scalars(
+                select(ErasureJobRow.id)
+                .where(ErasureJobRow.request_id == request_id, ErasureJobRow.state == "done")
+                .order_by(ErasureJobRow.id)
+            ).all()
+        eraser = Eraser(self.engine)
+        return [r for r in map(eraser.receipt, job_ids) if r is not None]
 
     def _outcome(self, request_id: int) -> dict[str, Any]:
         with self.catalog.session() as session:

@@ -26,18 +26,30 @@ def _aad(suppression_id: int) -> bytes:
 
 
 def suppress(engine: Lethe, templates: np.ndarray, *, request_id: int | None, actor: str) -> int:
-    """Store an objection; returns how many templates protect it."""
+    """Store an objection; returns how many templates protect it. A request run again (after a
+    reviewer's decisions) replaces the templates of its active objection: one request, one
+    objection, so that one withdrawal lifts it."""
     vectors = np.ascontiguousarray(templates, dtype=np.float32)
     at = now_utc()
     with engine.catalog.session() as session, session.begin():
-        row = SuppressionRow(request_id=request_id, created_at=at, templates=b"", count=len(vectors))
-        session.add(row)
-        session.flush()
+        row = None
+        if request_id is not None:
+            row = session.scalars(
+                select(SuppressionRow)
+                .where(SuppressionRow.request_id == request_id, SuppressionRow.withdrawn_at.is_(None))
+                .order_by(SuppressionRow.id)
+            ).first()
+        action = "suppression.add" if row is None else "suppression.update"
+        if row is None:
+            row = SuppressionRow(request_id=request_id, created_at=at, templates=b"", count=len(vectors))
+            session.add(row)
+            session.flush()
+        row.count = len(vectors)
         row.templates = engine.keyring.seal_master(vectors.tobytes(), _aad(row.id))
         audit.append(
             session,
             actor=actor,
-            action="suppression.add",
+            action=action,
             details={"suppression_id": row.id, "request_id": request_id, "templates": len(vectors)},
             at=at,
         )

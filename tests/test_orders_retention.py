@@ -1,0 +1,293 @@
+"""A regulator's jurisdiction stop (restrict, then delete once access requests are answered) and
+retention purges, on real photos in real sources."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+from test_erasure import erased_bytes, occurrences
+
+from lethe.catalog.privacy_tables import LegalOrderRow, SourceKeyRow
+from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
+from lethe.config import Settings
+from lethe.engine import Lethe
+from lethe.errors import InputError, KeyShreddedError, LawfulBasisError
+from lethe.privacy import orders, retention
+from lethe.privacy.requests import Requests
+
+from conftest import consent_source, copy_gallery, make_settings
+
+PURPOSE = "test: orders"
+LETHE = Path(sys.executable).with_name("lethe")
+
+
+@pytest.fixture(scope="module")
+def two_countries(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) -> Path:
+    """FR source "events" (Kit Harington, Rose Leslie) and DE source "press" (Joe Biden)."""
+    data = tmp_path_factory.mktemp("two_countries") / "data"
+    with Lethe(make_settings(data)) as lethe:
+        lethe.add_source(consent_source("events", "FR"))
+        lethe.add_source(consent_source("press", "DE"))
+        for person in ("kit_harington", "rose_leslie"):
+            assert lethe.ingest("events", fixtures_dir / "identities" / person).errors == []
+        assert lethe.ingest("press", fixtures_dir / "identities" / "joe_biden").faces == 2
+    return data
+
+
+@pytest.fixture
+def data(two_countries: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "data"
+    shutil.copytree(two_countries, target)
+    return target
+
+
+@pytest.fixture
+def lethe(data: Path) -> Iterator[Lethe]:
+    with Lethe(make_settings(data)) as engine:
+        yield engine
+
+
+def faces_by_source(lethe: Lethe) -> dict[str, set[int]]:
+    with lethe.catalog.session() as session:
+        rows = session.execute(
+            select(SourceRow.name, FaceRow.id)
+            .join(ImageRow, ImageRow.source_id == SourceRow.id)
+            .join(FaceRow, FaceRow.image_id == ImageRow.id)
+        ).all()
+    out: dict[str, set[int]] = {}
+    for name, face_id in rows:
+        out.setdefault(name, set()).add(int(face_id))
+    return out
+
+
+def status(lethe: Lethe) -> dict[str, str]:
+    return {s.name: s.status for s in lethe.catalog.sources()}
+
+
+def biden_photos(fixtures_dir: Path) -> list[Path]:
+    return sorted((fixtures_dir / "identities" / "joe_biden").iterdir())
+
+
+def everything(lethe: Lethe, probe: Path) -> list[tuple[int, str]]:
+    result = lethe.search(probe.read_bytes(), top_k=100, threshold=-1.0, purpose=PURPOSE)
+    return [(m.face_id, m.source) for m in result.matches]
+
+
+def run_cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")}
+    env.update(LETHE_DATA_DIR=str(data), LETHE_WORKERS="1")
+    return subprocess.run(
+        [str(LETHE), *args], capture_output=True, text=True, env=env, timeout=300, cwd=data.parent
+    )
+
+
+# -- jurisdiction stop -----------------------------------------------------------------------------
+
+
+def test_a_stopped_jurisdiction_never_appears_in_results_and_takes_no_ingest(
+    lethe: Lethe, fixtures_dir: Path
+) -> None:
+    german = faces_by_source(lethe)["press"]
+    french = faces_by_source(lethe)["events"]
+    assert len(german) == 2 and len(french) == 5
+    probe = biden_photos(fixtures_dir)[0]
+    assert {f for f, _ in everything(lethe, probe)} == german | french  # visible before the order
+
+    result = orders.stop(lethe, "de", then_delete=False, actor="dpo", reference="BfDI-2025-17")
+    assert result["sources_restricted"] == 1 and result["state"] == "executed"
+    assert status(lethe) == {"events": "active", "press": "restricted"}
+    for photo in biden_photos(fixtures_dir):
+        hits = everything(lethe, photo)
+        assert {f for f, _ in hits} == french and {s for _, s in hits} == {"events"}
+        assert lethe.search(photo.read_bytes(), purpose=PURPOSE).no_match
+    for name in ("john1.jpeg", "john2.jpeg"):
+        hits = everything(lethe, fixtures_dir / "identities" / "kit_harington" / name)
+        assert german.isdisjoint(f for f, _ in hits)
+    # Hidden, not deleted.
+    assert faces_by_source(lethe)["press"] == german
+    images = lethe.catalog.count_images()
+    with pytest.raises(LawfulBasisError, match="restricted"):
+        lethe.ingest("press", fixtures_dir / "identities" / "barack_obama")
+    assert lethe.catalog.count_images() == images
+    # Another stop of the same country restricts nothing more; a bad code changes nothing.
+    assert orders.stop(lethe, "DE", then_delete=False, actor="dpo")["sources_restricted"] == 0
+    with pytest.raises(InputError, match="ISO 3166"):
+        orders.stop(lethe, "XX", then_delete=False, actor="dpo")
+    listed = orders.list_orders(lethe)
+    assert [(o["jurisdiction"], o["state"]) for o in listed] == [("DE", "executed")] * 2
+    proof = listed[0]["proof"]
+    assert isinstance(proof, dict) and proof["faces_hidden"] == 2 and len(proof["newly_restricted"]) == 1
+    assert listed[0]["reference"] == "BfDI-2025-17" and listed[0]["issued_by"] == "dpo"
+    stops = lethe.audit_entries(action="order.stop")
+    assert [e.details["sources_restricted"] for e in stops] == [0, 1]
+    assert lethe.verify_audit().ok
+
+
+def test_then_delete_waits_for_open_access_requests_and_then_erases_and_shreds(
+    lethe: Lethe, data: Path, fixtures_dir: Path
+) -> None:
+    german, french = faces_by_source(lethe)["press"], faces_by_source(lethe)["events"]
+    press_id = lethe.catalog.source("press").id
+    doomed = erased_bytes(lethe, sorted(german))
+    assert len(occurrences(data, doomed)) >= 6
+    requests = Requests(lethe)
+    access = requests.open(
+        kind="access", photos=[biden_photos(fixtures_dir)[0].read_bytes()], contact="jb@example.org"
+    ).id
+
+    result = orders.stop(lethe, "DE", then_delete=True, actor="dpo")
+    assert result["sources_restricted"] == 1
+    assert result["state"] == "pending_delete" and result["waiting_for_requests"] == [access]
+    # Nothing deleted while the access request is open, but already hidden from search.
+    assert faces_by_source(lethe)["press"] == german
+    assert all(lethe.crops.path(f).is_file() for f in german)
+    assert set(lethe.index.ids().tolist()) == german | french
+    assert status(lethe)["press"] == "restricted"
+    assert "press" not in {s for _, s in everything(lethe, biden_photos(fixtures_dir)[1])}
+    (retry,) = orders.complete_pending(lethe, actor="dpo")
+    assert retry["state"] == "pending_delete" and faces_by_source(lethe)["press"] == german
+
+    # The person's right of access reaches the restricted source.
+    answer = requests.run(access, actor="op", auto_only=True)
+    assert answer["state"] == "answered" and answer["faces"] == 2
+    export = json.loads((Path(str(answer["export"])) / "export.json").read_text())
+    assert {(e["face_id"], e["source"], e["jurisdiction"]) for e in export["faces"]} == {
+        (f, "press", "DE") for f in german
+    }
+
+    (done,) = orders.complete_pending(lethe, actor="dpo")
+    assert done["state"] == "completed" and done["erased_faces"] == 2 and done["faces_remaining"] == 0
+    assert status(lethe) == {"events": "active", "press": "deleted"}
+    assert faces_by_source(lethe) == {"events": french}
+    assert set(lethe.index.ids().tolist()) == french
+    assert not any(lethe.crops.path(f).exists() for f in german)
+    with lethe.catalog.session() as session:
+        assert session.get(SourceKeyRow, press_id) is None
+        assert session.get(SourceKeyRow, lethe.catalog.source("events").id) is not None
+        order = session.scalars(select(LegalOrderRow)).one()
+    assert order.state == "completed" and order.completed_at is not None
+    proof = json.loads(order.proof or "{}")
+    assert proof["faces_remaining"] == 0 and proof["erased_faces"] == 2
+    assert proof["keys_shredded"] == [press_id] and proof["faces_hidden"] == 2
+    with pytest.raises(KeyShreddedError):
+        lethe.keyring.open(press_id, doomed["sealed template"][0], b"anything")
+    assert occurrences(data, doomed) == []
+    assert orders.complete_pending(lethe) == []
+    assert lethe.verify_audit().ok
+    with pytest.raises(LawfulBasisError, match="deleted"):
+        lethe.ingest("press", fixtures_dir / "identities" / "joe_biden")
+
+
+def test_then_delete_with_no_open_request_erases_at_once(lethe: Lethe, fixtures_dir: Path) -> None:
+    french = faces_by_source(lethe)["events"]
+    answered = (
+        Requests(lethe)
+        .open(kind="access", photos=[biden_photos(fixtures_dir)[0].read_bytes()], contact="a@example.org")
+        .id
+    )
+    Requests(lethe).run(answered, actor="op")
+    # An erasure request still open does not hold the order back (only access requests do).
+    Requests(lethe).open(
+        kind="erasure", photos=[biden_photos(fixtures_dir)[1].read_bytes()], contact="b@example.org"
+    )
+    # A country already restricted by an earlier order: the new order deletes what that one hid.
+    assert orders.stop(lethe, "DE", then_delete=False, actor="dpo")["sources_restricted"] == 1
+    result = orders.stop(lethe, "DE", then_delete=True, actor="dpo")
+    assert result["sources_restricted"] == 0
+    assert (result["state"], result["erased_faces"], result["faces_remaining"]) == ("completed", 2, 0)
+    assert faces_by_source(lethe) == {"events": french}
+    assert status(lethe) == {"events": "active", "press": "deleted"}
+
+
+def test_cli_order_stop_contract(data: Path, fixtures_dir: Path) -> None:
+    stopped = run_cli(data, "order", "stop", "--jurisdiction", "DE", "--json")
+    assert stopped.returncode == 0, stopped.stderr
+    payload = json.loads(stopped.stdout)
+    assert payload["sources_restricted"] == 1
+    probe = str(biden_photos(fixtures_dir)[1])
+    found = run_cli(data, "search", probe, "--top", "100", "--threshold", "-1", "--json")
+    assert found.returncode == 0, found.stderr
+    matches = json.loads(found.stdout)["matches"]
+    assert matches and {m["source"] for m in matches} == {"events"}
+    refused = run_cli(data, "ingest", "press", str(fixtures_dir / "identities" / "barack_obama"), "--json")
+    assert refused.returncode == 4 and refused.stdout == "" and "restricted" in refused.stderr
+    bad = run_cli(data, "order", "stop", "--jurisdiction", "Germany", "--json")
+    assert bad.returncode == 2 and bad.stdout == ""
+    listed = json.loads(run_cli(data, "order", "list", "--json").stdout)
+    assert [o["jurisdiction"] for o in listed["orders"]] == ["DE"]
+
+
+# -- retention -------------------------------------------------------------------------------------
+
+
+def _age(lethe: Lethe, uris: list[str], days: float) -> None:
+    with lethe.catalog.session() as session, session.begin():
+        session.execute(
+            update(ImageRow)
+            .where(ImageRow.uri.in_(uris))
+            .values(ingested_at=datetime.now(UTC) - timedelta(days=days))
+        )
+
+
+def test_retention_purge_erases_exactly_the_expired_faces(
+    gallery: Path, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    data = copy_gallery(gallery, tmp_path)
+    root = fixtures_dir.resolve()
+    old = [
+        "identities/joe_biden/biden.jpg",
+        "identities/joe_biden/biden2.jpg",
+        "group_labelled/two_people.jpg",
+    ]
+    recent = ["identities/rose_leslie/img1.jpg", "group_labelled/kit_with_rose.jpg"]
+    with Lethe(make_settings(data)) as lethe:
+        with lethe.catalog.session() as session, session.begin():
+            session.execute(update(SourceRow).where(SourceRow.name == "events").values(retention_days=30))
+            uri_faces = session.execute(select(ImageRow.uri, FaceRow.id).join(FaceRow)).all()
+        _age(lethe, [str(root / p) for p in old], days=31)
+        _age(lethe, [str(root / p) for p in recent], days=29)
+        expired = sorted(f for uri, f in uri_faces if str(Path(uri).relative_to(root)) in old)
+        assert len(expired) == 4
+        everyone = set(lethe.catalog.face_ids().tolist())
+        images = lethe.catalog.count_images()
+        assert retention.expired_faces(lethe) == expired
+        # Two days from now the 29-day-old photos are past the 30 days too.
+        later = retention.expired_faces(lethe, datetime.now(UTC) + timedelta(days=2))
+        assert len(later) == len(expired) + 3
+
+        result = retention.purge(lethe, actor="scheduler")
+        assert result["erased_faces"] == 4 and result["erased_images"] == 3
+        assert set(lethe.catalog.face_ids().tolist()) == everyone - set(expired)
+        assert set(lethe.index.ids().tolist()) == everyone - set(expired)
+        assert lethe.catalog.count_images() == images - 3
+        assert not any(lethe.crops.path(f).exists() for f in expired)
+        entries = [e for e in lethe.audit_entries(limit=5) if e.action.startswith("erasure.")]
+        assert [e.action for e in entries] == ["erasure.done", "erasure.rows", "erasure.planned"]
+        assert all(e.actor == "scheduler" for e in entries)
+        assert entries[2].details["reason"] == "retention" and entries[1].details["face_ids"] == expired
+        # Retention is per photo, not per person: Biden's face in a recent group photo stays.
+        for probe in biden_photos(fixtures_dir):
+            found = lethe.search(probe.read_bytes(), top_k=50, purpose=PURPOSE).matches
+            assert [Path(m.image).name for m in found] == ["obama_and_biden.jpg"]
+        # Nothing more to do: no new job, no new entry.
+        seq = lethe.audit_entries(limit=1)[0].seq
+        assert retention.purge(lethe) == {"erased_faces": 0, "erased_images": 0}
+        assert lethe.audit_entries(limit=1)[0].seq == seq
+        assert lethe.verify_audit().ok
+    # The command does the same, for whatever has expired since.
+    with Lethe(make_settings(data)) as lethe:
+        _age(lethe, [str(root / p) for p in recent], days=45)
+    purged = run_cli(data, "retention", "run", "--json")
+    assert purged.returncode == 0, purged.stderr
+    assert json.loads(purged.stdout)["erased_faces"] == 3
+    with Lethe(Settings(data_dir=data, workers=1)) as lethe:
+        assert len(lethe.catalog.face_ids()) == len(everyone) - 7
