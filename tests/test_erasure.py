@@ -344,11 +344,6 @@ def test_request_killed_mid_erasure_is_answered_in_full_when_run_again(
         assert lethe.verify_audit().ok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.py keeps the vector index in memory: a long-running engine's next write saves "
-    "it over the file another process rewrote, putting erased templates back on disk",
-)
 def test_an_erasure_by_another_process_is_not_undone_by_this_engines_next_write(
     gallery: Path, tmp_path: Path, fixtures_dir: Path, expected_faces: list[dict[str, str]]
 ) -> None:

@@ -223,6 +223,23 @@ def test_persistence_roundtrip(backend: Backend, tmp_path: Path, data: tuple[np.
     assert reopened.search(vecs[:1], 1)[0][0][0] == ids[0]
 
 
+def test_a_second_handle_sees_what_another_saved(
+    backend: Backend, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """Two processes on one index (the service and the CLI): a save by one is picked up by the
+    other, so it neither searches nor later saves a stale copy."""
+    ids, vecs = data
+    writer = _filled(backend, tmp_path, data)
+    writer.save()
+    reader = backend.open(tmp_path)
+    assert reader.reload_if_changed() is False
+    writer.remove(ids[:5])
+    writer.save()
+    assert reader.reload_if_changed() is True
+    np.testing.assert_array_equal(reader.ids(), writer.ids())
+    assert all(i not in ids[:5].tolist() for h in reader.search(vecs[:5], 3) for i, _ in h)
+
+
 def test_removed_bytes_leave_disk(
     backend: Backend, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
 ) -> None:

@@ -359,11 +359,6 @@ def test_a_request_rejected_after_a_partial_erasure_keeps_the_record_of_it(
         assert requests.list_requests(open_only=True) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.py caches objection templates per engine: a long-running engine (the web "
-    "service) keeps returning a person whose objection another process (the CLI) recorded",
-)
 def test_an_objection_recorded_by_another_process_applies_at_once(
     gallery: Path, tmp_path: Path, fixtures_dir: Path
 ) -> None:

@@ -66,6 +66,10 @@ class VectorIndex(Protocol):
         """Replace all content (the backend picks a structure by size) and save."""
         ...
 
+    def reload_if_changed(self) -> bool:
+        """Pick up what another process saved since this object last loaded or saved."""
+        ...
+
     def stats(self) -> dict[str, object]:
         """At least ``backend``, ``kind``, ``count`` and ``file_bytes``."""
         ...

@@ -90,6 +90,7 @@ class FaissIndex:
         self._remove_stale_temps()
         if (self.directory / INDEX_FILE).exists():
             self._load()
+        self._stamp = self._disk_stamp()
 
     # ----------------------------------------------------------------- public API
     def __len__(self) -> int:
@@ -194,6 +195,7 @@ class FaissIndex:
                 meta = {"count": len(self), "kind": self._kind, "dim": self.dim, "nprobe": self._nprobe}
                 payload = json.dumps(meta, sort_keys=True).encode()
                 self._atomic_write(self.directory / META_FILE, lambda p: p.write_bytes(payload))
+                self._stamp = self._disk_stamp()
             except VectorIndexError:
                 raise
             except Exception as exc:
@@ -331,6 +333,29 @@ class FaissIndex:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+    def reload_if_changed(self) -> bool:
+        """Re-read the files when another process saved them since this one loaded or saved
+        (a long-running service must not search, or later save, a stale copy)."""
+        with self._lock:
+            stamp = self._disk_stamp()
+            if stamp == self._stamp:
+                return False
+            self._index, self._ids = None, np.empty(0, dtype=np.int64)
+            self._kind = "ivf" if self._mode == "ivf" else "flat"
+            self._nprobe = None
+            if (self.directory / INDEX_FILE).exists():
+                self._load()
+            self._stamp = stamp
+            return True
+
+    def _disk_stamp(self) -> tuple[int, int, int] | None:
+        """Identity of the last save: the metadata file is replaced last by every save."""
+        try:
+            st = (self.directory / META_FILE).stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def _remove_stale_temps(self) -> None:
         """Delete temp files a crashed save left behind (they may hold removed vectors)."""

@@ -7,6 +7,7 @@ never returns them. Withdrawing the objection deletes the templates.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -76,6 +77,20 @@ def withdraw(engine: Lethe, suppression_id: int, *, actor: str) -> None:
         )
     engine.catalog.checkpoint()
     engine.reload_suppression()
+
+
+def fingerprint(engine: Lethe) -> bytes:
+    """Changes whenever an objection is added, replaced or withdrawn (sealed blobs carry a fresh
+    random nonce, so a replacement always differs)."""
+    digest = hashlib.sha256()
+    with engine.catalog.session() as session:
+        for sid, blob in session.execute(
+            select(SuppressionRow.id, SuppressionRow.templates)
+            .where(SuppressionRow.withdrawn_at.is_(None))
+            .order_by(SuppressionRow.id)
+        ):
+            digest.update(sid.to_bytes(8, "little") + hashlib.sha256(blob or b"").digest())
+    return digest.digest()
 
 
 def active_templates(engine: Lethe) -> np.ndarray:
