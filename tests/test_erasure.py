@@ -361,3 +361,25 @@ def test_an_erasure_by_another_process_is_not_undone_by_this_engines_next_write(
         assert service.ingest("events", new).faces == 1
         assert set(service.index.ids().tolist()) == set(service.catalog.face_ids().tolist())
         assert occurrences(data, doomed) == []
+
+
+def test_erasure_deletes_the_persons_access_exports(
+    gallery: Path, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    """An access export holds decrypted crops of one person: erasing the person removes it too."""
+    from lethe.privacy.requests import Requests
+
+    data = copy_gallery(gallery, tmp_path)
+    biden = [(fixtures_dir / "identities" / "joe_biden" / "biden.jpg").read_bytes()]
+    rose = [(fixtures_dir / "identities" / "rose_leslie" / "img1.jpg").read_bytes()]
+    with Lethe(make_settings(data)) as lethe:
+        requests = Requests(lethe)
+        biden_export = Path(str(requests.run(requests.open(kind="access", photos=biden, contact="b@x.org").id,
+                                             actor="dpo")["export"]))  # fmt: skip
+        rose_export = Path(str(requests.run(requests.open(kind="access", photos=rose, contact="r@x.org").id,
+                                            actor="dpo")["export"]))  # fmt: skip
+        assert (biden_export / "export.json").is_file() and (rose_export / "export.json").is_file()
+        erasure = requests.open(kind="erasure", photos=biden, contact="b@x.org")
+        requests.run(erasure.id, actor="dpo", auto_only=True)
+    assert not biden_export.exists()
+    assert (rose_export / "export.json").is_file()

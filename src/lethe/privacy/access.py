@@ -22,10 +22,13 @@ if TYPE_CHECKING:
     from lethe.privacy.requests import RequestView
 
 
+def exports_root(engine: Lethe) -> Path:
+    return engine.settings.exports_dir or engine.settings.data_dir / "exports"
+
+
 def write_export(engine: Lethe, request: RequestView, face_ids: Sequence[int]) -> tuple[Path, int]:
     """Write ``export.json``, ``index.html`` and the face crops; returns (folder, faces listed)."""
-    root = engine.settings.exports_dir or engine.settings.data_dir / "exports"
-    folder = private_dir(root / f"request-{request.id}-{request.ref}")
+    folder = private_dir(exports_root(engine) / f"request-{request.id}-{request.ref}")
     crops = private_dir(folder / "crops")
     with engine.catalog.session() as session:
         rows = session.execute(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -122,6 +123,7 @@ class Eraser:
             # A run killed after its rows were deleted: the receipt still lists what the job erased.
             faces, images, hashes = self._with_earlier_rows(job_id, faces, images, hashes)
         crops = sum(self.engine.crops.delete(f) for f in ids)
+        delete_exports_with(self.engine, ids)
         removed = self.engine.index.remove(np.asarray(ids, dtype=np.int64))
         self.engine.index.save()
         self.catalog.checkpoint()
@@ -222,6 +224,27 @@ class Eraser:
         with self.catalog.session() as session:
             job = session.get(ErasureJobRow, job_id)
             return _receipt(json.loads(job.receipt)) if job and job.receipt else None
+
+
+def delete_exports_with(engine: Lethe, face_ids: Sequence[int]) -> int:
+    """Delete every access export that shows one of these faces (an export holds decrypted crops
+    and photo details of one person; once that person is erased, it goes too)."""
+    from lethe.privacy.access import exports_root
+
+    wanted = {int(f) for f in face_ids}
+    deleted = 0
+    root = exports_root(engine)
+    if not wanted or not root.is_dir():
+        return 0
+    for manifest in root.glob("*/export.json"):
+        try:
+            listed = {int(item["face_id"]) for item in json.loads(manifest.read_text())["faces"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if listed & wanted:
+            shutil.rmtree(manifest.parent, ignore_errors=True)
+            deleted += 1
+    return deleted
 
 
 def _receipt(data: dict[str, object]) -> ErasureReceipt:
