@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LETHE_TEST_DATA ?= $(abspath ../shared/data)
 export LETHE_TEST_DATA
 
-.PHONY: run test lint typecheck pytest bench-ingest clean
+.PHONY: run serve test lint typecheck pytest bench-ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 run: $(STAMP)
 	$(BIN)/python scripts/tour.py
+
+serve: $(STAMP)
+	$(BIN)/lethe serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts

@@ -17,6 +17,13 @@ PURPOSE = "test: find the person in the fixtures"
 pytestmark = pytest.mark.usefixtures("fixtures_dir")
 
 
+@pytest.fixture(scope="module")
+def searchable(gallery: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the gallery for this module's searches: every search is audited (a write into the
+    catalog), and the shared gallery must stay as ingested for the tests that copy it."""
+    return copy_gallery(gallery, tmp_path_factory.mktemp("engine-search"))
+
+
 def _identities(expected_faces: list[dict[str, str]]) -> dict[str, set[str]]:
     """image path relative to the fixtures folder -> identities in it."""
     return {r["path"]: set(filter(None, r["identities"].split(";"))) for r in expected_faces}
@@ -37,11 +44,11 @@ def test_every_face_of_every_photo_is_indexed(gallery: Path, expected_faces: lis
     "person", ["barack_obama", "joe_biden", "kit_harington", "alex_lacamoire", "rose_leslie"]
 )
 def test_a_probe_ranks_the_persons_photos_above_every_other_identity(
-    gallery: Path, fixtures_dir: Path, expected_faces: list[dict[str, str]], person: str
+    searchable: Path, fixtures_dir: Path, expected_faces: list[dict[str, str]], person: str
 ) -> None:
     identities = _identities(expected_faces)
     probe = sorted((fixtures_dir / "identities" / person).iterdir())[0]
-    with Lethe(make_settings(gallery)) as lethe:
+    with Lethe(make_settings(searchable)) as lethe:
         result = lethe.search(probe.read_bytes(), top_k=100, threshold=-1.0, purpose=PURPOSE)
     best_per_image: dict[str, float] = defaultdict(lambda: -2.0)
     for match in result.matches:
@@ -55,7 +62,7 @@ def test_a_probe_ranks_the_persons_photos_above_every_other_identity(
     assert len(with_person) == expected_count
     assert min(with_person) > max(without)
     # At the default threshold: every photo of the person, nobody else.
-    with Lethe(make_settings(gallery)) as lethe:
+    with Lethe(make_settings(searchable)) as lethe:
         default = lethe.search(probe.read_bytes(), top_k=100, purpose=PURPOSE)
     found = {str(Path(m.image).relative_to(fixtures_dir.resolve())) for m in default.matches} - {probe_key}
     assert found == {name for name, ids in identities.items() if person in ids and name != probe_key}
@@ -73,9 +80,9 @@ def test_someone_not_ingested_gets_no_match(tmp_path: Path, fixtures_dir: Path) 
             assert result.no_match and result.matches == []
 
 
-def test_search_results_carry_provenance(gallery: Path, fixtures_dir: Path) -> None:
+def test_search_results_carry_provenance(searchable: Path, fixtures_dir: Path) -> None:
     probe = fixtures_dir / "identities" / "joe_biden" / "biden.jpg"
-    with Lethe(make_settings(gallery)) as lethe:
+    with Lethe(make_settings(searchable)) as lethe:
         result = lethe.search(probe.read_bytes(), top_k=3, purpose=PURPOSE)
     top = result.matches[0]
     assert top.image == str(probe.resolve()) and top.score > 0.999
@@ -85,9 +92,9 @@ def test_search_results_carry_provenance(gallery: Path, fixtures_dir: Path) -> N
     assert [m.score for m in result.matches] == sorted((m.score for m in result.matches), reverse=True)
 
 
-def test_group_probe_lists_faces_and_face_option_picks_one(gallery: Path, fixtures_dir: Path) -> None:
+def test_group_probe_lists_faces_and_face_option_picks_one(searchable: Path, fixtures_dir: Path) -> None:
     probe = (fixtures_dir / "group_labelled" / "two_people.jpg").read_bytes()
-    with Lethe(make_settings(gallery)) as lethe:
+    with Lethe(make_settings(searchable)) as lethe:
         first = lethe.search(probe, top_k=30, purpose=PURPOSE)
         second = lethe.search(probe, top_k=30, face=1, purpose=PURPOSE)
         assert len(first.probe_faces) == 2
@@ -99,8 +106,8 @@ def test_group_probe_lists_faces_and_face_option_picks_one(gallery: Path, fixtur
             lethe.search(probe, face=2, purpose=PURPOSE)
 
 
-def test_probe_without_a_face_is_reported(gallery: Path, fixtures_dir: Path) -> None:
-    with Lethe(make_settings(gallery)) as lethe:
+def test_probe_without_a_face_is_reported(searchable: Path, fixtures_dir: Path) -> None:
+    with Lethe(make_settings(searchable)) as lethe:
         result = lethe.search((fixtures_dir / "no_face" / "dog.jpg").read_bytes(), purpose=PURPOSE)
     assert result.probe_faces == [] and result.no_match
 

@@ -83,13 +83,44 @@ class Settings(BaseSettings):
         default=None,
         description="Master key (32 bytes, mode 0600); default `keys/master.key` in the data folder.",
     )
+    # -- the web service (`lethe serve`) ------------------------------------------------------------
+    max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1,
+        description="Service: a request body (all uploads together) over this size is refused with 413.",
+    )
+    search_rate_per_minute: int = Field(
+        default=60, ge=1, description="Service: searches one user may run per minute (then 429)."
+    )
+    portal_rate_per_minute: int = Field(
+        default=5, ge=1, description="Service: public portal submissions per client IP address per minute."
+    )
+    login_rate_per_minute: int = Field(
+        default=10, ge=1, description="Service: login attempts per client IP address per minute."
+    )
+    session_secret_file: Path | None = Field(
+        default=None,
+        description="Service: key that signs login sessions (32 random bytes, mode 0600); default "
+        "`keys/session.key` in the data folder, created on first use.",
+    )
+    session_max_age_s: int = Field(
+        default=8 * 3600, ge=60, description="Service: a login session expires after this many seconds."
+    )
+    cookie_secure: bool = Field(
+        default=False,
+        description="Service: mark the session cookies `Secure` (set it when the service is behind HTTPS).",
+    )
+    ingest_root: Path | None = Field(
+        default=None,
+        description="Service: when set, `POST /api/ingest` only reads folders and manifests inside it.",
+    )
 
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
 
-    @field_validator("master_key_file")
+    @field_validator("master_key_file", "session_secret_file", "ingest_root")
     @classmethod
     def _expand_optional(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser()

@@ -7,14 +7,17 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import func, select
 
 from lethe.catalog import Catalog, ImageMeta, Source
+from lethe.catalog.tables import AuditEntryRow
 from lethe.config import Settings
 from lethe.errors import InputError, LawfulBasisError, NotFoundError
 from lethe.imaging import decode_image
@@ -93,6 +96,7 @@ class Lethe:
         self._lock_depth = 0
         self._thread_lock = threading.RLock()
         self._suppressed: np.ndarray | None = None
+        self._suppressed_key = b""
         self.index: VectorIndex = FaissIndex(
             private_dir(data_dir / "index"),
             kind=settings.index_kind,
@@ -134,6 +138,8 @@ class Lethe:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 self._lock_depth = 1
+                # Another process may have written since: never build on (or save) a stale index.
+                self.index.reload_if_changed()
                 yield
             finally:
                 self._lock_depth = 0
@@ -144,11 +150,13 @@ class Lethe:
 
     @property
     def suppressed(self) -> np.ndarray:
-        """Templates of active objections (loaded once, reloaded when objections change)."""
-        if self._suppressed is None:
-            from lethe.privacy.suppression import active_templates
+        """Templates of active objections: decrypted again whenever the objections changed, in this
+        process or another (a cheap fingerprint query is made every time)."""
+        from lethe.privacy.suppression import active_templates, fingerprint
 
-            self._suppressed = active_templates(self)
+        key = fingerprint(self)
+        if self._suppressed is None or key != self._suppressed_key:
+            self._suppressed, self._suppressed_key = active_templates(self), key
         return self._suppressed
 
     def reload_suppression(self) -> None:
@@ -166,8 +174,16 @@ class Lethe:
     # -- ingest ----------------------------------------------------------------------------------
 
     def ingest(
-        self, source_name: str, target: Path, progress: Progress | None = None, *, actor: str = "system"
+        self,
+        source_name: str,
+        target: Path,
+        progress: Progress | None = None,
+        *,
+        actor: str = "system",
+        uri_for: Callable[[Path], str] | None = None,
     ) -> IngestReport:
+        """Ingest a folder or manifest. ``uri_for`` names each photo in the catalog (default: its path
+        as given); the service uses it for uploads, whose temporary files are deleted afterwards."""
         source = self.catalog.source(source_name)
         if source.status != "active":
             raise LawfulBasisError(f"source {source.name!r} is {source.status}; ingest is refused")
@@ -195,7 +211,7 @@ class Lethe:
                 (
                     ImageMeta(
                         sha256=job.sha256,
-                        uri=str(job.item.path),
+                        uri=uri_for(job.item.path) if uri_for else str(job.item.path),
                         width=processed.width,
                         height=processed.height,
                         size_bytes=job.size_bytes,
@@ -269,6 +285,7 @@ class Lethe:
     ) -> SearchResult:
         """Search by a probe photo. Every search is audited: who, why, the probe's hash, what it found."""
         limit = self.settings.match_threshold if threshold is None else threshold
+        self.index.reload_if_changed()
         if top_k < 1:
             raise InputError("top must be at least 1")
         if len(purpose.strip()) < 3:
@@ -347,9 +364,18 @@ class Lethe:
     def verify_audit(self) -> Verification:
         return self.catalog.verify_audit()
 
-    def audit_entries(self, *, action: str | None = None, limit: int = 50) -> list[AuditEntry]:
+    def audit_entries(
+        self, *, action: str | None = None, limit: int = 50, before: int | None = None
+    ) -> list[AuditEntry]:
+        """Newest first; ``before`` a sequence number pages back."""
         with self.catalog.session() as session:
-            return audit.entries(session, action=action, limit=limit)
+            return audit.entries(session, action=action, limit=limit, before=before)
+
+    def count_audited(self, action: str, *, since: datetime) -> int:
+        """How many times ``action`` was recorded since ``since`` (e.g. searches today)."""
+        with self.catalog.session() as session:
+            query = select(func.count()).where(AuditEntryRow.action == action, AuditEntryRow.at >= since)
+            return int(session.scalar(query) or 0)
 
     # -- index maintenance -----------------------------------------------------------------------
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 import logging
 import sys
 
+from lethe.cli import evaluate as _evaluate
+from lethe.cli import users as _users
 from lethe.cli.core import app
 from lethe.cli.privacy import register
+from lethe.cli.serve import serve
 
 register(app)
+_users.register(app)
+_evaluate.register(app)
+app.command()(serve)
 
 __all__ = ["app", "main"]
 

@@ -1,0 +1,103 @@
+"""The app factory: one engine per app, opened at startup and closed at shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from lethe import __version__
+from lethe.api import errors
+from lethe.api.jobs import IngestJobs
+from lethe.api.metrics import Metrics
+from lethe.api.middleware import BodyLimitMiddleware, ObserveMiddleware
+from lethe.api.ratelimit import RateLimiter
+from lethe.api.routes import (
+    admin,
+    ingest,
+    login,
+    oversight,
+    portal,
+    requests,
+    search,
+    service,
+    sources,
+    users,
+)
+from lethe.api.sessions import SessionSigner, load_session_key, session_key_path
+from lethe.api.state import AppState, CropLinks
+from lethe.config import Settings
+from lethe.engine import Lethe
+from lethe.users import Users
+from lethe.web import STATIC_DIR
+from lethe.web import router as web_router
+
+DESCRIPTION = """\
+The API of Lethe, face search that obeys data-protection law by construction.
+
+Authenticate with `Authorization: Bearer <token>` (`lethe token create USER`) or the session cookie of
+`POST /login` (then send the CSRF token in `X-CSRF-Token` with every POST). Roles: `admin`,
+`operator`, `dpo`, `monitor`. Every error has the body
+`{"error": {"code": ..., "message": ..., "status": ...}}`. See docs/api.md.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service: the API under `/api`, the web pages at `/`, the schema at `/openapi.json`."""
+    settings = settings or Settings.load()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.ensure_data_dir()
+        key = load_session_key(session_key_path(settings))
+        engine = Lethe(settings)
+        try:
+            state = AppState(
+                settings=settings,
+                engine=engine,
+                users=Users(engine.catalog),
+                sessions=SessionSigner(key, max_age_s=settings.session_max_age_s),
+                crop_links=CropLinks(key),
+                metrics=metrics,
+                jobs=IngestJobs(engine, on_progress=metrics.count_ingested),
+                search_limit=RateLimiter(settings.search_rate_per_minute, what="searches"),
+                portal_limit=RateLimiter(settings.portal_rate_per_minute, what="submissions"),
+                login_limit=RateLimiter(settings.login_rate_per_minute, what="login attempts"),
+            )
+            app.state.lethe = state
+            yield
+        finally:
+            jobs = getattr(getattr(app.state, "lethe", None), "jobs", None)
+            if jobs is not None:
+                jobs.shutdown()
+            engine.close()
+
+    app = FastAPI(
+        title="Lethe",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+
+    def engine() -> Lethe:
+        running: Lethe = app.state.lethe.engine
+        return running
+
+    metrics.gauge("lethe_index_vectors", "Vectors in the search index.", lambda: len(engine().index))
+    metrics.gauge("lethe_faces", "Faces in the catalog.", lambda: engine().catalog.count_faces())
+    metrics.gauge("lethe_images", "Photos in the catalog.", lambda: engine().catalog.count_images())
+    metrics.gauge("lethe_sources", "Registered sources.", lambda: len(engine().catalog.sources()))
+    errors.install(app)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes)
+    app.add_middleware(ObserveMiddleware, metrics=metrics)
+    for module in (service, login, sources, ingest, search, requests, portal, admin, oversight, users):
+        app.include_router(module.router)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

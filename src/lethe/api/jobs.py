@@ -1,0 +1,151 @@
+"""Ingest jobs of the service: one at a time, in a background thread, with progress to poll.
+
+A job runs :meth:`lethe.engine.Lethe.ingest` (which takes the engine's writer lock). Its state moves
+``running`` → ``done`` | ``failed`` | ``cancelled`` (the service stops). Uploaded photos are written
+into a private folder of the data folder for the run and deleted when it ends, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lethe.api.errors import ApiError
+from lethe.engine import Lethe
+from lethe.errors import LetheError
+
+log = logging.getLogger(__name__)
+
+KEEP_FINISHED = 50
+
+
+class _Cancelled(Exception):
+    pass
+
+
+@dataclass
+class IngestJob:
+    id: str
+    source: str
+    actor: str
+    state: str = "running"
+    done: int = 0
+    total: int = 0
+    images: int = 0
+    faces: int = 0
+    skipped: int = 0
+    suppressed: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        elapsed = self.seconds if self.state != "running" else time.monotonic() - self.started
+        return {
+            "id": self.id,
+            "source": self.source,
+            "state": self.state,
+            "done": self.done,
+            "total": self.total,
+            "images": self.images,
+            "faces": self.faces,
+            "skipped": self.skipped,
+            "suppressed": self.suppressed,
+            "errors": self.errors,
+            "error": self.error,
+            "seconds": round(elapsed, 3),
+            "images_per_s": round(self.done / elapsed, 2) if elapsed > 0 else 0.0,
+        }
+
+
+class IngestJobs:
+    def __init__(self, engine: Lethe, on_progress: Callable[[int], None] | None = None) -> None:
+        self.engine = engine
+        self._on_progress = on_progress
+        self._jobs: dict[str, IngestJob] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def start(
+        self,
+        source: str,
+        target: Path,
+        *,
+        actor: str,
+        cleanup: Path | None = None,
+        uri_for: Callable[[Path], str] | None = None,
+    ) -> IngestJob:
+        """Start a job; 409 when one is already running (``cleanup`` is then deleted at once)."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                if cleanup is not None:
+                    shutil.rmtree(cleanup, ignore_errors=True)
+                raise ApiError(409, "conflict", "an ingest job is already running; wait for it to finish")
+            job = IngestJob(id=secrets.token_hex(8), source=source, actor=actor)
+            self._jobs[job.id] = job
+            for old in [j for j in self._jobs.values() if j.state != "running"][:-KEEP_FINISHED]:
+                del self._jobs[old.id]
+            self._thread = threading.Thread(
+                target=self._run, args=(job, target, cleanup, uri_for), name=f"ingest-{job.id}", daemon=True
+            )
+            self._thread.start()
+        return job
+
+    def get(self, job_id: str) -> IngestJob:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise ApiError(404, "not_found", f"no ingest job {job_id}")
+        return job
+
+    def running(self) -> bool:
+        with self._lock:
+            return self._thread is not None and self._thread.is_alive()
+
+    def shutdown(self, timeout_s: float = 30.0) -> None:
+        """Ask a running job to stop after its current photo, and wait for it."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout_s)
+
+    def _run(
+        self, job: IngestJob, target: Path, cleanup: Path | None, uri_for: Callable[[Path], str] | None
+    ) -> None:
+        def progress(done: int, total: int) -> None:
+            if self._on_progress is not None:
+                self._on_progress(done - job.done)
+            job.done, job.total = done, total
+            if self._stop.is_set():
+                raise _Cancelled
+
+        try:
+            report = self.engine.ingest(
+                job.source, target, progress=progress, actor=job.actor, uri_for=uri_for
+            )
+        except _Cancelled:
+            job.state, job.error = "cancelled", "the service stopped during the ingest"
+        except LetheError as exc:
+            job.state, job.error = "failed", str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        except Exception as exc:  # noqa: BLE001 - the thread must always record an end state
+            log.error("ingest job %s failed: %s", job.id, exc.__class__.__name__, exc_info=exc)
+            job.state, job.error = "failed", "internal error; the server log names the cause"
+        else:
+            job.images, job.faces, job.skipped = report.images, report.faces, report.skipped
+            job.suppressed = report.suppressed
+            job.errors = [e | {"path": uri_for(Path(e["path"]))} if uri_for else e for e in report.errors]
+            job.done = max(job.done, report.images + report.skipped + len(report.errors))
+            job.total = max(job.total, job.done)
+            job.state = "done"
+        finally:
+            job.seconds = time.monotonic() - job.started
+            if cleanup is not None:
+                shutil.rmtree(cleanup, ignore_errors=True)

@@ -1,0 +1,62 @@
+"""In-memory token buckets: ``rate`` actions per minute per key (a user, a client address).
+
+A bucket holds at most ``rate`` tokens and refills continuously at ``rate`` per minute, so a client
+may burst up to ``rate`` at once and then goes at the steady rate. Buckets live in the memory of the
+one service process (a restart resets them); idle full buckets are dropped so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+
+from lethe.api.errors import ApiError
+
+MAX_KEYS = 50_000
+
+
+class RateLimiter:
+    def __init__(
+        self, rate_per_minute: int, *, what: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate_per_minute < 1:
+            raise ValueError("rate_per_minute must be at least 1")
+        self.capacity = float(rate_per_minute)
+        self.per_second = rate_per_minute / 60.0
+        self.what = what
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._lock = threading.Lock()
+
+    def try_take(self, key: str) -> float:
+        """Take one token for ``key``: 0.0 when allowed, else the seconds until one is free."""
+        now = self._clock()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - at) * self.per_second)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                if len(self._buckets) > MAX_KEYS:
+                    self._prune(now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / self.per_second
+
+    def check(self, key: str) -> None:
+        """Raise a 429 :class:`ApiError` (with ``Retry-After``) when ``key`` is over its rate."""
+        wait = self.try_take(key)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"too many {self.what}: at most {int(self.capacity)} per minute; try again in {seconds} s",
+                headers={"Retry-After": str(seconds)},
+            )
+
+    def _prune(self, now: float) -> None:
+        full_after = self.capacity / self.per_second
+        for key in [k for k, (_, at) in self._buckets.items() if now - at >= full_after]:
+            del self._buckets[key]

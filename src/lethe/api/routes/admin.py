@@ -1,0 +1,58 @@
+"""Regulator's orders, retention and keys (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from lethe.api.auth import Admin
+from lethe.api.state import AppState, app_state
+from lethe.privacy import orders, retention
+
+router = APIRouter(prefix="/api", tags=["admin"])
+State = Annotated[AppState, Depends(app_state)]
+
+
+class Stop(BaseModel):
+    jurisdiction: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2 code, e.g. FR.")
+    then_delete: bool = Field(default=False, description="Erase once open access requests are answered.")
+    reference: str | None = Field(default=None, max_length=200, description="The order's reference.")
+
+
+@router.post("/orders/stop")
+def order_stop(body: Stop, state: State, caller: Admin) -> dict[str, object]:
+    """Restrict every source of a jurisdiction at once (no search result, no ingest)."""
+    return orders.stop(
+        state.engine,
+        body.jurisdiction,
+        then_delete=body.then_delete,
+        actor=caller.actor,
+        reference=body.reference,
+    )
+
+
+@router.get("/orders")
+def order_list(state: State, _caller: Admin) -> dict[str, object]:
+    """Orders with their state and proof."""
+    return {"orders": orders.list_orders(state.engine)}
+
+
+@router.post("/orders/complete")
+def order_complete(state: State, caller: Admin) -> dict[str, object]:
+    """Carry out pending deletions whose access requests have been answered."""
+    return {"orders": orders.complete_pending(state.engine, actor=caller.actor)}
+
+
+@router.post("/retention/run")
+def retention_run(state: State, caller: Admin) -> dict[str, object]:
+    """Erase every face kept longer than its source's retention period."""
+    return retention.purge(state.engine, actor=caller.actor)
+
+
+@router.post("/keys/rotate")
+def keys_rotate(state: State, caller: Admin) -> dict[str, object]:
+    """Replace the master key and re-wrap every source key with it."""
+    count = state.engine.rotate_master_key(actor=caller.actor)
+    return {"rotated": True, "keys": count}

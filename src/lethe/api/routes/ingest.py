@@ -1,0 +1,92 @@
+"""Ingest (operator): a folder or manifest the server can read, or uploaded photos; progress to poll."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from pydantic import BaseModel, Field
+
+from lethe.api.auth import Operator
+from lethe.api.errors import ApiError
+from lethe.api.state import AppState, app_state
+from lethe.api.uploads import image_type, read_upload
+from lethe.storage import atomic_write, private_dir
+
+router = APIRouter(prefix="/api/ingest", tags=["ingest"])
+State = Annotated[AppState, Depends(app_state)]
+
+MAX_UPLOAD_PHOTOS = 500
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/gif": ".gif",
+            "image/bmp": ".bmp", "image/tiff": ".tif"}  # fmt: skip
+
+
+class IngestPath(BaseModel):
+    source: str = Field(min_length=1, max_length=200)
+    path: str = Field(
+        min_length=1, max_length=4096, description="A folder or .csv/.jsonl manifest on the server."
+    )
+
+
+def _safe_name(name: str | None) -> str:
+    """A file name fit for a message (no path, no control characters)."""
+    return _UNSAFE.sub("_", Path(name or "").name).strip("._")[:80] or "unnamed"
+
+
+@router.post("", status_code=202)
+def ingest_path(body: IngestPath, state: State, caller: Operator) -> dict[str, object]:
+    """Start ingesting a folder (recursive) or a manifest the server can read; returns the job."""
+    target = Path(body.path).expanduser()
+    root = state.settings.ingest_root
+    if root is not None and not target.resolve().is_relative_to(root.resolve()):
+        raise ApiError(422, "invalid_input", "the path is outside the folder the service may ingest from")
+    if not target.exists():
+        raise ApiError(422, "invalid_input", "no such folder or manifest on the server")
+    state.engine.catalog.source(body.source)  # 404 now rather than a failed job
+    return state.jobs.start(body.source, target, actor=caller.actor).as_dict()
+
+
+@router.post("/upload", status_code=202)
+def ingest_upload(
+    state: State,
+    caller: Operator,
+    source: Annotated[str, Form(min_length=1, max_length=200)],
+    photos: Annotated[list[UploadFile], File(description="The photos (JPEG, PNG, WebP, GIF, BMP, TIFF).")],
+) -> dict[str, object]:
+    """Upload photos and ingest them; they are kept in a private folder of the data folder only for
+    the run. In the catalog each is named `upload:<file name>`."""
+    state.engine.catalog.source(source)
+    if not photos or len(photos) > MAX_UPLOAD_PHOTOS:
+        raise ApiError(422, "invalid_input", f"upload 1 to {MAX_UPLOAD_PHOTOS} photos at once")
+    checked = []
+    for number, upload in enumerate(photos, start=1):
+        what = f"photo {number} ({_safe_name(upload.filename)})"
+        data = read_upload(upload, state.settings, what=what)
+        checked.append((upload.filename, data, image_type(data, state.settings, what=what)))
+    folder = private_dir(state.settings.data_dir / "tmp") / f"upload-{secrets.token_hex(8)}"
+    private_dir(folder)
+    names: dict[str, str] = {}
+    try:
+        for number, (filename, data, media_type) in enumerate(checked, start=1):
+            stored = f"{number:04d}{SUFFIXES.get(media_type, '.img')}"
+            names[stored] = Path(filename or stored).name[:200]
+            atomic_write(folder / stored, data, durable=False)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+    def uri_for(path: Path) -> str:
+        return f"upload:{names.get(path.name, path.name)}"
+
+    return state.jobs.start(source, folder, actor=caller.actor, cleanup=folder, uri_for=uri_for).as_dict()
+
+
+@router.get("/{job_id}")
+def ingest_progress(job_id: str, state: State, _caller: Operator) -> dict[str, object]:
+    """A job's progress: state (running, done, failed, cancelled), done/total, counts, rate."""
+    return state.jobs.get(job_id).as_dict()

@@ -1,0 +1,90 @@
+"""The data-protection officer's oversight: audit log, compliance pack, objections (dpo)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from lethe.api.auth import Dpo
+from lethe.api.state import AppState, app_state
+from lethe.privacy import suppression
+from lethe.privacy.report import compliance_pack
+from lethe.storage import private_dir
+
+router = APIRouter(prefix="/api", tags=["oversight"])
+State = Annotated[AppState, Depends(app_state)]
+
+
+@router.get("/audit")
+def audit_list(
+    state: State,
+    _caller: Dpo,
+    action: Annotated[str | None, Query(max_length=60, description="Only this action, e.g. search.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    before: Annotated[
+        int | None, Query(ge=1, description="Only entries before this sequence number.")
+    ] = None,
+) -> dict[str, object]:
+    """Audit entries, newest first; page back with `before` = the last `seq` seen."""
+    rows = state.engine.audit_entries(action=action, limit=limit, before=before)
+    return {
+        "entries": [
+            {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "details": e.details,
+             "hash": e.hash}
+            for e in rows
+        ]
+    }  # fmt: skip
+
+
+@router.get("/audit/verify")
+def audit_verify(state: State, _caller: Dpo) -> dict[str, object]:
+    """Recompute the hash chain: `ok`, entries, head, and the first break if any."""
+    return state.engine.verify_audit().as_dict()
+
+
+@router.get(
+    "/reports/compliance",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}, "description": "The compliance pack."}},
+)
+def report_compliance(state: State, caller: Dpo) -> Response:
+    """The evidence pack for a regulator as a zip (built in a private temporary folder of the data
+    folder, deleted once zipped)."""
+    scratch = Path(tempfile.mkdtemp(prefix="report-", dir=private_dir(state.settings.data_dir / "tmp")))
+    try:
+        pack = scratch / "compliance-pack"
+        compliance_pack(state.engine, pack, actor=caller.actor)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(p for p in pack.rglob("*") if p.is_file()):
+                archive.write(file, f"compliance-pack/{file.relative_to(pack)}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return Response(
+        buffer.getvalue(),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": 'attachment; filename="lethe-compliance-pack.zip"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@router.get("/objections")
+def objection_list(state: State, _caller: Dpo) -> dict[str, object]:
+    """Objections, active and withdrawn (no templates)."""
+    return {"objections": suppression.list_active(state.engine)}
+
+
+@router.post("/objections/{objection_id}/withdraw")
+def objection_withdraw(objection_id: int, state: State, caller: Dpo) -> dict[str, object]:
+    """The person withdrew the objection: its templates are deleted."""
+    suppression.withdraw(state.engine, objection_id, actor=caller.actor)
+    return {"withdrawn": objection_id}

@@ -1,0 +1,192 @@
+"""Data-subject requests (dpo): open, list, verify, extend, reject, run, review, answer, export."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from lethe.api.auth import Dpo, Principal
+from lethe.api.errors import ApiError
+from lethe.api.state import AppState, app_state
+from lethe.api.uploads import MEDIA_TYPES, image_type, read_photos
+from lethe.errors import NotFoundError, PrivacyError
+from lethe.privacy.requests import KINDS, CandidateView, Requests
+
+router = APIRouter(prefix="/api/requests", tags=["requests"])
+State = Annotated[AppState, Depends(app_state)]
+
+MAX_REQUEST_PHOTOS = 10
+
+
+class Note(BaseModel):
+    note: str | None = Field(default=None, max_length=2000, description="How the identity was checked.")
+
+
+class Reason(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Run(BaseModel):
+    auto: bool = Field(default=False, description="Act on the automatic band only.")
+
+
+class Decision(BaseModel):
+    confirm: bool = Field(description="Is this face the requester's?")
+
+
+def _candidate(state: AppState, caller: Principal, c: CandidateView) -> dict[str, object]:
+    return {
+        "face_id": c.face_id,
+        "score": round(c.score, 6),
+        "band": c.band,
+        "round": c.round,
+        "decision": c.decision,
+        "decided_by": c.decided_by,
+        "crop_url": state.crop_links.url(c.face_id, caller.id),
+    }
+
+
+@router.post("", status_code=201)
+def open_request(
+    state: State,
+    caller: Dpo,
+    kind: Annotated[str, Form(description=f"One of: {', '.join(KINDS)}.")],
+    contact: Annotated[str, Form(min_length=1, max_length=320, description="Where the answer goes.")],
+    photos: Annotated[list[UploadFile], File(description="Photos of the requester.")],
+    channel: Annotated[str, Form(max_length=40, description="How the request arrived.")] = "api",
+) -> dict[str, object]:
+    """Record a request received by mail, e-mail or at the desk; the answer is due in one month."""
+    blobs = read_photos(photos, state.settings, most=MAX_REQUEST_PHOTOS)
+    view = Requests(state.engine).open(
+        kind=kind, photos=blobs, contact=contact, channel=channel, actor=caller.actor
+    )
+    return view.as_dict()
+
+
+@router.get("")
+def list_requests(
+    state: State,
+    _caller: Dpo,
+    request_state: Annotated[str | None, Query(alias="state", max_length=20)] = None,
+    open_only: Annotated[bool, Query(alias="open")] = False,
+) -> dict[str, object]:
+    """Requests by due date, each with its `overdue` flag."""
+    views = Requests(state.engine).list_requests(state=request_state, open_only=open_only)
+    return {"requests": [v.as_dict() for v in views]}
+
+
+@router.get("/{request_id}")
+def get_request(request_id: int, state: State, _caller: Dpo) -> dict[str, object]:
+    """One request: state, dates, candidate counts, history, and the contact address to answer."""
+    requests = Requests(state.engine)
+    view = requests.get(request_id)
+    return view.as_dict() | {"events": requests.events(request_id), "contact": requests.contact(request_id)}
+
+
+@router.post("/{request_id}/verify")
+def verify(request_id: int, state: State, caller: Dpo, body: Note | None = None) -> dict[str, object]:
+    """Record that the requester's identity was verified."""
+    note = body.note if body else None
+    return Requests(state.engine).verify(request_id, actor=caller.actor, note=note).as_dict()
+
+
+@router.post("/{request_id}/extend")
+def extend(request_id: int, body: Reason, state: State, caller: Dpo) -> dict[str, object]:
+    """Extend the deadline to three months after receipt, with a stated reason (Art. 12(3))."""
+    return Requests(state.engine).extend(request_id, reason=body.reason, actor=caller.actor).as_dict()
+
+
+@router.post("/{request_id}/reject")
+def reject(request_id: int, body: Reason, state: State, caller: Dpo) -> dict[str, object]:
+    """Refuse the request (the requester's photos are deleted)."""
+    return Requests(state.engine).reject(request_id, reason=body.reason, actor=caller.actor).as_dict()
+
+
+@router.post("/{request_id}/run")
+def run(request_id: int, state: State, caller: Dpo, body: Run | None = None) -> dict[str, object]:
+    """Find the person and act (erase / export / suppress); review candidates wait for a reviewer.
+    With `auto` only the automatic band is acted on."""
+    auto = body.auto if body else False
+    return Requests(state.engine).run(request_id, actor=caller.actor, auto_only=auto)
+
+
+@router.post("/{request_id}/answer")
+def answer(request_id: int, state: State, caller: Dpo) -> dict[str, object]:
+    """Act on the automatic and confirmed faces and close the request; every candidate must be
+    decided first (409 otherwise)."""
+    requests = Requests(state.engine)
+    pending = requests.candidates(request_id, pending_only=True)
+    if pending:
+        raise PrivacyError(f"{len(pending)} candidate(s) still wait for a decision")
+    return requests.run(request_id, actor=caller.actor, auto_only=False)
+
+
+@router.get("/{request_id}/candidates")
+def candidates(
+    request_id: int, state: State, caller: Dpo, pending: Annotated[bool, Query()] = False
+) -> dict[str, object]:
+    """The faces found for the request, best first, with band, decision and a crop link."""
+    requests = Requests(state.engine)
+    requests.get(request_id)  # 404 for an unknown request
+    views = requests.candidates(request_id, pending_only=pending)
+    return {"candidates": [_candidate(state, caller, c) for c in views]}
+
+
+@router.post("/{request_id}/candidates/{face_id}")
+def decide(request_id: int, face_id: int, body: Decision, state: State, caller: Dpo) -> dict[str, object]:
+    """A reviewer confirms or rejects one candidate face."""
+    view = Requests(state.engine).decide(request_id, face_id, confirm=body.confirm, actor=caller.actor)
+    return _candidate(state, caller, view)
+
+
+@router.get(
+    "/{request_id}/photos/{number}",
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}, "description": "The photo."}},
+)
+def photo(request_id: int, number: int, state: State, _caller: Dpo) -> Response:
+    """The requester's photo number `number` (0-based), while the request is open (for review)."""
+    requests = Requests(state.engine)
+    requests.get(request_id)
+    photos = requests.probe_photos(request_id)
+    if not 0 <= number < len(photos):
+        raise NotFoundError(f"request {request_id} holds {len(photos)} photo(s) (closed requests hold none)")
+    data = photos[number]
+    return Response(
+        data, media_type=image_type(data, state.settings), headers={"Cache-Control": "private, no-store"}
+    )
+
+
+@router.get(
+    "/{request_id}/export",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}, "description": "The access export."}},
+)
+def export(request_id: int, state: State, _caller: Dpo) -> Response:
+    """The access export (JSON, HTML page and crops) as a zip, once the access request was run."""
+    view = Requests(state.engine).get(request_id)
+    folder = (view.outcome or {}).get("export")
+    root = (state.settings.exports_dir or state.settings.data_dir / "exports").resolve()
+    if not isinstance(folder, str) or not Path(folder).resolve().is_relative_to(root):
+        raise ApiError(404, "not_found", f"request {request_id} has no access export (run it first)")
+    path = Path(folder).resolve()
+    if not path.is_dir():
+        raise ApiError(404, "not_found", f"the export of request {request_id} is no longer on the server")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            archive.write(file, f"{path.name}/{file.relative_to(path)}")
+    return Response(
+        buffer.getvalue(),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{path.name}.zip"',
+            "Cache-Control": "private, no-store",
+        },
+    )

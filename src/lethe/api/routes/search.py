@@ -1,0 +1,70 @@
+"""Search by photo (operator; purpose required, audited with the user) and face crops."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import Response
+
+from lethe.api.auth import CropViewer, Operator
+from lethe.api.errors import ApiError
+from lethe.api.state import AppState, app_state
+from lethe.api.uploads import read_upload
+
+router = APIRouter(prefix="/api", tags=["search"])
+State = Annotated[AppState, Depends(app_state)]
+
+
+@router.post("/search")
+def search(
+    state: State,
+    caller: Operator,
+    probe: Annotated[UploadFile, File(description="A photo of the person to look for.")],
+    purpose: Annotated[
+        str, Form(min_length=1, max_length=500, description="Why you search; recorded in the audit log.")
+    ],
+    top: Annotated[int, Form(ge=1, le=200, description="At most this many matches.")] = 10,
+    threshold: Annotated[
+        float | None, Form(ge=-1.0, le=1.0, description="Similarity for a match (default: calibrated).")
+    ] = None,
+    face: Annotated[int | None, Form(ge=0, description="Which probe face to use (0 = largest).")] = None,
+) -> dict[str, object]:
+    """Find the photos of the person in the probe, best first; only matches at or above the
+    threshold. Every search is audited: who, the stated purpose, the probe's hash, what it found."""
+    state.search_limit.check(f"user:{caller.id}")
+    if not purpose.strip():
+        raise ApiError(422, "validation_error", "purpose: a search must state its purpose")
+    data = read_upload(probe, state.settings, what="probe")
+    result = state.engine.search(
+        data, purpose=purpose, actor=caller.actor, top_k=top, threshold=threshold, face=face
+    )
+    state.metrics.count_search()
+    payload = result.as_dict()
+    payload["matches"] = [
+        {k: v for k, v in m.as_dict().items() if k != "crop"}
+        | {"crop_url": state.crop_links.url(m.face_id, caller.id)}
+        for m in result.matches
+    ]
+    return payload
+
+
+@router.get(
+    "/faces/{face_id}/crop",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "The face crop (JPEG)."}},
+)
+def face_crop(
+    face_id: int,
+    state: State,
+    caller: CropViewer,
+    t: Annotated[str, Query(max_length=500, description="The signature from a crop_url.")] = "",
+) -> Response:
+    """A face's crop, decrypted (operator or dpo). Only through a `crop_url` given to the same user by
+    a search or a review screen, for an hour: crops cannot be browsed by face id."""
+    if not state.crop_links.valid(t, face_id, caller.id):
+        raise ApiError(
+            403, "forbidden", "crop links are only valid for the user who was shown the face, for an hour"
+        )
+    jpeg = state.engine.crop_jpeg(face_id)
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})

@@ -1,0 +1,53 @@
+"""Health, metrics, who am I, and the dashboard's figures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import PlainTextResponse
+
+from lethe.api.auth import Authenticated, MetricsReader, Reader
+from lethe.api.metrics import CONTENT_TYPE
+from lethe.api.state import AppState, app_state
+from lethe.privacy.requests import Requests
+
+router = APIRouter()
+State = Annotated[AppState, Depends(app_state)]
+
+
+@router.get("/api/health", tags=["service"])
+def health(state: State) -> dict[str, object]:
+    """Liveness, no authentication: `{"status": "ok", "faces": n}`."""
+    return {"status": "ok", "faces": state.engine.catalog.count_faces()}
+
+
+@router.get("/metrics", tags=["service"], response_class=PlainTextResponse)
+def metrics(state: State, _caller: MetricsReader) -> PlainTextResponse:
+    """Prometheus text format (roles admin or monitor)."""
+    return PlainTextResponse(state.metrics.render(), media_type=CONTENT_TYPE)
+
+
+@router.get("/api/me", tags=["service"])
+def me(caller: Authenticated) -> dict[str, object]:
+    """The calling user, its roles and how it authenticated."""
+    return caller.user.as_dict() | {"via": caller.via}
+
+
+@router.get("/api/stats", tags=["service"])
+def stats(state: State, _caller: Reader) -> dict[str, object]:
+    """Figures for a dashboard: gallery size, searches today, open requests and the next due date."""
+    engine = state.engine
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    open_requests = Requests(engine).list_requests(open_only=True)
+    return {
+        "faces": engine.catalog.count_faces(),
+        "images": engine.catalog.count_images(),
+        "sources": len(engine.catalog.sources()),
+        "index_vectors": len(engine.index),
+        "searches_today": engine.count_audited("search", since=midnight),
+        "open_requests": len(open_requests),
+        "overdue_requests": sum(1 for r in open_requests if r.overdue),
+        "next_due_at": open_requests[0].due_at.isoformat() if open_requests else None,
+    }

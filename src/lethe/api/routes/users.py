@@ -1,0 +1,64 @@
+"""Users and API tokens (admin). Passwords and tokens are shown once, in the response that made them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from lethe.api.auth import Admin
+from lethe.api.state import AppState, app_state
+from lethe.users import ROLES
+
+router = APIRouter(prefix="/api", tags=["users"])
+State = Annotated[AppState, Depends(app_state)]
+
+
+class NewUser(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    roles: list[str] = Field(min_length=1, description=f"Any of: {', '.join(ROLES)}.")
+
+
+class NewToken(BaseModel):
+    label: str = Field(default="", max_length=200, description="What the token is for.")
+
+
+@router.post("/users", status_code=201)
+def create_user(body: NewUser, state: State, caller: Admin) -> dict[str, object]:
+    """Create a user; the answer holds its generated password, shown this once."""
+    user, password = state.users.create(body.name, body.roles, actor=caller.actor)
+    return user.as_dict() | {"password": password}
+
+
+@router.get("/users")
+def list_users(state: State, _caller: Admin) -> dict[str, object]:
+    """Users and their roles (never a password hash)."""
+    return {"users": [u.as_dict() for u in state.users.list_users()]}
+
+
+@router.post("/users/{name}/disable")
+def disable_user(name: str, state: State, caller: Admin) -> dict[str, object]:
+    """The user can no longer log in or use a token."""
+    return state.users.disable(name, actor=caller.actor).as_dict()
+
+
+@router.post("/users/{name}/tokens", status_code=201)
+def create_token(name: str, state: State, caller: Admin, body: NewToken | None = None) -> dict[str, object]:
+    """A new API token for the user; the answer holds it, shown this once (stored hashed)."""
+    token, secret = state.users.create_token(name, label=body.label if body else "", actor=caller.actor)
+    return token.as_dict() | {"token": secret}
+
+
+@router.get("/tokens")
+def list_tokens(
+    state: State, _caller: Admin, user: Annotated[str | None, Query(max_length=64)] = None
+) -> dict[str, object]:
+    """Tokens (id, owner, label, dates; never the token)."""
+    return {"tokens": [t.as_dict() for t in state.users.tokens(user)]}
+
+
+@router.post("/tokens/{token_id}/revoke")
+def revoke_token(token_id: int, state: State, caller: Admin) -> dict[str, object]:
+    """The token stops working at once."""
+    return state.users.revoke_token(token_id, actor=caller.actor).as_dict()

@@ -1,0 +1,334 @@
+"""Users of the service, their roles, passwords and API tokens.
+
+Roles (a user may hold several):
+
+- ``admin``: sources, regulator's orders, retention, keys, users and tokens, metrics;
+- ``operator``: ingest and search (every search states its purpose, audited with the user);
+- ``dpo``: data-subject requests and their review queue, objections, the audit log, reports;
+- ``monitor``: metrics only (a least-privilege token for a Prometheus scraper).
+
+Secrets are never stored: a password is kept as a salted scrypt hash, an API token (random,
+``secrets.token_urlsafe(32)``, shown once) as its sha256, which is enough for a 256-bit random value.
+Creating users and tokens, revoking tokens and disabling users are audited, with no secret in the
+details.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from lethe.catalog import Catalog
+from lethe.catalog.repository import now_utc
+from lethe.catalog.user_tables import ApiTokenRow, UserRow
+from lethe.errors import ConflictError, InputError, NotFoundError, PrivacyError
+from lethe.privacy import audit
+
+ROLES = ("admin", "operator", "dpo", "monitor")
+FIRST_ADMIN = "admin"
+FIRST_ADMIN_ROLES = ("admin", "operator", "dpo")
+TOKEN_PREFIX = "lethe_"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
+#: ``last_used_at`` of a token is written at most this often (not on every request).
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+# scrypt cost: n=2**14, r=8 (16 MiB, ~50 ms), the parameters recommended for interactive logins.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SCRYPT_LEN = 2**14, 8, 1, 32
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    name: str
+    roles: tuple[str, ...]
+    created_at: datetime
+    disabled_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+    def has_any(self, roles: Iterable[str]) -> bool:
+        return any(r in self.roles for r in roles)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "roles": list(self.roles),
+            "created_at": self.created_at.isoformat(),
+            "disabled_at": self.disabled_at.isoformat() if self.disabled_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    id: int
+    user_id: int
+    user: str
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "user": self.user,
+            "label": self.label,
+            "created_at": self.created_at.isoformat(),
+            "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+        }
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def hash_password(password: str) -> str:
+    """``scrypt$n$r$p$salt$hash`` (base64), with a fresh 16-byte salt."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=_SCRYPT_LEN
+    )
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+#: Checked against when a login names nobody, so that both cases take the same time.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(18))
+
+
+def _roles(roles: Iterable[str]) -> tuple[str, ...]:
+    wanted = [r.strip().lower() for r in roles if r.strip()]
+    unknown = sorted(set(wanted) - set(ROLES))
+    if unknown:
+        raise InputError(f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(ROLES)}")
+    if not wanted:
+        raise InputError(f"a user needs at least one role of {', '.join(ROLES)}")
+    return tuple(r for r in ROLES if r in wanted)
+
+
+def _user(row: UserRow) -> User:
+    return User(row.id, row.name, tuple(filter(None, row.roles.split(","))), row.created_at, row.disabled_at)
+
+
+def _token(row: ApiTokenRow, user: str) -> Token:
+    return Token(row.id, row.user_id, user, row.label, row.created_at, row.last_used_at, row.revoked_at)
+
+
+class Users:
+    """Users and tokens in the catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    # -- users ---------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        with self.catalog.session() as session:
+            return int(session.scalar(select(func.count()).select_from(UserRow)) or 0)
+
+    def create(
+        self, name: str, roles: Iterable[str], *, actor: str, password: str | None = None
+    ) -> tuple[User, str]:
+        """Create a user; returns it and its password (generated unless given): show it once."""
+        name = name.strip()
+        if not NAME_PATTERN.fullmatch(name):
+            raise InputError(
+                "a user name is 1-64 letters, digits or . _ @ - and starts with a letter or digit"
+            )
+        chosen = _roles(roles)
+        password = new_password() if password is None else password
+        if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+            raise InputError(f"a password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+        at = now_utc()
+        row = UserRow(name=name, password_hash=hash_password(password), roles=",".join(chosen), created_at=at)
+        try:
+            with self.catalog.session() as session, session.begin():
+                session.add(row)
+                session.flush()
+                audit.append(
+                    session,
+                    actor=actor,
+                    action="user.add",
+                    details={"user_id": row.id, "user": name, "roles": list(chosen)},
+                    at=at,
+                )
+        except IntegrityError as exc:
+            raise ConflictError(f"a user {name!r} already exists") from exc
+        return _user(row), password
+
+    def ensure_first_admin(self, *, actor: str = "system") -> str | None:
+        """When there is no user at all, create ``admin`` (admin, operator, dpo) and return its
+        password (to be shown once); otherwise None."""
+        if self.count():
+            return None
+        try:
+            _, password = self.create(FIRST_ADMIN, FIRST_ADMIN_ROLES, actor=actor)
+        except ConflictError:  # another process created it first
+            return None
+        return password
+
+    def list_users(self) -> list[User]:
+        with self.catalog.session() as session:
+            return [_user(r) for r in session.scalars(select(UserRow).order_by(UserRow.id))]
+
+    def get(self, name: str) -> User:
+        with self.catalog.session() as session:
+            return _user(self._row(session, name))
+
+    def get_by_id(self, user_id: int) -> User | None:
+        with self.catalog.session() as session:
+            row = session.get(UserRow, user_id)
+            return None if row is None else _user(row)
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        """The active user with this name and password, or None (same cost either way)."""
+        with self.catalog.session() as session:
+            row = session.scalar(select(UserRow).where(UserRow.name == name.strip()))
+        ok = check_password(password[:MAX_PASSWORD], row.password_hash if row else _DUMMY_HASH)
+        if row is None or not ok or row.disabled_at is not None:
+            return None
+        return _user(row)
+
+    def reset_password(self, name: str, *, actor: str) -> str:
+        """A new random password for the user (shown once); the old one stops working."""
+        password = new_password()
+        with self.catalog.session() as session, session.begin():
+            row = self._row(session, name)
+            row.password_hash = hash_password(password)
+            audit.append(
+                session, actor=actor, action="user.password", details={"user_id": row.id}, at=now_utc()
+            )
+        return password
+
+    def disable(self, name: str, *, actor: str) -> User:
+        """A disabled user can neither log in nor use any token."""
+        with self.catalog.session() as session, session.begin():
+            row = self._row(session, name)
+            if row.disabled_at is not None:
+                raise PrivacyError(f"user {name!r} is already disabled")
+            if actor == f"user:{row.name}":
+                raise InputError("you cannot disable yourself")
+            row.disabled_at = now_utc()
+            audit.append(
+                session, actor=actor, action="user.disable", details={"user_id": row.id}, at=row.disabled_at
+            )
+            return _user(row)
+
+    # -- tokens --------------------------------------------------------------------------------
+
+    def create_token(self, user: str, *, label: str = "", actor: str) -> tuple[Token, str]:
+        """A new API token for the user; returns it and the secret (shown once, stored hashed)."""
+        label = label.strip()[:200] or "api"
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        at = now_utc()
+        with self.catalog.session() as session, session.begin():
+            owner = self._row(session, user)
+            if owner.disabled_at is not None:
+                raise PrivacyError(f"user {user!r} is disabled")
+            row = ApiTokenRow(user_id=owner.id, token_hash=hash_token(secret), label=label, created_at=at)
+            session.add(row)
+            session.flush()
+            audit.append(
+                session,
+                actor=actor,
+                action="token.create",
+                details={"token_id": row.id, "user_id": owner.id, "label": label},
+                at=at,
+            )
+            return _token(row, owner.name), secret
+
+    def revoke_token(self, token_id: int, *, actor: str) -> Token:
+        with self.catalog.session() as session, session.begin():
+            row = session.get(ApiTokenRow, token_id)
+            if row is None:
+                raise NotFoundError(f"no token {token_id}")
+            if row.revoked_at is None:
+                row.revoked_at = now_utc()
+                audit.append(
+                    session,
+                    actor=actor,
+                    action="token.revoke",
+                    details={"token_id": row.id, "user_id": row.user_id},
+                    at=row.revoked_at,
+                )
+            owner = session.get(UserRow, row.user_id)
+            return _token(row, owner.name if owner else "?")
+
+    def tokens(self, user: str | None = None) -> list[Token]:
+        with self.catalog.session() as session:
+            query = select(ApiTokenRow, UserRow.name).join(UserRow, UserRow.id == ApiTokenRow.user_id)
+            if user is not None:
+                query = query.where(UserRow.id == self._row(session, user).id)
+            return [_token(t, n) for t, n in session.execute(query.order_by(ApiTokenRow.id))]
+
+    def user_for_token(self, secret: str) -> User | None:
+        """The active user holding this unrevoked token, or None."""
+        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+            return None
+        digest = hash_token(secret)
+        with self.catalog.session() as session:
+            row = session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == digest))
+            if row is None or row.revoked_at is not None:
+                return None
+            if not hmac.compare_digest(row.token_hash, digest):
+                return None
+            owner = session.get(UserRow, row.user_id)
+            if owner is None or owner.disabled_at is not None:
+                return None
+            user = _user(owner)
+            now = now_utc()
+            if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+                row.last_used_at = now
+                try:
+                    session.commit()
+                except SQLAlchemyError:  # a busy catalog must not refuse a valid token
+                    session.rollback()
+            return user
+
+    def _row(self, session: Session, name: str) -> UserRow:
+        row = session.scalar(select(UserRow).where(UserRow.name == name.strip()))
+        if row is None:
+            raise NotFoundError(f"no user {name!r}")
+        return row

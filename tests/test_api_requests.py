@@ -1,0 +1,299 @@
+"""The data-protection officer's API on a real gallery: requests through review to erasure, access
+exports, extensions and rejections, objections, orders, retention, keys, the compliance pack, and
+the public portal, which never leaks whether someone is in the gallery."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import zipfile
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from lethe.catalog.privacy_tables import RequestRow
+from lethe.catalog.repository import now_utc
+
+from api_support import PURPOSE, add_user, assert_error, bearer, jpeg, serve
+from conftest import copy_gallery
+
+#: Faces at >= 0.999 are erased at once; 0.9 .. 0.999 wait for a reviewer (as in test_requests.py).
+STRICT = {"erasure_auto_threshold": 0.999, "erasure_review_threshold": 0.9}
+
+
+@pytest.fixture(scope="module")
+def client(gallery: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with serve(copy_gallery(gallery, tmp_path_factory.mktemp("dpo")), **STRICT) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def dpo(client: TestClient) -> dict[str, str]:
+    return bearer(add_user(client, "dana", "dpo"))
+
+
+@pytest.fixture(scope="module")
+def operator(client: TestClient) -> dict[str, str]:
+    return bearer(add_user(client, "otto", "operator"))
+
+
+@pytest.fixture(scope="module")
+def admin(client: TestClient) -> dict[str, str]:
+    return bearer(add_user(client, "ada", "admin"))
+
+
+def open_request(
+    client: TestClient, dpo: dict[str, str], kind: str, photo: Path, contact: str
+) -> dict[str, object]:
+    response = client.post(
+        "/api/requests", headers=dpo, data={"kind": kind, "contact": contact}, files={"photos": jpeg(photo)}
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def search_ids(client: TestClient, operator: dict[str, str], probe: Path) -> set[int]:
+    response = client.post(
+        "/api/search", headers=operator, data={"purpose": PURPOSE, "top": "50"}, files={"probe": jpeg(probe)}
+    )
+    assert response.status_code == 200, response.text
+    return {m["face_id"] for m in response.json()["matches"]}
+
+
+def test_erasure_request_through_the_review_queue(
+    client: TestClient, dpo: dict[str, str], operator: dict[str, str], fixtures_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    caplog.set_level(logging.DEBUG)
+    probe = fixtures_dir / "identities" / "joe_biden" / "biden.jpg"
+    before = search_ids(client, operator, probe)
+    contact = "joe.requester@example.org"
+    opened = open_request(client, dpo, "erasure", probe, contact)
+    request_id = opened["id"]
+    assert opened["state"] == "received" and opened["channel"] == "api" and opened["kind"] == "erasure"
+
+    listed = client.get("/api/requests", headers=dpo).json()["requests"]
+    assert any(r["id"] == request_id and r["overdue"] is False for r in listed)
+    detail = client.get(f"/api/requests/{request_id}", headers=dpo).json()
+    assert detail["contact"] == contact and detail["events"][0]["to"] == "received"
+    photo = client.get(f"/api/requests/{request_id}/photos/0", headers=dpo)
+    assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
+    assert photo.content == probe.read_bytes()
+    assert_error(client.get(f"/api/requests/{request_id}/photos/1", headers=dpo), 404)
+
+    verified = client.post(
+        f"/api/requests/{request_id}/verify", headers=dpo, json={"note": "ID card checked"}
+    )
+    assert verified.json()["state"] == "verified"
+    first = client.post(f"/api/requests/{request_id}/run", headers=dpo, json={"auto": True}).json()
+    assert first["state"] == "in_review" and first["erased_faces"] >= 1 and first["review_candidates"] >= 2
+
+    pending = client.get(
+        f"/api/requests/{request_id}/candidates", headers=dpo, params={"pending": True}
+    ).json()
+    candidates = pending["candidates"]
+    assert len(candidates) == first["review_candidates"]
+    assert all(c["band"] == "review" and c["decision"] is None for c in candidates)
+    crop = client.get(candidates[0]["crop_url"], headers=dpo)
+    assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
+    assert_error(client.post(f"/api/requests/{request_id}/answer", headers=dpo), 409, "refused")
+
+    confirmed, *rejected = (c["face_id"] for c in candidates)
+    decided = client.post(
+        f"/api/requests/{request_id}/candidates/{confirmed}", headers=dpo, json={"confirm": True}
+    )
+    assert decided.json()["decision"] == "confirmed" and decided.json()["decided_by"] == "user:dana"
+    for face_id in rejected:
+        client.post(f"/api/requests/{request_id}/candidates/{face_id}", headers=dpo, json={"confirm": False})
+    assert_error(
+        client.post(f"/api/requests/{request_id}/candidates/424242", headers=dpo, json={"confirm": True}), 404
+    )
+    answered = client.post(f"/api/requests/{request_id}/answer", headers=dpo)
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["state"] == "answered"
+    assert answered.json()["erased_faces"] == first["erased_faces"] + 1
+
+    after = search_ids(client, operator, probe)
+    assert confirmed not in after and len(after) < len(before)
+    assert set(rejected) <= after  # the reviewer said: not the person
+    assert_error(client.get(f"/api/requests/{request_id}/photos/0", headers=dpo), 404)  # deleted on close
+    assert_error(client.post(f"/api/requests/{request_id}/run", headers=dpo), 409, "refused")
+    events = client.get(f"/api/requests/{request_id}", headers=dpo).json()["events"]
+    assert [e["to"] for e in events][-1] == "answered" and all(
+        e["actor"] in ("user:dana", "system") for e in events
+    )
+    assert contact not in caplog.text
+
+
+def test_access_request_export_is_a_zip(client: TestClient, dpo: dict[str, str], fixtures_dir: Path) -> None:
+    probe = fixtures_dir / "identities" / "kit_harington" / "john1.jpeg"
+    request_id = open_request(client, dpo, "access", probe, "kit@example.org")["id"]
+    assert_error(client.get(f"/api/requests/{request_id}/export", headers=dpo), 404)
+    result = client.post(f"/api/requests/{request_id}/run", headers=dpo).json()
+    assert result["faces"] >= 1  # the automatic band (others wait for a reviewer)
+    exported = client.get(f"/api/requests/{request_id}/export", headers=dpo)
+    assert exported.status_code == 200 and exported.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(exported.content)) as archive:
+        names = archive.namelist()
+        document = json.loads(archive.read(next(n for n in names if n.endswith("/export.json"))))
+    assert len(document["faces"]) == result["faces"]
+    assert any(n.endswith("/index.html") for n in names)
+    assert sum(n.endswith(".jpg") for n in names) == result["faces"]
+
+
+def test_extension_and_rejection(client: TestClient, dpo: dict[str, str], fixtures_dir: Path) -> None:
+    probe = fixtures_dir / "identities" / "rose_leslie" / "img1.jpg"
+    opened = open_request(client, dpo, "access", probe, "rose@example.org")
+    request_id = opened["id"]
+    assert_error(client.post(f"/api/requests/{request_id}/extend", headers=dpo, json={"reason": "busy"}), 422)
+    reason = {"reason": "the archive on tape must be searched by hand"}
+    extended = client.post(f"/api/requests/{request_id}/extend", headers=dpo, json=reason).json()
+    assert extended["due_at"] > str(opened["due_at"]) and extended["extension_reason"] == reason["reason"]
+    assert_error(client.post(f"/api/requests/{request_id}/extend", headers=dpo, json=reason), 409, "refused")
+    rejected = client.post(
+        f"/api/requests/{request_id}/reject", headers=dpo, json={"reason": "identity not shown"}
+    )
+    assert rejected.json()["state"] == "rejected"
+    assert_error(client.post(f"/api/requests/{request_id}/verify", headers=dpo), 409, "refused")
+    gossip = {"kind": "gossip", "contact": "x@example.org"}
+    assert_error(client.post("/api/requests", headers=dpo, data=gossip,
+                             files={"photos": jpeg(probe)}), 422, "invalid_input")  # fmt: skip
+    no_face = client.post("/api/requests", headers=dpo, data={"kind": "access", "contact": "x@example.org"},
+                          files={"photos": jpeg(fixtures_dir / "no_face" / "dog.jpg")})  # fmt: skip
+    assert "no detectable face" in str(assert_error(no_face, 422)["message"])
+
+
+def test_requests_are_listed_by_due_date_with_overdue_marked(
+    client: TestClient, dpo: dict[str, str], fixtures_dir: Path
+) -> None:
+    probe = fixtures_dir / "identities" / "alex_lacamoire" / "img1.jpg"
+    late = open_request(client, dpo, "access", probe, "late@example.org")["id"]
+    engine = client.app.state.lethe.engine  # type: ignore[attr-defined]
+    with engine.catalog.session() as session, session.begin():
+        session.execute(
+            update(RequestRow).where(RequestRow.id == late).values(due_at=now_utc() - timedelta(days=2))
+        )
+    listed = client.get("/api/requests", headers=dpo, params={"open": True}).json()["requests"]
+    assert listed[0]["id"] == late and listed[0]["overdue"] is True
+    assert [r["due_at"] for r in listed] == sorted(r["due_at"] for r in listed)
+    assert all(r["state"] in ("received", "verified", "in_review") for r in listed)
+
+
+def test_objection_keeps_the_person_out_until_withdrawn(
+    client: TestClient, dpo: dict[str, str], operator: dict[str, str], fixtures_dir: Path
+) -> None:
+    probe = fixtures_dir / "identities" / "lin_manuel_miranda" / "lin-manuel-miranda.png"
+    assert search_ids(client, operator, probe)
+    response = client.post(
+        "/api/requests", headers=dpo, data={"kind": "objection", "contact": "lmm@example.org"},
+        files={"photos": (probe.name, probe.read_bytes(), "image/png")},
+    )  # fmt: skip
+    request_id = response.json()["id"]
+    assert client.post(f"/api/requests/{request_id}/run", headers=dpo, json={"auto": True}).json()[
+        "suppressed"
+    ]
+    assert search_ids(client, operator, probe) == set()
+    objection = next(o for o in client.get("/api/objections", headers=dpo).json()["objections"]
+                     if o["request_id"] == request_id)  # fmt: skip
+    assert objection["withdrawn_at"] is None and "template" not in json.dumps(objection).replace(
+        "templates", ""
+    )
+    withdrawn = client.post(f"/api/objections/{objection['id']}/withdraw", headers=dpo)
+    assert withdrawn.json() == {"withdrawn": objection["id"]}
+    assert_error(client.post(f"/api/objections/{objection['id']}/withdraw", headers=dpo), 409, "refused")
+    assert search_ids(client, operator, probe)
+
+
+def test_orders_retention_keys_audit_and_compliance_pack(
+    client: TestClient,
+    admin: dict[str, str],
+    dpo: dict[str, str],
+    operator: dict[str, str],
+    fixtures_dir: Path,
+) -> None:
+    spec = {"name": "press-de", "basis": "legitimate_interests", "art9": "made_public_by_subject",
+            "purpose": "press archive", "jurisdiction": "DE", "retention_days": 30}  # fmt: skip
+    assert client.post("/api/sources", headers=admin, json=spec).status_code == 201
+    stop = client.post("/api/orders/stop", headers=admin, json={"jurisdiction": "de", "reference": "BfDI-1"})
+    assert stop.status_code == 200 and stop.json()["sources_restricted"] == 1
+    assert_error(
+        client.post("/api/orders/stop", headers=admin, json={"jurisdiction": "XX"}), 422, "invalid_input"
+    )
+    orders = client.get("/api/orders", headers=admin).json()["orders"]
+    assert any(o["jurisdiction"] == "DE" for o in orders)
+    assert client.post("/api/orders/complete", headers=admin).json() == {"orders": []}
+    restricted = next(
+        s for s in client.get("/api/sources", headers=admin).json()["sources"] if s["source"] == "press-de"
+    )
+    assert restricted["status"] == "restricted"
+    assert client.post("/api/retention/run", headers=admin).json()["erased_faces"] == 0
+
+    rotated = client.post("/api/keys/rotate", headers=admin).json()
+    assert rotated["rotated"] is True and rotated["keys"] >= 1
+    probe = fixtures_dir / "identities" / "barack_obama" / "obama.jpg"
+    match = client.post(
+        "/api/search", headers=operator, data={"purpose": PURPOSE}, files={"probe": jpeg(probe)}
+    )
+    crop = client.get(match.json()["matches"][0]["crop_url"], headers=operator)
+    assert crop.status_code == 200  # crops still open under the new master key
+
+    verified = client.get("/api/audit/verify", headers=dpo).json()
+    assert verified["ok"] is True and verified["entries"] > 0
+    page = client.get("/api/audit", headers=dpo, params={"limit": 3}).json()["entries"]
+    older = client.get("/api/audit", headers=dpo, params={"limit": 3, "before": page[-1]["seq"]}).json()[
+        "entries"
+    ]
+    assert len(page) == 3 and all(e["seq"] < page[-1]["seq"] for e in older)
+    assert {"keys.rotate", "order.stop"} <= {e["action"] for e in client.get(
+        "/api/audit", headers=dpo, params={"limit": 200}).json()["entries"]}  # fmt: skip
+
+    pack = client.get("/api/reports/compliance", headers=dpo)
+    assert pack.status_code == 200 and pack.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(pack.content)) as archive:
+        names = archive.namelist()
+    assert "compliance-pack/manifest.json" in names and "compliance-pack/record_of_processing.json" in names
+    data_dir = client.app.state.lethe.settings.data_dir  # type: ignore[attr-defined]
+    assert list((data_dir / "tmp").glob("report-*")) == []
+
+
+def test_the_portal_never_tells_whether_someone_is_in_the_gallery(
+    client: TestClient, dpo: dict[str, str], fixtures_dir: Path, test_data: Path
+) -> None:
+    engine = client.app.state.lethe.engine  # type: ignore[attr-defined]
+    searches = engine.count_audited("search", since=now_utc() - timedelta(days=1))
+    in_gallery = fixtures_dir / "identities" / "barack_obama" / "obama2.jpg"
+    stranger = test_data / "lfw" / "AJ_Cook" / "AJ_Cook_0001.jpg"
+    answers = []
+    for photo, contact in ((in_gallery, "b.o@example.org"), (stranger, "stranger@example.org")):
+        response = client.post(
+            "/api/portal/requests",
+            data={"kind": "erasure", "contact": contact},
+            files={"photos": jpeg(photo)},
+        )
+        assert response.status_code == 202, response.text
+        answers.append(response.json())
+    known, unknown = answers
+    assert set(known) == set(unknown) == {"reference", "due_at", "message"}
+    assert known["message"] == unknown["message"] and not re.search(r"\d", known["message"])
+    assert known["due_at"][:10] == unknown["due_at"][:10] and known["reference"] != unknown["reference"]
+    # no search ran: nothing found, nothing audited as a search, until a data-protection officer acts
+    assert engine.count_audited("search", since=now_utc() - timedelta(days=1)) == searches
+    portal = [
+        r for r in client.get("/api/requests", headers=dpo).json()["requests"] if r["channel"] == "portal"
+    ]
+    assert {r["ref"] for r in portal} >= {known["reference"], unknown["reference"]}
+    for request in portal:
+        assert request["state"] == "received" and request["candidates"] == {}
+        assert client.get(f"/api/requests/{request['id']}/candidates", headers=dpo).json() == {
+            "candidates": []
+        }
+    refused = client.post("/api/portal/requests", data={"kind": "erasure", "contact": "x@example.org"},
+                          files={"photos": ("a.jpg", b"GIF89a-not-really", "image/gif")})  # fmt: skip
+    assert_error(refused, 415, "unsupported_media_type")
