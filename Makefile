@@ -1,4 +1,6 @@
 # Lethe — the two set-up commands are `make run` and `make test` (both create .venv/ when needed).
+# `make run` serves the web UI and the API on http://127.0.0.1:8000 (the first start prints the admin
+# password once); `make tour` is the command-line tour with example photos.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +8,7 @@ STAMP := $(VENV)/.installed
 LETHE_TEST_DATA ?= $(abspath ../shared/data)
 export LETHE_TEST_DATA
 
-.PHONY: run serve test lint typecheck pytest bench-ingest clean
+.PHONY: run serve tour test lint typecheck pytest bench-ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +19,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python scripts/tour.py
+	$(BIN)/lethe serve --host 127.0.0.1 --port 8000
 
-serve: $(STAMP)
-	$(BIN)/lethe serve
+serve: run
+
+tour: $(STAMP)
+	$(BIN)/python scripts/tour.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts

@@ -1,4 +1,4 @@
-"""The 5-minute tour that `make run` starts (until the web service lands, issue 5).
+"""The command-line tour that `make tour` runs (the web UI's tour is in README.md, `make run`).
 
 Registers a source with its lawful basis, ingests a folder of real photos, and searches it with one
 photo of a person. Photos: the shared fixtures when ``LETHE_TEST_DATA`` points at them, otherwise the

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from lethe import __version__
 from lethe.api import errors
@@ -31,8 +30,7 @@ from lethe.api.state import AppState, CropLinks
 from lethe.config import Settings
 from lethe.engine import Lethe
 from lethe.users import Users
-from lethe.web import STATIC_DIR
-from lethe.web import router as web_router
+from lethe.web import install as install_web
 
 DESCRIPTION = """\
 The API of Lethe, face search that obeys data-protection law by construction.
@@ -98,6 +96,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     for module in (service, login, sources, ingest, search, requests, portal, admin, oversight, users):
         app.include_router(module.router)
-    app.include_router(web_router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_web(app)
     return app

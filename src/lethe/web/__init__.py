@@ -1,9 +1,16 @@
-"""The web pages (server-rendered Jinja2 templates and static files) on top of :mod:`lethe.api`.
+"""The web pages: server-rendered Jinja2 templates, a little vanilla JavaScript, no build step.
 
-For now only a placeholder home page: the operator, DPO and portal pages are still to be built (issue
-5); they call the same API and log in with ``POST /login``.
+- ``public``: the login form and the data-subject portal (no login);
+- ``operator``: dashboard, search, sources, ingest;
+- ``dpo``: request queue and detail, review queue, audit log, orders;
+- ``common``: templates, who is looking (login session), navigation by role, error pages.
+
+The pages read through the JSON API's own functions and change data only through the JSON API (from
+the browser, with the session's CSRF token), so the rules and the audit are the API's. Pages need a
+login session: without one they redirect to ``/login``; with the wrong role they answer a 403 page.
 """
 
-from lethe.web.routes import STATIC_DIR, TEMPLATES_DIR, router
+from lethe.web.common import STATIC_DIR, TEMPLATES_DIR
+from lethe.web.routes import install, router
 
-__all__ = ["STATIC_DIR", "TEMPLATES_DIR", "router"]
+__all__ = ["STATIC_DIR", "TEMPLATES_DIR", "install", "router"]

@@ -1,20 +1,20 @@
-"""Routes of the web pages. Placeholder: the home page links to the API documentation."""
+"""The web pages' router and how they attach to the app (``install``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+from lethe.web import dpo, operator, public
+from lethe.web.common import STATIC_DIR, install_handlers
 
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-
-templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 router = APIRouter(include_in_schema=False)
+for _module in (public, operator, dpo):
+    router.include_router(_module.router)
 
 
-@router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "index.html", {"title": "Lethe"})
+def install(app: FastAPI) -> None:
+    """Add the pages, their static files (``/static``) and their login-redirect / 403 / 404 pages."""
+    install_handlers(app)
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from lethe.api.auth import Admin
+from lethe.api.auth import Admin, OrderReader
 from lethe.api.state import AppState, app_state
 from lethe.privacy import orders, retention
 
@@ -34,8 +34,8 @@ def order_stop(body: Stop, state: State, caller: Admin) -> dict[str, object]:
 
 
 @router.get("/orders")
-def order_list(state: State, _caller: Admin) -> dict[str, object]:
-    """Orders with their state and proof."""
+def order_list(state: State, _caller: OrderReader) -> dict[str, object]:
+    """Orders with their state and proof (admin, or dpo to oversee them)."""
     return {"orders": orders.list_orders(state.engine)}
 
 

@@ -21,7 +21,7 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _safe_next(target: str | None) -> str | None:
+def safe_next(target: str | None) -> str | None:
     """Only a path on this site: no scheme, no host, no ``//`` (an open redirect otherwise)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return None
@@ -43,7 +43,7 @@ async def login(
     if user is None:
         raise ApiError(401, "login_failed", "wrong user name or password, or the user is disabled")
     session = SessionSigner.new(user.id)
-    target = _safe_next(next)
+    target = safe_next(next)
     response: Response
     if target:
         response = RedirectResponse(target, status_code=303)
@@ -72,7 +72,7 @@ def logout(
     next: Annotated[str | None, Form(max_length=500)] = None,  # noqa: A002
 ) -> Response:
     """End the session (the cookies are cleared; needs the CSRF token like every cookie POST)."""
-    target = _safe_next(next)
+    target = safe_next(next)
     response: Response = (
         RedirectResponse(target, status_code=303) if target else JSONResponse({"logged_out": True})
     )

@@ -16,6 +16,7 @@ from lethe.api.errors import ApiError
 from lethe.api.state import AppState, app_state
 from lethe.api.uploads import MEDIA_TYPES, image_type, read_photos
 from lethe.errors import NotFoundError, PrivacyError
+from lethe.imaging import decode_image
 from lethe.privacy.requests import KINDS, CandidateView, Requests
 
 router = APIRouter(prefix="/api/requests", tags=["requests"])
@@ -152,15 +153,38 @@ def decide(request_id: int, face_id: int, body: Decision, state: State, caller: 
 )
 def photo(request_id: int, number: int, state: State, _caller: Dpo) -> Response:
     """The requester's photo number `number` (0-based), while the request is open (for review)."""
+    data = _probe_photo(state, request_id, number)
+    return Response(
+        data, media_type=image_type(data, state.settings), headers={"Cache-Control": "private, no-store"}
+    )
+
+
+@router.get(
+    "/{request_id}/photos/{number}/face",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "The face crop (JPEG)."}},
+)
+def photo_face(request_id: int, number: int, state: State, _caller: Dpo) -> Response:
+    """The largest face of the requester's photo `number`, cropped and aligned like the gallery's
+    crops (JPEG), while the request is open: the review screen compares like with like."""
+    data = _probe_photo(state, request_id, number)
+    settings = state.settings
+    image = decode_image(data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes)
+    faces = state.engine.pipeline.faces(image.pixels)
+    if not faces:
+        raise NotFoundError(f"no face found in photo {number} of request {request_id}")
+    return Response(
+        faces[0].crop_jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"}
+    )
+
+
+def _probe_photo(state: AppState, request_id: int, number: int) -> bytes:
     requests = Requests(state.engine)
     requests.get(request_id)
     photos = requests.probe_photos(request_id)
     if not 0 <= number < len(photos):
         raise NotFoundError(f"request {request_id} holds {len(photos)} photo(s) (closed requests hold none)")
-    data = photos[number]
-    return Response(
-        data, media_type=image_type(data, state.settings), headers={"Cache-Control": "private, no-store"}
-    )
+    return photos[number]
 
 
 @router.get(

@@ -1,0 +1,120 @@
+"""The data-protection officer's pages: request queue, request detail, review queue, audit, orders.
+
+Reading goes through the JSON API's functions; every action (verify, run, extend, reject, decide,
+answer, stop) is a call to the JSON API from the browser, and the destructive ones (run an erasure,
+answer, reject, stop a jurisdiction) first ask for confirmation in a ``<dialog>``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from lethe.api.routes import admin, oversight
+from lethe.api.routes import requests as requests_api
+from lethe.errors import NotFoundError
+from lethe.privacy.requests import OPEN_STATES
+from lethe.web.common import DpoPage, OrdersPage, PageNotFound, State, Viewer, render, rows
+
+router = APIRouter(include_in_schema=False)
+
+AUDIT_PAGE = 50
+
+
+def _request(state: State, viewer: Viewer, request_id: int) -> dict[str, Any]:
+    try:
+        return requests_api.get_request(request_id, state, viewer.principal)
+    except NotFoundError:
+        raise PageNotFound(viewer, f"There is no request number {request_id}.") from None
+
+
+@router.get("/requests", response_class=HTMLResponse)
+def request_queue(
+    request: Request,
+    state: State,
+    viewer: DpoPage,
+    show: Annotated[str, Query(pattern="^(open|all)$")] = "open",
+) -> HTMLResponse:
+    """Requests by due date, the overdue ones marked (in red and in words)."""
+    listed = rows(requests_api.list_requests(state, viewer.principal, None, show == "open"), "requests")
+    return render(request, "requests.html", viewer, requests=listed, show=show, title="Requests")
+
+
+@router.get("/requests/{request_id}", response_class=HTMLResponse)
+def request_detail(request: Request, request_id: int, state: State, viewer: DpoPage) -> HTMLResponse:
+    """One request: dates, contact, history, the requester's photos, and the actions its state allows."""
+    detail = _request(state, viewer, request_id)
+    is_open = detail["state"] in OPEN_STATES
+    counts = detail.get("candidates") or {}
+    return render(
+        request,
+        "request.html",
+        viewer,
+        r=detail,
+        is_open=is_open,
+        pending=int(counts.get("review", 0)),
+        photos=len(detail.get("probe_sha256") or []) if is_open else 0,
+        has_export=detail["kind"] == "access" and bool((detail.get("outcome") or {}).get("export")),
+        title=f"Request {detail['ref']}",
+    )
+
+
+@router.get("/requests/{request_id}/review", response_class=HTMLResponse)
+def review_queue(request: Request, request_id: int, state: State, viewer: DpoPage) -> HTMLResponse:
+    """The faces a reviewer must decide on, each beside the requester's photo."""
+    detail = _request(state, viewer, request_id)
+    listed = rows(requests_api.candidates(request_id, state, viewer.principal, False), "candidates")
+    review = [c for c in listed if c.get("band") == "review"]
+    is_open = detail["state"] in OPEN_STATES
+    return render(
+        request,
+        "review.html",
+        viewer,
+        r=detail,
+        candidates=review if is_open else [],
+        automatic=sum(1 for c in listed if c.get("band") == "auto"),
+        pending=sum(1 for c in review if c.get("decision") is None),
+        is_open=is_open,
+        photos=len(detail.get("probe_sha256") or []) if is_open else 0,
+        title=f"Review — request {detail['ref']}",
+    )
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    state: State,
+    viewer: DpoPage,
+    action: Annotated[str | None, Query(max_length=60)] = None,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> HTMLResponse:
+    """The audit log, newest first, with the result of a fresh hash-chain verification."""
+    wanted = (action or "").strip() or None
+    entries = rows(oversight.audit_list(state, viewer.principal, wanted, AUDIT_PAGE, before), "entries")
+    return render(
+        request,
+        "audit.html",
+        viewer,
+        entries=entries,
+        verification=oversight.audit_verify(state, viewer.principal),
+        action=wanted or "",
+        older=entries[-1]["seq"] if len(entries) == AUDIT_PAGE and entries[-1]["seq"] > 1 else None,
+        before=before,
+        title="Audit log",
+    )
+
+
+@router.get("/orders", response_class=HTMLResponse)
+def orders_page(request: Request, state: State, viewer: OrdersPage) -> HTMLResponse:
+    """Regulators' orders with their proof; an admin issues a stop here."""
+    listed = rows(admin.order_list(state, viewer.principal), "orders")
+    return render(
+        request,
+        "orders.html",
+        viewer,
+        orders=listed,
+        pending=any(o.get("state") == "pending_delete" for o in listed),
+        title="Orders",
+    )

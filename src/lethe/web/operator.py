@@ -1,0 +1,82 @@
+"""The operators' pages: dashboard, search, sources and ingest.
+
+Each page reads through the JSON API's own functions (the same figures, the same rules) and the
+browser changes data through the JSON API (``static/app.js``, ``search.js``, ``ingest.js``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from lethe.api.routes import requests as requests_api
+from lethe.api.routes import service, sources
+from lethe.api.routes.ingest import MAX_UPLOAD_PHOTOS
+from lethe.privacy import ART6_BASES, ART9_CONDITIONS
+from lethe.web.common import AnyReader, OperatorPage, State, render, rows
+
+router = APIRouter(include_in_schema=False)
+
+#: The lettered points of GDPR Art. 6(1) and Art. 9(2), in the order the engine lists them.
+ART6_CHOICES = [(b, f"({chr(97 + i)}) {b.replace('_', ' ')}") for i, b in enumerate(ART6_BASES)]
+ART9_CHOICES = [(c, f"({chr(97 + i)}) {c.replace('_', ' ')}") for i, c in enumerate(ART9_CONDITIONS)]
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, state: State, viewer: AnyReader) -> HTMLResponse:
+    """Gallery size, searches today, open requests and their due dates."""
+    stats = service.stats(state, viewer.principal)
+    due = []
+    if viewer.can("dpo"):
+        due = rows(requests_api.list_requests(state, viewer.principal, None, True), "requests")[:5]
+    return render(request, "dashboard.html", viewer, stats=stats, due=due, title="Dashboard")
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search_page(request: Request, state: State, viewer: OperatorPage) -> HTMLResponse:
+    """Probe upload, purpose, results; the search itself runs in the browser through the API."""
+    return render(
+        request,
+        "search.html",
+        viewer,
+        threshold=state.settings.match_threshold,
+        title="Search",
+    )
+
+
+@router.get("/sources", response_class=HTMLResponse)
+def sources_page(request: Request, state: State, viewer: AnyReader) -> HTMLResponse:
+    """Every source with its lawful basis and counts; an admin registers new ones here."""
+    return render(
+        request,
+        "sources.html",
+        viewer,
+        sources=rows(sources.list_sources(state, viewer.principal), "sources"),
+        art6=ART6_CHOICES,
+        art9=ART9_CHOICES,
+        title="Sources",
+    )
+
+
+@router.get("/ingest", response_class=HTMLResponse)
+def ingest_page(
+    request: Request,
+    state: State,
+    viewer: OperatorPage,
+    job: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+) -> HTMLResponse:
+    """Upload photos or name a server folder; the job's progress is polled from the API."""
+    listed = rows(sources.list_sources(state, viewer.principal), "sources")
+    active = [s for s in listed if s.get("status") == "active"]
+    return render(
+        request,
+        "ingest.html",
+        viewer,
+        sources=active,
+        job=job,
+        most=MAX_UPLOAD_PHOTOS,
+        ingest_root=state.settings.ingest_root,
+        title="Ingest",
+    )

@@ -1,0 +1,52 @@
+"""Pages without a login: the login form and the public data-subject portal.
+
+The portal page only submits to ``POST /api/portal/requests`` and shows the receipt (reference and
+due date). It has no place for results of any kind: a submission never searches, and whether the
+person is in the gallery is told only by a data-protection officer after checking who asks.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from lethe.api.routes.login import safe_next
+from lethe.api.routes.portal import MAX_PORTAL_PHOTOS
+from lethe.web.common import current_viewer, render
+
+router = APIRouter(include_in_schema=False)
+
+#: What each kind of request asks for, in the requester's words.
+PORTAL_KINDS = (
+    ("access", "Access", "Send me a copy of every photo of me you hold, and where each came from."),
+    ("erasure", "Erasure", "Delete every photo of me, and my face from your search index."),
+    ("objection", "Objection", "Stop using my face: never show me in a search again."),
+)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(
+    request: Request,
+    next: Annotated[str | None, Query(max_length=500)] = None,  # noqa: A002
+) -> Response:
+    """The login form; it posts to ``POST /login`` (the API) and then goes to ``next``."""
+    target = safe_next(next) or "/"
+    viewer = await current_viewer(request)
+    if viewer is not None:
+        return RedirectResponse(target, status_code=303)
+    return render(request, "login.html", None, next=target, title="Log in")
+
+
+@router.get("/portal", response_class=HTMLResponse)
+async def portal(request: Request) -> Response:
+    """The public form for a data subject's access, erasure or objection request."""
+    return render(
+        request,
+        "portal.html",
+        await current_viewer(request),
+        kinds=PORTAL_KINDS,
+        most=MAX_PORTAL_PHOTOS,
+        title="Your rights over your photos",
+    )

@@ -1,0 +1,452 @@
+"""The web pages in a real browser: Playwright drives Debian's Chromium against a real ``lethe serve``.
+
+One story, as the people who use Lethe live it: the admin logs in (with the password ``lethe serve``
+printed once), registers a source, ingests the fixture photos and searches; a person asks for
+erasure on the public portal; the DPO verifies the request, runs it, confirms the faces waiting in
+the review queue and answers it; the same search then comes back with "No match".
+
+Skipped where ``/usr/bin/chromium`` (Debian's ``chromium`` package) or the ``playwright`` package is
+missing. Playwright never downloads a browser here. With ``LETHE_SCREENSHOTS=1`` the story saves
+the screenshots of ``docs/screenshots/`` shown in the README.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, update
+
+from lethe.catalog.privacy_tables import RequestRow
+from lethe.catalog.repository import now_utc
+from lethe.config import Settings
+from lethe.sources_input import IMAGE_SUFFIXES
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.is_file():
+    pytest.skip(
+        f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install chromium) to run the browser "
+        "tests",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is missing (pip install -e '.[dev]')"
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+TAKE_SCREENSHOTS = os.environ.get("LETHE_SCREENSHOTS", "") in ("1", "true", "yes")
+LETHE = Path(sys.executable).with_name("lethe")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PURPOSE = "browser test: a guest asked for her photos (ticket 42)"
+
+
+@dataclass
+class Server:
+    url: str
+    data_dir: Path
+    admin_password: str
+    env: dict[str, str]
+
+    def cli(self, *args: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [str(LETHE), *args, "--json"], env=self.env, capture_output=True, text=True, check=True
+        )
+        result: dict[str, Any] = json.loads(done.stdout)
+        return result
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``lethe serve`` on a free loopback port over a fresh data folder. Erasure: faces at 0.99 or
+    more are erased at once, from 0.90 they wait for a reviewer (so that the review queue fills)."""
+    folder = tmp_path_factory.mktemp("browser")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")} | {
+        "LETHE_DATA_DIR": str(folder / "data"),
+        "LETHE_WORKERS": "1",
+        "LETHE_ERASURE_AUTO_THRESHOLD": "0.99",
+        "LETHE_ERASURE_REVIEW_THRESHOLD": "0.90",
+        "LETHE_LOGIN_RATE_PER_MINUTE": "100",
+    }
+    log_path = folder / "serve.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [str(LETHE), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/api/health", timeout=2).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"lethe serve did not start:\n{log_path.read_text()}")
+                time.sleep(0.2)
+        text = log_path.read_text()
+        password = text.split("shown once, not stored anywhere in clear): ")[1].split()[0]
+        yield Server(url, folder / "data", password, env)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Chromium with a fresh profile, laptop-sized."""
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 860},
+            accept_downloads=True,
+        )
+        context.set_default_timeout(20_000)
+        sync_api.expect.set_options(timeout=20_000)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def page(browser_context: Any) -> Iterator[Any]:
+    page = browser_context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
+    yield page
+    page.close()
+    browser_context.clear_cookies()
+    # 401/403/404 answers the test provokes on purpose show up as console errors: only scripts count
+    assert [p for p in problems if p.startswith("script error")] == []
+
+
+def shot(page: Any, name: str, *, full_page: bool = True) -> None:
+    if TAKE_SCREENSHOTS:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page, animations="disabled")
+
+
+def log_in(page: Any, server: Server, name: str, password: str, *, start: str = "/") -> None:
+    page.goto(server.url + start)
+    sync_api.expect(page).to_have_url(f"{server.url}/login" + (f"?next={start}" if start != "/" else ""))
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    sync_api.expect(page).to_have_url(server.url + start)
+
+
+def log_out(page: Any, server: Server) -> None:
+    page.get_by_role("button", name="Log out").click()
+    sync_api.expect(page).to_have_url(f"{server.url}/login")
+
+
+def search(page: Any, probe: Path) -> None:
+    page.set_input_files("#probe", str(probe))
+    page.get_by_label("Purpose of this search").fill(PURPOSE)
+    page.get_by_role("button", name="Search", exact=True).click()
+    sync_api.expect(page.locator("#results")).to_be_visible()
+    sync_api.expect(page.locator("#results")).to_have_attribute("aria-busy", "false")
+
+
+def nav_to(page: Any, label: str) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=label, exact=True).click()
+    sync_api.expect(page.get_by_role("heading", level=1)).to_be_visible()
+
+
+def gala_folder(fixtures_dir: Path, folder: Path) -> Path:
+    """The fixture photos copied into ``folder`` with a CSV manifest giving each its source page."""
+    shutil.copytree(fixtures_dir, folder)
+    with (folder / "manifest.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "source_url", "caption"])
+        for path in sorted(folder.rglob("*")):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                relative = path.relative_to(folder).as_posix()
+                writer.writerow([relative, f"https://photos.example.org/gala/{relative}", path.stem])
+    return folder / "manifest.csv"
+
+
+def people_found(page: Any, root: Path) -> list[set[str]]:
+    """For each result card, best first: who is in its photo (from the fixtures' labels)."""
+    with (root / "expected_faces.csv").open(newline="") as handle:
+        labels = {
+            row["path"]: set(filter(None, row["identities"].split(";"))) for row in csv.DictReader(handle)
+        }
+    found = []
+    for image in page.locator(".match .image").all():
+        path = Path(image.get_attribute("title") or "")
+        relative = path.relative_to(root) if path.is_absolute() else path
+        found.append(labels.get(relative.as_posix(), set()))
+    return found
+
+
+def make_overdue(server: Server, request_id: int) -> None:
+    """Move a request's dates two months back, as if nobody had answered it in time."""
+    engine = create_engine(Settings(data_dir=server.data_dir).resolved_catalog_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                update(RequestRow)
+                .where(RequestRow.id == request_id)
+                .values(received_at=now_utc() - timedelta(days=60), due_at=now_utc() - timedelta(days=29))
+            )
+    finally:
+        engine.dispose()
+
+
+def main_person(found: list[set[str]]) -> str:
+    counts = Counter(person for people in found for person in people)
+    return counts.most_common(1)[0][0] if counts else ""
+
+
+def test_login_refused_and_pages_by_role(page: Any, server: Server) -> None:
+    page.goto(f"{server.url}/search")
+    sync_api.expect(page).to_have_url(f"{server.url}/login?next=/search")
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Log in").click()
+    sync_api.expect(page.get_by_role("alert")).to_contain_text("Wrong user name or password")
+    sync_api.expect(page).to_have_url(f"{server.url}/login?next=/search")
+    page.get_by_label("Password").fill(server.admin_password)
+    page.keyboard.press("Enter")  # the keyboard is enough
+    sync_api.expect(page).to_have_url(f"{server.url}/search")
+    sync_api.expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(
+        ["Dashboard", "Search", "Ingest", "Sources", "Requests", "Audit", "Orders"]
+    )
+    log_out(page, server)
+    operator = server.cli("user", "add", "otto", "--role", "operator")
+    log_in(page, server, "otto", operator["password"], start="/sources")
+    nav = page.get_by_role("navigation", name="Main").get_by_role("link")
+    sync_api.expect(nav).to_have_text(["Dashboard", "Search", "Ingest", "Sources"])
+    page.goto(f"{server.url}/audit")
+    sync_api.expect(page.get_by_role("heading", level=1)).to_have_text("Not for your role")
+
+
+def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: Path, tmp_path: Path) -> None:
+    expect = sync_api.expect
+    url = server.url
+
+    # -- the admin logs in with the password printed once, and registers a source ------------------
+    log_in(page, server, "admin", server.admin_password)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+    nav_to(page, "Sources")
+    page.get_by_label("Name").fill("gala")
+    page.get_by_label("Lawful basis").select_option("consent")
+    page.get_by_label("Art. 9(2) condition").select_option("explicit_consent")
+    page.get_by_label("Purpose").fill("guests find their own photos of the 2026 gala")
+    page.get_by_label("Jurisdiction").fill("FR")
+    page.get_by_label("Retention").fill("180")
+    page.get_by_role("button", name="Add source").click()
+    expect(page.locator("#flash")).to_have_text("Source “gala” registered.")
+    expect(page.get_by_role("row", name="gala")).to_contain_text("explicit consent")
+
+    # -- ingest the fixture photos (a manifest on the server), with a live progress bar -------------
+    manifest = gala_folder(fixtures_dir, tmp_path / "gala")
+    nav_to(page, "Ingest")
+    page.get_by_label("Folder or manifest").fill(str(manifest))
+    page.get_by_role("button", name="Ingest folder").click()
+    job = page.locator("#job")
+    expect(job).to_be_visible()
+    page.wait_for_function(  # a few photos in (or already done, on a fast machine)
+        "() => { const state = document.getElementById('job').dataset.state;"
+        " const done = document.getElementById('job-progress').value;"
+        " return state === 'done' || (state === 'running' && done >= 4); }"
+    )
+    shot(page, "ingest-progress", full_page=False)
+    expect(job).to_have_attribute("data-state", "done", timeout=120_000)
+    expect(page.locator("#job-status")).to_contain_text("Done: 29 new photo(s)")
+    assert "?job=" in page.url  # a reload keeps following the job
+    # uploading a photo already present: recognised by its content, skipped
+    page.set_input_files(
+        "#photos", str(fixtures_dir / "identities" / "tom_cruise" / "Tom_Cruise_avp_2014_4.jpg")
+    )
+    page.get_by_role("button", name="Upload and ingest").click()
+    expect(page.locator("#job-status")).to_contain_text("0 new photo(s), 0 face(s), 1 already present")
+
+    # -- search: the right person's photos first ---------------------------------------------------
+    nav_to(page, "Search")
+    search(page, fixtures_dir / "identities" / "barack_obama" / "obama.jpg")
+    found = people_found(page, manifest.parent)
+    assert len(found) >= 5 and all("barack_obama" in people for people in found[:5]), found
+    expect(page.locator("#no-match")).to_be_hidden()
+    first_crop = page.locator(".match .crop").first
+    assert (first_crop.get_attribute("src") or "").startswith("/api/faces/")
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=first_crop.element_handle())
+    best = page.locator(".match").first
+    expect(best.locator(".source")).to_have_text("gala")
+    link = best.get_by_role("link", name="Source page")
+    expect(link).to_have_attribute(
+        "href", re.compile(r"^https://photos\.example\.org/gala/identities/barack_obama/")
+    )
+    shot(page, "search-results")
+
+    # several faces in the probe: the boxes are drawn over it, and a click searches for another face
+    search(page, fixtures_dir / "group_labelled" / "two_people.jpg")
+    boxes = page.locator("button.face-box")
+    expect(boxes).to_have_count(2)
+    expect(page.locator("#summary")).to_contain_text("Searched for face 1 of 2")
+    first = main_person(people_found(page, manifest.parent))
+    boxes.nth(1).click()
+    expect(page.locator("#summary")).to_contain_text("Searched for face 2 of 2")
+    expect(boxes.nth(1)).to_have_attribute("aria-pressed", "true")
+    second = main_person(people_found(page, manifest.parent))
+    assert {first, second} == {"joe_biden", "barack_obama"}
+    shot(page, "search-faces")
+
+    nav_to(page, "Sources")
+    shot(page, "sources")
+    nav_to(page, "Dashboard")
+    expect(page.locator(".stats")).to_contain_text("searches today")
+    log_out(page, server)
+
+    # -- a person asks for erasure on the public portal: a receipt, nothing else --------------------
+    page.goto(f"{url}/portal")
+    page.get_by_label("Erasure").check()
+    page.set_input_files("#portal-photos", str(fixtures_dir / "identities" / "joe_biden" / "biden.jpg"))
+    page.get_by_label("Where should we answer?").fill("joe.requester@example.org")
+    shot(page, "portal")
+    with page.expect_response(f"{url}/api/portal/requests") as answered:
+        page.get_by_role("button", name="Send my request").click()
+    assert set(answered.value.json()) == {"reference", "due_at", "message"}
+    receipt = page.locator("#receipt")
+    expect(receipt).to_be_visible()
+    reference = page.locator("#receipt-ref").inner_text()
+    assert reference and page.locator("#receipt-due").inner_text()
+    expect(page.locator("#portal-form")).to_be_hidden()
+    assert page.locator(".match, #results, img").count() == 0
+    expect(page.locator("#receipt-h")).to_be_focused()
+    shot(page, "portal-receipt")
+
+    # -- the DPO: verify, run, review, answer ------------------------------------------------------
+    # another request, recorded at the desk and left unanswered too long: overdue, in red and in words
+    late = fixtures_dir / "identities" / "kit_harington" / "john1.jpeg"
+    overdue = server.cli(
+        "request", "open", "--kind", "access", "--photo", str(late), "--contact", "kit@example.org"
+    )
+    make_overdue(server, int(overdue["id"]))
+    dpo = server.cli("user", "add", "dana", "--role", "dpo")
+    log_in(page, server, "dana", dpo["password"], start="/requests")
+    nav = page.get_by_role("navigation", name="Main").get_by_role("link")
+    expect(nav).to_have_text(["Dashboard", "Sources", "Requests", "Audit", "Orders"])
+    rows = page.locator("table.requests tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_have_class("overdue")  # sorted by due date: the late one first
+    expect(rows.first).to_contain_text("Overdue")
+    expect(rows.nth(1)).not_to_contain_text("Overdue")
+    row = page.get_by_role("row", name=reference)
+    expect(row).to_contain_text("erasure")
+    expect(row).to_contain_text("received")
+    shot(page, "requests")
+    row.get_by_role("link", name=reference).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(reference)
+    expect(page.get_by_text("joe.requester@example.org")).to_be_visible()
+    page.get_by_label("How was the identity checked?").fill("ID card checked by e-mail")
+    page.get_by_role("button", name="Mark identity verified").click()
+    expect(page.locator("#flash")).to_have_text("Identity verified.")
+    # erasing asks first, in a dialog; Cancel does nothing
+    page.get_by_role("button", name="Run (automatic band only)").click()
+    dialog = page.locator("#run-dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    page.get_by_role("button", name="Run (automatic band only)").click()
+    shot(page, "request-confirm", full_page=False)
+    dialog.get_by_role("button", name="Yes, erase them").click()
+    expect(page.locator("#flash")).to_contain_text("wait for review")
+    expect(page.locator(".badge.state-in_review")).to_have_text("in review")
+    expect(page.get_by_role("button", name="Answer and close")).to_be_disabled()
+    page.get_by_role("link", name="Review queue").click()
+
+    items = page.locator(".review-item")
+    total = items.count()
+    assert total >= 1
+    for image in page.locator(".review-item img").element_handles():
+        image.scroll_into_view_if_needed()
+        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=image)
+    shot(page, "review")
+    for number in range(1, total + 1):
+        page.get_by_role("button", name=f"Confirm candidate {number} is the requester").click()
+        expect(page.locator(f".review-item:nth-child({number})")).to_have_class(
+            "review-item decided-confirmed"
+        )
+    expect(page.locator("#review-status")).to_contain_text(f"All {total} decided")
+    page.get_by_role("link", name="Back to the request to answer it").click()
+    page.get_by_role("button", name="Answer and close").click()
+    page.locator("#answer-dialog").get_by_role("button", name="Yes, answer and close").click()
+    expect(page.locator("#flash")).to_have_text("Request answered and closed.")
+    expect(page.locator(".badge.state-answered")).to_have_text("answered")
+    expect(page.locator(".facts").first).not_to_contain_text("waiting for review")
+
+    nav_to(page, "Audit")
+    expect(page.locator(".verify.ok")).to_contain_text("Chain verified")
+    expect(page.locator("table.audit")).to_contain_text("erasure.done")
+    shot(page, "audit")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the compliance pack").click()
+    assert download.value.suggested_filename == "lethe-compliance-pack.zip"
+    log_out(page, server)
+
+    # -- the same search now finds nothing --------------------------------------------------------
+    log_in(page, server, "admin", server.admin_password, start="/search")
+    search(page, fixtures_dir / "identities" / "joe_biden" / "biden.jpg")
+    expect(page.locator("#no-match")).to_be_visible()
+    expect(page.locator("#no-match")).to_contain_text("No match.")
+    expect(page.locator(".match")).to_have_count(0)
+
+    page.goto(f"{url}/")
+    shot(page, "dashboard")
+    page.goto(f"{url}/requests?show=all")
+    expect(page.get_by_role("row", name=reference)).to_contain_text("answered")
+
+    # -- a phone: the search page still works and reads well ---------------------------------------
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{url}/search")
+    search(page, fixtures_dir / "identities" / "barack_obama" / "obama1.jpg")
+    expect(page.locator(".match").first).to_be_visible()
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
+    page.locator("#probe-figure").evaluate("(figure) => figure.scrollIntoView()")
+    for crop in page.locator(".match .crop").element_handles()[:4]:
+        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=crop)
+    shot(page, "search-phone", full_page=False)
+    page.set_viewport_size({"width": 1280, "height": 860})
