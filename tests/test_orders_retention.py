@@ -84,7 +84,7 @@ def everything(lethe: Lethe, probe: Path) -> list[tuple[int, str]]:
 
 def run_cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")}
-    env.update(LETHE_DATA_DIR=str(data), LETHE_WORKERS="1")
+    env.update(LETHE_DATA_DIR=str(data), LETHE_WORKERS="1", LETHE_ERASURE_AUTO_THRESHOLD="0.95")
     return subprocess.run(
         [str(LETHE), *args], capture_output=True, text=True, env=env, timeout=300, cwd=data.parent
     )

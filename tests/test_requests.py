@@ -69,7 +69,10 @@ def table_count(lethe: Lethe, row: type) -> int:
 
 def run_cli(data: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")}
-    env.update(LETHE_DATA_DIR=str(data), LETHE_WORKERS="1", **env_extra)
+    env.update(
+        {"LETHE_DATA_DIR": str(data), "LETHE_WORKERS": "1", "LETHE_ERASURE_AUTO_THRESHOLD": "0.95"}
+        | env_extra
+    )
     return subprocess.run(
         [str(LETHE), *args], capture_output=True, text=True, env=env, timeout=300, cwd=data.parent
     )

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         default=0.93, ge=-1.0, le=1.0, description="Cosine similarity at or above which a face is a match."
     )
     erasure_auto_threshold: float = Field(
-        default=0.95,
+        default=0.97,
         ge=-1.0,
         le=1.0,
         description="Requests: similarity at or above which a face is the requester's without review.",

@@ -94,6 +94,9 @@ def find_person(
         if matrix.size == 0:
             break
         scores = _neighbours(index, matrix.astype(np.float32), auto_threshold)
+        # a seed finds itself at 1.0: that says nothing about whose face it is
+        for face_id in new_seeds:
+            scores.pop(face_id, None)
         # a face reached only through expansion still needs its anchor to the requester's photos
         for face_id in scores:
             if face_id not in anchors:
