@@ -72,6 +72,7 @@ FIXTURE_AUTO_THRESHOLD = 0.95
 
 def make_settings(data_dir: Path, **extra: object) -> Settings:
     extra.setdefault("erasure_auto_threshold", FIXTURE_AUTO_THRESHOLD)
+    extra.setdefault("maintenance_interval_s", 0)  # tests run maintenance passes explicitly
     return Settings(data_dir=data_dir, workers=1, **extra)  # type: ignore[arg-type]
 
 

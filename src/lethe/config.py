@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         description="Master key (32 bytes, mode 0600); default `keys/master.key` in the data folder.",
     )
     # -- the web service (`lethe serve`) ------------------------------------------------------------
+    maintenance_interval_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Service: seconds between retention purges and pending order deletions (0 = off).",
+    )
     max_upload_bytes: int = Field(
         default=20 * 1024 * 1024,
         ge=1,

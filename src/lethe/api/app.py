@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from lethe import __version__
 from lethe.api import errors
 from lethe.api.jobs import IngestJobs
+from lethe.api.maintenance import Maintenance
 from lethe.api.metrics import Metrics
 from lethe.api.middleware import BodyLimitMiddleware, ObserveMiddleware
 from lethe.api.ratelimit import RateLimiter
@@ -66,8 +67,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 login_limit=RateLimiter(settings.login_rate_per_minute, what="login attempts"),
             )
             app.state.lethe = state
+            maintenance = Maintenance(engine, settings.maintenance_interval_s)
+            app.state.maintenance = maintenance
+            maintenance.start()
             yield
         finally:
+            running = getattr(app.state, "maintenance", None)
+            if running is not None:
+                running.stop()
             jobs = getattr(getattr(app.state, "lethe", None), "jobs", None)
             if jobs is not None:
                 jobs.shutdown()

@@ -1,0 +1,59 @@
+"""The service's scheduled job: retention purges and pending order deletions, on a timer.
+
+A daemon thread waits ``maintenance_interval_s`` (the first pass after at most a minute), then
+erases faces kept past their source's retention and completes jurisdiction-stop deletions whose
+access requests have been answered. Each pass is audited by the actions it takes; failures are
+logged (ids and counts only) and retried at the next pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from lethe.engine import Lethe
+from lethe.privacy import orders, retention
+
+log = logging.getLogger(__name__)
+ACTOR = "service:maintenance"
+FIRST_PASS_MAX_S = 60.0
+
+
+def run_once(engine: Lethe) -> dict[str, object]:
+    purged = retention.purge(engine, actor=ACTOR)
+    completed = orders.complete_pending(engine, actor=ACTOR)
+    log.info(
+        "maintenance: retention erased %s face(s); %d pending order(s) checked",
+        purged["erased_faces"],
+        len(completed),
+    )
+    return {"retention": purged, "orders": completed}
+
+
+class Maintenance:
+    def __init__(self, engine: Lethe, interval_s: float) -> None:
+        self.engine, self.interval_s = engine, interval_s
+        self.passes = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.interval_s <= 0:
+            return
+        self._thread = threading.Thread(target=self._loop, name="lethe-maintenance", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        wait = min(self.interval_s, FIRST_PASS_MAX_S)
+        while not self._stop.wait(wait):
+            try:
+                run_once(self.engine)
+            except Exception:  # noqa: BLE001 - keep the timer alive; the next pass retries
+                log.exception("maintenance pass failed")
+            self.passes += 1
+            wait = self.interval_s
