@@ -628,3 +628,33 @@ def test_an_objection_reviewed_in_two_runs_is_one_objection_that_one_withdrawal_
         for probe in probes:
             found = {m.face_id for m in lethe.search(probe.read_bytes(), top_k=50, purpose=PURPOSE).matches}
             assert found and found <= theirs
+
+
+def test_a_restriction_hides_the_person_from_search_but_keeps_their_data(
+    gallery: Path, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    """Art. 18: the faces stay (nothing erased, ingest goes on) but no search returns them until the
+    restriction is lifted."""
+    from lethe.privacy import suppression
+
+    data = copy_gallery(gallery, tmp_path)
+    photos = sorted((fixtures_dir / "identities" / "rose_leslie").iterdir())
+    with Lethe(make_settings(data)) as lethe:
+        faces_before = lethe.catalog.count_faces()
+        assert not lethe.search(photos[1].read_bytes(), purpose="test").no_match
+        requests = Requests(lethe)
+        opened = requests.open(kind="restriction", photos=[photos[0].read_bytes()], contact="r@example.org")
+        result = requests.run(opened.id, actor="dpo", auto_only=True)
+        assert result["restricted"] is True and result["state"] == "answered"
+        assert lethe.catalog.count_faces() == faces_before
+        assert lethe.search(photos[1].read_bytes(), purpose="test").no_match
+        # Ingest is not blocked by a restriction (unlike an objection).
+        copy = tmp_path / "again"
+        copy.mkdir()
+        (copy / "rose.jpg").write_bytes(photos[1].read_bytes() + b"\0")
+        report = lethe.ingest("events", copy)
+        assert (report.faces, report.suppressed) == (1, 0)
+        (entry,) = [r for r in suppression.list_active(lethe) if r["request_id"] == opened.id]
+        assert entry["scope"] == "restriction"
+        suppression.withdraw(lethe, int(entry["id"]), actor="dpo")  # type: ignore[call-overload]
+        assert not lethe.search(photos[1].read_bytes(), purpose="test").no_match

@@ -97,6 +97,7 @@ class Lethe:
         self._thread_lock = threading.RLock()
         self._suppressed: np.ndarray | None = None
         self._suppressed_key = b""
+        self._objected = np.zeros((0, 128), dtype=np.float32)
         self.index: VectorIndex = FaissIndex(
             private_dir(data_dir / "index"),
             kind=settings.index_kind,
@@ -156,8 +157,17 @@ class Lethe:
 
         key = fingerprint(self)
         if self._suppressed is None or key != self._suppressed_key:
-            self._suppressed, self._suppressed_key = active_templates(self), key
+            self._suppressed = active_templates(self)
+            self._objected = active_templates(self, ("objection",))
+            self._suppressed_key = key
         return self._suppressed
+
+    @property
+    def objected(self) -> np.ndarray:
+        """Templates of active objections only: these faces are not even ingested (a restriction
+        hides faces from search but lets ingest go on)."""
+        _ = self.suppressed
+        return self._objected
 
     def reload_suppression(self) -> None:
         self._suppressed = None
@@ -196,11 +206,11 @@ class Lethe:
 
         def commit(batch: list[tuple[Job, ProcessedImage]]) -> tuple[int, int]:
             suppressed = 0
-            if len(self.suppressed):
+            if len(self.objected):
                 kept: list[tuple[Job, ProcessedImage]] = []
                 for job, processed in batch:
                     found = np.array([f.embedding for f in processed.faces], dtype=np.float32)
-                    objected = suppression_matches(self.suppressed, found, keep_out)
+                    objected = suppression_matches(self.objected, found, keep_out)
                     suppressed += int(objected.sum())
                     faces = [f for f, out in zip(processed.faces, objected, strict=True) if not out]
                     kept.append(

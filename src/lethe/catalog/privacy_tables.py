@@ -103,6 +103,8 @@ class SuppressionRow(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     templates: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     count: Mapped[int] = mapped_column(Integer)
+    #: "objection": out of ingest and search; "restriction" (Art. 18): hidden from search only.
+    scope: Mapped[str] = mapped_column(String(20), server_default="objection")
 
     __table_args__ = {"sqlite_autoincrement": True}
 

@@ -15,7 +15,9 @@ from lethe.privacy import orders, retention, suppression
 from lethe.privacy.requests import KINDS, Requests
 from lethe.storage import atomic_write, private_dir
 
-request_app = typer.Typer(no_args_is_help=True, help="Data-subject requests: access, erasure, objection.")
+request_app = typer.Typer(
+    no_args_is_help=True, help="Data-subject requests: access, erasure, objection, restriction."
+)
 objection_app = typer.Typer(no_args_is_help=True, help="Objections that keep a person out for good.")
 order_app = typer.Typer(no_args_is_help=True, help="Regulator's orders (jurisdiction stop).")
 retention_app = typer.Typer(no_args_is_help=True, help="Purge faces kept past their source's retention.")

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from lethe.engine import Lethe
     from lethe.privacy.erasure import ErasureReceipt
 
-KINDS = ("access", "erasure", "objection")
+KINDS = ("access", "erasure", "objection", "restriction")
 OPEN_STATES = ("received", "verified", "in_review")
 TRANSITIONS = {
     "received": {"verified", "rejected"},
@@ -371,8 +371,16 @@ class Requests:
             result = {"export": str(path), "faces": faces, "review_candidates": len(pending)}
         else:
             templates = [probes] + ([self._templates(targets)] if targets else [])
-            count = suppress(self.engine, np.vstack(templates), request_id=request_id, actor=actor)
-            result = {"suppressed": True, "templates": count, "review_candidates": len(pending)}
+            count = suppress(
+                self.engine, np.vstack(templates), request_id=request_id, actor=actor, scope=kind
+            )
+            flag = "suppressed" if kind == "objection" else "restricted"
+            result = {
+                flag: True,
+                "templates": count,
+                "faces": len(targets),
+                "review_candidates": len(pending),
+            }
         with self.catalog.session() as session, session.begin():
             row = self._row(session, request_id)
             row.outcome = json.dumps(result)

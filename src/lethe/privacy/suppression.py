@@ -26,7 +26,12 @@ def _aad(suppression_id: int) -> bytes:
     return f"suppression:{suppression_id}".encode()
 
 
-def suppress(engine: Lethe, templates: np.ndarray, *, request_id: int | None, actor: str) -> int:
+SCOPES = ("objection", "restriction")
+
+
+def suppress(
+    engine: Lethe, templates: np.ndarray, *, request_id: int | None, actor: str, scope: str = "objection"
+) -> int:
     """Store an objection; returns how many templates protect it. A request run again (after a
     reviewer's decisions) replaces the templates of its active objection: one request, one
     objection, so that one withdrawal lifts it."""
@@ -42,7 +47,9 @@ def suppress(engine: Lethe, templates: np.ndarray, *, request_id: int | None, ac
             ).first()
         action = "suppression.add" if row is None else "suppression.update"
         if row is None:
-            row = SuppressionRow(request_id=request_id, created_at=at, templates=b"", count=len(vectors))
+            row = SuppressionRow(
+                request_id=request_id, created_at=at, templates=b"", count=len(vectors), scope=scope
+            )
             session.add(row)
             session.flush()
         row.count = len(vectors)
@@ -51,7 +58,12 @@ def suppress(engine: Lethe, templates: np.ndarray, *, request_id: int | None, ac
             session,
             actor=actor,
             action=action,
-            details={"suppression_id": row.id, "request_id": request_id, "templates": len(vectors)},
+            details={
+                "suppression_id": row.id,
+                "request_id": request_id,
+                "templates": len(vectors),
+                "scope": scope,
+            },
             at=at,
         )
     engine.reload_suppression()
@@ -93,11 +105,14 @@ def fingerprint(engine: Lethe) -> bytes:
     return digest.digest()
 
 
-def active_templates(engine: Lethe) -> np.ndarray:
-    """Every active objection's templates, one unit row each (empty (0, dim) when none)."""
+def active_templates(engine: Lethe, scopes: tuple[str, ...] = SCOPES) -> np.ndarray:
+    """Every active objection's (or restriction's) templates, one unit row each (empty (0, dim)
+    when none)."""
     with engine.catalog.session() as session:
         rows = session.execute(
-            select(SuppressionRow.id, SuppressionRow.templates).where(SuppressionRow.withdrawn_at.is_(None))
+            select(SuppressionRow.id, SuppressionRow.templates).where(
+                SuppressionRow.withdrawn_at.is_(None), SuppressionRow.scope.in_(scopes)
+            )
         ).all()
     vectors = [
         np.frombuffer(engine.keyring.open_master(blob, _aad(sid)), dtype=np.float32).reshape(
@@ -119,6 +134,7 @@ def list_active(engine: Lethe) -> list[dict[str, object]]:
                 "created_at": r.created_at.isoformat(),
                 "withdrawn_at": r.withdrawn_at.isoformat() if r.withdrawn_at else None,
                 "templates": r.count,
+                "scope": r.scope,
             }
             for r in rows
         ]

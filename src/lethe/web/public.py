@@ -23,6 +23,7 @@ PORTAL_KINDS = (
     ("access", "Access", "Send me a copy of every photo of me you hold, and where each came from."),
     ("erasure", "Erasure", "Delete every photo of me, and my face from your search index."),
     ("objection", "Objection", "Stop using my face: never show me in a search again."),
+    ("restriction", "Restriction", "Keep my photos but stop showing me in searches until this is settled."),
 )
 
 
