@@ -177,6 +177,25 @@ class Lethe:
     def add_source(self, spec: SourceSpec, *, actor: str = "system") -> Source:
         return self.catalog.add_source(spec, audit_as=actor)
 
+    def source_listing(self) -> list[dict[str, object]]:
+        """Every source with its declaration, status and counts: what the CLI and the API show."""
+        return [
+            {
+                "id": s.id,
+                "source": s.name,
+                "basis": s.lawful_basis,
+                "art9": s.art9_condition,
+                "purpose": s.purpose,
+                "jurisdiction": s.jurisdiction,
+                "retention_days": s.retention_days,
+                "status": s.status,
+                "created_at": s.created_at.isoformat(),
+                "images": images,
+                "faces": faces,
+            }
+            for s, images, faces in self.sources()
+        ]
+
     def sources(self) -> list[tuple[Source, int, int]]:
         counts = self.catalog.source_counts()
         return [(s, *counts.get(s.id, (0, 0))) for s in self.catalog.sources()]

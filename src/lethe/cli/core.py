@@ -66,37 +66,14 @@ def source_add(
 def source_list(as_json: JsonOpt = False) -> None:
     """List sources with their basis, jurisdiction, retention and counts."""
     with _engine() as engine:
-        rows = engine.sources()
-    payload = {
-        "sources": [
-            {
-                "source": s.name,
-                "basis": s.lawful_basis,
-                "art9": s.art9_condition,
-                "purpose": s.purpose,
-                "jurisdiction": s.jurisdiction,
-                "retention_days": s.retention_days,
-                "status": s.status,
-                "images": images,
-                "faces": faces,
-            }
-            for s, images, faces in rows
-        ]
-    }
+        listing = engine.source_listing()
+    payload = {"sources": listing}
 
     def human() -> None:
         table = Table("source", "basis", "art. 9", "jurisdiction", "retention", "status", "images", "faces")
-        for s, images, faces in rows:
-            table.add_row(
-                s.name,
-                s.lawful_basis,
-                s.art9_condition,
-                s.jurisdiction,
-                f"{s.retention_days} d",
-                s.status,
-                str(images),
-                str(faces),
-            )
+        for row in listing:
+            cells = ("source", "basis", "art9", "jurisdiction", "retention_days", "status", "images", "faces")
+            table.add_row(*(str(row[c]) for c in cells))
         out.print(table)
 
     emit(as_json, payload, human)

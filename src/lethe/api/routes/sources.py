@@ -27,24 +27,7 @@ class NewSource(BaseModel):
 @router.get("")
 def list_sources(state: State, _caller: Reader) -> dict[str, object]:
     """Every source with its basis, jurisdiction, retention, status and counts."""
-    return {
-        "sources": [
-            {
-                "id": s.id,
-                "source": s.name,
-                "basis": s.lawful_basis,
-                "art9": s.art9_condition,
-                "purpose": s.purpose,
-                "jurisdiction": s.jurisdiction,
-                "retention_days": s.retention_days,
-                "status": s.status,
-                "created_at": s.created_at.isoformat(),
-                "images": images,
-                "faces": faces,
-            }
-            for s, images, faces in state.engine.sources()
-        ]
-    }
+    return {"sources": state.engine.source_listing()}
 
 
 @router.post("", status_code=201)
