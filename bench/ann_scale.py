@@ -33,8 +33,8 @@ from typing import Any
 import faiss
 import numpy as np
 import numpy.typing as npt
-from ingest_lfw import machine
 from lfw_embeddings import DEFAULT_CACHE, face_like_distractors, load_lfw_faces
+from machine import machine
 
 from lethe.index.faiss_index import FaissIndex
 

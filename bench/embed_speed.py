@@ -23,7 +23,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import random  # noqa: E402
 import shlex  # noqa: E402
 import statistics  # noqa: E402
@@ -34,9 +33,8 @@ from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-import dlib  # noqa: E402
 import numpy as np  # noqa: E402
-import onnxruntime  # noqa: E402
+from machine import describe, machine  # noqa: E402
 
 from lethe.alignment import Landmarker, face_chip  # noqa: E402
 from lethe.detection import DlibHogDetector  # noqa: E402
@@ -50,29 +48,6 @@ from lethe.types import RGBImage  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 BATCH_SIZES = (1, 8, 32)
 MIN_COSINE = 0.9999
-
-
-def machine() -> dict[str, Any]:
-    model, flags = platform.processor() or "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile"]
-    return {
-        "cpu": model,
-        "logical_cpus": os.cpu_count(),
-        "flags": [f for f in wanted if f in flags],
-        "python": platform.python_version(),
-        "onnxruntime": onnxruntime.__version__,
-        "dlib": dlib.__version__,
-        "numpy": np.__version__,
-    }
 
 
 def lfw_chips(lfw: Path, count: int, seed: int) -> tuple[list[RGBImage], int]:
@@ -177,8 +152,7 @@ def main() -> int:
     info = machine()
     command = shlex.join([Path(sys.executable).name, *sys.argv])
     print(f"command: {command}")
-    print(f"machine: {info['cpu']}, {info['logical_cpus']} logical CPUs, flags {' '.join(info['flags'])}")
-    print(f"versions: python {info['python']}, onnxruntime {info['onnxruntime']}, dlib {info['dlib']}")
+    print(f"machine: {describe(info)}")
 
     count = args.lfw_check if args.lfw_check is not None else args.faces
     started = time.perf_counter()

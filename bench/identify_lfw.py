@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shlex
 import sys
 import time
@@ -27,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lfw_embeddings import DEFAULT_CACHE, face_like_distractors, load_lfw_faces  # noqa: E402
+from machine import describe, machine  # noqa: E402
 
 DEFAULT_THRESHOLD = 0.93  # Settings().match_threshold
 
@@ -114,14 +114,17 @@ def main() -> None:
     report = {
         "date": started,
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
-        "machine": f"{platform.processor() or platform.machine()}, Python {platform.python_version()}",
+        "machine": describe(machine()),
         "enrolled": len(anchors),
         "mated_probes": len(mated),
         "non_mated_probes": len(non_mated),
         "mated_without_face": int((~mated_has).sum()),
         "results": results,
     }
-    print(f"## Identification (1:N) on LFW ({started})\n\nCommand: `{report['command']}`\n")
+    print(
+        f"## Identification (1:N) on LFW ({started})\n\nCommand: `{report['command']}`  \n"
+        f"Machine: {report['machine']}\n"
+    )
     print(
         f"Enrolled {len(anchors)} people (one anchor photo each); {len(mated)} mated probes "
         f"({report['mated_without_face']} without a detected face); {len(non_mated)} non-mated probes.\n"

@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import random
 import shlex
 import shutil
@@ -31,10 +30,10 @@ from typing import Any
 import dlib
 import numpy as np
 import psutil
+from machine import machine
 from PIL import Image
 from sqlalchemy import distinct, func, select
 
-import lethe
 from lethe.alignment import face_chip, quality_score
 from lethe.catalog.tables import FaceRow
 from lethe.config import Settings
@@ -199,21 +198,6 @@ def run_lethe_stages(sample: list[Path], settings: Settings) -> dict[str, Any]:
         return len(dets)
 
     return timed_loop(sample, per_photo)
-
-
-def machine() -> dict[str, Any]:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    names = [ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")]
-    return {
-        "cpu": names[0] if names else platform.processor() or "unknown",
-        "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "dlib": dlib.__version__,
-        "lethe": lethe.__version__,
-    }
 
 
 def markdown(r: dict[str, Any]) -> str:
