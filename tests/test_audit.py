@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from lethe.cli import app
 from lethe.engine import Lethe
 
-from conftest import consent_source, copy_gallery, make_settings
+from conftest import catalog_sql, consent_source, copy_gallery, make_settings, use_data_dir
 
+pytestmark = pytest.mark.storage
 PURPOSE = "test: audit"
 
 
@@ -27,10 +28,6 @@ def audited(gallery: Path, tmp_path: Path, fixtures_dir: Path) -> Path:
         lethe.search((fixtures_dir / "no_face" / "dog.jpg").read_bytes(), purpose=PURPOSE, actor="bob")
         lethe.remove_faces([hits.matches[-1].face_id], actor="alice", reason="test")
     return data
-
-
-def _db(data: Path) -> sqlite3.Connection:
-    return sqlite3.connect(data / "catalog.sqlite3")
 
 
 def test_actions_are_recorded_and_the_chain_verifies(audited: Path, fixtures_dir: Path) -> None:
@@ -63,9 +60,9 @@ def test_searches_that_returned_a_face_are_found_by_face(audited: Path) -> None:
 
 
 def test_no_template_bytes_in_the_audit_log(audited: Path) -> None:
-    with _db(audited) as db:
-        embeddings = [row[0] for row in db.execute("SELECT embedding FROM face")]
-        log = "".join(row[0] for row in db.execute("SELECT details FROM audit_entry"))
+    with catalog_sql(audited) as db:
+        embeddings = [bytes(row[0]) for row in db.execute(text("SELECT embedding FROM face"))]
+        log = "".join(row[0] for row in db.execute(text("SELECT details FROM audit_entry")))
     assert embeddings
     for blob in embeddings:
         assert blob.hex() not in log and blob.decode("latin-1") not in log
@@ -85,50 +82,51 @@ def test_no_template_bytes_in_the_audit_log(audited: Path) -> None:
     ],
 )
 def test_tampering_is_detected(audited: Path, tamper: str, problem: str) -> None:
-    with _db(audited) as db:
-        db.execute(tamper)
+    with catalog_sql(audited) as db:
+        db.execute(text(tamper))
     with Lethe(make_settings(audited)) as lethe:
         result = lethe.verify_audit()
     assert not result.ok and problem in (result.problem or "")
 
 
 def test_reordering_is_detected(audited: Path) -> None:
-    with _db(audited) as db:
+    with catalog_sql(audited) as db:
+        columns = ("at", "actor", "action", "details", "prev_hash", "hash")
         rows = db.execute(
-            "SELECT seq, at, actor, action, details, prev_hash, hash FROM audit_entry WHERE seq IN (2, 3)"
-        ).fetchall()
+            text(f"SELECT seq, {', '.join(columns)} FROM audit_entry WHERE seq IN (2, 3) ORDER BY seq")
+        ).all()
         (a, b) = rows
         for target, row in ((a[0], b), (b[0], a)):
             db.execute(
-                "UPDATE audit_entry SET at=?, actor=?, action=?, details=?, prev_hash=?, hash=? WHERE seq=?",
-                (*row[1:], target),
+                text(f"UPDATE audit_entry SET {', '.join(f'{c}=:{c}' for c in columns)} WHERE seq=:seq"),
+                dict(zip(columns, row[1:], strict=True)) | {"seq": target},
             )
     with Lethe(make_settings(audited)) as lethe:
         assert not lethe.verify_audit().ok
 
 
 def test_a_changed_byte_anywhere_in_an_entry_is_detected(audited: Path) -> None:
-    with _db(audited) as db:
+    with catalog_sql(audited) as db:
         seq, details = db.execute(
-            "SELECT seq, details FROM audit_entry WHERE action='ingest' LIMIT 1"
-        ).fetchone()
+            text("SELECT seq, details FROM audit_entry WHERE action='ingest' ORDER BY seq LIMIT 1")
+        ).one()
         flipped = details.replace('"faces":', '"faceS":', 1)
         assert flipped != details
-        db.execute("UPDATE audit_entry SET details=? WHERE seq=?", (flipped, seq))
+        db.execute(text("UPDATE audit_entry SET details=:d WHERE seq=:s"), {"d": flipped, "s": seq})
     with Lethe(make_settings(audited)) as lethe:
         result = lethe.verify_audit()
     assert not result.ok and result.first_bad_seq == seq
 
 
 def test_cli_audit_verify_contract(audited: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LETHE_DATA_DIR", str(audited))
+    use_data_dir(monkeypatch, audited)
     runner = CliRunner()
     good = runner.invoke(app, ["audit", "verify", "--json"])
     assert good.exit_code == 0
     payload = json.loads(good.stdout)
     assert payload["ok"] is True and payload["entries"] > 3
-    with _db(audited) as db:
-        db.execute("UPDATE audit_entry SET action='searcH' WHERE seq=2")
+    with catalog_sql(audited) as db:
+        db.execute(text("UPDATE audit_entry SET action='searcH' WHERE seq=2"))
     bad = runner.invoke(app, ["audit", "verify", "--json"])
     assert bad.exit_code != 0 and json.loads(bad.stdout)["ok"] is False
 

@@ -28,7 +28,9 @@ from lethe.config import Settings
 from lethe.engine import Lethe
 from lethe.privacy.requests import Requests
 
-from conftest import copy_gallery, make_settings
+from conftest import backend_env, copy_gallery, make_settings, storage_files
+
+pytestmark = pytest.mark.storage
 
 PURPOSE = "test: erasure"
 BIDEN = "joe_biden"
@@ -61,11 +63,6 @@ def face_labels(lethe: Lethe, fixtures_dir: Path, expected_faces: list[dict[str,
     return labels
 
 
-def data_files(data: Path) -> dict[Path, bytes]:
-    """Every file under the data folder (catalog, -wal, -shm, index, crops, keys, exports...)."""
-    return {p: p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file()}
-
-
 def erased_bytes(lethe: Lethe, face_ids: list[int]) -> dict[str, list[bytes]]:
     """What must not survive an erasure of these faces: plaintext templates, the sealed templates
     as stored in the catalog, and the sealed crop files."""
@@ -83,7 +80,7 @@ def erased_bytes(lethe: Lethe, face_ids: list[int]) -> dict[str, list[bytes]]:
 
 
 def occurrences(data: Path, needles: dict[str, list[bytes]]) -> list[str]:
-    files = data_files(data)
+    files = storage_files(data)  # the data folder (index, crops, keys, exports...) and the catalog
     found = []
     for kind, values in needles.items():
         for number, needle in enumerate(values):
@@ -272,6 +269,7 @@ print("not killed", flush=True)
 def _kill_mid_erasure(data: Path, point: str, ids: list[int] | int, cwd: Path) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")}
     env["PYTHONPATH"] = str(REPO / "src")
+    env.update(backend_env(data))
     child = subprocess.run(
         [sys.executable, "-c", CHILD, str(data), point, json.dumps(ids)],
         capture_output=True,

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from sqlalchemy import update
+
 from lethe.api.maintenance import Maintenance, run_once
+from lethe.catalog.tables import ImageRow
 from lethe.engine import Lethe
 
-from conftest import copy_gallery, make_settings
+from conftest import catalog_sql, copy_gallery, make_settings
+
+pytestmark = pytest.mark.storage
 
 
 def _age_photos(data: Path, days: int, names: tuple[str, ...]) -> None:
     """Pretend some photos were ingested ``days`` ago (retention is counted from ingestion)."""
-    past = (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S.%f")
-    with sqlite3.connect(data / "catalog.sqlite3") as db:
+    past = datetime.now(UTC) - timedelta(days=days)
+    with catalog_sql(data) as db:
         for name in names:
-            db.execute("UPDATE image SET ingested_at = ? WHERE uri LIKE ?", (past, f"%/{name}"))
+            db.execute(update(ImageRow).where(ImageRow.uri.like(f"%/{name}")).values(ingested_at=past))
 
 
 def test_a_pass_purges_expired_faces_and_nothing_else(gallery: Path, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,13 +17,14 @@ from test_erasure import erased_bytes, occurrences
 
 from lethe.catalog.privacy_tables import LegalOrderRow, SourceKeyRow
 from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
-from lethe.config import Settings
 from lethe.engine import Lethe
 from lethe.errors import InputError, KeyShreddedError, LawfulBasisError
 from lethe.privacy import orders, retention
 from lethe.privacy.requests import Requests
 
-from conftest import consent_source, copy_gallery, make_settings
+from conftest import backend_env, consent_source, copy_gallery, make_settings
+
+pytestmark = pytest.mark.storage
 
 PURPOSE = "test: orders"
 LETHE = Path(sys.executable).with_name("lethe")
@@ -45,9 +45,7 @@ def two_countries(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) 
 
 @pytest.fixture
 def data(two_countries: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(two_countries, target)
-    return target
+    return copy_gallery(two_countries, tmp_path)
 
 
 @pytest.fixture
@@ -85,6 +83,7 @@ def everything(lethe: Lethe, probe: Path) -> list[tuple[int, str]]:
 def run_cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")}
     env.update(LETHE_DATA_DIR=str(data), LETHE_WORKERS="1", LETHE_ERASURE_AUTO_THRESHOLD="0.95")
+    env.update(backend_env(data))
     return subprocess.run(
         [str(LETHE), *args], capture_output=True, text=True, env=env, timeout=300, cwd=data.parent
     )
@@ -289,5 +288,5 @@ def test_retention_purge_erases_exactly_the_expired_faces(
     purged = run_cli(data, "retention", "run", "--json")
     assert purged.returncode == 0, purged.stderr
     assert json.loads(purged.stdout)["erased_faces"] == 3
-    with Lethe(Settings(data_dir=data, workers=1)) as lethe:
+    with Lethe(make_settings(data)) as lethe:
         assert len(lethe.catalog.face_ids()) == len(everyone) - 7

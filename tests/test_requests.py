@@ -32,7 +32,9 @@ from lethe.imaging import decode_image
 from lethe.privacy import suppression
 from lethe.privacy.requests import Requests, add_months
 
-from conftest import copy_gallery, make_settings
+from conftest import backend_env, catalog_files, copy_gallery, make_settings
+
+pytestmark = pytest.mark.storage
 
 PURPOSE = "test: requests"
 LETHE = Path(sys.executable).with_name("lethe")
@@ -71,6 +73,7 @@ def run_cli(data: Path, *args: str, **env_extra: str) -> subprocess.CompletedPro
     env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")}
     env.update(
         {"LETHE_DATA_DIR": str(data), "LETHE_WORKERS": "1", "LETHE_ERASURE_AUTO_THRESHOLD": "0.95"}
+        | backend_env(data)
         | env_extra
     )
     return subprocess.run(
@@ -267,9 +270,7 @@ def test_the_contact_address_and_photos_are_stored_sealed(engine: Lethe, fixture
         .id
     )
     assert Requests(engine).contact(request_id) == "kit.person@example.org"
-    database = b"".join(
-        p.read_bytes() for p in engine.settings.data_dir.glob("catalog.sqlite3*") if p.is_file()
-    )
+    database = b"".join(catalog_files(engine.settings.resolved_catalog_url).values())
     assert b"kit.person@example.org" not in database
     assert probe[1000:1400] not in database
 

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Row, Select, create_engine, event, func, select
+from sqlalchemy import Row, Select, create_engine, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from lethe.catalog import dialects
 from lethe.catalog.privacy_tables import ErasedImageRow
 from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
 from lethe.errors import CatalogError, ConflictError, NotFoundError
@@ -81,17 +82,6 @@ def _source(row: SourceRow) -> Source:
     )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    # Deleted rows are overwritten with zeros, so erased templates do not linger in free pages.
-    cursor.execute("PRAGMA secure_delete=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -110,19 +100,19 @@ def _open_templates(keys: KeyRing, rows: Sequence[Row[tuple[int, bytes, int, str
 
 
 class Catalog:
-    """Opens (and migrates) the catalog database at ``url``.
+    """Opens (and migrates) the catalog database at ``url``: SQLite or PostgreSQL (see
+    :mod:`lethe.catalog.dialects` for what differs).
 
     Templates are stored sealed (see :mod:`lethe.privacy.crypto`): the methods that write or read
     them need a key ring, given with :meth:`attach_keyring` (the engine does it); everything else
     works without one."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
         self.keyring: KeyRing | None = None
         try:
-            self.engine: Engine = create_engine(url, future=True)
-            if self.engine.dialect.name == "sqlite":
-                event.listen(self.engine, "connect", _sqlite_pragmas)
+            self.url = dialects.sqlalchemy_url(url)
+            self.engine: Engine = create_engine(self.url, future=True, **dialects.engine_options(self.url))
+            dialects.configure(self.engine)
             self._migrate()
         except SQLAlchemyError as exc:
             raise CatalogError(
@@ -135,6 +125,7 @@ class Catalog:
         config = Config()
         config.set_main_option("script_location", script_location)
         with self.engine.begin() as connection:
+            dialects.lock_for_migration(connection)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
@@ -253,12 +244,10 @@ class Catalog:
         return found
 
     def checkpoint(self) -> None:
-        """Flush SQLite's write-ahead log into the database file and truncate it, so no copy of
-        deleted pages survives in the -wal file."""
-        if self.engine.dialect.name != "sqlite":
-            return
-        with self.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Make the rows deleted so far physically gone from the database files: SQLite's
+        write-ahead log is checkpointed and truncated, PostgreSQL's tables holding personal data are
+        rewritten (``VACUUM FULL``). See :func:`lethe.catalog.dialects.purge`."""
+        dialects.purge(self.engine)
 
     def add_images(
         self,
@@ -273,38 +262,43 @@ class Catalog:
         """Insert images with their faces in one transaction; returns (image id, face ids) per item.
 
         ``crop_path_for(face_id) -> str`` names where each face's crop is (written by the caller).
-        Images whose hash is already present for the source are skipped (empty face list, id -1).
+        Images whose hash is already present for the source are skipped (empty face list, id -1),
+        also when another process stores the same photo at the same time.
         """
         created = now_utc()
         results: list[tuple[int, list[int]]] = []
         keys = self._keys()
         keys.ensure(source_id)  # before the write transaction: a new key is committed on its own
         with self.session() as session, session.begin():
+            if audit_as is not None:
+                # Writers that audit queue here first (PostgreSQL; SQLite has one writer at a time):
+                # concurrent ingests then never wait on each other's photos in opposite orders.
+                audit.lock_head(session)
+            insert_image = dialects.insert_ignoring_duplicates(
+                self.engine.dialect.name, ImageRow, "source_id", "sha256"
+            ).returning(ImageRow.id)
             for meta, faces in items:
-                exists = session.scalar(
-                    select(ImageRow.id).where(ImageRow.source_id == source_id, ImageRow.sha256 == meta.sha256)
+                image_id = session.scalar(
+                    insert_image.values(
+                        source_id=source_id,
+                        sha256=meta.sha256,
+                        uri=meta.uri,
+                        source_url=meta.source_url,
+                        captured_at=meta.captured_at,
+                        caption=meta.caption,
+                        width=meta.width,
+                        height=meta.height,
+                        size_bytes=meta.size_bytes,
+                        format=meta.format,
+                        ingested_at=created,
+                    )
                 )
-                if exists is not None:
+                if image_id is None:
                     results.append((-1, []))
                     continue
-                image = ImageRow(
-                    source_id=source_id,
-                    sha256=meta.sha256,
-                    uri=meta.uri,
-                    source_url=meta.source_url,
-                    captured_at=meta.captured_at,
-                    caption=meta.caption,
-                    width=meta.width,
-                    height=meta.height,
-                    size_bytes=meta.size_bytes,
-                    format=meta.format,
-                    ingested_at=created,
-                )
-                session.add(image)
-                session.flush()
                 face_rows = [
                     FaceRow(
-                        image_id=image.id,
+                        image_id=image_id,
                         box_left=f.box.left,
                         box_top=f.box.top,
                         box_right=f.box.right,
@@ -326,7 +320,7 @@ class Catalog:
                     vector = np.asarray(f.embedding, dtype=np.float32).tobytes()
                     row.embedding = keys.seal_template(source_id, meta.sha256, row.id, vector)
                     row.crop_path = crop_path_for(row.id)
-                results.append((image.id, [r.id for r in face_rows]))
+                results.append((image_id, [r.id for r in face_rows]))
             if audit_as is not None:
                 new = [r for r in results if r[0] >= 0]
                 details = dict(audit_as.details) | {
@@ -426,6 +420,18 @@ class Catalog:
             )
             for face, uri, source_url, source_name in rows
         }
+
+    def face_sources(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every face id (sorted) and the id of its source, as two aligned int64 arrays (one query:
+        what an index rebuild stores beside the vectors)."""
+        with self.session() as session:
+            rows = session.execute(
+                select(FaceRow.id, ImageRow.source_id)
+                .join(ImageRow, FaceRow.image_id == ImageRow.id)
+                .order_by(FaceRow.id)
+            ).all()
+        pairs = np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+        return np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1])
 
     def face_ids_of_sources(self, source_ids: Sequence[int]) -> np.ndarray:
         with self.session() as session:

@@ -22,7 +22,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lethe.catalog.dialects import insert_ignoring_duplicates
 from lethe.catalog.tables import AuditEntryRow, AuditFaceRow, AuditHeadRow
+from lethe.errors import CatalogError
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -84,6 +86,20 @@ def _check_details(details: Mapping[str, Any]) -> None:
         raise ValueError(f"audit details may not hold {sorted(bad)}")
 
 
+def lock_head(session: Session) -> AuditHeadRow:
+    """The head row, locked until the transaction ends (created at the first entry): appends, and
+    the writes they record, run one at a time across processes. (SQLite has one writer anyway.)"""
+    head = session.get(AuditHeadRow, HEAD_ID, with_for_update=True)
+    if head is None:
+        # Two first entries at once: one inserts the row, the other waits for it and then locks it.
+        insert = insert_ignoring_duplicates(session.get_bind().dialect.name, AuditHeadRow, "id")
+        session.execute(insert.values(id=HEAD_ID, seq=0, hash=GENESIS))
+        head = session.get(AuditHeadRow, HEAD_ID, with_for_update=True)
+        if head is None:
+            raise CatalogError("the audit log's head row could not be created")
+    return head
+
+
 def append(
     session: Session,
     *,
@@ -95,10 +111,7 @@ def append(
 ) -> AuditEntry:
     """Add an entry inside the caller's transaction (commit it with the action it records)."""
     _check_details(details)
-    head = session.get(AuditHeadRow, HEAD_ID, with_for_update=True)
-    if head is None:
-        head = AuditHeadRow(id=HEAD_ID, seq=0, hash=GENESIS)
-        session.add(head)
+    head = lock_head(session)
     seq = head.seq + 1
     text = json.dumps(dict(details), sort_keys=True, separators=(",", ":"), default=str)
     at = at.astimezone(UTC)

@@ -4,9 +4,9 @@
    anything is deleted.
 2. *Execute*, in one catalog transaction: delete the face rows; delete each photo left with no face
    and keep only its hash as a tombstone (so re-ingesting the folder does not bring it back); audit.
-   Then delete the crop files, remove the vectors and rewrite the index file, and checkpoint SQLite's
-   write-ahead log so no copy of the deleted pages survives there (the catalog runs with
-   ``secure_delete``, so freed pages are overwritten).
+   Then delete the crop files, remove the vectors and rewrite the index file, and purge the catalog
+   (:meth:`~lethe.catalog.Catalog.checkpoint`): SQLite runs with ``secure_delete`` and its
+   write-ahead log is checkpointed and truncated; PostgreSQL's tables are rewritten (``VACUUM FULL``).
 3. *Complete*: the job gets its receipt (counts, ids, photo hashes, timestamps).
 
 Every step tolerates having run before, so :meth:`Eraser.resume` simply executes pending jobs again

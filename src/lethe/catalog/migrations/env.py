@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from lethe.catalog.dialects import sqlalchemy_url
 from lethe.catalog.tables import Base
 
 config = context.config
@@ -18,7 +19,9 @@ def run() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url") or "sqlite:///data/catalog.sqlite3")
+    engine = create_engine(
+        sqlalchemy_url(config.get_main_option("sqlalchemy.url") or "sqlite:///data/catalog.sqlite3")
+    )
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
