@@ -33,7 +33,7 @@ from typing import Any
 import faiss
 import numpy as np
 import numpy.typing as npt
-from lfw_embeddings import DEFAULT_CACHE, face_like_distractors, load_lfw_faces
+from lfw_embeddings import DEFAULT_CACHE, clustered_distractors, face_like_distractors, load_lfw_faces
 from machine import machine
 
 from lethe.index.faiss_index import FaissIndex
@@ -122,7 +122,8 @@ def markdown(r: dict[str, Any]) -> str:
             f"Machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), {m['memory_gb']} GB RAM; "
             f"faiss {r['faiss']}, numpy {r['numpy']}; 1-min load average {r['loadavg_start']:.2f} at start, "
             f"{r['loadavg_end']:.2f} at end; per-query timings on 1 thread\n",
-            f"Gallery: {g['real']:,} real LFW faces + {g['distractors']:,} face-like distractors; "
+            f"Gallery: {g['real']:,} real LFW faces + {g['distractors']:,} face-like distractors "
+            f"({g.get('distractor_kind', 'gaussian')}); "
             f"{g['queries']} real queries (one per person, each with >= 1 labelled mate, "
             f"{g['mates_mean']:.1f} on average). IVF: nlist {r['ivf']['nlist']}, default nprobe "
             f"{r['ivf']['nprobe']}, build {r['ivf']['build_s']:.1f} s (train + add + save), file "
@@ -171,6 +172,44 @@ def recommend(sweep: list[dict], p50: float, p99: float, recall: float) -> dict[
     return {"meets": False, "nprobe": best["nprobe"], "gap": gap}
 
 
+def mated_gallery(
+    data: Path, cache: Path, size: int, n_queries: int, seed: int, distractors: str = "gaussian"
+) -> tuple[F32, npt.NDArray[np.str_], F32, list[str], dict[str, Any]]:
+    """The gallery (real LFW faces but the queries, then face-like distractors up to ``size``; row =
+    id), its labels ("" for unlabelled), the queries (one per person with >= 2 labelled photos), their
+    persons, and a summary for the report."""
+    f = load_lfw_faces(data, cache)
+    labelled = f.is_central & (f.centre_dist <= MAX_CENTRE_DIST)
+    labels = np.where(labelled, f.person, "")
+    names, counts = np.unique(labels[labelled], return_counts=True)
+    rng = np.random.default_rng(seed)
+    people = sorted(
+        rng.choice(names[counts >= 2], size=min(n_queries, int((counts >= 2).sum())), replace=False)
+    )
+    qrows = np.array([int(np.flatnonzero(labels == p)[0]) for p in people])
+    real_rows = np.setdiff1d(np.arange(f.faces), qrows)
+    n_dis = max(0, size - real_rows.size)
+    print(f"gallery {real_rows.size:,} real + {n_dis:,} distractors; {len(people)} queries", file=sys.stderr)
+    extra = (
+        clustered_distractors(f, n_dis, seed)
+        if distractors == "clustered"
+        else face_like_distractors(f.templates, n_dis, seed)
+    )
+    gallery = np.concatenate([f.templates[real_rows], extra])
+    glabels = np.concatenate([labels[real_rows], np.full(n_dis, "", dtype=labels.dtype)])
+    persons = [str(p) for p in people]
+    mates = [(glabels == p).sum() for p in persons]
+    summary = dict(
+        size=len(gallery),
+        real=int(real_rows.size),
+        distractors=n_dis,
+        distractor_kind=distractors,
+        queries=len(people),
+        mates_mean=float(np.mean(mates)),
+    )
+    return gallery, glabels, np.ascontiguousarray(f.templates[qrows]), persons, summary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -184,6 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     add("--baseline-queries", type=int, default=200, help="queries timed for the exact baselines")
     add("--k", type=int, default=10)
     add("--threshold", type=float, default=0.93, help="operating threshold for mated hits")
+    add(
+        "--distractors",
+        choices=("gaussian", "clustered"),
+        default="gaussian",
+        help="gaussian: independent draws near the real templates; clustered: synthetic people with "
+        "10 photos each (neighbourhoods like a real collection)",
+    )
     add("--seed", type=int, default=0)
     add("--tmp", type=Path, default=None, help="folder for the temporary index")
     add("--out", type=Path, default=None, help="also write every number to this JSON file")
@@ -191,29 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     r: dict[str, Any] = dict(date=datetime.now(UTC).isoformat(timespec="seconds"), machine=machine())
     r |= dict(command=shlex.join([sys.executable, *sys.argv]), loadavg_start=os.getloadavg()[0])
     r |= dict(faiss=faiss.__version__, numpy=np.__version__, threshold=args.threshold, k=args.k)
-    f = load_lfw_faces(args.data, args.cache)
-    labelled = f.is_central & (f.centre_dist <= MAX_CENTRE_DIST)
-    labels = np.where(labelled, f.person, "")
-    names, counts = np.unique(labels[labelled], return_counts=True)
-    rng = np.random.default_rng(args.seed)
-    people = sorted(
-        rng.choice(names[counts >= 2], size=min(args.queries, int((counts >= 2).sum())), replace=False)
-    )
-    qrows = np.array([int(np.flatnonzero(labels == p)[0]) for p in people])
-    real_rows = np.setdiff1d(np.arange(f.faces), qrows)
-    n_dis = max(0, args.size - real_rows.size)
-    print(f"gallery {real_rows.size:,} real + {n_dis:,} distractors; {len(people)} queries", file=sys.stderr)
-    gallery = np.concatenate([f.templates[real_rows], face_like_distractors(f.templates, n_dis, args.seed)])
-    glabels = np.concatenate([labels[real_rows], np.full(n_dis, "", dtype=labels.dtype)])
-    queries = np.ascontiguousarray(f.templates[qrows])
-    persons = [str(p) for p in people]
-    mates = [(glabels == p).sum() for p in persons]
-    r["gallery"] = dict(
-        size=len(gallery),
-        real=int(real_rows.size),
-        distractors=n_dis,
-        queries=len(people),
-        mates_mean=float(np.mean(mates)),
+    gallery, glabels, queries, persons, r["gallery"] = mated_gallery(
+        args.data, args.cache, args.size, args.queries, args.seed, args.distractors
     )
     flat = faiss.IndexFlatIP(gallery.shape[1])
     flat.add(gallery)

@@ -1,13 +1,21 @@
-"""Contract suite for :class:`lethe.index.VectorIndex` backends, plus FAISS-specific checks.
+"""Contract suite for :class:`lethe.index.VectorIndex` backends, plus backend-specific checks and a
+FAISS-vs-Milvus congruence check (same data, same answers within ANN tolerance).
 
-To add a backend (e.g. Milvus), append one :class:`Backend` to ``BACKENDS``: a factory that opens
-the index stored in a directory, and optionally a function returning the bytes the backend stores
-for one id (so the suite can prove those bytes vanish from disk on removal).
+To add a backend, append one :class:`Backend` to ``BACKENDS``: a factory that opens the index stored
+in a directory, and optionally a function returning the bytes the backend stores for one id (so the
+suite can prove those bytes vanish from disk on removal). Milvus runs on milvus-lite, a database
+folder inside the test's directory; indexes a test opens are closed when it ends. With
+``LETHE_TEST_MILVUS_URI`` set (``http://host:19530``) the suite also runs against that Milvus server,
+one collection per test, dropped afterwards.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import os
+import struct
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +24,10 @@ import faiss
 import numpy as np
 import pytest
 
-from lethe.errors import VectorIndexError
-from lethe.index import FaissIndex, VectorIndex, open_index, set_threads
+from lethe.errors import ConfigError, VectorIndexError
+from lethe.index import FaissIndex, MilvusIndex, VectorIndex, open_index, set_threads
 from lethe.index.faiss_index import INDEX_FILE, META_FILE, read_meta
+from lethe.index.milvus_index import _has_level0
 from lethe.types import EMBEDDING_DIM, l2_normalise
 
 DIM = EMBEDDING_DIM
@@ -54,15 +63,52 @@ def _ivf_code_bytes(index: Any, face_id: int, vector: np.ndarray) -> bytes:
     raise AssertionError(f"id {face_id} not in any list")
 
 
+_OPENED: list[MilvusIndex] = []
+MILVUS_SERVER = os.environ.get("LETHE_TEST_MILVUS_URI")
+
+
+def _milvus(directory: Path, **options: Any) -> MilvusIndex:
+    index = MilvusIndex(directory, DIM, **options)
+    _OPENED.append(index)
+    return index
+
+
+def _milvus_server(directory: Path, **options: Any) -> MilvusIndex:
+    if not MILVUS_SERVER:
+        pytest.skip("no Milvus server for the tests (set LETHE_TEST_MILVUS_URI)")
+    name = "lethe_test_" + hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
+    return _milvus(directory, uri=MILVUS_SERVER, collection=name, **options)
+
+
+@pytest.fixture(autouse=True)
+def _close_milvus() -> Iterator[None]:
+    """Each milvus-lite folder runs a server in this process until its last handle closes; a test
+    collection on a real server is dropped."""
+    yield
+    while _OPENED:
+        index = _OPENED.pop()
+        if not index.lite and index._client is not None:  # noqa: SLF001 - test clean-up
+            index._client.drop_collection(index.collection)  # noqa: SLF001
+        index.close()
+
+
 BACKENDS = [
     Backend("faiss-flat", lambda d: FaissIndex(d, DIM, kind="flat"), _flat_bytes),
     Backend("faiss-ivf", lambda d: FaissIndex(d, DIM, kind="ivf"), _ivf_code_bytes),
+    # milvus-lite keeps float32 rows in parquet data files and FLAT index files
+    Backend("milvus", _milvus, _flat_bytes),
+    Backend("milvus-server", _milvus_server),  # its files are not ours to read
 ]
 
 
 @pytest.fixture(params=BACKENDS, ids=[b.name for b in BACKENDS])
 def backend(request: pytest.FixtureRequest) -> Backend:
     return request.param
+
+
+def _sources(ids: np.ndarray) -> np.ndarray:
+    """Five sources, 1..5, assigned by id."""
+    return (ids % 5 + 1).astype(np.int64)
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +304,11 @@ def test_removed_bytes_leave_disk(
     assert survivor_bytes in on_disk
     assert victim_bytes not in on_disk
     assert vecs[victim].tobytes() not in on_disk
-    assert {p.name for p in tmp_path.iterdir()} == {INDEX_FILE, META_FILE}  # no temp files left
+    assert not list(tmp_path.rglob("*.tmp")), "no temp files left"
+    if isinstance(index, FaissIndex):
+        assert {p.name for p in tmp_path.iterdir()} == {INDEX_FILE, META_FILE}
+    assert index.search(vecs[victim : victim + 1], 1)[0][0][0] != ids[victim]
+    assert index.search(vecs[survivor : survivor + 1], 1)[0][0][0] == ids[survivor]
 
 
 def test_rebuild_replaces_content(
@@ -291,8 +341,56 @@ def test_stats_and_meta(backend: Backend, tmp_path: Path, data: tuple[np.ndarray
     index.save()
     stats = index.stats()
     assert stats["count"] == ids.size
-    assert isinstance(stats["file_bytes"], int) and stats["file_bytes"] > 0
-    assert {"backend", "kind", "count", "file_bytes"} <= stats.keys()
+    assert isinstance(stats["file_bytes"], int) and stats["file_bytes"] >= 0
+    if backend.stored_bytes is not None:  # its files are local: they are counted
+        assert stats["file_bytes"] > 0
+    assert {"backend", "kind", "count", "file_bytes", "unsourced"} <= stats.keys()
+    assert stats["unsourced"] == ids.size  # added without sources
+
+
+def test_deny_sources(backend: Backend, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    """Restricted sources are filtered inside the search, also combined with allow/deny, after a
+    removal (the cached FAISS selector must follow), across a reopen and a rebuild."""
+    ids, vecs = data
+    sources = _sources(ids)
+    index = backend.open(tmp_path)
+    index.add(ids, vecs, sources=sources)
+    hidden = np.array([2, 4], dtype=np.int64)
+    shown = ~np.isin(sources, hidden)
+    for face_id, visible, hits in zip(
+        ids[:60], shown[:60], index.search(vecs[:60], 10, deny_sources=hidden), strict=True
+    ):
+        assert len(hits) == 10
+        assert set(sources[np.isin(ids, [i for i, _ in hits])].tolist()).isdisjoint({2, 4})
+        assert (hits[0][0] == face_id) == bool(visible)
+    assert index.stats()["unsourced"] == 0
+    # combined with deny and allow
+    deny = ids[shown][:5]
+    for hits in index.search(vecs[:20], 10, deny=deny, deny_sources=hidden):
+        got = {i for i, _ in hits}
+        assert got.isdisjoint(set(deny.tolist())) and got <= set(ids[shown].tolist())
+    allow = ids[:100]
+    for hits in index.search(vecs[:20], 10, allow=allow, deny_sources=hidden):
+        assert {i for i, _ in hits} <= set(ids[:100][shown[:100]].tolist())
+    # an unknown source hides nothing; an empty list neither
+    first = index.search(vecs[:5], 3)
+    assert index.search(vecs[:5], 3, deny_sources=np.array([99], dtype=np.int64)) == first
+    assert index.search(vecs[:5], 3, deny_sources=np.empty(0, dtype=np.int64)) == first
+    # after a removal the filter still holds, and over a reopen
+    index.remove(ids[shown][:10])
+    index.save()
+    reopened = backend.open(tmp_path)
+    for index_ in (index, reopened):
+        for hits in index_.search(vecs[:20], 10, deny_sources=hidden):
+            assert {i for i, _ in hits} <= set(ids[shown][10:].tolist())
+    # rebuild carries the sources
+    reopened.rebuild(ids, vecs, sources=sources)
+    for hits in reopened.search(vecs[:20], 10, deny_sources=np.array([1], dtype=np.int64)):
+        assert 1 not in set(sources[np.isin(ids, [i for i, _ in hits])].tolist())
+    with pytest.raises(VectorIndexError):
+        reopened.add(np.array([1, 2], dtype=np.int64), vecs[:2], sources=np.array([1], dtype=np.int64))
+    with pytest.raises(VectorIndexError):
+        reopened.add(np.array([1], dtype=np.int64), vecs[:1], sources=np.array([-3], dtype=np.int64))
 
 
 # ------------------------------------------------------------------------------- faiss specific
@@ -382,3 +480,106 @@ def test_set_threads() -> None:
     set_threads(before)
     with pytest.raises(VectorIndexError):
         set_threads(0)
+
+
+# ------------------------------------------------------------------------------ milvus specific
+def test_milvus_structure_by_size(tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    ids, vecs = data
+    index = _milvus(tmp_path, exact_max=500)
+    index.add(ids[:600], vecs[:600])
+    assert index.stats()["kind"] == "flat"  # plain adds never switch structure
+    index.rebuild(ids, vecs, sources=_sources(ids))
+    stats = index.stats()
+    assert stats["kind"] == "ivf" and stats["index_type"] == "IVF_SQ8" and stats["count"] == ids.size
+    assert 1 <= int(stats["nprobe"]) <= int(stats["nlist"])  # type: ignore[call-overload]
+    assert [h[0][0] for h in index.search(vecs[:50], 3)] == ids[:50].tolist()
+    assert _milvus(tmp_path, exact_max=500).stats()["kind"] == "ivf"  # another handle sees it
+    index.rebuild(ids[:400], vecs[:400])
+    assert index.stats()["kind"] == "flat"
+
+
+def test_milvus_interrupted_purge_resumes_on_open(
+    tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """A removal whose save never came (a crash) is purged when the index is next opened."""
+    ids, vecs = data
+    index = _milvus(tmp_path)
+    index.add(ids, vecs)
+    index.save()
+    assert index.remove(ids[7:8]) == 1
+    index.close()  # no save: the deleted row's bytes are still in milvus-lite's files
+    assert vecs[7].tobytes() in _dir_bytes(tmp_path)
+    reopened = _milvus(tmp_path)
+    assert vecs[7].tobytes() not in _dir_bytes(tmp_path)
+    assert len(reopened) == ids.size - 1 and not reopened.contains(int(ids[7]))
+
+
+def test_milvus_without_the_extra_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pymilvus", None)  # as if not installed
+    with pytest.raises(ConfigError, match=r"lethe\[milvus\]"):
+        MilvusIndex(tmp_path, DIM)
+
+
+def test_milvus_lite_path_must_end_in_db(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\.db"):
+        MilvusIndex(tmp_path, DIM, uri=str(tmp_path / "faces.milvus"))
+
+
+# ------------------------------------------------------------------------------ congruence
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_faiss_and_milvus_agree(kind: str, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    """The same gallery in both backends gives the same answers: identical for exact search, within
+    ANN tolerance for IVF-SQ8 (each quantises and partitions on its own)."""
+    ids, vecs = data
+    sources = _sources(ids)
+    options: dict[str, Any] = {"kind": kind}
+    faiss_index = FaissIndex(tmp_path / "faiss", DIM, **options)
+    milvus_index = _milvus(tmp_path / "milvus", **options)
+    for index in (faiss_index, milvus_index):
+        index.rebuild(ids, vecs, sources=sources)
+        index.remove(ids[:40])
+        index.save()
+    np.testing.assert_array_equal(faiss_index.ids(), milvus_index.ids())
+    queries = l2_normalise(vecs[:200] + np.random.default_rng(7).normal(scale=0.03, size=vecs[:200].shape))
+    hidden = np.array([3], dtype=np.int64)
+    for options in ({}, {"deny_sources": hidden}, {"allow": ids[::3], "deny": ids[3::9]}):
+        a = faiss_index.search(queries, 10, **options)
+        b = milvus_index.search(queries, 10, **options)
+        if kind == "flat":
+            assert [[i for i, _ in h] for h in a] == [[i for i, _ in h] for h in b]
+            np.testing.assert_allclose(
+                [[s for _, s in h] for h in a], [[s for _, s in h] for h in b], atol=1e-5
+            )
+        else:
+            overlap = np.mean(
+                [len({i for i, _ in x} & {i for i, _ in y}) / 10 for x, y in zip(a, b, strict=True)]
+            )
+            assert overlap >= 0.9, overlap
+            assert np.mean([x[0][0] == y[0][0] for x, y in zip(a, b, strict=True)]) >= 0.97
+            np.testing.assert_allclose([h[0][1] for h in a], [h[0][1] for h in b], atol=0.02)
+
+
+def test_faiss_first_format_files_still_load(tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    """Files written before vectors carried a source id load, counted as ``unsourced``."""
+    ids, vecs = data
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    index.add_with_ids(vecs, ids)
+    path = tmp_path / INDEX_FILE
+    faiss.write_index(index, str(path))
+    payload = path.read_bytes()
+    path.write_bytes(
+        payload + struct.pack("<8sQ32s", b"LETHEIX1", len(payload), hashlib.sha256(payload).digest())
+    )
+    loaded = FaissIndex(tmp_path, DIM)
+    assert len(loaded) == ids.size and loaded.stats()["unsourced"] == ids.size
+    assert loaded.search(vecs[:1], 1, deny_sources=np.array([1], dtype=np.int64))[0][0][0] == ids[0]
+    loaded.save()  # written again in the current format
+    assert FaissIndex(tmp_path, DIM).stats()["unsourced"] == ids.size
+
+
+@pytest.mark.parametrize(
+    ("version", "level0"),
+    [("v2.3.5", False), ("v2.4.0", True), ("2.6.1-rc", True), ("v3.0.0", True), ("?", True)],
+)
+def test_milvus_l0_compaction_only_where_the_server_has_it(version: str, level0: bool) -> None:
+    assert _has_level0(version) is level0

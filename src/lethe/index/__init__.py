@@ -1,15 +1,19 @@
-"""Vector index of face templates: the backend contract and the FAISS implementation."""
+"""Vector index of face templates: the backend contract and its FAISS and Milvus implementations."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from lethe.index.base import Hit, VectorIndex
 from lethe.index.faiss_index import FaissIndex, set_threads
+from lethe.index.milvus_index import MilvusIndex
 from lethe.types import EMBEDDING_DIM
 
-__all__ = ["FaissIndex", "Hit", "VectorIndex", "open_index", "set_threads"]
+if TYPE_CHECKING:
+    from lethe.config import Settings
+
+__all__ = ["FaissIndex", "Hit", "MilvusIndex", "VectorIndex", "index_for", "open_index", "set_threads"]
 
 
 def open_index(
@@ -18,5 +22,20 @@ def open_index(
     kind: Literal["auto", "flat", "ivf"] = "auto",
     exact_max: int = 100_000,
 ) -> VectorIndex:
-    """Open (or start empty) the vector index stored in ``directory``."""
+    """Open (or start empty) the FAISS index stored in ``directory``."""
     return FaissIndex(Path(directory), dim, kind=kind, exact_max=exact_max)
+
+
+def index_for(settings: Settings, directory: Path) -> VectorIndex:
+    """The index the settings choose (``LETHE_INDEX``); ``directory`` holds its local files."""
+    if settings.index == "milvus":
+        return MilvusIndex(
+            directory,
+            uri=settings.milvus_uri or None,
+            collection=settings.milvus_collection,
+            token=settings.milvus_token,
+            kind=settings.index_kind,
+            exact_max=settings.index_exact_max_faces,
+            compaction_timeout_s=settings.milvus_compaction_timeout_s,
+        )
+    return FaissIndex(directory, kind=settings.index_kind, exact_max=settings.index_exact_max_faces)

@@ -2,8 +2,9 @@
 
 Vectors are L2-normalised float32 rows (see :mod:`lethe.types`), so inner product is cosine
 similarity. Ids are stable, caller-chosen, unique non-negative int64 values (the catalog's face ids):
-they never drift when other entries are removed. Every failure is raised as
-:class:`lethe.errors.VectorIndexError`.
+they never drift when other entries are removed. Each vector may carry the id of the source it came
+from, so a search can leave out whole sources (restricted ones) inside the index, without a list of
+their faces. Every failure is raised as :class:`lethe.errors.VectorIndexError`.
 """
 
 from __future__ import annotations
@@ -27,8 +28,17 @@ class VectorIndex(Protocol):
         """Number of vectors stored."""
         ...
 
-    def add(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
-        """Add ``vectors`` (n, dim) under ``ids`` (n,); an id already present is refused."""
+    def add(
+        self,
+        ids: npt.NDArray[np.int64],
+        vectors: npt.NDArray[np.float32],
+        *,
+        sources: npt.NDArray[np.int64] | None = None,
+    ) -> None:
+        """Add ``vectors`` (n, dim) under ``ids`` (n,); an id already present is refused.
+
+        ``sources`` (n,) are the non-negative source ids of the vectors (``None``: no source, so
+        ``deny_sources`` never hides them)."""
         ...
 
     def remove(self, ids: npt.NDArray[np.int64]) -> int:
@@ -42,11 +52,12 @@ class VectorIndex(Protocol):
         *,
         allow: npt.NDArray[np.int64] | None = None,
         deny: npt.NDArray[np.int64] | None = None,
+        deny_sources: npt.NDArray[np.int64] | None = None,
     ) -> list[list[Hit]]:
         """Per query row, up to ``k`` hits best first.
 
-        ``allow`` restricts results to these ids; ``deny`` ids are never returned.
-        An empty index gives one empty list per query.
+        ``allow`` restricts results to these ids; ``deny`` ids are never returned, nor are vectors
+        added with a source id in ``deny_sources``. An empty index gives one empty list per query.
         """
         ...
 
@@ -59,10 +70,17 @@ class VectorIndex(Protocol):
         ...
 
     def save(self) -> None:
-        """Persist atomically (temp file in the same directory, fsync, replace, fsync directory)."""
+        """Persist durably. Vectors removed since the last save are then physically gone from the
+        backend's storage (no soft deletes left behind): erasure depends on it."""
         ...
 
-    def rebuild(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
+    def rebuild(
+        self,
+        ids: npt.NDArray[np.int64],
+        vectors: npt.NDArray[np.float32],
+        *,
+        sources: npt.NDArray[np.int64] | None = None,
+    ) -> None:
         """Replace all content (the backend picks a structure by size) and save."""
         ...
 
@@ -71,5 +89,10 @@ class VectorIndex(Protocol):
         ...
 
     def stats(self) -> dict[str, object]:
-        """At least ``backend``, ``kind``, ``count`` and ``file_bytes``."""
+        """At least ``backend``, ``kind``, ``count``, ``file_bytes`` and ``unsourced`` (vectors
+        stored without a source id, e.g. by an older version: the engine rebuilds those)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and locks (the object is not used afterwards)."""
         ...

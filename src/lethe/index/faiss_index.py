@@ -6,9 +6,14 @@ Two structures, both keyed by stable external int64 ids and both physically drop
 * ``ivf``: ``IndexIVFScalarQuantizer`` (SQ8, inner product), ``nlist ~ 4*sqrt(n)`` trained on the
   vectors given to :meth:`FaissIndex.rebuild` (or, for ``kind="ivf"``, on the first batch added).
 
-On disk: ``faces.faiss`` (a FAISS file followed by a trailer with its length and SHA-256, so bit rot
-is caught on load) and ``faces.meta.json`` (``count``, ``kind``, ``dim``, ``nprobe``), both replaced
-atomically. HNSW is deliberately not used: it cannot remove vectors.
+On disk: ``faces.faiss`` (a FAISS file, then the source id of every vector in ascending id order,
+then a trailer with both lengths and their SHA-256, so bit rot is caught on load) and
+``faces.meta.json`` (``count``, ``kind``, ``dim``, ``nprobe``), both replaced atomically. Files of
+the first format (no source ids) still load; their vectors count as ``unsourced``. HNSW is
+deliberately not used: it cannot remove vectors.
+
+``deny_sources`` becomes an id selector over the faces of those sources, built once per content
+version and reused by every search until the next change.
 """
 
 from __future__ import annotations
@@ -29,14 +34,16 @@ import numpy as np
 import numpy.typing as npt
 
 from lethe.errors import VectorIndexError
+from lethe.index._checks import NO_SOURCE, check_batch, check_ids, check_search
 from lethe.index.base import Hit
 from lethe.types import EMBEDDING_DIM
 
 INDEX_FILE = "faces.faiss"
 META_FILE = "faces.meta.json"
-_TRAILER = struct.Struct("<8sQ32s")  # magic, payload length, sha256(payload)
-_MAGIC = b"LETHEIX1"
-_NORM_TOLERANCE = 1e-3
+_TRAILER_V1 = struct.Struct("<8sQ32s")  # magic, payload length, sha256(payload = FAISS file)
+_MAGIC_V1 = b"LETHEIX1"
+_TRAILER = struct.Struct("<8sQQ32s")  # magic, FAISS length, source-id length, sha256(both)
+_MAGIC = b"LETHEIX2"
 _MIN_POINTS_PER_LIST = 39  # below this FAISS k-means warns and clusters poorly
 
 Kind = Literal["auto", "flat", "ivf"]
@@ -86,6 +93,9 @@ class FaissIndex:
         self._index: Any = None  # None until a structure exists (untrained kind="ivf")
         self._kind: Literal["flat", "ivf"] = "ivf" if kind == "ivf" else "flat"
         self._ids = np.empty(0, dtype=np.int64)  # sorted mirror of the stored ids
+        self._sources = np.empty(0, dtype=np.int64)  # source id of each of self._ids
+        self._version = 0  # bumped by every change of content: keys the deny_sources cache
+        self._denied: tuple[int, bytes, npt.NDArray[np.int64], list[Any]] | None = None
         self._lock = threading.RLock()
         self._remove_stale_temps()
         if (self.directory / INDEX_FILE).exists():
@@ -101,9 +111,15 @@ class FaissIndex:
         """The structure in use now."""
         return self._kind
 
-    def add(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
+    def add(
+        self,
+        ids: npt.NDArray[np.int64],
+        vectors: npt.NDArray[np.float32],
+        *,
+        sources: npt.NDArray[np.int64] | None = None,
+    ) -> None:
         """Add ``vectors`` under ``ids``; ids already stored are refused (nothing is added)."""
-        ids_, vecs = self._check_pair(ids, vectors)
+        ids_, vecs, srcs = check_batch(ids, vectors, sources, self.dim)
         if ids_.size == 0:
             return
         with self._lock:
@@ -117,11 +133,11 @@ class FaissIndex:
                 self._index.add_with_ids(vecs, ids_)
             except Exception as exc:  # SWIG raises RuntimeError on C++ failures
                 raise VectorIndexError(f"adding to the index failed: {exc}") from exc
-            self._ids = np.union1d(self._ids, ids_)
+            self._set_content(np.concatenate([self._ids, ids_]), np.concatenate([self._sources, srcs]))
 
     def remove(self, ids: npt.NDArray[np.int64]) -> int:
         """Remove ``ids`` (their codes are dropped); return how many were present."""
-        ids_ = np.unique(self._check_ids(ids, unique=False))
+        ids_ = np.unique(check_ids(ids, unique=False))
         with self._lock:
             present = ids_[np.isin(ids_, self._ids, assume_unique=True)]
             if present.size == 0 or self._index is None:
@@ -130,7 +146,8 @@ class FaissIndex:
                 removed = int(self._index.remove_ids(present))
             except Exception as exc:
                 raise VectorIndexError(f"removing from the index failed: {exc}") from exc
-            self._ids = np.setdiff1d(self._ids, present, assume_unique=True)
+            keep = ~np.isin(self._ids, present, assume_unique=True)
+            self._set_content(self._ids[keep], self._sources[keep])
             if removed != present.size:
                 raise VectorIndexError(f"index removed {removed} of {present.size} present ids")
             return removed
@@ -142,13 +159,11 @@ class FaissIndex:
         *,
         allow: npt.NDArray[np.int64] | None = None,
         deny: npt.NDArray[np.int64] | None = None,
+        deny_sources: npt.NDArray[np.int64] | None = None,
     ) -> list[list[Hit]]:
-        """Per query row, up to ``k`` (id, cosine) best first, honouring ``allow`` and ``deny``."""
-        queries = self._check_vectors(vectors)
-        if k < 1:
-            raise VectorIndexError(f"k must be >= 1, got {k}")
-        allow_ = None if allow is None else np.unique(self._check_ids(allow, unique=False))
-        deny_ = None if deny is None else np.unique(self._check_ids(deny, unique=False))
+        """Per query row, up to ``k`` (id, cosine) best first, honouring ``allow``, ``deny`` and
+        ``deny_sources``."""
+        queries, allow_, deny_, sources_ = check_search(vectors, k, self.dim, allow, deny, deny_sources)
         empty: list[list[Hit]] = [[] for _ in range(queries.shape[0])]
         with self._lock:
             n = len(self)
@@ -156,11 +171,11 @@ class FaissIndex:
                 return empty
             k_eff = min(int(k), n if allow_ is None else min(n, int(allow_.size)))
             keep: list[Any] = []  # SWIG does not keep selectors alive: hold them until search returns
-            sel = self._selector(allow_, deny_, keep)
+            sel, denied = self._selector(allow_, deny_, sources_, keep)
             params: Any = faiss.SearchParametersIVF() if self._kind == "ivf" else faiss.SearchParameters()
             params.sel = sel
             if self._kind == "ivf":
-                params.nprobe = self._probes(n, allow_, deny_)
+                params.nprobe = self._probes(n, allow_, denied)
             try:
                 scores, found = self._index.search(queries, k_eff, params=params)
             except Exception as exc:
@@ -201,9 +216,15 @@ class FaissIndex:
             except Exception as exc:
                 raise VectorIndexError(f"saving the index to {self.directory} failed: {exc}") from exc
 
-    def rebuild(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
+    def rebuild(
+        self,
+        ids: npt.NDArray[np.int64],
+        vectors: npt.NDArray[np.float32],
+        *,
+        sources: npt.NDArray[np.int64] | None = None,
+    ) -> None:
         """Replace all content, choosing flat or IVF by size (``kind="auto"``), and save."""
-        ids_, vecs = self._check_pair(ids, vectors)
+        ids_, vecs, srcs = check_batch(ids, vectors, sources, self.dim)
         use_ivf = self._mode == "ivf" or (self._mode == "auto" and ids_.size > self.exact_max)
         kind: Literal["flat", "ivf"] = "ivf" if use_ivf else "flat"
         index = None if (kind == "ivf" and ids_.size == 0) else self._new_structure(kind, vecs)
@@ -213,7 +234,8 @@ class FaissIndex:
             except Exception as exc:
                 raise VectorIndexError(f"rebuilding the index failed: {exc}") from exc
         with self._lock:
-            self._index, self._kind, self._ids = index, kind, np.sort(ids_)
+            self._index, self._kind = index, kind
+            self._set_content(ids_, srcs)
             self._nprobe = _nprobe_of(index)
             self.save()
 
@@ -227,6 +249,7 @@ class FaissIndex:
                 "count": len(self),
                 "dim": self.dim,
                 "file_bytes": path.stat().st_size if path.exists() else 0,
+                "unsourced": int(np.count_nonzero(self._sources == NO_SOURCE)),
             }
             if self._kind == "ivf":
                 out["nlist"] = int(self._index.nlist) if self._index is not None else 0
@@ -234,40 +257,15 @@ class FaissIndex:
             return out
 
     # ----------------------------------------------------------------- internals
-    def _check_ids(self, ids: Any, *, unique: bool = True) -> npt.NDArray[np.int64]:
-        arr = np.asarray(ids)
-        if arr.ndim != 1:
-            raise VectorIndexError(f"ids must be 1-D, got shape {arr.shape}")
-        if arr.size and not np.issubdtype(arr.dtype, np.integer):
-            raise VectorIndexError(f"ids must be integers, got {arr.dtype}")
-        out = np.ascontiguousarray(arr, dtype=np.int64)
-        if out.size and int(out.min()) < 0:
-            raise VectorIndexError("ids must be non-negative int64")
-        if unique and np.unique(out).size != out.size:
-            raise VectorIndexError("ids must be unique")
-        return out
+    def close(self) -> None:
+        """Nothing to release: the index lives in this process's memory."""
 
-    def _check_pair(self, ids: Any, vectors: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        ids_, vecs = self._check_ids(ids), self._check_vectors(vectors)
-        if ids_.size != vecs.shape[0]:
-            raise VectorIndexError(f"{ids_.size} ids for {vecs.shape[0]} vectors")
-        return ids_, vecs
-
-    def _check_vectors(self, vectors: Any) -> npt.NDArray[np.float32]:
-        arr = np.asarray(vectors)
-        if arr.ndim == 1:
-            arr = arr[None, :]
-        if arr.ndim != 2 or arr.shape[1] != self.dim:
-            raise VectorIndexError(f"vectors must have shape (n, {self.dim}), got {arr.shape}")
-        if arr.size and not np.issubdtype(arr.dtype, np.floating):
-            raise VectorIndexError(f"vectors must be float32, got {arr.dtype}")
-        out = np.ascontiguousarray(arr, dtype=np.float32)
-        if not np.isfinite(out).all():
-            raise VectorIndexError("vectors contain NaN or infinite values")
-        norms = np.linalg.norm(out, axis=1)
-        if out.size and np.abs(norms - 1.0).max() > _NORM_TOLERANCE:
-            raise VectorIndexError("vectors must be L2-normalised (see lethe.types.l2_normalise)")
-        return out
+    def _set_content(self, ids: npt.NDArray[np.int64], sources: npt.NDArray[np.int64]) -> None:
+        """Replace the sorted id mirror and its source ids (one content version later)."""
+        order = np.argsort(ids, kind="stable")
+        self._ids, self._sources = ids[order], sources[order]
+        self._version += 1
+        self._denied = None
 
     def _new_structure(self, kind: Literal["flat", "ivf"], train: npt.NDArray[np.float32]) -> Any:
         if kind == "flat":
@@ -286,35 +284,64 @@ class FaissIndex:
         index.nprobe = min(nlist, self._nprobe_override or max(16, nlist // 16))
         return index
 
-    def _probes(self, n: int, allow: npt.NDArray[np.int64] | None, deny: npt.NDArray[np.int64] | None) -> int:
+    def _probes(self, n: int, allow: npt.NDArray[np.int64] | None, denied: int) -> int:
         """Widen nprobe so a filtered search still sees about as many eligible candidates."""
         nlist, base = int(self._index.nlist), int(self._index.nprobe)
         eligible = float(n if allow is None else min(n, allow.size))
-        if deny is not None:
-            eligible = max(1.0, eligible - deny.size)
+        eligible = max(1.0, eligible - denied)
         return min(nlist, max(base, math.ceil(base * n / eligible)))
 
-    @staticmethod
     def _selector(
-        allow: npt.NDArray[np.int64] | None, deny: npt.NDArray[np.int64] | None, keep: list[Any]
-    ) -> Any:
+        self,
+        allow: npt.NDArray[np.int64] | None,
+        deny: npt.NDArray[np.int64] | None,
+        deny_sources: npt.NDArray[np.int64] | None,
+        keep: list[Any],
+    ) -> tuple[Any, int]:
+        """The FAISS selector for one search and how many stored ids it denies."""
         sel: Any = None
         if allow is not None:
             sel = faiss.IDSelectorBatch(allow)
             keep.append(sel)
-        if deny is not None and deny.size:
-            inner = faiss.IDSelectorBatch(deny)
-            neg = faiss.IDSelectorNot(inner)
-            keep.extend([inner, neg])
+        neg: Any = None
+        denied = 0
+        if deny_sources is not None and deny_sources.size and (deny is None or not deny.size):
+            neg, denied = self._source_selector(deny_sources)  # cached: the common case
+        else:
+            if deny is not None and deny_sources is not None and deny_sources.size:
+                deny = np.union1d(deny, self._ids[np.isin(self._sources, deny_sources)])
+            if deny is not None and deny.size:
+                inner = faiss.IDSelectorBatch(deny)
+                neg = faiss.IDSelectorNot(inner)
+                keep.append(inner)
+                denied = int(deny.size)
+        if neg is not None:
+            keep.append(neg)
             sel = neg if sel is None else faiss.IDSelectorAnd(sel, neg)
             keep.append(sel)
-        return sel
+        return sel, denied
+
+    def _source_selector(self, deny_sources: npt.NDArray[np.int64]) -> tuple[Any, int]:
+        """Selector refusing every face of ``deny_sources``; rebuilt only when content changed."""
+        key = deny_sources.tobytes()
+        cached = self._denied
+        if cached is None or cached[0] != self._version or cached[1] != key:
+            denied = self._ids[np.isin(self._sources, deny_sources)]
+            inner = faiss.IDSelectorBatch(denied) if denied.size else None
+            objects: list[Any] = [] if inner is None else [inner, faiss.IDSelectorNot(inner)]
+            cached = self._denied = (self._version, key, denied, objects)
+        objects = cached[3]
+        return (objects[1] if objects else None), int(cached[2].size)
 
     def _write_index_file(self, path: Path) -> None:
         faiss.write_index(self._index, str(path))
+        index_length = path.stat().st_size
+        sources = self._sources.astype("<i8").tobytes()
+        with open(path, "ab") as fh:
+            fh.write(sources)
         digest, length = _hash_file(path, None)
         with open(path, "ab") as fh:
-            fh.write(_TRAILER.pack(_MAGIC, length, digest))
+            fh.write(_TRAILER.pack(_MAGIC, index_length, length - index_length, digest))
 
     def _atomic_write(self, target: Path, write: Any) -> None:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.directory)
@@ -341,7 +368,8 @@ class FaissIndex:
             stamp = self._disk_stamp()
             if stamp == self._stamp:
                 return False
-            self._index, self._ids = None, np.empty(0, dtype=np.int64)
+            self._index = None
+            self._set_content(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
             self._kind = "ivf" if self._mode == "ivf" else "flat"
             self._nprobe = None
             if (self.directory / INDEX_FILE).exists():
@@ -368,14 +396,10 @@ class FaissIndex:
     def _load(self) -> None:
         path = self.directory / INDEX_FILE
         try:
-            size = path.stat().st_size
-            with open(path, "rb") as fh:
-                fh.seek(max(0, size - _TRAILER.size))
-                magic, length, digest = _TRAILER.unpack(fh.read(_TRAILER.size))
-            ok = magic == _MAGIC and length == size - _TRAILER.size and _hash_file(path, length)[0] == digest
-        except (OSError, struct.error) as exc:
+            index_length, sources = _read_checked(path)
+        except (OSError, struct.error, ValueError) as exc:
             raise VectorIndexError(f"vector index {path} is unreadable: {exc}") from exc
-        if not ok:
+        if index_length is None:
             raise VectorIndexError(f"vector index {path} is corrupt (checksum mismatch); rebuild it")
         try:
             index = faiss.read_index(str(path))  # already downcast; owns its memory
@@ -393,13 +417,40 @@ class FaissIndex:
             )
         else:
             raise VectorIndexError(f"vector index {path} holds an unsupported {type(index).__name__}")
-        self._index, self._ids = index, np.sort(np.asarray(ids, dtype=np.int64))
+        ids = np.sort(np.asarray(ids, dtype=np.int64))
+        if sources is None:  # first file format: no source ids were kept
+            sources = np.full(ids.size, NO_SOURCE, dtype=np.int64)
+        elif sources.size != ids.size:
+            raise VectorIndexError(f"vector index {path} holds {sources.size} source ids for {ids.size} ids")
+        self._index = index
+        self._set_content(ids, sources)
         self._nprobe = _nprobe_of(index)
 
 
 def _nprobe_of(index: Any) -> int | None:
     """The default nprobe of an IVF structure; ``None`` for flat or no structure."""
     return int(index.nprobe) if isinstance(index, faiss.IndexIVF) else None
+
+
+def _read_checked(path: Path) -> tuple[int | None, npt.NDArray[np.int64] | None]:
+    """Length of the FAISS part of ``path`` (``None`` when a checksum fails) and the source ids
+    stored after it (``None`` for a file of the first format, which has none)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - _TRAILER.size))
+        tail = fh.read(_TRAILER.size)
+        if len(tail) == _TRAILER.size and tail[:8] == _MAGIC:
+            _, index_length, sources_length, digest = _TRAILER.unpack(tail)
+            length = index_length + sources_length
+            if length != size - _TRAILER.size or sources_length % 8 or _hash_file(path, length)[0] != digest:
+                return None, None
+            fh.seek(index_length)
+            return index_length, np.frombuffer(fh.read(sources_length), dtype="<i8").astype(np.int64)
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - _TRAILER_V1.size))
+        magic, length, digest = _TRAILER_V1.unpack(fh.read(_TRAILER_V1.size))
+    ok = magic == _MAGIC_V1 and length == size - _TRAILER_V1.size and _hash_file(path, length)[0] == digest
+    return (length, None) if ok else (None, None)
 
 
 def _hash_file(path: Path, length: int | None) -> tuple[bytes, int]:
