@@ -75,8 +75,9 @@ def list_photos(lfw: Path) -> list[Path]:
     return sorted(photos, key=lambda p: p.relative_to(lfw).parts)
 
 
-def run_lethe(photos: list[Path], lfw: Path, limited: bool, workers: int) -> dict[str, Any]:
-    """The real engine, fresh data folder, ``workers`` processes; RSS checkpoints from ``progress``."""
+def run_lethe(photos: list[Path], lfw: Path, limited: bool, workers: int, **settings: Any) -> dict[str, Any]:
+    """The real engine, fresh data folder, ``workers`` processes (or other ``settings``, e.g.
+    ``ingest_engine="ray"``); RSS checkpoints from ``progress``."""
     spec = SourceSpec.validated(
         name="lfw",
         lawful_basis="consent",
@@ -103,9 +104,9 @@ def run_lethe(photos: list[Path], lfw: Path, limited: bool, workers: int) -> dic
                 shutil.copyfile(photo, target / photo.relative_to(lfw))
             else:
                 photo.read_bytes()
-        settings = Settings(data_dir=Path(tmp) / "data", workers=workers)
+        config = Settings(data_dir=Path(tmp) / "data", workers=workers, **settings)
         sampler.start()
-        with Lethe(settings) as engine:
+        with Lethe(config) as engine:
             engine.add_source(spec)
             t0 = time.perf_counter()
             report = engine.ingest("lfw", target, progress=progress)
@@ -114,7 +115,7 @@ def run_lethe(photos: list[Path], lfw: Path, limited: bool, workers: int) -> dic
                 found = int(session.scalar(select(func.count(distinct(FaceRow.image_id)))) or 0)
     return {
         **summary(workers, report.images, report.faces, found, report.seconds),
-        "detector": settings.detector,
+        "detector": config.detector,
         "skipped": report.skipped,
         "errors": len(report.errors),
         "error_examples": report.errors[:5],

@@ -278,6 +278,13 @@ def ensure_onnx_model(
     return target, data
 
 
+def cached_model_files(cache_dir: Path, dat_path: Path | None = None) -> list[Path]:
+    """The verified conversion in ``cache_dir`` and its sha256 sidecar (converted first if needed):
+    what another machine's cache folder needs to load the same model without converting it."""
+    target, _ = ensure_onnx_model(cache_dir, dat_path)
+    return [target, _sidecar(target)]
+
+
 def _test_chip() -> RGBImage:
     """A deterministic, face-sized test image: smooth colour gradients plus mild noise."""
     ramp = np.linspace(0.0, 1.0, 150)

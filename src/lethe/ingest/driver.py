@@ -1,0 +1,215 @@
+"""The ingest driver: files -> workers -> the engine's commit, the same for every runner.
+
+The driver reads and hashes each file (so re-runs skip known photos without decoding them), sends
+chunks of photo bytes to a runner's workers with at most ``window`` chunks in flight (flat memory),
+and hands finished photos to ``commit`` in batches: catalog rows and crops first, then vectors to
+the index. A crash between the two is repaired when the engine next opens (the index is
+re-synchronised from the catalog); an interrupted run is resumed by running it again.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lethe.config import Settings
+from lethe.ingest.local import local_runner
+from lethe.ingest.work import Outcomes, ProcessedImage, Runner
+from lethe.pipeline import FacePipeline
+from lethe.sources_input import InputItem, InputProblem, iter_inputs
+
+COMMIT_EVERY_IMAGES = 64
+#: Refused files listed one by one in a report; past this only counted (``errors_omitted``), so a
+#: manifest of millions of bad rows cannot fill the memory or the JSON answer.
+MAX_LISTED_ERRORS = 10_000
+#: Photos per worker task: their faces are embedded in one batch.
+CHUNK_IMAGES = 8
+
+
+@dataclass(slots=True)
+class IngestReport:
+    images: int = 0
+    faces: int = 0
+    skipped: int = 0
+    suppressed: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    errors_omitted: int = 0
+    seconds: float = 0.0
+
+    def refuse(self, path: str, reason: str) -> None:
+        """Note one refused file: listed while fewer than :data:`MAX_LISTED_ERRORS` are, else counted."""
+        if len(self.errors) < MAX_LISTED_ERRORS:
+            self.errors.append({"path": path, "reason": reason})
+        else:
+            self.errors_omitted += 1
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "images": self.images,
+            "faces": self.faces,
+            "skipped": self.skipped,
+            "suppressed": self.suppressed,
+            "errors": self.errors,
+            "errors_omitted": self.errors_omitted,
+            "seconds": round(self.seconds, 3),
+            "images_per_s": round((self.images + self.skipped) / self.seconds, 2) if self.seconds else 0.0,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    item: InputItem
+    sha256: str
+    size_bytes: int
+
+
+#: progress(done, total) — called from the main process.
+Progress = Callable[[int, int], None]
+#: commit(batch of (job, processed)) -> (faces stored, faces kept out by an objection).
+Commit = Callable[[list[tuple[Job, ProcessedImage]]], tuple[int, int]]
+
+
+def open_runner(settings: Settings, pipeline: Callable[[], FacePipeline]) -> AbstractContextManager[Runner]:
+    """The workers ``settings.ingest_engine`` names: this machine's, or a Ray cluster's."""
+    if settings.ingest_engine == "ray":
+        from lethe.ingest.ray_runner import ray_runner
+
+        return ray_runner(settings)
+    return local_runner(settings, pipeline)
+
+
+def _chunks(items: Iterator[tuple[Job, bytes]], size: int) -> Iterator[list[tuple[Job, bytes]]]:
+    chunk: list[tuple[Job, bytes]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _read(item: InputItem, settings: Settings) -> tuple[bytes, str] | str:
+    """The file's bytes and their sha256, or why it cannot be used.
+
+    Opened without following a symbolic link (the path is already resolved: a link appearing there
+    since was put there behind our back) and without blocking (a named pipe must not hang the run);
+    only regular files are read, and never more than the byte limit, however large the file grows."""
+    limit = settings.max_image_bytes
+    try:
+        fd = os.open(item.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        return "file not found"
+    except IsADirectoryError:
+        return "is a folder, not a file"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "cannot read file: it became a symbolic link"
+        return f"cannot read file: {exc.strerror or exc.__class__.__name__}"
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            return "is a folder, not a file"
+        if not stat.S_ISREG(info.st_mode):
+            return "not a regular file (a device, pipe or socket)"
+        if info.st_size > limit:
+            return f"file is {info.st_size} bytes, over the limit of {limit}"
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        return f"cannot read file: {exc.strerror or exc.__class__.__name__}"
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        return f"file is over the limit of {limit} bytes"
+    if not data:
+        return "empty file"
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def run_ingest(
+    target: Path,
+    settings: Settings,
+    *,
+    is_known: Callable[[str], bool],
+    commit: Commit,
+    pipeline: Callable[[], FacePipeline],
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Drive one ingest run. ``is_known(sha256)`` tells already-ingested photos apart; ``pipeline``
+    is the driver's own, used when it processes photos itself (``workers=1``)."""
+    report = IngestReport()
+    started = time.perf_counter()
+    total = sum(1 for _ in iter_inputs(target))
+    done = 0
+    seen: set[str] = set()
+    batch: list[tuple[Job, ProcessedImage]] = []
+
+    def finish(job: Job, result: ProcessedImage | str) -> None:
+        nonlocal done
+        done += 1
+        if isinstance(result, str):
+            report.refuse(str(job.item.path), result)
+        else:
+            batch.append((job, result))
+            if len(batch) >= COMMIT_EVERY_IMAGES:
+                flush()
+        if progress:
+            progress(done, total)
+
+    def flush() -> None:
+        if batch:
+            stored, suppressed = commit(batch)
+            report.faces += stored
+            report.suppressed += suppressed
+            report.images += len(batch)
+            batch.clear()
+
+    def jobs() -> Iterator[tuple[Job, bytes]]:
+        nonlocal done
+        for entry in iter_inputs(target):
+            if isinstance(entry, InputProblem):
+                done += 1
+                report.refuse(entry.where, entry.reason)
+                continue
+            read = _read(entry, settings)
+            if isinstance(read, str):
+                done += 1
+                report.refuse(str(entry.path), read)
+                continue
+            data, digest = read
+            if digest in seen or is_known(digest):
+                done += 1
+                report.skipped += 1
+                if progress:
+                    progress(done, total)
+                continue
+            seen.add(digest)
+            yield Job(entry, digest, len(data)), data
+
+    with open_runner(settings, pipeline) as runner:
+        pending: dict[Future[Outcomes], list[Job]] = {}
+
+        def drain(future: Future[Outcomes]) -> None:
+            for job, result in zip(pending.pop(future), future.result(), strict=True):
+                finish(job, result)
+
+        for chunk in _chunks(jobs(), CHUNK_IMAGES):
+            pending[runner.submit([data for _, data in chunk])] = [job for job, _ in chunk]
+            while len(pending) >= runner.window:
+                completed, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in completed:
+                    drain(future)
+        for future in list(pending):
+            drain(future)
+    flush()
+    report.seconds = time.perf_counter() - started
+    return report
