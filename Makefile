@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LETHE_TEST_DATA ?= $(abspath ../shared/data)
 export LETHE_TEST_DATA
 
-.PHONY: run serve tour test lint typecheck pytest bench-ingest clean
+.PHONY: run serve tour test lint typecheck pytest bench-ingest fuzz soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,33 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src
 
+# The second pass runs the storage tests again with the catalog on PostgreSQL (a throwaway server
+# the tests start from Debian's binaries; without them those tests skip) and the vector index on
+# Milvus (milvus-lite, a database folder inside each test's data folder).
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	LETHE_TEST_CATALOG=postgresql LETHE_TEST_INDEX=milvus $(BIN)/python -m pytest -n 2 -q -m storage
 
 test: lint typecheck pytest
+
+# Hardening runs (docs/reliability.md), not part of `make test`. `make fuzz`: atheris on the decode
+# path for FUZZ_SECONDS; `make soak`: the >= 1,000-file hostile corpus through the engine, then the
+# API under schemathesis with SOAK_EXAMPLES random requests per operation and mode.
+FUZZ_SECONDS ?= 60
+SOAK_EXAMPLES ?= 100
+
+fuzz: $(STAMP)
+	$(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/pip install -e '.[dev,fuzz]'
+	mkdir -p build/fuzz-corpus build/fuzz-findings
+	$(BIN)/python tests/fuzz/fuzz_decode.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=20 \
+		-artifact_prefix=build/fuzz-findings/ -print_final_stats=1 build/fuzz-corpus
+
+soak: $(STAMP)
+	mkdir -p build
+	nice $(BIN)/python bench/hostile_ingest.py --workers 2 --out build/hostile-ingest.json
+	LETHE_TEST_API_EXAMPLES=$(SOAK_EXAMPLES) LETHE_TEST_API_REPORT=build/api-soak.json \
+		nice $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_api_hostile.py -k schema
+	cat build/api-soak.json
 
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest_lfw.py --data $(LETHE_TEST_DATA)

@@ -85,6 +85,7 @@ def cache_key(lfw: Path, photos: list[Path], settings: Settings) -> str:
         "min_face_px",
         "max_image_pixels",
         "yunet_model_path",
+        "embed_flip",
     )
     config = {k: str(getattr(settings, k)) for k in used} | {"lethe": lethe.__version__}
     h.update(json.dumps(config, sort_keys=True).encode())
@@ -198,6 +199,46 @@ def face_like_distractors(real: npt.NDArray[np.float32], n: int, seed: int = 0) 
     for s in range(0, n, 100_000):
         x = mean + rng.standard_normal((min(100_000, n - s), len(mean))) @ chol.T
         out[s : s + len(x)] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
+
+
+def _gaussian(x: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Mean and Cholesky factor of the covariance of the rows of ``x``."""
+    cov = np.cov(x, rowvar=False)
+    return x.mean(0), np.linalg.cholesky(cov + 1e-9 * np.eye(x.shape[1]))
+
+
+def clustered_distractors(
+    faces: LfwFaces, n: int, seed: int = 0, per_identity: int = 10
+) -> npt.NDArray[np.float32]:
+    """``n`` unit vectors from synthetic people with ``per_identity`` photos each, shaped like LFW's:
+    identity centres drawn from a Gaussian fitted to the mean templates of the LFW people with >= 2
+    central faces, photos = centre + a deviation drawn from the pooled within-person covariance
+    (corrected for the sample means), re-normalised. Unlike :func:`face_like_distractors`, the
+    gallery then has neighbourhoods -- several photos of one face -- as a real collection does."""
+    rng = np.random.default_rng(seed)
+    central = np.flatnonzero(faces.is_central)
+    people, inverse, counts = np.unique(faces.person[central], return_inverse=True, return_counts=True)
+    templates = faces.templates[central].astype(np.float64)
+    sums = np.zeros((len(people), templates.shape[1]))
+    np.add.at(sums, inverse, templates)
+    means = sums / counts[:, None]
+    several = counts >= 2
+    keep = several[inverse]
+    scale = np.sqrt(counts / np.maximum(counts - 1, 1))[inverse][keep, None]  # unbiased spread
+    within = (templates[keep] - means[inverse][keep]) * scale
+    centre_mean, centre_chol = _gaussian(means[several])
+    _, within_chol = _gaussian(np.vstack([within, -within]))  # zero-mean by construction
+    out = np.empty((n, templates.shape[1]), dtype=np.float32)
+    done = 0
+    while done < n:
+        ids = min(10_000, -(-(n - done) // per_identity))
+        centres = centre_mean + rng.standard_normal((ids, len(centre_mean))) @ centre_chol.T
+        x = np.repeat(centres, per_identity, axis=0)
+        x += rng.standard_normal(x.shape) @ within_chol.T
+        x = x[: n - done]
+        out[done : done + len(x)] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        done += len(x)
     return out
 
 

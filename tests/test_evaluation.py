@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from lethe.cli import app
 from lethe.config import Settings
 from lethe.errors import InputError
-from lethe.evaluation import Pair, evaluate, evaluate_lfw, read_pairs
+from lethe.evaluation import Pair, evaluate, evaluate_lfw, read_pairs, roc_points, tar_at_far
 
 PEOPLE = {
     "Barack_Obama": ["barack_obama/obama.jpg", "barack_obama/obama1.jpg", "barack_obama/obama2.jpg"],
@@ -87,10 +87,39 @@ def test_failed_pairs_count_as_errors_not_skipped() -> None:
     assert result.fold_accuracies == [0.5, 0.5]
 
 
+def test_tar_at_far_counts_failed_pairs_as_rejected() -> None:
+    # 2,000 impostors: FAR 1e-3 allows 2 false accepts. Genuine: 6 above the 3rd impostor, 1 below,
+    # 1 failed (NaN) that can never be accepted.
+    impostor = np.linspace(0.0, 0.5, 2000)
+    impostor[-3:] = [0.80, 0.90, 0.95]
+    genuine = np.array([0.99, 0.97, 0.96, 0.955, 0.85, 0.81, 0.70, np.nan])
+    scores = np.concatenate([genuine, impostor])
+    labels = np.concatenate([np.ones(len(genuine), bool), np.zeros(len(impostor), bool)])
+    tar, threshold = tar_at_far(scores, labels, 1e-3)
+    assert 0.80 < threshold < 0.81  # just above the 3rd-best impostor: 2 impostors accepted
+    assert tar == pytest.approx(6 / 8)
+    far, rates = roc_points(scores, labels)
+    assert np.all(np.diff(far) >= 0) and rates[-1] == pytest.approx(7 / 8)  # the NaN pair never
+
+
+def test_flip_changes_templates_but_keeps_the_person(mini_lfw: Path, tmp_path: Path) -> None:
+    plain = evaluate_lfw(mini_lfw, Settings(data_dir=tmp_path / "data", workers=1))
+    flipped = evaluate_lfw(mini_lfw, Settings(data_dir=tmp_path / "data", workers=1, embed_flip=True))
+    assert flipped.fold_accuracies == plain.fold_accuracies
+    finite = ~np.isnan(plain.scores)
+    assert not np.allclose(plain.scores[finite], flipped.scores[finite])
+    assert np.abs(plain.scores[finite] - flipped.scores[finite]).max() < 0.05
+
+
 def test_cli_contract(mini_lfw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LETHE_DATA_DIR", str(tmp_path / "data"))
-    result = CliRunner().invoke(app, ["eval", "lfw", "--data", str(mini_lfw), "--workers", "1", "--json"])
+    plot = tmp_path / "roc.png"
+    result = CliRunner().invoke(
+        app, ["eval", "lfw", "--data", str(mini_lfw), "--workers", "1", "--plot", str(plot), "--json"]
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["folds"] == 2 and payload["detection_failures"] == 1
     assert payload["accuracy"] == pytest.approx(0.875) and payload["std"] == pytest.approx(0.125)
+    assert 0.0 <= payload["tar_at_far_1e-3"] <= 1.0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000

@@ -309,6 +309,7 @@ def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: P
     found = people_found(page, manifest.parent)
     assert len(found) >= 5 and all("barack_obama" in people for people in found[:5]), found
     expect(page.locator("#no-match")).to_be_hidden()
+    expect(page.locator("#calibration")).to_contain_text("What threshold 0.95 means, measured on LFW")
     first_crop = page.locator(".match .crop").first
     assert (first_crop.get_attribute("src") or "").startswith("/api/faces/")
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=first_crop.element_handle())

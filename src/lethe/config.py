@@ -26,15 +26,41 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("data"), description="Catalog file, index files, crops, keys.")
     catalog_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL; default a SQLite file `catalog.sqlite3` in the data folder.",
+        description="SQLAlchemy URL; default a SQLite file `catalog.sqlite3` in the data folder; "
+        "`postgresql://user:password@host:port/dbname` for PostgreSQL (see operations.md).",
     )
-    index: Literal["faiss"] = Field(default="faiss", description="Vector index backend.")
+    index: Literal["faiss", "milvus"] = Field(
+        default="faiss",
+        description="Vector index backend: `faiss` (files in the data folder) or `milvus` (needs the "
+        "`milvus` extra; see docs/operations.md).",
+    )
     index_kind: Literal["auto", "flat", "ivf"] = Field(
         default="auto",
-        description="FAISS structure: exact `flat`, approximate `ivf`, or `auto` by gallery size.",
+        description="Index structure: exact `flat`, approximate `ivf` (FAISS IVF-SQ8 / Milvus IVF_SQ8), "
+        "or `auto` by gallery size.",
     )
     index_exact_max_faces: int = Field(
         default=100_000, ge=1, description="With index_kind=auto, galleries up to this size use exact search."
+    )
+    milvus_uri: str | None = Field(
+        default=None,
+        description="With index=milvus: a Milvus server (`http://host:19530`) or a local milvus-lite file "
+        "ending in `.db`; default `index/milvus.db` in the data folder (milvus-lite, one process at a time).",
+    )
+    milvus_collection: str = Field(
+        default="lethe_faces",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$",
+        description="With index=milvus: the collection holding this data folder's faces (one per "
+        "deployment sharing a server).",
+    )
+    milvus_token: str | None = Field(
+        default=None, description="With index=milvus: `user:password` or API token for a Milvus server."
+    )
+    milvus_compaction_timeout_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="With index=milvus on a server: how long a save waits for the compaction that "
+        "physically drops removed vectors before it fails (the purge is retried by the next save).",
     )
     max_image_pixels: int = Field(
         default=50_000_000, ge=1, description="Images with more pixels are refused (decompression bombs)."
@@ -48,6 +74,12 @@ class Settings(BaseSettings):
         "`dlib`: dlib's own runtime (the reference).",
     )
     embed_threads: int = Field(default=1, ge=1, description="ONNX Runtime threads per embedding process.")
+    embed_flip: bool = Field(
+        default=False,
+        description="Average each face's template with its mirror image's (test-time augmentation; "
+        "twice the embedding work). Templates and probes must be made the same way: change it only "
+        "on an empty data folder, or re-ingest.",
+    )
     detector: Literal["hog", "yunet"] = Field(default="hog", description="Face detector backend.")
     yunet_model_path: Path | None = Field(
         default=None,
@@ -60,7 +92,7 @@ class Settings(BaseSettings):
         default=20, ge=1, description="Faces smaller than this (box side, px) are ignored."
     )
     match_threshold: float = Field(
-        default=0.93, ge=-1.0, le=1.0, description="Cosine similarity at or above which a face is a match."
+        default=0.95, ge=-1.0, le=1.0, description="Cosine similarity at or above which a face is a match."
     )
     erasure_auto_threshold: float = Field(
         default=0.97,
@@ -78,6 +110,23 @@ class Settings(BaseSettings):
         default=None, description="Where access exports are written; default `exports/` in the data folder."
     )
     workers: int = Field(default_factory=_default_workers, ge=1, description="Ingest worker processes.")
+    ingest_engine: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where ingest decodes, detects and embeds: `local` worker processes, or the actors of "
+        "a Ray cluster (`ray`; needs the `ray` extra; see docs/operations.md).",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="With ingest_engine=ray: the cluster, as `auto` (this node's), `HOST:6379` (a head "
+        "node) or `ray://HOST:10001` (Ray Client); unset: a local Ray instance with `workers` CPUs for "
+        "the run.",
+    )
+    ray_actors: int = Field(
+        default=0,
+        ge=0,
+        description="With ingest_engine=ray: actors (one CPU each, each holding the models); 0 = one per "
+        "CPU of the cluster.",
+    )
     offline: bool = Field(default=False, description="Never download model files.")
     master_key_file: Path | None = Field(
         default=None,

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import func, select
 
+from lethe.calibration import calibration_file, implied
 from lethe.catalog import Catalog, ImageMeta, Source
 from lethe.catalog.tables import AuditEntryRow
 from lethe.config import Settings
-from lethe.errors import InputError, LawfulBasisError, NotFoundError
+from lethe.errors import CatalogError, InputError, LawfulBasisError, NotFoundError
 from lethe.imaging import decode_image
-from lethe.index import FaissIndex, VectorIndex
+from lethe.index import VectorIndex, index_for
 from lethe.ingest import IngestReport, Job, ProcessedImage, Progress, run_ingest
 from lethe.pipeline import FacePipeline, build_pipeline
 from lethe.privacy import SourceSpec, audit
@@ -43,12 +44,15 @@ class Match:
     source_url: str | None
     box: Box
     crop_path: str
+    #: Where the score falls among the erasure bands: "automatic", "review" or "below_review".
+    band: str
 
     def as_dict(self) -> dict[str, object]:
         return {
             "face_id": self.face_id,
             "image": self.image,
             "score": round(self.score, 6),
+            "band": self.band,
             "source": self.source,
             "source_url": self.source_url,
             "box": self.box.as_list(),
@@ -62,6 +66,8 @@ class SearchResult:
     used_face: int | None
     threshold: float
     matches: list[Match]
+    #: The thresholds in force and what the match threshold implies at this gallery size.
+    calibration: dict[str, object]
 
     @property
     def no_match(self) -> bool:
@@ -73,6 +79,7 @@ class SearchResult:
             "probe_boxes": [b.as_list() for b in self.probe_faces],
             "face": self.used_face,
             "threshold": self.threshold,
+            "calibration": self.calibration,
             "matches": [m.as_dict() for m in self.matches],
             "no_match": self.no_match,
         }
@@ -98,14 +105,18 @@ class Lethe:
         self._suppressed: np.ndarray | None = None
         self._suppressed_key = b""
         self._objected = np.zeros((0, 128), dtype=np.float32)
-        self.index: VectorIndex = FaissIndex(
-            private_dir(data_dir / "index"),
-            kind=settings.index_kind,
-            exact_max=settings.index_exact_max_faces,
-        )
+        try:
+            self.index: VectorIndex = index_for(settings, private_dir(data_dir / "index"))
+        except BaseException:
+            self.catalog.close()
+            raise
         self._pipeline: FacePipeline | None = None
-        self._sync_index()
-        self._resume_erasures()
+        try:
+            self._sync_index()
+            self._resume_erasures()
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> Lethe:
         return self
@@ -114,7 +125,10 @@ class Lethe:
         self.close()
 
     def close(self) -> None:
-        self.catalog.close()
+        try:
+            self.index.close()
+        finally:
+            self.catalog.close()
 
     @property
     def pipeline(self) -> FacePipeline:
@@ -276,7 +290,11 @@ class Lethe:
             for face_id, jpeg in crops_by_face.items():
                 self.crops.write(face_id, jpeg, source_id=source.id)
             if ids:
-                self.index.add(np.asarray(ids, dtype=np.int64), np.vstack(vectors).astype(np.float32))
+                self.index.add(
+                    np.asarray(ids, dtype=np.int64),
+                    np.vstack(vectors).astype(np.float32),
+                    sources=np.full(len(ids), source.id, dtype=np.int64),
+                )
             return len(ids), suppressed
 
         with self.writing():
@@ -296,7 +314,7 @@ class Lethe:
             report.images,
             report.faces,
             report.skipped,
-            len(report.errors),
+            len(report.errors) + report.errors_omitted,
         )
         return report
 
@@ -326,12 +344,12 @@ class Lethe:
         boxes = [f.box for f in faces]
         if not faces:
             self._audit_search(actor, purpose, probe, limit, top_k, [])
-            return SearchResult(probe_faces=[], used_face=None, threshold=limit, matches=[])
+            return SearchResult([], None, limit, [], self.calibration(limit))
         chosen = 0 if face is None else face
         if not 0 <= chosen < len(faces):
             raise InputError(f"the probe has {len(faces)} face(s); --face must be 0..{len(faces) - 1}")
-        deny = self._restricted_face_ids()
-        hits = self.index.search(faces[chosen].embedding[None, :], top_k, deny=deny)[0]
+        restricted = self._restricted_source_ids()
+        hits = self.index.search(faces[chosen].embedding[None, :], top_k, deny_sources=restricted)[0]
         hits = [(fid, score) for fid, score in hits if score >= limit]
         hits = self._without_objections(hits)
         infos = self.catalog.faces([fid for fid, _ in hits])
@@ -344,12 +362,31 @@ class Lethe:
                 source_url=infos[fid].source_url,
                 box=infos[fid].box,
                 crop_path=str(self.crops.root / infos[fid].crop_path),
+                band=self._band(score),
             )
             for fid, score in hits
             if fid in infos
         ]
         self._audit_search(actor, purpose, probe, limit, top_k, [m.face_id for m in matches])
-        return SearchResult(probe_faces=boxes, used_face=chosen, threshold=limit, matches=matches)
+        return SearchResult(boxes, chosen, limit, matches, self.calibration(limit))
+
+    def _band(self, score: float) -> str:
+        if score >= self.settings.erasure_auto_threshold:
+            return "automatic"
+        return "review" if score >= self.settings.erasure_review_threshold else "below_review"
+
+    def calibration(self, match_threshold: float | None = None) -> dict[str, object]:
+        """The thresholds in force, and the FPIR/FNIR measured on LFW nearest to the match
+        threshold at this gallery's size (see :mod:`lethe.calibration`)."""
+        limit = self.settings.match_threshold if match_threshold is None else match_threshold
+        measured = implied(limit, len(self.index), calibration_file(self.settings.embed_flip))
+        return {
+            "match_threshold": limit,
+            "erasure_automatic_threshold": self.settings.erasure_auto_threshold,
+            "erasure_review_threshold": self.settings.erasure_review_threshold,
+            "gallery_faces": len(self.index),
+            "implied": measured.as_dict() if measured else None,
+        }
 
     def crop_jpeg(self, face_id: int) -> bytes:
         """The face's aligned crop as JPEG bytes (decrypted; the file on disk is sealed)."""
@@ -384,11 +421,11 @@ class Lethe:
         hidden = {fid for fid, out in zip(ids, objected, strict=True) if out}
         return [(fid, score) for fid, score in hits if fid not in hidden]
 
-    def _restricted_face_ids(self) -> np.ndarray | None:
+    def _restricted_source_ids(self) -> np.ndarray | None:
+        """Sources whose faces ordinary search must not show; the index filters them out itself
+        (every vector carries its source id), so no list of their faces is built per search."""
         restricted = [s.id for s in self.catalog.sources() if s.status != "active"]
-        if not restricted:
-            return None
-        return self.catalog.face_ids_of_sources(restricted)
+        return np.asarray(restricted, dtype=np.int64) if restricted else None
 
     def verify_audit(self) -> Verification:
         return self.catalog.verify_audit()
@@ -445,7 +482,11 @@ class Lethe:
         else:
             ids = np.zeros(0, dtype=np.int64)
             vectors = np.zeros((0, self.index.dim), dtype=np.float32)
-        self.index.rebuild(ids, vectors)
+        face_ids, source_ids = self.catalog.face_sources()
+        at = np.searchsorted(face_ids, ids)
+        if ids.size and not np.array_equal(face_ids[np.minimum(at, face_ids.size - 1)], ids):
+            raise CatalogError("a face without a photo or source: the catalog is inconsistent")
+        self.index.rebuild(ids, vectors, sources=source_ids[at] if ids.size else None)
 
     def _maybe_restructure(self) -> None:
         stats = self.index.stats()
@@ -469,7 +510,13 @@ class Lethe:
         """After a crash the index may lag or lead the catalog: make it match the catalog exactly."""
         catalog_ids = self.catalog.face_ids()
         index_ids = self.index.ids()
-        if len(catalog_ids) == len(index_ids) and np.array_equal(np.sort(catalog_ids), np.sort(index_ids)):
+        same = len(catalog_ids) == len(index_ids) and np.array_equal(np.sort(catalog_ids), np.sort(index_ids))
+        if same and not self.index.stats().get("unsourced"):
+            return
+        if same:  # written before vectors carried their source: restrictions need it
+            log.warning("vector index has vectors without a source id; rebuilding")
+            with self.writing():
+                self._rebuild()
             return
         log.warning(
             "vector index out of step with the catalog (%d vs %d); rebuilding",

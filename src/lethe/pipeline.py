@@ -23,6 +23,8 @@ class FacePipeline:
     detector: Detector
     landmarker: Landmarker
     embedder: Embedder
+    #: Average each chip's template with its mirror image's (test-time augmentation).
+    flip: bool = False
 
     def faces(self, image: RGBImage) -> list[FaceRecord]:
         """Every face in the image, largest first."""
@@ -42,7 +44,7 @@ class FacePipeline:
                 )
             found.append(faces)
         chips = [chip for faces in found for _, _, chip in faces]
-        vectors = iter(self.embedder.embed(chips))
+        vectors = iter(self._embed(chips))
         return [
             [
                 FaceRecord(
@@ -57,6 +59,13 @@ class FacePipeline:
             ]
             for faces in found
         ]
+
+    def _embed(self, chips: list[RGBImage]) -> np.ndarray:
+        if not self.flip or not chips:
+            return self.embedder.embed(chips)
+        both = self.embedder.embed(chips + [np.ascontiguousarray(chip[:, ::-1]) for chip in chips])
+        mean = both[: len(chips)] + both[len(chips) :]
+        return (mean / np.linalg.norm(mean, axis=1, keepdims=True)).astype(np.float32)
 
 
 def encode_jpeg(pixels: RGBImage, quality: int = CROP_JPEG_QUALITY) -> bytes:
@@ -90,5 +99,8 @@ def build_embedder(settings: Settings) -> Embedder:
 
 def build_pipeline(settings: Settings) -> FacePipeline:
     return FacePipeline(
-        detector=build_detector(settings), landmarker=Landmarker(), embedder=build_embedder(settings)
+        detector=build_detector(settings),
+        landmarker=Landmarker(),
+        embedder=build_embedder(settings),
+        flip=settings.embed_flip,
     )

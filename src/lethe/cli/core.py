@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -83,11 +85,41 @@ def source_list(as_json: JsonOpt = False) -> None:
 def ingest(
     source: Annotated[str, typer.Argument(help="A registered source.")],
     path: Annotated[Path, typer.Argument(help="A folder (recursive) or a .csv / .jsonl manifest.")],
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Worker processes; with --engine ray, Ray actors (default: all cores; every CPU of "
+            "the Ray cluster)."
+        ),
+    ] = None,
+    engine_name: Annotated[
+        Literal["local", "ray"] | None,
+        typer.Option(
+            "--engine",
+            help="Where photos are decoded, detected and embedded: local processes (default) or a Ray "
+            "cluster (needs lethe[ray]).",
+        ),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine ray: `auto`, a head node HOST:6379 or ray://HOST:10001 (default: start "
+            "a local Ray instance for the run)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Detect, embed and index every face of every photo; known photos are skipped."""
-    with _engine(workers=workers) as engine:
+    overrides = {
+        "workers": workers,
+        "ray_actors": workers,
+        "ingest_engine": engine_name,
+        "ray_address": address,
+    }
+    # Nothing but the JSON on stdout, whatever a library prints there (Ray's driver does).
+    with _engine(**overrides) as engine, contextlib.redirect_stdout(sys.stderr):
+        if address is not None and engine.settings.ingest_engine != "ray":
+            fail("--address needs --engine ray", 2)
         columns = (
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -109,12 +141,13 @@ def ingest(
     def human() -> None:
         err.print(
             f"{report.images} new photos, {report.faces} faces, {report.skipped} already present, "
-            f"{len(report.errors)} errors in {report.seconds:.1f} s"
+            f"{len(report.errors) + report.errors_omitted} errors in {report.seconds:.1f} s"
         )
         for problem in report.errors[:20]:
             err.print(f"  [red]{problem['path']}[/]: {problem['reason']}")
-        if len(report.errors) > 20:
-            err.print(f"  ... and {len(report.errors) - 20} more (use --json for all)")
+        if len(report.errors) + report.errors_omitted > 20:
+            more = len(report.errors) + report.errors_omitted - 20
+            err.print(f"  ... and {more} more (use --json for the first {len(report.errors)})")
 
     emit(as_json, payload, human)
 
@@ -173,6 +206,13 @@ def search(
             )
             for i, box in enumerate(result.probe_faces):
                 err.print(f"  {i}: box {box.as_list()}")
+        implied = result.calibration.get("implied")
+        if isinstance(implied, dict):
+            err.print(
+                f"threshold {result.threshold:.3f}: on LFW with about {implied['measured_gallery_faces']:,} "
+                f"faces, {implied['fpir']:.1%} of searches for someone absent found a false match and "
+                f"{implied['fnir']:.1%} of searches for someone present missed them"
+            )
         if result.no_match:
             out.print(f"[bold]no match[/] (nothing at or above similarity {result.threshold:.3f})")
             return

@@ -23,10 +23,13 @@ def register(app: typer.Typer) -> None:
 def eval_lfw(
     data: Annotated[Path, typer.Option(help="Folder holding lfw/ and lfw_protocol/.")],
     workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write the ROC and DET curves to this PNG (needs matplotlib).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """LFW View 2: 10 folds of pairs.txt, threshold from 9 folds, tested on the 10th."""
-    from lethe.evaluation import evaluate_lfw
+    from lethe.evaluation import evaluate_lfw, plot_roc_det
 
     try:
         settings = Settings.load(**({"workers": workers} if workers else {}))
@@ -34,6 +37,8 @@ def eval_lfw(
                       console=err, transient=as_json) as bar:  # fmt: skip
             task = bar.add_task("embed", total=None)
             result = evaluate_lfw(data, settings, lambda d, t: bar.update(task, completed=d, total=t))
+        if plot is not None:
+            plot_roc_det({"Lethe (dlib ResNet)": result}, plot)
     except LetheError as exc:
         fail(str(exc), exit_code(exc))
 
@@ -43,5 +48,7 @@ def eval_lfw(
             f"LFW View 2: accuracy {accuracy} over {result.folds} folds; {result.detection_failures} of "
             f"{result.images} photos without a detected face (their pairs count as errors)"
         )
+        tar, threshold = result.tar_at_far_1e3
+        out.print(f"TAR at FAR 0.001: {tar * 100:.2f}% (threshold {threshold:.4f})")
 
     emit(as_json, result.as_dict(), human)

@@ -89,6 +89,12 @@
       summary.textContent =
         (count ? `${count} match${count === 1 ? "" : "es"} at similarity ${threshold} or more, best first.` : "") + which;
     }
+    const implied = answer.calibration && answer.calibration.implied;
+    document.getElementById("calibration").textContent = implied && faces > 0
+      ? `What threshold ${threshold} means, measured on LFW with about ${implied.measured_gallery_faces.toLocaleString("en")} faces: ` +
+        `${(implied.fpir * 100).toFixed(1)}% of searches for someone absent returned a false match; ` +
+        `${(implied.fnir * 100).toFixed(1)}% of searches for someone present missed them.`
+      : "";
     noMatch.hidden = !answer.no_match;
     noMatch.querySelector("span").textContent =
       faces === 0
