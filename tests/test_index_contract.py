@@ -583,3 +583,11 @@ def test_faiss_first_format_files_still_load(tmp_path: Path, data: tuple[np.ndar
 )
 def test_milvus_l0_compaction_only_where_the_server_has_it(version: str, level0: bool) -> None:
     assert _has_level0(version) is level0
+
+
+def test_default_nprobe_keeps_the_scan_bounded_as_galleries_grow() -> None:
+    from lethe.index.faiss_index import default_nprobe
+
+    assert default_nprobe(4000, 1_000_000) == 250  # nlist/16: 62.5k codes scanned (measured at 1M)
+    assert default_nprobe(12649, 10_000_000) == 126  # capped near 100k codes (measured at 10M)
+    assert default_nprobe(40, 2000) == 16  # small indexes still probe 16 lists (all of them here: 40)
