@@ -270,7 +270,7 @@ def test_the_portal_never_tells_whether_someone_is_in_the_gallery(
     searches = engine.count_audited("search", since=now_utc() - timedelta(days=1))
     in_gallery = fixtures_dir / "identities" / "barack_obama" / "obama2.jpg"
     stranger = test_data / "lfw" / "AJ_Cook" / "AJ_Cook_0001.jpg"
-    answers = []
+    answers, headers = [], []
     for photo, contact in ((in_gallery, "b.o@example.org"), (stranger, "stranger@example.org")):
         response = client.post(
             "/api/portal/requests",
@@ -279,10 +279,16 @@ def test_the_portal_never_tells_whether_someone_is_in_the_gallery(
         )
         assert response.status_code == 202, response.text
         answers.append(response.json())
+        headers.append(
+            sorted((k, v) for k, v in response.headers.items() if k not in ("content-length", "date"))
+        )
+    assert headers[0] == headers[1], "the headers of both answers are the same too"
     known, unknown = answers
     assert set(known) == set(unknown) == {"reference", "due_at", "message"}
     assert known["message"] == unknown["message"] and not re.search(r"\d", known["message"])
     assert known["due_at"][:10] == unknown["due_at"][:10] and known["reference"] != unknown["reference"]
+    # references are random, not a count of requests (which would tell how busy the service is)
+    assert all(len(a["reference"]) == 16 and int(a["reference"], 16) >= 0 for a in answers)
     # no search ran: nothing found, nothing audited as a search, until a data-protection officer acts
     assert engine.count_audited("search", since=now_utc() - timedelta(days=1)) == searches
     portal = [

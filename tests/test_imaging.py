@@ -295,6 +295,16 @@ def test_tiff_float_0_to_1() -> None:
     assert list(out.pixels[0, :, 1]) == [0, 128, 255]
 
 
+def test_tiff_float_with_a_signalling_nan_decodes_quietly() -> None:
+    # found by the fuzz target: casting a signalling NaN raised numpy's "invalid value" warning
+    values = np.array([[0.0, 0.5, 1.0]], dtype=np.float32)
+    values.view(np.uint32)[0, 0] = 0x7F800001
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = decode_image(encode(Image.fromarray(values), "TIFF"), max_pixels=BIG)
+    assert list(out.pixels[0, :, 1]) == [0, 128, 255]
+
+
 def test_tiff_int32_16bit_range() -> None:
     im = Image.fromarray(np.array([[0, 65535]], dtype=np.int32))
     out = decode_image(encode(im, "TIFF"), max_pixels=BIG)

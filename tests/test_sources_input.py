@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from lethe.errors import ManifestError
-from lethe.sources_input import InputItem, InputProblem, iter_inputs
+from lethe.sources_input import MAX_LINE_CHARS, InputItem, InputProblem, iter_inputs
 
 
 def touch(path: Path, data: bytes = b"not really an image") -> Path:
@@ -109,6 +110,37 @@ def test_symlink_loop_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     assert [i.path.name for i in items(results)] == ["c.jpg"]
     assert [p.where for p in problems(results)] == [str(root / "a.jpg"), str(root / "b.jpg")]
     assert all("loop" in p.reason for p in problems(results))
+
+
+def test_a_folder_link_out_of_the_collection_is_a_problem_and_not_followed(tmp_path: Path) -> None:
+    root = tmp_path / "collection"
+    touch(tmp_path / "outside" / "secret.jpg")
+    touch(root / "inside" / "a.jpg")
+    (root / "door").symlink_to(tmp_path / "outside")
+    (root / "alias").symlink_to(root / "inside")  # inside: not followed, its photos come from inside/
+    (root / "loop").symlink_to(root / "loop")
+
+    results = list(iter_inputs(root))
+
+    assert [i.path.name for i in items(results)] == ["a.jpg"]
+    assert [(p.where, p.reason) for p in problems(results)] == [
+        (str(root / "door"), "symbolic link to a folder outside the collection folder"),
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder whatever its mode")
+def test_a_subfolder_that_cannot_be_read_is_a_problem_not_silently_skipped(tmp_path: Path) -> None:
+    root = tmp_path / "collection"
+    touch(root / "a.jpg")
+    touch(root / "locked" / "b.jpg")
+    (root / "locked").chmod(0)
+    try:
+        results = list(iter_inputs(root))
+    finally:
+        (root / "locked").chmod(0o700)
+    assert [i.path.name for i in items(results)] == ["a.jpg"]
+    [problem] = problems(results)
+    assert problem.where == str(root / "locked") and problem.reason.startswith("cannot read folder")
 
 
 def test_empty_folder_yields_nothing(tmp_path: Path) -> None:
@@ -322,6 +354,43 @@ def test_manifest_that_is_not_utf8_is_a_manifest_error(tmp_path: Path, name: str
     manifest = touch(tmp_path / name, body)
     with pytest.raises(ManifestError, match="UTF-8"):
         list(iter_inputs(manifest))
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("m.csv", "path\na.jpg\n".encode("utf-16")),  # with its byte-order mark
+        ("m.jsonl", '{"path": "a.jpg"}\n'.encode("utf-16-le")),
+        ("m.csv", "path\ncaf\xe9.jpg\n".encode("latin-1")),
+    ],
+)
+def test_manifests_in_other_encodings_are_refused_naming_utf8(tmp_path: Path, name: str, body: bytes) -> None:
+    with pytest.raises(ManifestError, match="UTF-8"):
+        list(iter_inputs(touch(tmp_path / name, body)))
+
+
+def test_a_nul_byte_in_a_csv_path_is_a_problem_for_that_row(tmp_path: Path) -> None:
+    manifest = touch(tmp_path / "m.csv", b"path\nfirst.jpg\nbad\x00name.jpg\nlast.jpg\n")
+    results = list(iter_inputs(manifest))
+    assert [i.path.name for i in items(results)] == ["first.jpg", "last.jpg"]
+    [problem] = problems(results)
+    assert problem.where == "m.csv:3" and "resolved" in problem.reason
+
+
+def test_an_overlong_csv_line_refuses_the_manifest_without_reading_it_whole(tmp_path: Path) -> None:
+    manifest = touch(tmp_path / "m.csv", b"path\nok.jpg\n" + b"x" * (MAX_LINE_CHARS * 3) + b"\n")
+    with pytest.raises(ManifestError, match=f"line 3 is longer than {MAX_LINE_CHARS} characters"):
+        list(iter_inputs(manifest))
+
+
+def test_an_overlong_jsonl_line_is_a_problem_and_the_rest_goes_on(tmp_path: Path) -> None:
+    long_row = json.dumps({"path": "a.jpg", "caption": "x" * MAX_LINE_CHARS})
+    manifest = write_jsonl(tmp_path / "m.jsonl", {"path": "first.jpg"}, long_row, {"path": "last.jpg"})
+    results = list(iter_inputs(manifest))
+    assert [i.path.name for i in items(results)] == ["first.jpg", "last.jpg"]
+    assert [(p.where, p.reason) for p in problems(results)] == [
+        ("m.jsonl:2", f"line is longer than {MAX_LINE_CHARS} characters")
+    ]
 
 
 def test_csv_without_a_path_column_is_a_manifest_error(tmp_path: Path) -> None:

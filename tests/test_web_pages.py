@@ -76,6 +76,14 @@ def nav_links(html: str) -> list[str]:
     return re.findall(r'href="([^"]+)"', nav.group(1)) if nav else []
 
 
+def test_the_page_matrix_covers_every_page() -> None:
+    from lethe.web import dpo, operator, public
+
+    pages = {getattr(r, "path", "") for module in (dpo, operator) for r in module.router.routes}
+    assert pages == {p.split("?")[0].replace("{id}", "{request_id}") for p in PAGES}
+    assert {getattr(r, "path", "") for r in public.router.routes} == {"/login", "/portal"}
+
+
 def test_pages_redirect_to_login_without_a_session(client: TestClient) -> None:
     client.cookies.clear()
     for page in PAGES:

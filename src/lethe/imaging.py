@@ -93,7 +93,8 @@ def _to_uint8_grey(im: Image.Image) -> RGBImage:
     if im.mode.startswith("I;16"):
         grey = (arr.astype(np.uint16) >> 8).astype(np.uint8)
     else:
-        values = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        with np.errstate(invalid="ignore"):  # a signalling NaN in a float image: zeroed just below
+            values = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
         if im.mode == "F" and lo >= 0.0 and hi <= 1.0:
             scaled = values * 255.0  # float images in 0..1
@@ -135,6 +136,7 @@ def decode_image(data: bytes, *, max_pixels: int, max_bytes: int = 64 * 1024 * 1
         raise ImageTooLargeError(f"file is {len(data)} bytes, over the limit of {max_bytes} bytes")
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # PIL's notes on broken metadata it skipped
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=_OPEN_FORMATS) as im:
                 fmt = _FORMAT_ALIASES.get(im.format or "", im.format or "")

@@ -14,12 +14,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from lethe.errors import ManifestError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 MANIFEST_SUFFIXES = frozenset({".csv", ".jsonl"})
 PATH_KEYS = ("path", "image", "file")
+#: A manifest line longer than this is refused (a JSONL row) or refuses the manifest (a CSV line):
+#: memory stays bounded however the file is made (one 10 GB line, no newline at all).
+MAX_LINE_CHARS = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +53,20 @@ def iter_inputs(target: Path) -> Iterator[InputItem | InputProblem]:
 
 def _iter_folder(root: Path) -> Iterator[InputItem | InputProblem]:
     real_root = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    unreadable: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable.append, followlinks=False):
+        while unreadable:  # a subfolder that cannot be listed is reported, not silently left out
+            exc = unreadable.pop(0)
+            yield InputProblem(str(exc.filename), f"cannot read folder: {exc.strerror or exc}")
         dirnames.sort()
+        for name in dirnames:
+            link = Path(dirpath) / name
+            if link.is_symlink():  # never followed; one that leads out of the collection is reported
+                resolved = _resolve(link)
+                if isinstance(resolved, str):
+                    yield InputProblem(str(link), resolved)
+                elif not resolved.is_relative_to(real_root):
+                    yield InputProblem(str(link), "symbolic link to a folder outside the collection folder")
         for name in sorted(filenames):
             path = Path(dirpath) / name
             if path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -63,11 +79,18 @@ def _iter_folder(root: Path) -> Iterator[InputItem | InputProblem]:
                 yield InputProblem(str(path), "symbolic link points outside the collection folder")
                 continue
             yield InputItem(path=resolved)
+    for exc in unreadable:
+        yield InputProblem(str(exc.filename), f"cannot read folder: {exc.strerror or exc}")
 
 
 def _iter_manifest(manifest: Path) -> Iterator[InputItem | InputProblem]:
     root = manifest.parent.resolve()
     try:
+        with manifest.open("rb") as handle:
+            head = handle.read(4096)
+        # UTF-16 without a byte-order mark is "valid UTF-8" full of NUL characters: not the text meant.
+        if head.count(b"\x00") * 4 >= len(head) > 0:
+            raise ManifestError(f"{manifest} is not valid UTF-8 text (UTF-16?)")
         if manifest.suffix.lower() == ".csv":
             rows: Iterator[tuple[int, dict[str, object]]] = _csv_rows(manifest)
         else:
@@ -82,9 +105,28 @@ def _iter_manifest(manifest: Path) -> Iterator[InputItem | InputProblem]:
         raise ManifestError(f"cannot read {manifest}: {exc.strerror or exc}") from exc
 
 
+def _bounded_lines(handle: TextIO) -> Iterator[str | None]:
+    """The lines of ``handle``, read with a bounded buffer; ``None`` stands for a line longer than
+    :data:`MAX_LINE_CHARS`, which is read and dropped chunk by chunk."""
+    while line := handle.readline(MAX_LINE_CHARS + 1):
+        if len(line) <= MAX_LINE_CHARS or line.endswith(("\n", "\r")):
+            yield line
+            continue
+        while (rest := handle.readline(MAX_LINE_CHARS)) and not rest.endswith(("\n", "\r")):
+            pass
+        yield None
+
+
+def _csv_lines(handle: TextIO, manifest: Path) -> Iterator[str]:
+    for number, line in enumerate(_bounded_lines(handle), start=1):
+        if line is None:
+            raise ManifestError(f"{manifest} line {number} is longer than {MAX_LINE_CHARS} characters")
+        yield line
+
+
 def _csv_rows(manifest: Path) -> Iterator[tuple[int, dict[str, object]]]:
     with manifest.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
+        reader = csv.DictReader(_csv_lines(handle, manifest))
         fields = {f.strip().lower() for f in reader.fieldnames or []}
         if not fields & set(PATH_KEYS):
             raise ManifestError(
@@ -97,7 +139,10 @@ def _csv_rows(manifest: Path) -> Iterator[tuple[int, dict[str, object]]]:
 def _jsonl_rows(manifest: Path) -> Iterator[tuple[int, dict[str, object]]]:
     # utf-8-sig: a byte-order mark (Windows editors) must not turn line 1 into "not valid JSON".
     with manifest.open(encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
+        for number, line in enumerate(_bounded_lines(handle), start=1):
+            if line is None:
+                yield number, {"__error__": f"line is longer than {MAX_LINE_CHARS} characters"}
+                continue
             if not line.strip():
                 continue
             try:

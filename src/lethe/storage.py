@@ -18,7 +18,18 @@ DIR_MODE = 0o700
 
 
 def private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    """Create ``path`` and every missing folder above it with mode 0700 (``mkdir(parents=True)``
+    would give the ones above the umask's mode, often 0755)."""
+    missing = []
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile by another thread or process
+            folder.mkdir(mode=DIR_MODE)
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)  # raises the error that explains why
     return path
 
 

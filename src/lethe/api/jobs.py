@@ -42,6 +42,7 @@ class IngestJob:
     skipped: int = 0
     suppressed: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
+    errors_omitted: int = 0
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
@@ -59,6 +60,7 @@ class IngestJob:
             "skipped": self.skipped,
             "suppressed": self.suppressed,
             "errors": self.errors,
+            "errors_omitted": self.errors_omitted,
             "error": self.error,
             "seconds": round(elapsed, 3),
             "images_per_s": round(self.done / elapsed, 2) if elapsed > 0 else 0.0,
@@ -142,7 +144,9 @@ class IngestJobs:
             job.images, job.faces, job.skipped = report.images, report.faces, report.skipped
             job.suppressed = report.suppressed
             job.errors = [e | {"path": uri_for(Path(e["path"]))} if uri_for else e for e in report.errors]
-            job.done = max(job.done, report.images + report.skipped + len(report.errors))
+            job.errors_omitted = report.errors_omitted
+            refused = len(report.errors) + report.errors_omitted
+            job.done = max(job.done, report.images + report.skipped + refused)
             job.total = max(job.total, job.done)
             job.state = "done"
         finally:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from lethe.api.params import BeforeSeq, RowId
 from lethe.api.routes import admin, oversight
 from lethe.api.routes import requests as requests_api
 from lethe.errors import NotFoundError
@@ -43,7 +44,7 @@ def request_queue(
 
 
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
-def request_detail(request: Request, request_id: int, state: State, viewer: DpoPage) -> HTMLResponse:
+def request_detail(request: Request, request_id: RowId, state: State, viewer: DpoPage) -> HTMLResponse:
     """One request: dates, contact, history, the requester's photos, and the actions its state allows."""
     detail = _request(state, viewer, request_id)
     is_open = detail["state"] in OPEN_STATES
@@ -62,7 +63,7 @@ def request_detail(request: Request, request_id: int, state: State, viewer: DpoP
 
 
 @router.get("/requests/{request_id}/review", response_class=HTMLResponse)
-def review_queue(request: Request, request_id: int, state: State, viewer: DpoPage) -> HTMLResponse:
+def review_queue(request: Request, request_id: RowId, state: State, viewer: DpoPage) -> HTMLResponse:
     """The faces a reviewer must decide on, each beside the requester's photo."""
     detail = _request(state, viewer, request_id)
     listed = rows(requests_api.candidates(request_id, state, viewer.principal, False), "candidates")
@@ -88,7 +89,7 @@ def audit_page(
     state: State,
     viewer: DpoPage,
     action: Annotated[str | None, Query(max_length=60)] = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: BeforeSeq = None,
 ) -> HTMLResponse:
     """The audit log, newest first, with the result of a fresh hash-chain verification."""
     wanted = (action or "").strip() or None

@@ -41,9 +41,13 @@ def _safe_name(name: str | None) -> str:
 @router.post("", status_code=202)
 def ingest_path(body: IngestPath, state: State, caller: Operator) -> dict[str, object]:
     """Start ingesting a folder (recursive) or a manifest the server can read; returns the job."""
-    target = Path(body.path).expanduser()
+    try:
+        target = Path(body.path).expanduser()
+        resolved = target.resolve()
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a symbolic link loop, an unknown ~user
+        raise ApiError(422, "invalid_input", "the path cannot be resolved on the server") from None
     root = state.settings.ingest_root
-    if root is not None and not target.resolve().is_relative_to(root.resolve()):
+    if root is not None and not resolved.is_relative_to(root.resolve()):
         raise ApiError(422, "invalid_input", "the path is outside the folder the service may ingest from")
     if not target.exists():
         raise ApiError(422, "invalid_input", "no such folder or manifest on the server")

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from lethe.api.auth import Dpo
+from lethe.api.params import BeforeSeq, RowId
 from lethe.api.state import AppState, app_state
 from lethe.privacy import suppression
 from lethe.privacy.report import compliance_pack
@@ -28,9 +29,7 @@ def audit_list(
     _caller: Dpo,
     action: Annotated[str | None, Query(max_length=60, description="Only this action, e.g. search.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    before: Annotated[
-        int | None, Query(ge=1, description="Only entries before this sequence number.")
-    ] = None,
+    before: BeforeSeq = None,
 ) -> dict[str, object]:
     """Audit entries, newest first; page back with `before` = the last `seq` seen."""
     rows = state.engine.audit_entries(action=action, limit=limit, before=before)
@@ -84,7 +83,7 @@ def objection_list(state: State, _caller: Dpo) -> dict[str, object]:
 
 
 @router.post("/objections/{objection_id}/withdraw")
-def objection_withdraw(objection_id: int, state: State, caller: Dpo) -> dict[str, object]:
+def objection_withdraw(objection_id: RowId, state: State, caller: Dpo) -> dict[str, object]:
     """The person withdrew the objection: its templates are deleted."""
     suppression.withdraw(state.engine, objection_id, actor=caller.actor)
     return {"withdrawn": objection_id}

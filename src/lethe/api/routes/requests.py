@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from lethe.api.auth import Dpo, Principal
 from lethe.api.errors import ApiError
+from lethe.api.params import Position, RowId
 from lethe.api.state import AppState, app_state
 from lethe.api.uploads import MEDIA_TYPES, image_type, read_photos
 from lethe.errors import NotFoundError, PrivacyError
@@ -83,7 +84,7 @@ def list_requests(
 
 
 @router.get("/{request_id}")
-def get_request(request_id: int, state: State, _caller: Dpo) -> dict[str, object]:
+def get_request(request_id: RowId, state: State, _caller: Dpo) -> dict[str, object]:
     """One request: state, dates, candidate counts, history, and the contact address to answer."""
     requests = Requests(state.engine)
     view = requests.get(request_id)
@@ -91,26 +92,26 @@ def get_request(request_id: int, state: State, _caller: Dpo) -> dict[str, object
 
 
 @router.post("/{request_id}/verify")
-def verify(request_id: int, state: State, caller: Dpo, body: Note | None = None) -> dict[str, object]:
+def verify(request_id: RowId, state: State, caller: Dpo, body: Note | None = None) -> dict[str, object]:
     """Record that the requester's identity was verified."""
     note = body.note if body else None
     return Requests(state.engine).verify(request_id, actor=caller.actor, note=note).as_dict()
 
 
 @router.post("/{request_id}/extend")
-def extend(request_id: int, body: Reason, state: State, caller: Dpo) -> dict[str, object]:
+def extend(request_id: RowId, body: Reason, state: State, caller: Dpo) -> dict[str, object]:
     """Extend the deadline to three months after receipt, with a stated reason (Art. 12(3))."""
     return Requests(state.engine).extend(request_id, reason=body.reason, actor=caller.actor).as_dict()
 
 
 @router.post("/{request_id}/reject")
-def reject(request_id: int, body: Reason, state: State, caller: Dpo) -> dict[str, object]:
+def reject(request_id: RowId, body: Reason, state: State, caller: Dpo) -> dict[str, object]:
     """Refuse the request (the requester's photos are deleted)."""
     return Requests(state.engine).reject(request_id, reason=body.reason, actor=caller.actor).as_dict()
 
 
 @router.post("/{request_id}/run")
-def run(request_id: int, state: State, caller: Dpo, body: Run | None = None) -> dict[str, object]:
+def run(request_id: RowId, state: State, caller: Dpo, body: Run | None = None) -> dict[str, object]:
     """Find the person and act (erase / export / suppress); review candidates wait for a reviewer.
     With `auto` only the automatic band is acted on."""
     auto = body.auto if body else False
@@ -118,7 +119,7 @@ def run(request_id: int, state: State, caller: Dpo, body: Run | None = None) -> 
 
 
 @router.post("/{request_id}/answer")
-def answer(request_id: int, state: State, caller: Dpo) -> dict[str, object]:
+def answer(request_id: RowId, state: State, caller: Dpo) -> dict[str, object]:
     """Act on the automatic and confirmed faces and close the request; every candidate must be
     decided first (409 otherwise)."""
     requests = Requests(state.engine)
@@ -130,7 +131,7 @@ def answer(request_id: int, state: State, caller: Dpo) -> dict[str, object]:
 
 @router.get("/{request_id}/candidates")
 def candidates(
-    request_id: int, state: State, caller: Dpo, pending: Annotated[bool, Query()] = False
+    request_id: RowId, state: State, caller: Dpo, pending: Annotated[bool, Query()] = False
 ) -> dict[str, object]:
     """The faces found for the request, best first, with band, decision and a crop link."""
     requests = Requests(state.engine)
@@ -140,7 +141,7 @@ def candidates(
 
 
 @router.post("/{request_id}/candidates/{face_id}")
-def decide(request_id: int, face_id: int, body: Decision, state: State, caller: Dpo) -> dict[str, object]:
+def decide(request_id: RowId, face_id: RowId, body: Decision, state: State, caller: Dpo) -> dict[str, object]:
     """A reviewer confirms or rejects one candidate face."""
     view = Requests(state.engine).decide(request_id, face_id, confirm=body.confirm, actor=caller.actor)
     return _candidate(state, caller, view)
@@ -151,7 +152,7 @@ def decide(request_id: int, face_id: int, body: Decision, state: State, caller: 
     response_class=Response,
     responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}, "description": "The photo."}},
 )
-def photo(request_id: int, number: int, state: State, _caller: Dpo) -> Response:
+def photo(request_id: RowId, number: Position, state: State, _caller: Dpo) -> Response:
     """The requester's photo number `number` (0-based), while the request is open (for review)."""
     data = _probe_photo(state, request_id, number)
     return Response(
@@ -164,7 +165,7 @@ def photo(request_id: int, number: int, state: State, _caller: Dpo) -> Response:
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}, "description": "The face crop (JPEG)."}},
 )
-def photo_face(request_id: int, number: int, state: State, _caller: Dpo) -> Response:
+def photo_face(request_id: RowId, number: Position, state: State, _caller: Dpo) -> Response:
     """The largest face of the requester's photo `number`, cropped and aligned like the gallery's
     crops (JPEG), while the request is open: the review screen compares like with like."""
     data = _probe_photo(state, request_id, number)
@@ -192,7 +193,7 @@ def _probe_photo(state: AppState, request_id: int, number: int) -> bytes:
     response_class=Response,
     responses={200: {"content": {"application/zip": {}}, "description": "The access export."}},
 )
-def export(request_id: int, state: State, _caller: Dpo) -> Response:
+def export(request_id: RowId, state: State, _caller: Dpo) -> Response:
     """The access export (JSON, HTML page and crops) as a zip, once the access request was run."""
     view = Requests(state.engine).get(request_id)
     folder = (view.outcome or {}).get("export")

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from lethe.api.auth import CropViewer, Operator
 from lethe.api.errors import ApiError
+from lethe.api.params import RowId
 from lethe.api.state import AppState, app_state
 from lethe.api.uploads import read_upload
 
@@ -55,7 +56,7 @@ def search(
     responses={200: {"content": {"image/jpeg": {}}, "description": "The face crop (JPEG)."}},
 )
 def face_crop(
-    face_id: int,
+    face_id: RowId,
     state: State,
     caller: CropViewer,
     t: Annotated[str, Query(max_length=500, description="The signature from a crop_url.")] = "",

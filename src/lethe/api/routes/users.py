@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from lethe.api.auth import Admin
+from lethe.api.params import RowId
 from lethe.api.state import AppState, app_state
 from lethe.users import ROLES
 
@@ -59,6 +60,6 @@ def list_tokens(
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke_token(token_id: int, state: State, caller: Admin) -> dict[str, object]:
+def revoke_token(token_id: RowId, state: State, caller: Admin) -> dict[str, object]:
     """The token stops working at once."""
     return state.users.revoke_token(token_id, actor=caller.actor).as_dict()
