@@ -210,6 +210,38 @@ def mated_gallery(
     return gallery, glabels, np.ascontiguousarray(f.templates[qrows]), persons, summary
 
 
+def churn(index: FaissIndex, gallery: F32, queries: F32, k: int, share: float, seed: int) -> dict[str, Any]:
+    """Remove ``share`` of the gallery (random), save, search; re-add it, save, search: recall@k
+    against exact search over what is stored at each step, and whether a removed id ever came back."""
+    rng = np.random.default_rng(seed + 1)
+    gone = np.sort(rng.choice(len(gallery), int(share * len(gallery)), replace=False)).astype(np.int64)
+    kept = np.setdiff1d(np.arange(len(gallery), dtype=np.int64), gone)
+
+    def recall(stored: I64) -> float:
+        exact = faiss.IndexFlatIP(gallery.shape[1])
+        exact.add(gallery[stored])
+        _, rows = exact.search(queries, k)
+        truth = stored[rows]
+        found = [[i for i, _ in hits] for hits in index.search(queries, k)]
+        return float(np.mean([len(np.intersect1d(f, t)) / k for f, t in zip(found, truth, strict=True)]))
+
+    out: dict[str, Any] = {"removed": int(gone.size), "recall_before": recall(np.arange(len(gallery)))}
+    t0 = time.perf_counter()
+    index.remove(gone)
+    index.save()
+    out["remove_save_s"] = time.perf_counter() - t0
+    out["recall_after_remove"] = recall(kept)
+    hits = {i for row in index.search(queries, 100) for i, _ in row}
+    out["removed_returned"] = len(hits & set(gone.tolist()))
+    t0 = time.perf_counter()
+    index.add(gone, gallery[gone])
+    index.save()
+    out["readd_save_s"] = time.perf_counter() - t0
+    out["recall_after_readd"] = recall(np.arange(len(gallery)))
+    print(f"  churn: {out}", file=sys.stderr)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -230,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         help="gaussian: independent draws near the real templates; clustered: synthetic people with "
         "10 photos each (neighbourhoods like a real collection)",
     )
+    add("--churn", type=float, default=0.0, help="also remove this share, then re-add it (recall kept?)")
     add("--seed", type=int, default=0)
     add("--tmp", type=Path, default=None, help="folder for the temporary index")
     add("--out", type=Path, default=None, help="also write every number to this JSON file")
@@ -278,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             x = sweep[-1]
             print(f"  nprobe {p}: p50 {lat['p50_ms']:.3f} ms, recall {x['recall_at_k']:.4f}", file=sys.stderr)
+        if args.churn:
+            ivf.nprobe = int(st["nprobe"])
+            r["churn"] = churn(index, gallery, queries, args.k, args.churn, args.seed)
     r["sweep"] = sweep
     bq = queries[: args.baseline_queries]
     pinned = numpy_blas_threads(1)
