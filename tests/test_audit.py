@@ -140,3 +140,29 @@ def test_source_registration_is_audited(engine: Lethe) -> None:
     engine.add_source(consent_source("press", "DE"), actor="admin")
     (entry,) = engine.audit_entries()
     assert (entry.actor, entry.action, entry.details["jurisdiction"]) == ("admin", "source.add", "DE")
+
+
+def test_concurrent_appends_from_threads_all_land_in_one_chain(engine: Lethe) -> None:
+    """The service audits searches from many threads at once; on SQLite the head row used to be
+    read by two transactions before either wrote, and the second insert failed (seq not unique)."""
+    import threading
+
+    from lethe.privacy.audit import AuditRecord
+
+    errors: list[BaseException] = []
+
+    def append(n: int) -> None:
+        try:
+            for i in range(15):
+                engine.catalog.record(AuditRecord(f"thread-{n}", "search", {"purpose": f"load {i}"}, ()))
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    verification = engine.verify_audit()
+    assert verification.ok and verification.entries == 8 * 15

@@ -280,3 +280,36 @@ def test_vectors_without_a_source_are_rebuilt_on_open(gallery: Path, tmp_path: P
     with Lethe(make_settings(data)) as lethe:
         assert lethe.index.stats()["unsourced"] == 0
         np.testing.assert_array_equal(lethe.index.ids(), ids)
+
+
+def test_one_pipeline_serves_several_threads(engine: Lethe, fixtures_dir: Path) -> None:
+    """The service searches from many threads while an in-process ingest uses the same pipeline."""
+    import threading
+
+    from lethe.imaging import decode_image
+
+    photos = [
+        decode_image(p.read_bytes(), max_pixels=50_000_000).pixels
+        for p in sorted((fixtures_dir / "identities").glob("*/*"))[:6]
+    ]
+    expected = [[f.embedding for f in engine.pipeline.faces(p)] for p in photos]
+    results: dict[tuple[int, int], list[np.ndarray]] = {}
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i, pixels in enumerate(photos):
+                results[(n, i)] = [f.embedding for f in engine.pipeline.faces(pixels)]
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for (_, i), got in results.items():
+        assert len(got) == len(expected[i])
+        for a, b in zip(got, expected[i], strict=True):
+            assert np.allclose(a, b, atol=1e-6)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import dlib
 import numpy as np
@@ -20,11 +21,17 @@ CROP_JPEG_QUALITY = 85
 
 @dataclass
 class FacePipeline:
+    """One image at a time per pipeline: dlib's detector and shape predictor are not safe to call
+    from several threads at once (the service crashed with ``free(): invalid pointer`` when
+    searches and an in-process ingest shared one pipeline, found by bench/load_test.py), so calls
+    are serialised; worker processes each build their own pipeline and never contend."""
+
     detector: Detector
     landmarker: Landmarker
     embedder: Embedder
     #: Average each chip's template with its mirror image's (test-time augmentation).
     flip: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def faces(self, image: RGBImage) -> list[FaceRecord]:
         """Every face in the image, largest first."""
@@ -33,6 +40,10 @@ class FacePipeline:
     def faces_batch(self, images: list[RGBImage]) -> list[list[FaceRecord]]:
         """Every face of every image (largest first per image); all chips go through the embedder
         in one batch."""
+        with self._lock:
+            return self._faces_batch(images)
+
+    def _faces_batch(self, images: list[RGBImage]) -> list[list[FaceRecord]]:
         found: list[list[tuple[Detection, dlib.full_object_detection, RGBImage]]] = []
         for image in images:
             detections = sorted(self.detector.detect(image), key=lambda d: d.box.area, reverse=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from lethe.catalog.dialects import insert_ignoring_duplicates
@@ -88,8 +88,16 @@ def _check_details(details: Mapping[str, Any]) -> None:
 
 def lock_head(session: Session) -> AuditHeadRow:
     """The head row, locked until the transaction ends (created at the first entry): appends, and
-    the writes they record, run one at a time across processes. (SQLite has one writer anyway.)"""
-    head = session.get(AuditHeadRow, HEAD_ID, with_for_update=True)
+    the writes they record, run one at a time across threads and processes.
+
+    SQLite ignores ``FOR UPDATE`` and starts transactions deferred: two searches audited at once
+    both read the same head and the second insert failed (``UNIQUE constraint failed:
+    audit_entry.seq``, found by bench/load_test.py). There a no-op write of the head row comes
+    first, which takes the database's write lock (waiting up to the busy timeout) before the head
+    is read."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID).values(seq=AuditHeadRow.seq))
+    head = session.get(AuditHeadRow, HEAD_ID, with_for_update=True, populate_existing=True)
     if head is None:
         # Two first entries at once: one inserts the row, the other waits for it and then locks it.
         insert = insert_ignoring_duplicates(session.get_bind().dialect.name, AuditHeadRow, "id")
