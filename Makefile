@@ -37,7 +37,8 @@ typecheck: $(STAMP)
 # the tests start from Debian's binaries; without them those tests skip) and the vector index on
 # Milvus (milvus-lite, a database folder inside each test's data folder).
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -m "not ray"
+	$(BIN)/python -m pytest -q -m ray
 	LETHE_TEST_CATALOG=postgresql LETHE_TEST_INDEX=milvus $(BIN)/python -m pytest -n 2 -q -m storage
 
 test: lint typecheck pytest
