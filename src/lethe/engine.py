@@ -30,7 +30,7 @@ from lethe.privacy.audit import AuditEntry, AuditRecord, Verification
 from lethe.privacy.crypto import KeyRing
 from lethe.privacy.suppression import matches as suppression_matches
 from lethe.storage import CropStore, private_dir
-from lethe.types import Box
+from lethe.types import Box, FaceRecord
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,7 @@ class Lethe:
             raise
         self._pipeline: FacePipeline | None = None
         try:
+            self._recover_crops()
             self._sync_index()
             self._resume_erasures()
         except BaseException:
@@ -267,28 +268,43 @@ class Lethe:
                 )
                 for job, processed in batch
             ]
-            crops_by_face: dict[int, bytes] = {}
+            written: list[int] = []
 
             def crop_path_for(face_id: int) -> str:
                 return self.crops.relative_path(face_id)
 
-            stored = self.catalog.add_images(
-                source.id,
-                items,
-                detector=detector,
-                embedder=embedder,
-                crop_path_for=crop_path_for,
-                audit_as=AuditRecord(actor, "ingest", {"detector": detector, "embedder": embedder}),
-            )
+            def write_crops(new_faces: list[tuple[int, FaceRecord]]) -> None:
+                # Inside the catalog transaction: crops are on disk before their faces commit. The
+                # journal lets the next open delete them if this process dies before the commit.
+                written.extend(face_id for face_id, _ in new_faces)
+                self.crops.begin(written)
+                for face_id, face in new_faces:
+                    self.crops.write(face_id, face.crop_jpeg, source_id=source.id)
+
+            try:
+                stored = self.catalog.add_images(
+                    source.id,
+                    items,
+                    detector=detector,
+                    embedder=embedder,
+                    crop_path_for=crop_path_for,
+                    audit_as=AuditRecord(actor, "ingest", {"detector": detector, "embedder": embedder}),
+                    before_commit=write_crops,
+                )
+            except BaseException:
+                for face_id in written:  # rolled back: these faces do not exist
+                    self.crops.delete(face_id)
+                raise
+            finally:
+                self.crops.settle()
             ids: list[int] = []
             vectors: list[np.ndarray] = []
-            for (_, faces), (_, face_ids) in zip(items, stored, strict=True):
+            for (_, faces), (image_id, face_ids) in zip(items, stored, strict=True):
+                if image_id < 0:
+                    continue  # stored meanwhile by another process: skipped
                 for face, face_id in zip(faces, face_ids, strict=True):
-                    crops_by_face[face_id] = face.crop_jpeg
                     ids.append(face_id)
                     vectors.append(face.embedding)
-            for face_id, jpeg in crops_by_face.items():
-                self.crops.write(face_id, jpeg, source_id=source.id)
             if ids:
                 self.index.add(
                     np.asarray(ids, dtype=np.int64),
@@ -505,6 +521,26 @@ class Lethe:
             with self.writing():
                 for receipt in eraser.resume():
                     log.warning("resumed interrupted erasure job %d", receipt.job_id)
+
+    def _recover_crops(self) -> None:
+        """Crops written for a batch whose catalog commit a crash prevented belong to no face:
+        delete them. Only when no live process is writing (its batch may be committing now)."""
+        if not self.crops.pending():
+            return
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # a writer is alive: the journal is its own, settled when it commits
+            try:
+                deleted = self.crops.recover(lambda ids: set(self.catalog.face_source_ids(ids)))
+                if deleted:
+                    log.warning("deleted %d crops of faces an interrupted ingest never stored", deleted)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     def _sync_index(self) -> None:
         """After a crash the index may lag or lead the catalog: make it match the catalog exactly."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,8 +38,10 @@ def private_dir(path: Path) -> Path:
 def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix.
 
-    ``durable`` also fsyncs the file and its folder (index files); crops skip it for speed, since the
-    catalog row that names a crop is committed afterwards and a lost crop is re-made on re-ingest."""
+    ``durable`` also fsyncs the file and its folder (index files). Crops skip it for speed: they are
+    written before the catalog commit that names them, which a killed process cannot undo (the
+    page cache outlives it); only a power cut can lose a crop whose face committed
+    (docs/reliability.md, "Crashes")."""
     private_dir(path.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -71,6 +75,10 @@ class CropStore:
     SUFFIX = ".sealed"
     #: Crops written before encryption at rest: still found and deleted, never written.
     LEGACY_SUFFIX = ".jpg"
+    #: Face ids whose crops are being written for a catalog transaction not yet committed: a
+    #: process killed before the commit leaves crops of faces that do not exist, which
+    #: :meth:`recover` deletes when the engine next opens.
+    JOURNAL = "pending.journal"
 
     def __init__(self, root: Path, keyring: KeyRing) -> None:
         self.root = private_dir(root)
@@ -102,6 +110,40 @@ class CropStore:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 deleted = True
+        return deleted
+
+    def begin(self, face_ids: Iterable[int]) -> None:
+        """Note the faces whose crops are about to be written, before any is written."""
+        atomic_write(self.root / self.JOURNAL, json.dumps(sorted(int(f) for f in face_ids)).encode())
+
+    def settle(self) -> None:
+        """The transaction that names the noted faces has committed (or their crops are deleted)."""
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / self.JOURNAL).unlink()
+
+    def pending(self) -> bool:
+        return (self.root / self.JOURNAL).exists()
+
+    def recover(self, stored: Callable[[list[int]], set[int]]) -> int:
+        """After a crash: delete the crops (and half-written temporary files) of noted faces that
+        ``stored`` says are not in the catalog. The caller holds the write lock. Returns crops
+        deleted."""
+        try:
+            noted = [int(f) for f in json.loads((self.root / self.JOURNAL).read_text())]
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError, TypeError):
+            noted = []  # written by atomic replace, so never half a journal; unreadable: keep crops
+        kept = stored(noted)
+        deleted = 0
+        for face_id in noted:
+            if face_id in kept:
+                continue
+            deleted += self.delete(face_id)
+            for stale in self.path(face_id).parent.glob(f".{face_id}{self.SUFFIX}.*.tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    stale.unlink()
+        self.settle()
         return deleted
 
     def face_ids_on_disk(self) -> set[int]:

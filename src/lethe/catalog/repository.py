@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -258,10 +258,13 @@ class Catalog:
         embedder: str,
         crop_path_for: Any,
         audit_as: AuditRecord | None = None,
+        before_commit: Callable[[list[tuple[int, FaceRecord]]], None] | None = None,
     ) -> list[tuple[int, list[int]]]:
         """Insert images with their faces in one transaction; returns (image id, face ids) per item.
 
-        ``crop_path_for(face_id) -> str`` names where each face's crop is (written by the caller).
+        ``crop_path_for(face_id) -> str`` names where each face's crop is; ``before_commit`` gets
+        every new (face id, face) once the ids are known and before the commit: the engine writes
+        the crops there, so a committed face always has its crop (an exception rolls back).
         Images whose hash is already present for the source are skipped (empty face list, id -1),
         also when another process stores the same photo at the same time.
         """
@@ -330,6 +333,13 @@ class Catalog:
                     "image_ids": [i for i, _ in new],
                 }
                 self._audit(session, AuditRecord(audit_as.actor, audit_as.action, details))
+            if before_commit is not None:
+                new_faces = [
+                    (face_id, face)
+                    for (_, face_ids), (_, faces) in zip(results, items, strict=True)
+                    for face_id, face in zip(face_ids, faces, strict=False)  # none for a skipped photo
+                ]
+                before_commit(new_faces)
         return results
 
     def count_faces(self) -> int:
