@@ -514,6 +514,51 @@ def test_milvus_interrupted_purge_resumes_on_open(
     assert len(reopened) == ids.size - 1 and not reopened.contains(int(ids[7]))
 
 
+def test_milvus_collection_left_half_created_is_made_again(
+    tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """A process killed inside a rebuild, after the collection was created but before its index
+    and partitions were (found by the crash harness): the next open makes it again, empty."""
+    ids, vecs = data
+    index = _milvus(tmp_path)
+    index.add(ids, vecs)
+    index.save()
+    client = index._client  # noqa: SLF001 - put the collection in the state a crash leaves
+    client.drop_collection(index.collection)
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", index._pm.DataType.INT64, is_primary=True)  # noqa: SLF001
+    schema.add_field("vector", index._pm.DataType.FLOAT_VECTOR, dim=DIM)  # noqa: SLF001
+    schema.add_field("source_id", index._pm.DataType.INT64)
+    client.create_collection(index.collection, schema=schema)
+    index.close()
+    _OPENED.remove(index)
+    reopened = _milvus(tmp_path)
+    assert len(reopened) == 0
+    reopened.add(ids[:10], vecs[:10])
+    assert reopened.search(vecs[3:4], 1)[0][0][0] == int(ids[3])
+
+
+def test_milvus_folder_of_a_half_dropped_collection_is_removed(
+    tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """A process killed while milvus-lite deleted a collection's folder leaves part of it, without
+    the schema file (found by the crash harness): the remains are deleted and the index opens."""
+    ids, vecs = data
+    index = _milvus(tmp_path)
+    index.add(ids, vecs)
+    index.save()
+    folder = Path(index._lite_path or "") / "collections" / index.collection  # noqa: SLF001
+    index.close()
+    _OPENED.remove(index)
+    schemas = list(folder.rglob("schema.json"))
+    assert schemas and vecs[5].tobytes() in _dir_bytes(tmp_path)
+    for schema in schemas:
+        schema.unlink()  # as far as milvus-lite's rmtree got
+    reopened = _milvus(tmp_path)
+    assert len(reopened) == 0
+    assert vecs[5].tobytes() not in _dir_bytes(tmp_path)  # the remains held the vectors
+
+
 def test_milvus_without_the_extra_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pymilvus", None)  # as if not installed
     with pytest.raises(ConfigError, match=r"lethe\[milvus\]"):

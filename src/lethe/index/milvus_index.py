@@ -38,6 +38,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -124,7 +125,14 @@ class MilvusIndex:
         try:
             self._meta = self._read_meta()
             self._stamp = self._disk_stamp()
-            if not self._call("check the collection", self._client.has_collection, self.collection):
+            exists = self._call("check the collection", self._client.has_collection, self.collection)
+            if exists and not self._complete():
+                # A process killed while creating it (a rebuild drops and creates the collection):
+                # start empty; the engine refills it from the catalog.
+                log.warning("the index collection was left half created; creating it again")
+                self._call("drop the collection", self._client.drop_collection, self.collection)
+                exists = False
+            if not exists:
                 self._create(self._mode if self._mode != "auto" else "flat", 0)
                 self._write_meta()
             # a restarted server (or a reopened milvus-lite folder) starts with collections released
@@ -341,6 +349,7 @@ class MilvusIndex:
 
     def _create(self, kind: Literal["flat", "ivf"], n: int) -> None:
         pm, client = self._pm, self._client
+        self._remove_stale_lite_folder()
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", pm.DataType.INT64, is_primary=True)
         schema.add_field("vector", pm.DataType.FLOAT_VECTOR, dim=self.dim)
@@ -369,6 +378,27 @@ class MilvusIndex:
         for part in _partition_names():
             self._call("create a partition", client.create_partition, self.collection, part)
         self._call("load the collection", client.load_collection, self.collection)
+
+    def _complete(self) -> bool:
+        """Whether the collection has its vector index and every partition (``_create`` made them
+        after the collection itself)."""
+        info = self._call("describe the index", self._client.describe_index, self.collection, "vector")
+        if not info:
+            return False
+        partitions = self._call("list the partitions", self._client.list_partitions, self.collection)
+        return set(_partition_names()) <= set(partitions)
+
+    def _remove_stale_lite_folder(self) -> None:
+        """milvus-lite killed while dropping a collection (or creating one) leaves the collection's
+        folder without its schema file: milvus-lite then says there is no such collection but
+        refuses to create it (``File exists``). That folder belongs to no collection and may hold
+        vectors of erased faces: delete it (the catalog rebuilds the index)."""
+        if self._lite_path is None:
+            return
+        stale = Path(self._lite_path) / "collections" / self.collection
+        if stale.is_dir():
+            log.warning("removing the remains of a milvus-lite collection a crash left behind")
+            shutil.rmtree(stale)
 
     def _describe(self) -> None:
         """Read the structure from the server (another process may have rebuilt it)."""
