@@ -7,6 +7,7 @@ of the operation's persistence events and of its duration, so a failure reproduc
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 from collections.abc import Callable
@@ -133,6 +134,47 @@ def test_killed_between_writing_crops_and_committing_their_faces(
     result = harness.trial(setup, tmp_path, kill_at=first_crop + 1)  # one crop in place, no commit
     assert result.outcome.killed and result.outcome.where.startswith("storage.atomic_write")
     assert result.after_kill == [] and result.after_rerun == []
+
+
+def test_open_cleans_up_after_a_crash_only_when_nobody_writes(
+    setups: Callable[[str], harness.Setup], tmp_path: Path
+) -> None:
+    """What a killed writer leaves (a crop journal naming faces never committed, their crops, a
+    half-written journal, an index temporary file) is deleted on open — but not while another
+    process holds the write lock: then it is that writer's work in progress."""
+    setup = setups("rebuild")
+    data = setup.copy(setup.base, tmp_path)
+    with harness.open_engine(data, setup.settings) as lethe:
+        stored = lethe.catalog.face_ids().tolist()
+        ghost = max(stored) + 1
+        lethe.crops.begin([ghost, stored[0]])
+        lethe.crops.write(ghost, b"\xff\xd8 not committed", source_id=1)
+        lethe.crops.settle()
+        lethe.crops.begin([ghost, stored[0]])
+        index_dir = data / "index"
+        leftovers = [
+            index_dir / f".{name}.x1.tmp" for name in ("faces.faiss", "faces.meta.json", "milvus.meta.json")
+        ] + [lethe.crops.root / ".pending.journal.x2.tmp"]
+        for path in leftovers:
+            path.write_bytes(b"half")
+    holder = os.open(data / ".write.lock", os.O_RDWR)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with harness.open_engine(data, setup.settings) as lethe:  # a writer is alive: hands off
+            assert lethe.crops.path(ghost).exists() and all(p.exists() for p in leftovers)
+    finally:
+        os.close(holder)
+    with harness.open_engine(data, setup.settings) as lethe:
+        assert not lethe.crops.path(ghost).exists() and not lethe.crops.pending()
+        assert lethe.crops.path(stored[0]).exists()  # its face committed: kept
+        remaining = sorted(p.name for p in leftovers if p.exists())
+        # each backend cleans its own files; the other backend's names are none of its business
+        faiss_files = [".faces.faiss.x1.tmp", ".faces.meta.json.x1.tmp"]
+        milvus = lethe.index.stats()["backend"] == "milvus"
+        assert remaining == (faiss_files if milvus else [".milvus.meta.json.x1.tmp"])
+        for name in remaining:
+            (index_dir / name).unlink()
+        assert harness.check(lethe, data, setup.expected, finished=True) == []
 
 
 def test_the_harness_sees_a_broken_invariant(setups: Callable[[str], harness.Setup], tmp_path: Path) -> None:

@@ -112,7 +112,7 @@ class Lethe:
             raise
         self._pipeline: FacePipeline | None = None
         try:
-            self._recover_crops()
+            self._clean_up_after_crash()
             self._sync_index()
             self._resume_erasures()
         except BaseException:
@@ -522,21 +522,23 @@ class Lethe:
                 for receipt in eraser.resume():
                     log.warning("resumed interrupted erasure job %d", receipt.job_id)
 
-    def _recover_crops(self) -> None:
-        """Crops written for a batch whose catalog commit a crash prevented belong to no face:
-        delete them. Only when no live process is writing (its batch may be committing now)."""
-        if not self.crops.pending():
-            return
+    def _clean_up_after_crash(self) -> None:
+        """Delete what a process killed mid-write left: crops written for a batch whose catalog
+        commit never came (they belong to no face), temporary files of the index. Only when no live
+        process is writing: its journal and temporary files are its own, settled as it goes."""
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                return  # a writer is alive: the journal is its own, settled when it commits
+                return
             try:
-                deleted = self.crops.recover(lambda ids: set(self.catalog.face_source_ids(ids)))
-                if deleted:
-                    log.warning("deleted %d crops of faces an interrupted ingest never stored", deleted)
+                if self.crops.pending():
+                    deleted = self.crops.recover(lambda ids: set(self.catalog.face_source_ids(ids)))
+                    if deleted:
+                        log.warning("deleted %d crops of faces an interrupted ingest never stored", deleted)
+                if self.index.remove_stale_temps():
+                    log.warning("deleted temporary index files an interrupted save left")
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:

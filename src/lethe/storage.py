@@ -60,6 +60,19 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
         fsync_dir(path.parent)
 
 
+def remove_stale_temps(folder: Path, names: Iterable[str]) -> int:
+    """Delete the temporary files :func:`atomic_write` (or the index's own writer) leaves when a
+    process dies mid-write (``.NAME.*.tmp``; they may hold data since deleted). Only while no
+    other process writes: its temporary file would vanish under it."""
+    deleted = 0
+    for name in names:
+        for stale in folder.glob(f".{name}.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+                deleted += 1
+    return deleted
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -122,12 +135,14 @@ class CropStore:
             (self.root / self.JOURNAL).unlink()
 
     def pending(self) -> bool:
-        return (self.root / self.JOURNAL).exists()
+        """Whether a journal, or the temporary file of one being written, is there."""
+        return (self.root / self.JOURNAL).exists() or any(self.root.glob(f".{self.JOURNAL}.*.tmp"))
 
     def recover(self, stored: Callable[[list[int]], set[int]]) -> int:
         """After a crash: delete the crops (and half-written temporary files) of noted faces that
         ``stored`` says are not in the catalog. The caller holds the write lock. Returns crops
         deleted."""
+        remove_stale_temps(self.root, [self.JOURNAL])  # killed while writing it: no crop yet
         try:
             noted = [int(f) for f in json.loads((self.root / self.JOURNAL).read_text())]
         except FileNotFoundError:

@@ -93,6 +93,11 @@ class VectorIndex(Protocol):
         stored without a source id, e.g. by an older version: the engine rebuilds those)."""
         ...
 
+    def remove_stale_temps(self) -> int:
+        """Delete temporary files a process killed while saving left behind; returns how many. The
+        engine calls it on open, only while no other process writes."""
+        ...
+
     def close(self) -> None:
         """Release connections and locks (the object is not used afterwards)."""
         ...

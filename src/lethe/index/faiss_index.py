@@ -36,6 +36,7 @@ import numpy.typing as npt
 from lethe.errors import VectorIndexError
 from lethe.index._checks import NO_SOURCE, check_batch, check_ids, check_search
 from lethe.index.base import Hit
+from lethe.storage import remove_stale_temps
 from lethe.types import EMBEDDING_DIM
 
 INDEX_FILE = "faces.faiss"
@@ -108,7 +109,6 @@ class FaissIndex:
         self._version = 0  # bumped by every change of content: keys the deny_sources cache
         self._denied: tuple[int, bytes, npt.NDArray[np.int64], list[Any]] | None = None
         self._lock = threading.RLock()
-        self._remove_stale_temps()
         if (self.directory / INDEX_FILE).exists():
             self._load()
         self._stamp = self._disk_stamp()
@@ -396,13 +396,9 @@ class FaissIndex:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def _remove_stale_temps(self) -> None:
-        """Delete temp files a crashed save left behind (they may hold removed vectors)."""
-        if self.directory.is_dir():
-            for name in (INDEX_FILE, META_FILE):
-                for stale in self.directory.glob(f".{name}.*.tmp"):
-                    with contextlib.suppress(OSError):
-                        stale.unlink()
+    def remove_stale_temps(self) -> int:
+        """Delete temporary files a killed save left behind (they may hold removed vectors)."""
+        return remove_stale_temps(self.directory, [INDEX_FILE, META_FILE]) if self.directory.is_dir() else 0
 
     def _load(self) -> None:
         path = self.directory / INDEX_FILE

@@ -52,7 +52,7 @@ import numpy.typing as npt
 from lethe.errors import ConfigError, VectorIndexError
 from lethe.index._checks import NO_SOURCE, check_batch, check_ids, check_search
 from lethe.index.base import Hit
-from lethe.storage import DIR_MODE, FILE_MODE, atomic_write
+from lethe.storage import DIR_MODE, FILE_MODE, atomic_write, remove_stale_temps
 from lethe.types import EMBEDDING_DIM
 
 log = logging.getLogger(__name__)
@@ -378,6 +378,10 @@ class MilvusIndex:
         for part in _partition_names():
             self._call("create a partition", client.create_partition, self.collection, part)
         self._call("load the collection", client.load_collection, self.collection)
+
+    def remove_stale_temps(self) -> int:
+        """Delete temporary metadata files a killed save left behind."""
+        return remove_stale_temps(self.directory, [META_FILE]) if self.directory.is_dir() else 0
 
     def _complete(self) -> bool:
         """Whether the collection has its vector index and every partition (``_create`` made them
