@@ -264,10 +264,8 @@ def run_child(
                 raise RuntimeError(f"child did not start: {line!r} {child.communicate()[1][-2000:]}")
             time.sleep(delay)
             if child.poll() is None:
-                child.send_signal(signal.SIGUSR1)  # faulthandler dumps the stack (C handler: at once)
-                deadline = time.monotonic() + 0.05
-                while time.monotonic() < deadline and not (trace.exists() and trace.stat().st_size):
-                    time.sleep(0.0005)
+                child.send_signal(signal.SIGUSR1)  # faulthandler dumps the stacks (C handler: at once)
+                _wait_for_dump(trace)
                 os.killpg(child.pid, signal.SIGKILL)
         out, err = child.communicate(timeout=timeout)
     finally:
@@ -292,6 +290,19 @@ def run_child(
         trace.unlink(missing_ok=True)
         return Outcome(killed, f"timed:{delay:.4f}", "", where, None if killed else lines[-1])
     return Outcome(False, "none", calibration=lines[-1])
+
+
+def _wait_for_dump(trace: Path, limit: float = 0.05) -> None:
+    """Until the dump has stopped growing for 2 ms (a few threads: well under a millisecond), so
+    the kill does not cut it; at most ``limit`` seconds."""
+    deadline, size, since = time.monotonic() + limit, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = trace.stat().st_size if trace.exists() else 0
+        if now != size:
+            size, since = now, time.monotonic()
+        elif size and time.monotonic() - since >= 0.002:
+            return
+        time.sleep(0.0002)
 
 
 def _where_from_trace(text: str) -> str:
