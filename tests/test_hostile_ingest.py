@@ -4,6 +4,7 @@ result, the run goes on, nothing else is lost. The whole corpus (>= 1,000 files)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tracemalloc
@@ -12,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from lethe.config import Settings
 from lethe.engine import Lethe
 from lethe.errors import LetheError
 from lethe.imaging import decode_image
-from lethe.ingest.driver import MAX_LISTED_ERRORS
+from lethe.ingest.driver import MAX_LISTED_ERRORS, _read
 from lethe.sources_input import MAX_LINE_CHARS, InputItem, InputProblem, iter_inputs
 
 import hostile_files
@@ -144,3 +146,27 @@ def test_a_manifest_of_many_bad_rows_lists_the_first_ones_and_counts_the_rest(tm
         report = engine.ingest("events", manifest)
     assert len(report.errors) == MAX_LISTED_ERRORS and report.errors_omitted == extra
     assert report.as_dict()["errors_omitted"] == extra and report.images == 0
+
+
+@pytest.mark.parametrize("swap", ["link-out", "file", "none"])
+def test_a_folder_swapped_for_a_link_after_the_walk_is_not_followed(tmp_path: Path, swap: str) -> None:
+    """The walk saw ``sub/`` as a folder inside the collection; if ``sub`` is then replaced by a
+    link to a folder elsewhere (or by a file), reading ``sub/a.jpg`` must not leave the collection."""
+    root, outside = tmp_path / "collection", tmp_path / "outside"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (root / "sub" / "a.jpg").write_bytes(b"inside")
+    (outside / "a.jpg").write_bytes(b"outside: not the operator's collection")
+    items = [i for i in iter_inputs(root) if isinstance(i, InputItem)]
+    assert [i.path.name for i in items] == ["a.jpg"]
+    if swap != "none":
+        (root / "sub").rename(tmp_path / "moved")
+        if swap == "link-out":
+            (root / "sub").symlink_to(outside, target_is_directory=True)
+        else:
+            (root / "sub").write_bytes(b"a file now")
+    read = _read(items[0], Settings(data_dir=tmp_path / "data"))
+    if swap == "none":
+        assert read == (b"inside", hashlib.sha256(b"inside").hexdigest())
+    else:
+        assert read == "cannot read file: a folder on its path became a symbolic link or a file"

@@ -11,7 +11,7 @@ import csv
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -32,6 +32,9 @@ class InputItem:
     source_url: str | None = None
     captured_at: datetime | None = None
     caption: str | None = None
+    #: The collection folder (or the manifest's) that ``path`` was found inside: the file is opened
+    #: one folder at a time beneath it, so a folder swapped for a link later cannot lead out.
+    root: Path | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,7 @@ def _iter_folder(root: Path) -> Iterator[InputItem | InputProblem]:
             if not resolved.is_relative_to(real_root):
                 yield InputProblem(str(path), "symbolic link points outside the collection folder")
                 continue
-            yield InputItem(path=resolved)
+            yield InputItem(path=resolved, root=real_root)
     for exc in unreadable:
         yield InputProblem(str(exc.filename), f"cannot read folder: {exc.strerror or exc}")
 
@@ -185,7 +188,11 @@ def _manifest_item(root: Path, where: str, row: dict[str, object]) -> InputItem 
             captured_at.replace(tzinfo=UTC) if captured_at.tzinfo is None else captured_at.astimezone(UTC)
         )
     return InputItem(
-        path=path, source_url=source_url, captured_at=captured_at, caption=_text(row.get("caption"))
+        path=path,
+        source_url=source_url,
+        captured_at=captured_at,
+        caption=_text(row.get("caption")),
+        root=root,
     )
 
 

@@ -97,19 +97,50 @@ def _chunks(items: Iterator[tuple[Job, bytes]], size: int) -> Iterator[list[tupl
         yield chunk
 
 
+class _FolderSwapped(Exception):
+    pass
+
+
+def _open_beneath(item: InputItem, flags: int) -> int:
+    """``os.open(item.path, flags)``, walking down from ``item.root`` with ``O_NOFOLLOW`` at each
+    folder (``openat``), so no link swapped in after the walk is followed."""
+    root = item.root
+    if root is None or item.path == root or not item.path.is_relative_to(root):
+        return os.open(item.path, flags)
+    parts = item.path.relative_to(root).parts
+    folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            try:
+                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise _FolderSwapped from exc
+                raise
+            os.close(folder)
+            folder = inner
+        return os.open(parts[-1], flags, dir_fd=folder)
+    finally:
+        os.close(folder)
+
+
 def _read(item: InputItem, settings: Settings) -> tuple[bytes, str] | str:
     """The file's bytes and their sha256, or why it cannot be used.
 
     Opened without following a symbolic link (the path is already resolved: a link appearing there
-    since was put there behind our back) and without blocking (a named pipe must not hang the run);
-    only regular files are read, and never more than the byte limit, however large the file grows."""
+    since was put there behind our back), one folder at a time beneath the collection folder (so a
+    folder on the way swapped for a link cannot lead out of it either) and without blocking (a
+    named pipe must not hang the run); only regular files are read, and never more than the byte
+    limit, however large the file grows."""
     limit = settings.max_image_bytes
     try:
-        fd = os.open(item.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
+        fd = _open_beneath(item, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         return "file not found"
     except IsADirectoryError:
         return "is a folder, not a file"
+    except _FolderSwapped:
+        return "cannot read file: a folder on its path became a symbolic link or a file"
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             return "cannot read file: it became a symbolic link"
