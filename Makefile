@@ -44,10 +44,12 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 # Hardening runs (docs/reliability.md), not part of `make test`. `make fuzz`: atheris on the decode
-# path for FUZZ_SECONDS; `make soak`: the >= 1,000-file hostile corpus through the engine, then the
-# API under schemathesis with SOAK_EXAMPLES random requests per operation and mode.
+# path for FUZZ_SECONDS; `make soak`: SIGKILL at CRASH_POINTS random points each of an ingest, an
+# index rebuild and an erasure (on LFW photos), the >= 1,000-file hostile corpus through the engine,
+# then the API under schemathesis with SOAK_EXAMPLES random requests per operation and mode.
 FUZZ_SECONDS ?= 60
 SOAK_EXAMPLES ?= 100
+CRASH_POINTS ?= 70
 
 fuzz: $(STAMP)
 	$(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/pip install -e '.[dev,fuzz]'
@@ -57,6 +59,7 @@ fuzz: $(STAMP)
 
 soak: $(STAMP)
 	mkdir -p build
+	nice $(BIN)/python bench/crash_soak.py --data $(LETHE_TEST_DATA) --points $(CRASH_POINTS) --out build/crash-soak.json
 	nice $(BIN)/python bench/hostile_ingest.py --workers 2 --out build/hostile-ingest.json
 	LETHE_TEST_API_EXAMPLES=$(SOAK_EXAMPLES) LETHE_TEST_API_REPORT=build/api-soak.json \
 		nice $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_api_hostile.py -k schema
