@@ -186,15 +186,7 @@ class MilvusIndex:
                 return 0
             self._meta["pending_ids"] = sorted(set(self._pending().tolist()) | set(present.tolist()))
             self._write_meta(new_generation=False)  # durable before the delete: a crash still purges
-            for part, part_ids in _by_partition(present):
-                for chunk in _chunks(part_ids):
-                    self._call(
-                        "delete from the index",
-                        self._client.delete,
-                        self.collection,
-                        ids=chunk.tolist(),
-                        partition_name=part,
-                    )
+            self._delete(present)
             return int(present.size)
 
     def search(
@@ -490,11 +482,25 @@ class MilvusIndex:
     def _pending(self) -> npt.NDArray[np.int64]:
         return np.asarray(self._meta.get("pending_ids") or [], dtype=np.int64)
 
+    def _delete(self, ids: npt.NDArray[np.int64]) -> None:
+        for part, part_ids in _by_partition(ids):
+            for chunk in _chunks(part_ids):
+                self._call(
+                    "delete from the index",
+                    self._client.delete,
+                    self.collection,
+                    ids=chunk.tolist(),
+                    partition_name=part,
+                )
+
     def _purge(self) -> None:
         """Make the vectors removed since the last purge physically gone, then check none is left."""
         pending = self._pending()
         if pending.size == 0:
             return
+        # A process killed inside remove() noted every id but sent only some of the deletes: send
+        # the rest first, or rewriting a partition would carry the undeleted vectors over.
+        self._delete(self._present(pending))
         if self.lite:
             for part, _ in _by_partition(pending):
                 self._rewrite_partition(part)
