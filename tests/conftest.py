@@ -18,11 +18,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import Connection, create_engine, select
 from sqlalchemy.engine import make_url
 
 from lethe.catalog.dialects import sqlalchemy_url
+from lethe.catalog.tables import FaceRow
 from lethe.config import Settings
 from lethe.engine import Lethe
 from lethe.privacy import SourceSpec
@@ -168,6 +170,32 @@ def storage_files(data_dir: Path) -> dict[Path, bytes]:
     """Every file holding the data folder's data: the folder's own files and the catalog's."""
     files = {p: p.read_bytes() for p in sorted(data_dir.rglob("*")) if p.is_file()}
     return files | catalog_files(catalog_url(data_dir))
+
+
+def erased_bytes(lethe: Lethe, face_ids: list[int]) -> dict[str, list[bytes]]:
+    """What must not survive an erasure of these faces: plaintext templates, the sealed templates
+    as stored in the catalog, and the sealed crop files."""
+    templates = lethe.catalog.face_templates(face_ids)
+    assert sorted(templates) == sorted(face_ids)
+    with lethe.catalog.session() as session:
+        sealed = list(session.scalars(select(FaceRow.embedding).where(FaceRow.id.in_(face_ids))))
+    assert len(sealed) == len(face_ids)
+    crops = [lethe.crops.path(f).read_bytes() for f in face_ids]
+    return {
+        "plaintext template": [np.asarray(v, np.float32).tobytes() for v in templates.values()],
+        "sealed template": sealed,
+        "sealed crop": crops,
+    }
+
+
+def occurrences(data: Path, needles: dict[str, list[bytes]]) -> list[str]:
+    files = storage_files(data)  # the data folder (index, crops, keys, exports...) and the catalog
+    found = []
+    for kind, values in needles.items():
+        for number, needle in enumerate(values):
+            assert len(needle) >= 64, "too short to be a meaningful needle"
+            found += [f"{kind} #{number} in {p}" for p, blob in files.items() if needle in blob]
+    return found
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

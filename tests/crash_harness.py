@@ -57,6 +57,8 @@ from lethe.catalog.tables import FaceRow, ImageRow
 from lethe.config import Settings
 from lethe.engine import Lethe
 
+from conftest import erased_bytes, occurrences  # the data folder's files and the catalog's
+
 HERE = Path(__file__).resolve()
 LETHE_CODE = str(Path(lethe.__file__).resolve().parent) + os.sep
 REPO = HERE.parents[1]
@@ -474,27 +476,10 @@ def _erasure_holds(lethe: Lethe, data: Path, expected: Expected) -> list[str]:
         problems.append("erased faces still in the index")
     if any(lethe.crops.path(f).exists() for f in expected.erased):
         problems.append("crops of erased faces still on disk")
-    from conftest import storage_files  # the data folder's files and the catalog's
-
-    files = storage_files(data)
-    for kind, needles in expected.erased_bytes.items():
-        for needle in needles:
-            hits = [str(p) for p, blob in files.items() if needle in blob]
-            if hits:
-                problems.append(f"bytes of an erased {kind} found in {hits[:3]}")
+    found = occurrences(data, expected.erased_bytes)
+    if found:
+        problems.append(f"bytes of erased faces found: {found[:3]}")
     return problems
-
-
-def erased_bytes(lethe: Lethe, face_ids: list[int]) -> dict[str, list[bytes]]:
-    """Plaintext and sealed templates and sealed crops of these faces: none may survive erasure."""
-    templates = lethe.catalog.face_templates(face_ids)
-    with lethe.catalog.session() as session:
-        sealed = list(session.scalars(sql_select(FaceRow.embedding).where(FaceRow.id.in_(face_ids))))
-    return {
-        "plaintext template": [np.asarray(v, np.float32).tobytes() for v in templates.values()],
-        "sealed template": sealed,
-        "sealed crop": [lethe.crops.path(f).read_bytes() for f in face_ids],
-    }
 
 
 # -- trials --------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from lethe.config import Settings
 from lethe.engine import Lethe
 from lethe.privacy.requests import Requests
 
-from conftest import backend_env, copy_gallery, make_settings, storage_files
+from conftest import backend_env, copy_gallery, erased_bytes, make_settings, occurrences
 
 pytestmark = pytest.mark.storage
 
@@ -61,32 +61,6 @@ def face_labels(lethe: Lethe, fixtures_dir: Path, expected_faces: list[dict[str,
     for path in set(uri.values()):
         assert {labels[f] for f, p in uri.items() if p == path} - {""} == expected[path], path
     return labels
-
-
-def erased_bytes(lethe: Lethe, face_ids: list[int]) -> dict[str, list[bytes]]:
-    """What must not survive an erasure of these faces: plaintext templates, the sealed templates
-    as stored in the catalog, and the sealed crop files."""
-    templates = lethe.catalog.face_templates(face_ids)
-    assert sorted(templates) == sorted(face_ids)
-    with lethe.catalog.session() as session:
-        sealed = list(session.scalars(select(FaceRow.embedding).where(FaceRow.id.in_(face_ids))))
-    assert len(sealed) == len(face_ids)
-    crops = [lethe.crops.path(f).read_bytes() for f in face_ids]
-    return {
-        "plaintext template": [np.asarray(v, np.float32).tobytes() for v in templates.values()],
-        "sealed template": sealed,
-        "sealed crop": crops,
-    }
-
-
-def occurrences(data: Path, needles: dict[str, list[bytes]]) -> list[str]:
-    files = storage_files(data)  # the data folder (index, crops, keys, exports...) and the catalog
-    found = []
-    for kind, values in needles.items():
-        for number, needle in enumerate(values):
-            assert len(needle) >= 64, "too short to be a meaningful needle"
-            found += [f"{kind} #{number} in {p}" for p, blob in files.items() if needle in blob]
-    return found
 
 
 def photos_of(fixtures_dir: Path, person: str) -> list[Path]:

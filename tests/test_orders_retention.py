@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
-from test_erasure import erased_bytes, occurrences
 
 from lethe.catalog.privacy_tables import LegalOrderRow, SourceKeyRow
 from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
@@ -22,7 +21,7 @@ from lethe.errors import InputError, KeyShreddedError, LawfulBasisError
 from lethe.privacy import orders, retention
 from lethe.privacy.requests import Requests
 
-from conftest import backend_env, consent_source, copy_gallery, make_settings
+from conftest import backend_env, consent_source, copy_gallery, erased_bytes, make_settings, occurrences
 
 pytestmark = pytest.mark.storage
 
