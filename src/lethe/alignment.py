@@ -1,4 +1,9 @@
-"""Landmarks (dlib 5-point) and the aligned face chip the embedder expects."""
+"""dlib's landmarks and face chip (for dlib's ResNet), and the chip quality score.
+
+ArcFace-family embedders (SFace) align differently: :mod:`lethe.arcface`. Where the detector gives
+no landmarks of its own (dlib's HOG), :func:`arcface_points` derives the five ArcFace points from
+dlib's 68-point model.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,12 @@ from lethe.types import Box, Landmarks5, RGBImage
 
 
 class Landmarker:
-    """dlib's 5-point shape predictor (eye corners and nose base), about 1 ms per face."""
+    """dlib's shape predictor: ``shape5`` (eye corners and nose base, about 1 ms per face; what
+    dlib's chip needs) or ``shape68`` (the 68-point model, for :func:`arcface_points`)."""
 
-    def __init__(self) -> None:
-        path = dlib_model_path("shape5")
+    def __init__(self, model: str = "shape5") -> None:
+        self.model = model
+        path = dlib_model_path(model)
         try:
             self._predictor = dlib.shape_predictor(str(path))
         except RuntimeError as exc:
@@ -27,6 +34,17 @@ class Landmarker:
 
 def landmarks_of(shape: dlib.full_object_detection) -> Landmarks5:
     return tuple((float(shape.part(i).x), float(shape.part(i).y)) for i in range(shape.num_parts))
+
+
+def arcface_points(shape: dlib.full_object_detection) -> Landmarks5:
+    """The five ArcFace points from dlib's 68 landmarks: the centre of each eye's six points, the
+    nose tip (30) and the mouth corners (48, 54); in YuNet's order (person's right eye first)."""
+    if shape.num_parts != 68:
+        raise ModelError(f"the ArcFace points need the 68-point model, got {shape.num_parts} points")
+    points = np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], dtype=np.float64)
+    right_eye, left_eye = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
+    chosen = [right_eye, left_eye, points[30], points[48], points[54]]
+    return tuple((float(x), float(y)) for x, y in chosen)
 
 
 def face_chip(image: RGBImage, shape: dlib.full_object_detection, size: int, padding: float) -> RGBImage:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -48,17 +48,20 @@ class Box:
         )
 
 
-#: Five (x, y) landmark points as dlib's 5-point model orders them:
-#: right eye outer, right eye inner, left eye outer, left eye inner, nose base.
+#: Five (x, y) landmark points. The embedder's alignment decides which: dlib's 5-point model (right
+#: eye outer, right eye inner, left eye outer, left eye inner, nose base) for dlib's ResNet; eye
+#: centres, nose tip and mouth corners (YuNet's order, :mod:`lethe.arcface`) for SFace.
 Landmarks5 = tuple[tuple[float, float], ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Detection:
-    """One face found by a detector, before landmarks."""
+    """One face found by a detector. ``landmarks``: the five ArcFace points (eye centres, nose tip,
+    mouth corners) where the detector gives them (YuNet), else None."""
 
     box: Box
     score: float
+    landmarks: Landmarks5 | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,9 @@ class FaceRecord:
     quality: float
     embedding: Embedding
     crop_jpeg: bytes
+    #: Templates of the same face by other models (model sha256 -> unit vector), made only in memory
+    #: while objections made under those models exist, to check the face against them; never stored.
+    others: dict[str, Embedding] = field(default_factory=dict)
 
 
 def l2_normalise(vectors: npt.ArrayLike) -> Embedding:

@@ -1,7 +1,8 @@
-"""YuNet (OpenCV Zoo, 2023mar) ONNX face detector through OpenCV's FaceDetectorYN.
+"""YuNet (OpenCV Zoo, 2023mar) ONNX face detector through OpenCV's FaceDetectorYN: the default.
 
-Optional: needs ``pip install 'lethe[yunet]'`` (opencv-python-headless). The model file comes from
-a path or a sha256-pinned download (see ``lethe.models.registry``).
+It gives each face's box and five landmarks (eye centres, nose tip, mouth corners), which the
+ArcFace alignment of SFace uses directly. The model file comes from a path, the model cache or a
+sha256-pinned download (see ``lethe.models.registry``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from lethe.detection.base import shrink_for_detection
-from lethe.errors import ConfigError, ModelError
+from lethe.errors import ModelError
 from lethe.types import Box, Detection, RGBImage
 
 
@@ -19,13 +20,13 @@ class YuNetDetector:
     name = "yunet"
 
     def __init__(
-        self, model_path: Path, *, max_side_px: int = 1024, min_score: float = 0.7, min_face_px: int = 20
+        self, model_path: Path, *, max_side_px: int = 1024, min_score: float = 0.8, min_face_px: int = 20
     ) -> None:
-        try:
-            import cv2
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise ConfigError("the YuNet detector needs OpenCV: pip install 'lethe[yunet]'") from exc
-        self._cv2 = cv2
+        import cv2
+
+        # One thread: ingest runs one worker per core already, and the same photo must give the same
+        # boxes and landmarks whatever the machine's load (SFace's template follows the landmarks).
+        cv2.setNumThreads(1)
         try:
             self._net = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), min_score, 0.3, 5000)
         except cv2.error as exc:
@@ -49,5 +50,6 @@ class YuNetDetector:
             box = Box(max(0, box.left), max(0, box.top), min(full_w, box.right), min(full_h, box.bottom))
             if min(box.width, box.height) < self.min_face_px:
                 continue
-            found.append(Detection(box=box, score=float(row[14])))
+            points = tuple((float(row[i]) * factor, float(row[i + 1]) * factor) for i in range(4, 14, 2))
+            found.append(Detection(box=box, score=float(row[14]), landmarks=points))
         return found
