@@ -12,10 +12,18 @@ from lethe.types import Embedding, RGBImage
 
 @runtime_checkable
 class Embedder(Protocol):
+    """``name`` says which runtime; ``model_id`` and ``model_sha256`` (the official model file's
+    hash) say which model made a template: templates of different models are never compared.
+    ``alignment`` is the chip the model was trained on: ``"dlib"`` (dlib's chip, ``chip_padding``)
+    or ``"arcface"`` (the 5-point ArcFace template, :mod:`lethe.arcface`)."""
+
     name: str
+    model_id: str
+    model_sha256: str
     dim: int
     chip_size: int
     chip_padding: float
+    alignment: str
 
     def embed(self, chips: list[RGBImage]) -> Embedding:
         """Return an (n, dim) float32 array of unit vectors, one per chip, in order."""

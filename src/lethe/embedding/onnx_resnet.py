@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from lethe.embedding.base import check_chips
@@ -45,6 +44,8 @@ from lethe.embedding.dlib_format import (
     output_shapes,
     parse_face_resnet,
 )
+from lethe.embedding.dlib_resnet import DLIB_MODEL_ID
+from lethe.embedding.prepared import cpu_session, load_or_build, sidecar
 from lethe.errors import ModelError
 from lethe.models import dlib_model_path, sha256_file
 from lethe.storage import atomic_write
@@ -225,18 +226,6 @@ def cached_model_name(source_sha256: str) -> str:
     return f"dlib_face_recognition_resnet_model_v1-{source_sha256[:16]}-onnx{CONVERTER_VERSION}.onnx"
 
 
-def _sidecar(model_path: Path) -> Path:
-    return model_path.with_name(model_path.name + ".sha256")
-
-
-def _read_recorded_sha(sidecar: Path) -> str | None:
-    try:
-        text = sidecar.read_text(encoding="ascii").split()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return text[0] if text else None
-
-
 def ensure_onnx_model(
     cache_dir: Path, dat_path: Path | None = None, *, check_against_dlib: bool = True
 ) -> tuple[Path, bytes]:
@@ -251,38 +240,22 @@ def ensure_onnx_model(
     except OSError as exc:
         raise ModelError(f"cannot read {source}: {exc}") from exc
     target = cache_dir / cached_model_name(source_sha)
-    sidecar = _sidecar(target)
-    if target.is_file():
-        recorded = _read_recorded_sha(sidecar)
-        try:
-            data = target.read_bytes()
-        except OSError as exc:
-            raise ModelError(f"cannot read the cached ONNX model {target}: {exc}") from exc
-        if recorded == hashlib.sha256(data).hexdigest():
-            return target, data
-        log.warning(
-            "cached ONNX model %s %s; converting again",
-            target.name,
-            "has no recorded sha256" if recorded is None else "does not match its recorded sha256",
-        )
-    log.info("converting %s to ONNX in %s", source.name, cache_dir)
-    data = convert_bytes(source)
-    if check_against_dlib:
-        _check_against_dlib(data, source)
-    digest = hashlib.sha256(data).hexdigest()
-    try:
-        atomic_write(target, data)  # the model first: a sidecar never vouches for a missing file
-        atomic_write(sidecar, f"{digest}  {target.name}\n".encode("ascii"))
-    except OSError as exc:
-        raise ModelError(f"cannot write the ONNX model to {cache_dir}: {exc}") from exc
-    return target, data
+
+    def build() -> bytes:
+        log.info("converting %s to ONNX in %s", source.name, cache_dir)
+        data = convert_bytes(source)
+        if check_against_dlib:
+            _check_against_dlib(data, source)
+        return data
+
+    return target, load_or_build(target, build)
 
 
 def cached_model_files(cache_dir: Path, dat_path: Path | None = None) -> list[Path]:
     """The verified conversion in ``cache_dir`` and its sha256 sidecar (converted first if needed):
     what another machine's cache folder needs to load the same model without converting it."""
     target, _ = ensure_onnx_model(cache_dir, dat_path)
-    return [target, _sidecar(target)]
+    return [target, sidecar(target)]
 
 
 def _test_chip() -> RGBImage:
@@ -304,7 +277,7 @@ def _check_against_dlib(data: bytes, dat_path: Path) -> None:
         reference = np.asarray(dlib.face_recognition_model_v1(str(dat_path)).compute_face_descriptor(chip))
     except RuntimeError as exc:
         raise ModelError(f"dlib cannot load {dat_path.name} to check the conversion: {exc}") from exc
-    (ours,) = _make_session(data, 1, dat_path).run([OUTPUT_NAME], {INPUT_NAME: chip[None]})
+    (ours,) = cpu_session(data, 1, str(dat_path)).run([OUTPUT_NAME], {INPUT_NAME: chip[None]})
     a, b = np.asarray(ours[0], dtype=np.float64), reference.astype(np.float64)
     cosine = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) or 1.0))
     if not cosine >= CHECK_MIN_COSINE:
@@ -323,9 +296,11 @@ class OnnxResnetEmbedder:
     network at once."""
 
     name = "dlib-resnet-onnx"
+    model_id = DLIB_MODEL_ID
     dim = EMBEDDING_DIM
     chip_size = 150
     chip_padding = 0.25
+    alignment = "dlib"
 
     def __init__(
         self, cache_dir: Path, threads: int = 1, batch_size: int = 32, *, dat_path: Path | None = None
@@ -337,7 +312,8 @@ class OnnxResnetEmbedder:
         self.threads = threads
         self.batch_size = batch_size
         self.model_path, data = ensure_onnx_model(cache_dir, dat_path)
-        self._session = _make_session(data, threads, self.model_path)
+        self.model_sha256 = sha256_file(dat_path if dat_path is not None else dlib_model_path("resnet"))
+        self._session = cpu_session(data, threads, str(self.model_path))
 
     def embed(self, chips: list[RGBImage]) -> Embedding:
         if not chips:
@@ -356,15 +332,3 @@ class OnnxResnetEmbedder:
                 raise ModelError(f"ONNX Runtime failed on {self.model_path.name}: {exc}") from exc
             out.append(np.asarray(result, dtype=np.float32))
         return np.concatenate(out, axis=0)
-
-
-def _make_session(data: bytes, threads: int, path: Path) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    try:
-        return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own pybind exception types
-        raise ModelError(f"ONNX Runtime cannot load {path}: {exc}") from exc
