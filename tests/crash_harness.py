@@ -57,7 +57,7 @@ from lethe.catalog.tables import FaceRow, ImageRow
 from lethe.config import Settings
 from lethe.engine import Lethe
 
-from conftest import erased_bytes, occurrences  # the data folder's files and the catalog's
+from conftest import child_env, erased_bytes, occurrences  # the data folder's files and the catalog's
 
 HERE = Path(__file__).resolve()
 LETHE_CODE = str(Path(lethe.__file__).resolve().parent) + os.sep
@@ -223,7 +223,7 @@ class Outcome:
 
 
 def _env(settings: dict[str, object]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")}
+    env = child_env()
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(HERE.parent)])
     env.update({f"LETHE_{key.upper()}": str(value) for key, value in settings.items()})
     return env

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -29,11 +28,12 @@ from lethe.catalog.dialects import sqlalchemy_url
 from lethe.catalog.tables import Base, FaceRow
 from lethe.engine import Lethe
 from lethe.errors import CatalogError, ConflictError, NotFoundError
+from lethe.model_ids import SFACE_SHA256
 from lethe.privacy.audit import AuditRecord
 from lethe.privacy.crypto import KeyRing
 from lethe.types import Box, FaceRecord, l2_normalise
 
-from conftest import catalog_files, consent_source, make_settings, postgres_catalog
+from conftest import catalog_files, child_env, consent_source, make_settings, postgres_catalog
 
 BACKENDS = ["sqlite", "postgresql"]
 TESTS = Path(__file__).resolve().parent
@@ -94,6 +94,7 @@ def store(catalog: Catalog, source_id: int, numbers: list[int]) -> list[tuple[in
         [photo(n) for n in numbers],
         detector="test",
         embedder="test",
+        model_sha256=SFACE_SHA256,
         crop_path_for=lambda face_id: f"{face_id}.sealed",
         audit_as=AuditRecord("tester", "ingest", {}),
     )
@@ -290,7 +291,7 @@ def test_concurrent_writers_store_every_photo_exactly_once(url: str, tmp_path: P
 
 
 def test_two_ingest_commands_at_once_store_every_photo_once(
-    url: str, tmp_path: Path, gallery: Path, fixtures_dir: Path
+    url: str, tmp_path: Path, fixtures_dir: Path
 ) -> None:
     """`lethe ingest` twice at once, on overlapping folders of real photos, into one data folder
     and catalog: every photo once, every face indexed once, one audit chain."""
@@ -300,11 +301,10 @@ def test_two_ingest_commands_at_once_store_every_photo_once(
             shutil.copytree(fixtures_dir / "identities" / name, tmp_path / folder / name)
     data = tmp_path / "data"
     data.mkdir()
-    shutil.copytree(gallery / "models", data / "models")  # the converted model: no conversion race
     settings = make_settings(data, catalog_url=url)
     with Lethe(settings) as lethe:
         lethe.add_source(consent_source())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")}
+    env = child_env()
     env.update(LETHE_DATA_DIR=str(data), LETHE_CATALOG_URL=url, LETHE_WORKERS="1")
     commands = [
         subprocess.Popen(

@@ -4,7 +4,6 @@ pipeline), the split of settings between driver and workers, and the engine opti
 from __future__ import annotations
 
 import dataclasses
-import os
 import pickle
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ from lethe.imaging import decode_image
 from lethe.ingest.kit import DRIVER_SETTINGS, WORKER_SETTINGS, WorkerKit
 from lethe.pipeline import build_pipeline
 
-from conftest import backend_env, consent_source, make_settings
+from conftest import backend_env, child_env, consent_source, make_settings
 
 
 def test_every_setting_is_either_sent_to_workers_or_kept_by_the_driver() -> None:
@@ -41,15 +40,15 @@ def test_every_setting_is_either_sent_to_workers_or_kept_by_the_driver() -> None
 def test_a_worker_kit_rebuilds_the_drivers_pipeline_without_its_data_folder(
     detector: str, tmp_path: Path, fixtures_dir: Path, request: pytest.FixtureRequest
 ) -> None:
-    extra = {"detector": detector}
+    extra: dict[str, object] = {"detector": detector, "model_cache_dir": tmp_path / "driver" / "models"}
     if detector == "yunet":
         pytest.importorskip("cv2", reason="YuNet needs opencv (pip install 'lethe[yunet]')")
         extra["yunet_model_path"] = request.getfixturevalue("yunet_model")
     settings = make_settings(tmp_path / "driver", **extra)
     driver = build_pipeline(settings)
     kit = WorkerKit.pack(settings)
-    assert set(kit.settings) == WORKER_SETTINGS and len(kit.files) == (3 if detector == "yunet" else 2)
-    shutil.rmtree(tmp_path / "driver")  # a worker on another machine has no such folder
+    assert set(kit.settings) == WORKER_SETTINGS and len(kit.files) == (4 if detector == "yunet" else 3)
+    shutil.rmtree(tmp_path / "driver")  # a worker on another machine has no such model cache
     worker = pickle.loads(pickle.dumps(kit)).build()
     image = decode_image(
         (fixtures_dir / "group_labelled" / "two_people.jpg").read_bytes(), max_pixels=10**8
@@ -78,7 +77,7 @@ def test_address_without_the_ray_engine_is_a_usage_error(
 def test_the_ray_engine_without_ray_names_the_extra_to_install(tmp_path: Path, fixtures_dir: Path) -> None:
     """A real CLI run in a Python where ``import ray`` fails, as on an install without the extra."""
     data = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")}
+    env = child_env()
     env.update(LETHE_DATA_DIR=str(data), **backend_env(data))
     cli = "import sys; sys.modules['ray'] = None; from lethe.cli import main; sys.argv[0] = 'lethe'; main()"
     with Lethe(make_settings(data)) as engine:

@@ -20,17 +20,19 @@ from lethe.calibration import calibration_file, implied
 from lethe.catalog import Catalog, ImageMeta, Source
 from lethe.catalog.tables import AuditEntryRow
 from lethe.config import Settings
-from lethe.errors import CatalogError, InputError, LawfulBasisError, NotFoundError
+from lethe.errors import CatalogError, InputError, LawfulBasisError, ModelError, NotFoundError
 from lethe.imaging import decode_image
 from lethe.index import VectorIndex, index_for
 from lethe.ingest import IngestReport, Job, ProcessedImage, Progress, run_ingest
+from lethe.model_ids import model_name, template_model
 from lethe.pipeline import FacePipeline, build_pipeline
 from lethe.privacy import SourceSpec, audit
 from lethe.privacy.audit import AuditEntry, AuditRecord, Verification
 from lethe.privacy.crypto import KeyRing
 from lethe.privacy.suppression import matches as suppression_matches
+from lethe.reembed import ReembedReport
 from lethe.storage import CropStore, private_dir
-from lethe.types import Box, FaceRecord
+from lethe.types import EMBEDDING_DIM, Box, FaceRecord
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,9 @@ class Lethe:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         data_dir = settings.ensure_data_dir()
-        self.catalog = Catalog(settings.resolved_catalog_url)
+        #: The model whose templates this engine stores, indexes and compares (lethe.model_ids).
+        self.model_sha256 = template_model(settings.embedder)
+        self.catalog = Catalog(settings.resolved_catalog_url, template_model=self.model_sha256)
         try:
             self.keyring = KeyRing(data_dir / "keys", self.catalog, master_key_file=settings.master_key_file)
         except BaseException:
@@ -104,7 +108,7 @@ class Lethe:
         self._thread_lock = threading.RLock()
         self._suppressed: np.ndarray | None = None
         self._suppressed_key = b""
-        self._objected = np.zeros((0, 128), dtype=np.float32)
+        self._objected = np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
         try:
             self.index: VectorIndex = index_for(settings, private_dir(data_dir / "index"))
         except BaseException:
@@ -231,8 +235,20 @@ class Lethe:
         source = self.catalog.source(source_name)
         if source.status != "active":
             raise LawfulBasisError(f"source {source.name!r} is {source.status}; ingest is refused")
+        from lethe.privacy.suppression import entries_of_other_models
+
+        # Objections made under another model: each new face also gets that model's template, in
+        # memory only, to be checked against them (docs/models.md, "Changing the embedder").
+        old_objections = [e for e in entries_of_other_models(self) if e.scope == "objection"]
+        also = tuple(sorted({e.model_sha256 for e in old_objections}))
+        pipeline = self.pipeline if not also else build_pipeline(self.settings, also)
         detector = self.settings.detector
-        embedder = self.pipeline.embedder.name  # also converts the ONNX model once, before workers start
+        embedder = self.pipeline.embedder.name  # also prepares the ONNX model once, before workers start
+        if self.pipeline.embedder.model_sha256 != self.model_sha256:
+            raise ModelError(
+                f"the embedder's model file has sha256 {self.pipeline.embedder.model_sha256}, expected "
+                f"{self.model_sha256} ({model_name(self.model_sha256)})"
+            )
         keep_out = self.settings.erasure_review_threshold
 
         def is_known(digest: str) -> bool:
@@ -240,11 +256,14 @@ class Lethe:
 
         def commit(batch: list[tuple[Job, ProcessedImage]]) -> tuple[int, int]:
             suppressed = 0
-            if len(self.objected):
+            if len(self.objected) or old_objections:
                 kept: list[tuple[Job, ProcessedImage]] = []
                 for job, processed in batch:
                     found = np.array([f.embedding for f in processed.faces], dtype=np.float32)
                     objected = suppression_matches(self.objected, found, keep_out)
+                    for entry in old_objections:
+                        theirs = np.array([f.others[entry.model_sha256] for f in processed.faces], np.float32)
+                        objected |= suppression_matches(entry.templates, theirs, entry.threshold)
                     suppressed += int(objected.sum())
                     faces = [f for f, out in zip(processed.faces, objected, strict=True) if not out]
                     kept.append(
@@ -287,6 +306,7 @@ class Lethe:
                     items,
                     detector=detector,
                     embedder=embedder,
+                    model_sha256=self.model_sha256,
                     crop_path_for=crop_path_for,
                     audit_as=AuditRecord(actor, "ingest", {"detector": detector, "embedder": embedder}),
                     before_commit=write_crops,
@@ -319,8 +339,9 @@ class Lethe:
                 self.settings,
                 is_known=is_known,
                 commit=commit,
-                pipeline=lambda: self.pipeline,
+                pipeline=lambda: pipeline,
                 progress=progress,
+                also_models=also,
             )
             self._maybe_restructure()
             self.index.save()
@@ -386,6 +407,9 @@ class Lethe:
         self._audit_search(actor, purpose, probe, limit, top_k, [m.face_id for m in matches])
         return SearchResult(boxes, chosen, limit, matches, self.calibration(limit))
 
+    def _searched_sources(self) -> list[str]:
+        return sorted(s.name for s in self.catalog.sources() if s.status == "active")
+
     def _band(self, score: float) -> str:
         if score >= self.settings.erasure_auto_threshold:
             return "automatic"
@@ -395,7 +419,9 @@ class Lethe:
         """The thresholds in force, and the FPIR/FNIR measured on LFW nearest to the match
         threshold at this gallery's size (see :mod:`lethe.calibration`)."""
         limit = self.settings.match_threshold if match_threshold is None else match_threshold
-        measured = implied(limit, len(self.index), calibration_file(self.settings.embed_flip))
+        measured = implied(
+            limit, len(self.index), calibration_file(self.settings.embedder, self.settings.embed_flip)
+        )
         return {
             "match_threshold": limit,
             "erasure_automatic_threshold": self.settings.erasure_auto_threshold,
@@ -420,6 +446,10 @@ class Lethe:
             "threshold": threshold,
             "top": top_k,
             "face_ids": face_ids,
+            "model_sha256": self.model_sha256,
+            "model": model_name(self.model_sha256),
+            "gallery_faces": len(self.index),
+            "sources_searched": self._searched_sources(),
         }
         self.catalog.record(AuditRecord(actor, "search", details, tuple(face_ids)))
 
@@ -468,6 +498,12 @@ class Lethe:
         with self.writing():
             receipt = Eraser(self).erase(face_ids, reason=reason, actor=actor)
         return len(receipt.erased_faces)
+
+    def reembed(self, *, actor: str = "system", progress: Progress | None = None) -> ReembedReport:
+        """Move faces whose templates another model made to the configured embedder (lethe.reembed)."""
+        from lethe.reembed import reembed
+
+        return reembed(self, actor=actor, progress=progress)
 
     def rotate_master_key(self, *, actor: str = "system") -> int:
         """New master key; every data key re-wrapped with it (see lethe.privacy.crypto). Returns the

@@ -77,6 +77,8 @@ class RequestProbeBlobRow(Base):
     probe_id: Mapped[int] = mapped_column(BigId, ForeignKey("request_probe.id"), primary_key=True)
     photo: Mapped[bytes] = mapped_column(LargeBinary)
     template: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    #: The model that made ``template``; another model's probe is embedded again from ``photo``.
+    model_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RequestCandidateRow(Base):
@@ -103,6 +105,8 @@ class SuppressionRow(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     templates: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     count: Mapped[int] = mapped_column(Integer)
+    #: The model that made ``templates`` (lethe.model_ids).
+    model_sha256: Mapped[str] = mapped_column(String(64))
     #: "objection": out of ingest and search; "restriction" (Art. 18): hidden from search only.
     scope: Mapped[str] = mapped_column(String(20), server_default="objection")
 

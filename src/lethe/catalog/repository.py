@@ -86,6 +86,17 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class StaleImage:
+    """A photo with faces whose templates another model made: face id -> box."""
+
+    image_id: int
+    uri: str
+    sha256: str
+    source_id: int
+    faces: dict[int, Box]
+
+
 def _sealed_templates() -> Select[tuple[int, bytes, int, str]]:
     """Face id, sealed template, and what its AAD binds it to: source id and photo hash."""
     return select(FaceRow.id, FaceRow.embedding, ImageRow.source_id, ImageRow.sha256).join(
@@ -107,8 +118,13 @@ class Catalog:
     them need a key ring, given with :meth:`attach_keyring` (the engine does it); everything else
     works without one."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, template_model: str | None = None) -> None:
         self.keyring: KeyRing | None = None
+        #: When set (the engine sets the configured embedder's model sha256), the methods that list
+        #: faces for the vector index or read templates see only this model's faces: templates of
+        #: different models are never compared. Faces of other models stay stored (until
+        #: ``lethe index reembed`` moves them) and are still reached by erasure, retention and orders.
+        self.template_model = template_model
         try:
             self.url = dialects.sqlalchemy_url(url)
             self.engine: Engine = create_engine(self.url, future=True, **dialects.engine_options(self.url))
@@ -256,6 +272,7 @@ class Catalog:
         *,
         detector: str,
         embedder: str,
+        model_sha256: str,
         crop_path_for: Any,
         audit_as: AuditRecord | None = None,
         before_commit: Callable[[list[tuple[int, FaceRecord]]], None] | None = None,
@@ -311,6 +328,7 @@ class Catalog:
                         detector_score=f.detector_score,
                         quality=f.quality,
                         embedder=embedder,
+                        model_sha256=model_sha256,
                         embedding=b"",  # sealed below, once the face id (part of its AAD) is known
                         crop_path="",
                         created_at=created,
@@ -350,10 +368,15 @@ class Catalog:
         with self.session() as session:
             return int(session.scalar(select(func.count(ImageRow.id))) or 0)
 
+    def _of_model(self, query: Any) -> Any:
+        return (
+            query if self.template_model is None else query.where(FaceRow.model_sha256 == self.template_model)
+        )
+
     def face_ids(self) -> np.ndarray:
-        """Every face id, sorted (int64)."""
+        """Every face id of the template model, sorted (int64)."""
         with self.session() as session:
-            ids = session.scalars(select(FaceRow.id).order_by(FaceRow.id)).all()
+            ids = session.scalars(self._of_model(select(FaceRow.id)).order_by(FaceRow.id)).all()
         return np.asarray(ids, dtype=np.int64)
 
     def iter_embeddings(self, batch: int = 50_000) -> Iterator[tuple[np.ndarray, Embedding]]:
@@ -366,7 +389,10 @@ class Catalog:
         with self.session() as session:
             while True:
                 rows = session.execute(
-                    _sealed_templates().where(FaceRow.id > last).order_by(FaceRow.id).limit(batch)
+                    self._of_model(_sealed_templates())
+                    .where(FaceRow.id > last)
+                    .order_by(FaceRow.id)
+                    .limit(batch)
                 ).all()
                 if not rows:
                     return
@@ -374,8 +400,9 @@ class Catalog:
                 yield ids, _open_templates(keys, rows)
                 last = int(ids[-1])
 
-    def face_templates(self, face_ids: Iterable[int]) -> dict[int, Embedding]:
-        """face id -> plaintext template (float32); faces that do not exist are left out.
+    def face_templates(self, face_ids: Iterable[int], *, any_model: bool = False) -> dict[int, Embedding]:
+        """face id -> plaintext template (float32); faces that do not exist, or whose template another
+        model made (unless ``any_model``), are left out.
 
         Raises :class:`~lethe.errors.KeyShreddedError` when a face's source key was shredded."""
         keys = self._keys()
@@ -384,11 +411,66 @@ class Catalog:
         with self.session() as session:
             for start in range(0, len(wanted), 500):
                 rows = session.execute(
-                    _sealed_templates().where(FaceRow.id.in_(wanted[start : start + 500]))
+                    (_sealed_templates() if any_model else self._of_model(_sealed_templates())).where(
+                        FaceRow.id.in_(wanted[start : start + 500])
+                    )
                 ).all()
                 if rows:
                     out.update(zip((int(r[0]) for r in rows), _open_templates(keys, rows), strict=True))
         return out
+
+    def photos_of_other_models(self, after_image_id: int, limit: int) -> list[StaleImage]:
+        """Photos (by id, after ``after_image_id``) holding faces whose template another model than
+        the template model made: what ``lethe index reembed`` moves, ``limit`` photos at a time."""
+        if self.template_model is None:
+            raise CatalogError("no template model set")
+        stale = FaceRow.model_sha256 != self.template_model
+        box = (FaceRow.box_left, FaceRow.box_top, FaceRow.box_right, FaceRow.box_bottom)
+        with self.session() as session:
+            image_ids = session.scalars(
+                select(FaceRow.image_id)
+                .where(stale, FaceRow.image_id > after_image_id)
+                .group_by(FaceRow.image_id)
+                .order_by(FaceRow.image_id)
+                .limit(limit)
+            ).all()
+            rows = session.execute(
+                select(ImageRow.id, ImageRow.uri, ImageRow.sha256, ImageRow.source_id, FaceRow.id, *box)
+                .join(FaceRow, FaceRow.image_id == ImageRow.id)
+                .where(stale, ImageRow.id.in_(image_ids))
+                .order_by(ImageRow.id, FaceRow.id)
+            ).all()
+        photos: dict[int, StaleImage] = {}
+        for image_id, uri, sha, source_id, face_id, *corners in rows:
+            photo = photos.setdefault(
+                image_id, StaleImage(int(image_id), str(uri), str(sha), int(source_id), {})
+            )
+            photo.faces[int(face_id)] = Box(*(int(c) for c in corners))
+        return list(photos.values())
+
+    def replace_templates(
+        self,
+        photo: StaleImage,
+        templates: dict[int, Embedding],
+        *,
+        embedder: str,
+        audit_as: AuditRecord | None = None,
+    ) -> None:
+        """Store the template model's templates for faces of ``photo`` (one transaction)."""
+        if self.template_model is None:
+            raise CatalogError("no template model set")
+        keys = self._keys()
+        with self.session() as session, session.begin():
+            for face_id, vector in templates.items():
+                row = session.get(FaceRow, face_id)
+                if row is None:
+                    continue  # erased meanwhile
+                plain = np.asarray(vector, dtype=np.float32).tobytes()
+                row.embedding = keys.seal_template(photo.source_id, photo.sha256, face_id, plain)
+                row.model_sha256 = self.template_model
+                row.embedder = embedder
+            if audit_as is not None:
+                self._audit(session, audit_as)
 
     def face_source_ids(self, face_ids: Iterable[int]) -> dict[int, int]:
         """face id -> source id; faces that do not exist are left out."""
@@ -432,13 +514,14 @@ class Catalog:
         }
 
     def face_sources(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every face id (sorted) and the id of its source, as two aligned int64 arrays (one query:
+        """Every face id of the template model (sorted) and the id of its source, as two aligned int64
+        arrays (one query:
         what an index rebuild stores beside the vectors)."""
         with self.session() as session:
             rows = session.execute(
-                select(FaceRow.id, ImageRow.source_id)
-                .join(ImageRow, FaceRow.image_id == ImageRow.id)
-                .order_by(FaceRow.id)
+                self._of_model(
+                    select(FaceRow.id, ImageRow.source_id).join(ImageRow, FaceRow.image_id == ImageRow.id)
+                ).order_by(FaceRow.id)
             ).all()
         pairs = np.asarray(rows, dtype=np.int64).reshape(-1, 2)
         return np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1])

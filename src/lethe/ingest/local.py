@@ -16,9 +16,9 @@ _WORKER_PIPELINE: FacePipeline | None = None
 _WORKER_MAX_PIXELS = 0
 
 
-def _worker_init(settings: Settings) -> None:
+def _worker_init(settings: Settings, also_models: tuple[str, ...]) -> None:
     global _WORKER_PIPELINE, _WORKER_MAX_PIXELS
-    _WORKER_PIPELINE = build_pipeline(settings)
+    _WORKER_PIPELINE = build_pipeline(settings, also_models)
     _WORKER_MAX_PIXELS = settings.max_image_pixels
 
 
@@ -29,8 +29,12 @@ def _worker_process(blobs: list[bytes]) -> Outcomes:
 
 
 @contextmanager
-def local_runner(settings: Settings, pipeline: Callable[[], FacePipeline]) -> Iterator[FixedRunner]:
-    """``settings.workers`` processes; one means the driver's own ``pipeline()``, chunk by chunk."""
+def local_runner(
+    settings: Settings, pipeline: Callable[[], FacePipeline], also_models: tuple[str, ...] = ()
+) -> Iterator[FixedRunner]:
+    """``settings.workers`` processes; one means the driver's own ``pipeline()``, chunk by chunk.
+    Workers build the pipeline with ``also_models`` (see :func:`lethe.pipeline.build_pipeline`); the
+    driver's own pipeline must have them already."""
     if settings.workers <= 1:
         local = pipeline()
 
@@ -47,7 +51,7 @@ def local_runner(settings: Settings, pipeline: Callable[[], FacePipeline]) -> It
     # spawn, not fork: the parent may hold OpenMP threads (FAISS) that a forked child would inherit.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        settings.workers, mp_context=context, initializer=_worker_init, initargs=(settings,)
+        settings.workers, mp_context=context, initializer=_worker_init, initargs=(settings, also_models)
     ) as pool:
 
         def in_pool(blobs: list[bytes]) -> Future[Outcomes]:

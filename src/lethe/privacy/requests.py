@@ -172,6 +172,7 @@ class Requests:
                         template=keyring.seal_master(
                             np.asarray(template, np.float32).tobytes(), aad + b":template"
                         ),
+                        model_sha256=self.engine.model_sha256,
                     )
                 )
             self._event(session, row, None, "received", actor, f"opened via {channel}")
@@ -450,23 +451,43 @@ class Requests:
         return np.vstack([found[f] for f in face_ids if f in found]).astype(np.float32)
 
     def _probe_templates(self, request_id: int) -> np.ndarray:
+        """The requester's templates under the configured model: a probe whose template another model
+        made (the embedder changed while the request was open) is embedded again from its photo,
+        which is kept until the request closes."""
         with self.catalog.session() as session:
             rows = session.execute(
-                select(RequestProbeRow.id, RequestProbeBlobRow.template)
+                select(RequestProbeRow.id, RequestProbeBlobRow.template, RequestProbeBlobRow.model_sha256)
                 .join(RequestProbeBlobRow, RequestProbeBlobRow.probe_id == RequestProbeRow.id)
                 .where(RequestProbeRow.request_id == request_id)
             ).all()
         if not rows:
             raise PrivacyError(f"request {request_id} holds no photos any more (it was closed)")
         keyring = self.engine.keyring
-        vectors = [
-            np.frombuffer(
-                keyring.open_master(blob, f"request-probe:{pid}:template".encode()), dtype=np.float32
-            )
-            for pid, blob in rows
-            if blob is not None
-        ]
+        vectors = []
+        for pid, blob, model in rows:
+            aad = f"request-probe:{pid}".encode()
+            if blob is not None and model == self.engine.model_sha256:
+                vectors.append(np.frombuffer(keyring.open_master(blob, aad + b":template"), dtype=np.float32))
+                continue
+            vectors.append(self._embed_again(pid, aad))
         return np.vstack(vectors)
+
+    def _embed_again(self, probe_id: int, aad: bytes) -> np.ndarray:
+        with self.catalog.session() as session, session.begin():
+            blob = session.get(RequestProbeBlobRow, probe_id)
+            if blob is None:
+                raise PrivacyError(f"probe {probe_id} holds no photo any more")
+            photo = self.engine.keyring.open_master(blob.photo, aad + b":photo")
+            image = decode_image(
+                photo, max_pixels=self.settings.max_image_pixels, max_bytes=self.settings.max_image_bytes
+            )
+            faces = self.engine.pipeline.faces(image.pixels)
+            if not faces:
+                raise PrivacyError(f"probe {probe_id}: the configured embedder's detector finds no face")
+            template = np.asarray(faces[0].embedding, np.float32)
+            blob.template = self.engine.keyring.seal_master(template.tobytes(), aad + b":template")
+            blob.model_sha256 = self.engine.model_sha256
+        return template
 
     def _receipts(self, request_id: int) -> list[ErasureReceipt]:
         """Receipts of the request's finished erasure jobs, oldest first."""

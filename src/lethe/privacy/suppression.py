@@ -8,14 +8,17 @@ never returns them. Withdrawing the objection deletes the templates.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from lethe.calibration import default_thresholds, model_family_of
 from lethe.catalog.privacy_tables import SuppressionRow
 from lethe.catalog.repository import now_utc
 from lethe.errors import NotFoundError, PrivacyError
+from lethe.model_ids import model_name
 from lethe.privacy import audit
 
 if TYPE_CHECKING:
@@ -42,17 +45,27 @@ def suppress(
         if request_id is not None:
             row = session.scalars(
                 select(SuppressionRow)
-                .where(SuppressionRow.request_id == request_id, SuppressionRow.withdrawn_at.is_(None))
+                .where(
+                    SuppressionRow.request_id == request_id,
+                    SuppressionRow.withdrawn_at.is_(None),
+                    SuppressionRow.model_sha256 == engine.model_sha256,
+                )
                 .order_by(SuppressionRow.id)
             ).first()
         action = "suppression.add" if row is None else "suppression.update"
         if row is None:
             row = SuppressionRow(
-                request_id=request_id, created_at=at, templates=b"", count=len(vectors), scope=scope
+                request_id=request_id,
+                created_at=at,
+                templates=b"",
+                count=len(vectors),
+                scope=scope,
+                model_sha256=engine.model_sha256,
             )
             session.add(row)
             session.flush()
         row.count = len(vectors)
+        row.model_sha256 = engine.model_sha256
         row.templates = engine.keyring.seal_master(vectors.tobytes(), _aad(row.id))
         audit.append(
             session,
@@ -106,12 +119,14 @@ def fingerprint(engine: Lethe) -> bytes:
 
 
 def active_templates(engine: Lethe, scopes: tuple[str, ...] = SCOPES) -> np.ndarray:
-    """Every active objection's (or restriction's) templates, one unit row each (empty (0, dim)
-    when none)."""
+    """Every active objection's (or restriction's) templates made by the configured model, one unit
+    row each (empty (0, dim) when none)."""
     with engine.catalog.session() as session:
         rows = session.execute(
             select(SuppressionRow.id, SuppressionRow.templates).where(
-                SuppressionRow.withdrawn_at.is_(None), SuppressionRow.scope.in_(scopes)
+                SuppressionRow.withdrawn_at.is_(None),
+                SuppressionRow.scope.in_(scopes),
+                SuppressionRow.model_sha256 == engine.model_sha256,
             )
         ).all()
     vectors = [
@@ -135,9 +150,91 @@ def list_active(engine: Lethe) -> list[dict[str, object]]:
                 "withdrawn_at": r.withdrawn_at.isoformat() if r.withdrawn_at else None,
                 "templates": r.count,
                 "scope": r.scope,
+                "model": model_name(r.model_sha256),
             }
             for r in rows
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """An active objection or restriction whose templates another model made."""
+
+    suppression_id: int
+    request_id: int | None
+    scope: str
+    model_sha256: str
+    templates: np.ndarray
+    #: That model's review threshold: at or above it a face is taken for the person's.
+    threshold: float
+
+
+def entries_of_other_models(engine: Lethe) -> list[Entry]:
+    with engine.catalog.session() as session:
+        rows = session.execute(
+            select(
+                SuppressionRow.id,
+                SuppressionRow.request_id,
+                SuppressionRow.scope,
+                SuppressionRow.model_sha256,
+                SuppressionRow.templates,
+            ).where(SuppressionRow.withdrawn_at.is_(None), SuppressionRow.model_sha256 != engine.model_sha256)
+        ).all()
+    return [
+        Entry(
+            int(sid),
+            None if request_id is None else int(request_id),
+            str(scope),
+            str(sha),
+            np.frombuffer(engine.keyring.open_master(blob, _aad(sid)), dtype=np.float32).reshape(
+                -1, engine.index.dim
+            ),
+            default_thresholds(model_family_of(str(sha))).erasure_review_threshold,
+        )
+        for sid, request_id, scope, sha, blob in rows
+        if blob
+    ]
+
+
+def carry_over(engine: Lethe, carried: dict[tuple[int | None, str], list[np.ndarray]], *, actor: str) -> int:
+    """Add the configured model's templates of faces that matched an entry of another model to that
+    request's entry under the configured model (made when missing). Returns templates added."""
+    added = 0
+    for (request_id, scope), vectors in carried.items():
+        existing = _active_of_model(engine, request_id, scope)
+        suppress(engine, np.vstack([existing, *vectors]), request_id=request_id, actor=actor, scope=scope)
+        added += len(vectors)
+    return added
+
+
+def _active_of_model(engine: Lethe, request_id: int | None, scope: str) -> np.ndarray:
+    with engine.catalog.session() as session:
+        row = session.execute(
+            select(SuppressionRow.id, SuppressionRow.templates).where(
+                SuppressionRow.request_id == request_id
+                if request_id is not None
+                else SuppressionRow.request_id.is_(None),
+                SuppressionRow.scope == scope,
+                SuppressionRow.withdrawn_at.is_(None),
+                SuppressionRow.model_sha256 == engine.model_sha256,
+            )
+        ).first()
+    if row is None or not row[1]:
+        return np.zeros((0, engine.index.dim), dtype=np.float32)
+    return np.frombuffer(engine.keyring.open_master(row[1], _aad(row[0])), dtype=np.float32).reshape(
+        -1, engine.index.dim
+    )
+
+
+def other_models(engine: Lethe) -> dict[str, int]:
+    """Active entries whose templates another model made: model sha256 -> entries."""
+    with engine.catalog.session() as session:
+        rows = session.execute(
+            select(SuppressionRow.model_sha256, func.count())
+            .where(SuppressionRow.withdrawn_at.is_(None), SuppressionRow.model_sha256 != engine.model_sha256)
+            .group_by(SuppressionRow.model_sha256)
+        ).all()
+    return {str(sha): int(n) for sha, n in rows}
 
 
 def matches(templates: np.ndarray, vectors: np.ndarray, threshold: float) -> np.ndarray:
