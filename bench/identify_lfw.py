@@ -2,6 +2,7 @@
 
 Usage: nice .venv/bin/python bench/identify_lfw.py [--data ../shared/data] [--distractors 0 100000 1000000]
 [--thresholds 0.90 0.93 0.95 0.97] [--out results.json]
+(``LETHE_EMBEDDER`` chooses the model; write ``src/lethe/calibration-<model>.json`` with ``--out``)
 
 Gallery: one photo per person with two or more photos (the first, sorted) enrolled as the person's
 anchor; every other photo of those people is a mated probe. Non-mated probes are the people with a
@@ -24,17 +25,24 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lfw_embeddings import DEFAULT_CACHE, face_like_distractors, load_lfw_faces  # noqa: E402
+from lfw_embeddings import DEFAULT_CACHE, LfwFaces, face_like_distractors, load_lfw_faces  # noqa: E402
 from machine import describe, machine  # noqa: E402
 
+from lethe.calibration import model_family  # noqa: E402
 from lethe.config import Settings  # noqa: E402
 
 DEFAULTS = Settings()
 DEFAULT_THRESHOLD = DEFAULTS.match_threshold
+#: Thresholds measured besides the defaults, per model (their score scales differ).
+GRID = {
+    "dlib": [0.93, 0.94, 0.95, 0.955, 0.96],
+    "sface": [round(0.25 + 0.025 * i, 3) for i in range(19)],
+}
 
 
 def top1(gallery: np.ndarray, probes: np.ndarray, batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
@@ -49,7 +57,11 @@ def top1(gallery: np.ndarray, probes: np.ndarray, batch: int = 2048) -> tuple[np
 
 
 def evaluate(
-    mated_ok: np.ndarray, mated_score: np.ndarray, non_score: np.ndarray, thresholds: list[float]
+    mated_ok: np.ndarray,
+    mated_score: np.ndarray,
+    non_score: np.ndarray,
+    thresholds: list[float],
+    default: float,
 ) -> dict[str, object]:
     """mated_ok: rank-1 is the right person (False also when no face); scores -inf when no face."""
     out: dict[str, object] = {"rank1": float(mated_ok.mean())}
@@ -58,8 +70,8 @@ def evaluate(
         threshold = float(ordered[max(0, int(np.floor(fpir * len(ordered))) - 1)]) + 1e-7
         out[f"threshold_fpir_{fpir}"] = threshold
         out[f"fnir_at_fpir_{fpir}"] = float(1 - (mated_ok & (mated_score >= threshold)).mean())
-    out["fpir_at_default"] = float((non_score >= DEFAULT_THRESHOLD).mean())
-    out["fnir_at_default"] = float(1 - (mated_ok & (mated_score >= DEFAULT_THRESHOLD)).mean())
+    out["fpir_at_default"] = float((non_score >= default).mean())
+    out["fnir_at_default"] = float(1 - (mated_ok & (mated_score >= default)).mean())
     out["by_threshold"] = {
         f"{t:.3f}": [float((non_score >= t).mean()), float(1 - (mated_ok & (mated_score >= t)).mean())]
         for t in thresholds
@@ -67,31 +79,11 @@ def evaluate(
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--distractors", type=int, nargs="*", default=[0, 100_000, 1_000_000])
-    parser.add_argument(
-        "--thresholds",
-        type=float,
-        nargs="*",
-        default=sorted(
-            {
-                DEFAULTS.erasure_review_threshold,
-                0.93,
-                0.94,
-                DEFAULTS.match_threshold,
-                0.95,
-                0.955,
-                0.96,
-                DEFAULTS.erasure_auto_threshold,
-            }
-        ),
-    )
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    faces = load_lfw_faces(args.data, args.cache)
+def identify(
+    faces: LfwFaces, distractors: list[int], thresholds: list[float], default: float
+) -> dict[str, Any]:
+    """The 1:N protocol on ``faces``, once per distractor count: enrolled and probe counts, and per
+    gallery size rank-1, FNIR at FPIR 0.01 / 0.003, and FPIR / FNIR at each threshold."""
     photo_person = faces.photo_person
     central = {int(i): f for f, i in enumerate(faces.image) if faces.is_central[f]}
     counts = Counter(photo_person.tolist())
@@ -122,8 +114,7 @@ def main() -> None:
     person_index = {p: i for i, p in enumerate(anchor_people)}
     truth = np.array([person_index[p] for p in mated_people])
     results = []
-    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    for extra in args.distractors:
+    for extra in distractors:
         full = (
             gallery
             if not extra
@@ -137,26 +128,56 @@ def main() -> None:
         mated_score = np.where(mated_has, score, -np.inf)
         non_score = np.where(non_has, non_score, -np.inf)
         row = {"gallery": len(full), "distractors": extra, "seconds": round(seconds, 1)}
-        row |= evaluate(ok, mated_score, non_score, args.thresholds)
+        row |= evaluate(ok, mated_score, non_score, thresholds, default)
         results.append(row)
         print(json.dumps(row), file=sys.stderr)
-    report = {
-        "date": started,
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
-        "machine": describe(machine()),
+    return {
         "enrolled": len(anchors),
         "mated_probes": len(mated),
         "non_mated_probes": len(non_mated),
         "mated_without_face": int((~mated_has).sum()),
         "results": results,
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--distractors", type=int, nargs="*", default=[0, 100_000, 1_000_000])
+    parser.add_argument(
+        "--thresholds",
+        type=float,
+        nargs="*",
+        default=sorted(
+            {
+                DEFAULTS.erasure_review_threshold,
+                DEFAULTS.match_threshold,
+                DEFAULTS.erasure_auto_threshold,
+                *GRID[model_family(DEFAULTS.embedder)],
+            }
+        ),
+    )
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    faces = load_lfw_faces(args.data, args.cache)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    found = identify(faces, args.distractors, args.thresholds, DEFAULT_THRESHOLD)
+    results = found["results"]
+    report = {
+        "date": started,
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "machine": describe(machine()),
+        **found,
+    }
     print(
         f"## Identification (1:N) on LFW ({started})\n\nCommand: `{report['command']}`  \n"
         f"Machine: {report['machine']}\n"
     )
     print(
-        f"Enrolled {len(anchors)} people (one anchor photo each); {len(mated)} mated probes "
-        f"({report['mated_without_face']} without a detected face); {len(non_mated)} non-mated probes.\n"
+        f"Enrolled {found['enrolled']} people (one anchor photo each); {found['mated_probes']} mated probes "
+        f"({found['mated_without_face']} without a detected face); {found['non_mated_probes']} non-mated "
+        "probes.\n"
     )
     print(
         "| gallery | rank-1 | FNIR @ FPIR 0.01 (threshold) | FNIR @ FPIR 0.003 (threshold) | "

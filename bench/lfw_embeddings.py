@@ -1,7 +1,11 @@
 """Every face of every LFW photo through Lethe's real pipeline, cached in an ``.npz`` (shared helper).
 
 Usage: nice .venv/bin/python bench/lfw_embeddings.py [--data ../shared/data]
-[--cache bench/.cache/lfw_faces.npz] [--workers 2] [--limit N]
+[--cache bench/.cache/lfw_faces.npz] [--workers 2] [--limit N] [--variants sface sface-flip onnx]
+
+With ``--variants``, one detection pass feeds several embedders (``NAME`` or ``NAME-flip``), each
+written to its own cache beside ``--cache`` (``lfw_faces_<variant>.npz``) with the key that the same
+settings in the environment (``LETHE_EMBEDDER``, ``LETHE_EMBED_FLIP``) give, so later runs find it.
 
 Other benchmarks call :func:`load_lfw_faces` (and :func:`face_like_distractors` for large
 galleries). Each photo goes through ``build_pipeline(Settings())`` (default detector and embedder;
@@ -37,6 +41,7 @@ from lethe.types import EMBEDDING_DIM
 
 DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache" / "lfw_faces.npz"
 _PIPELINE: FacePipeline | None = None
+_VARIANTS: list[FacePipeline] = []
 _MAX_PIXELS = 0
 _SCALARS = ("key", "errors", "compute_seconds")
 
@@ -92,35 +97,68 @@ def cache_key(lfw: Path, photos: list[Path], settings: Settings) -> str:
     return h.hexdigest()
 
 
-def _init(data_dir: str) -> None:
-    global _PIPELINE, _MAX_PIXELS
+def variant_settings(base: Settings, variant: str) -> Settings:
+    """``base`` with the embedder (and flip) a variant name such as ``sface-flip`` names."""
+    embedder, _, flip = variant.partition("-")
+    return base.model_copy(update={"embedder": embedder, "embed_flip": flip == "flip"})
+
+
+def _init(data_dir: str, variants: tuple[str, ...] = ()) -> None:
+    global _PIPELINE, _MAX_PIXELS, _VARIANTS
     settings = Settings(data_dir=Path(data_dir))
     _PIPELINE, _MAX_PIXELS = build_pipeline(settings), settings.max_image_pixels
+    _VARIANTS = [
+        FacePipeline(_PIPELINE.detector, build_embedder(s), flip=s.embed_flip)
+        for s in (variant_settings(settings, v) for v in variants)
+    ]
 
 
-def _faces_of(path: str) -> tuple[int, int, npt.NDArray[np.int32], npt.NDArray[np.float32]] | None:
-    """(width, height, boxes, templates) of one photo; ``None`` when it cannot be decoded."""
+Found = tuple[int, int, npt.NDArray[np.int32], list[npt.NDArray[np.float32]]]
+
+
+def _faces_of(path: str) -> Found | None:
+    """(width, height, boxes, templates per variant -- or the one pipeline's) of one photo;
+    ``None`` when it cannot be decoded."""
     assert _PIPELINE is not None  # noqa: S101 - set by the pool initializer
     try:
         image = decode_image(Path(path).read_bytes(), max_pixels=_MAX_PIXELS)
     except (OSError, LetheError):
         return None
+    if _VARIANTS:
+        dets = sorted(_PIPELINE.detector.detect(image.pixels), key=lambda d: d.box.area, reverse=True)
+        boxes = np.array([d.box.as_list() for d in dets], dtype=np.int32).reshape(-1, 4)
+        per = [
+            np.asarray(v.templates(image.pixels, dets), np.float32).reshape(-1, EMBEDDING_DIM)
+            for v in _VARIANTS
+        ]
+        return image.width, image.height, boxes, per
     faces = _PIPELINE.faces(image.pixels)
     boxes = np.array([f.box.as_list() for f in faces], dtype=np.int32).reshape(-1, 4)
     vectors = np.array([f.embedding for f in faces], dtype=np.float32).reshape(-1, EMBEDDING_DIM)
-    return image.width, image.height, boxes, vectors
+    return image.width, image.height, boxes, [vectors]
 
 
-def compute(lfw: Path, photos: list[Path], data_dir: Path, workers: int, key: str) -> dict[str, Any]:
-    build_embedder(Settings(data_dir=data_dir))  # convert the ONNX model once, before the workers start
+def compute(
+    lfw: Path,
+    photos: list[Path],
+    data_dir: Path,
+    workers: int,
+    keys: list[str],
+    variants: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """The cache arrays, one dict per variant (or one for the configured pipeline)."""
+    base = Settings(data_dir=data_dir)
+    for v in variants or ("",):  # prepare the derived graphs once, before the workers start
+        build_embedder(variant_settings(base, v) if v else base)
     image_rows: list[int] = []
     central: list[bool] = []
     dists: list[float] = []
     boxes: list[npt.NDArray[np.int32]] = []
-    vectors: list[npt.NDArray[np.float32]] = []
+    vectors: list[list[npt.NDArray[np.float32]]] = [[] for _ in keys]
     errors, t0 = 0, time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(str(data_dir),)) as pool:
+    init = (str(data_dir), variants)
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=init) as pool:
         results = pool.map(_faces_of, [str(p) for p in photos], chunksize=32)
         for row, result in enumerate(results):
             if (row + 1) % 1000 == 0:
@@ -137,9 +175,30 @@ def compute(lfw: Path, photos: list[Path], data_dir: Path, workers: int, key: st
             central += [i == int(np.argmin(d)) for i in range(len(b))]
             dists += d.tolist()
             boxes.append(b)
-            vectors.append(v)
+            for kept, got in zip(vectors, v, strict=True):
+                kept.append(got)
     people = [p.parent.name for p in photos]
     image = np.array(image_rows, dtype=np.int32)
+    seconds = time.perf_counter() - t0
+    return [
+        _arrays(key, lfw, photos, people, image, central, dists, boxes, v, errors, seconds)
+        for key, v in zip(keys, vectors, strict=True)
+    ]
+
+
+def _arrays(
+    key: str,
+    lfw: Path,
+    photos: list[Path],
+    people: list[str],
+    image: npt.NDArray[np.int32],
+    central: list[bool],
+    dists: list[float],
+    boxes: list[npt.NDArray[np.int32]],
+    vectors: list[npt.NDArray[np.float32]],
+    errors: int,
+    seconds: float,
+) -> dict[str, Any]:
     return {
         "key": np.array(key),
         "paths": np.array([p.relative_to(lfw).as_posix() for p in photos]),
@@ -151,8 +210,41 @@ def compute(lfw: Path, photos: list[Path], data_dir: Path, workers: int, key: st
         "boxes": np.concatenate(boxes) if boxes else np.zeros((0, 4), np.int32),
         "templates": np.concatenate(vectors) if vectors else np.zeros((0, EMBEDDING_DIM), np.float32),
         "errors": np.array(errors),
-        "compute_seconds": np.array(time.perf_counter() - t0),
+        "compute_seconds": np.array(seconds),
     }
+
+
+def _read(cache: Path, key: str) -> dict[str, Any] | None:
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as npz:
+            if str(npz["key"]) == key:
+                return {name: npz[name] for name in npz.files}
+        print(f"{cache}: key differs (other photos or settings); recomputing", file=sys.stderr)
+    return None
+
+
+def _write(cache: Path, arrays: dict[str, Any]) -> None:
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(cache)
+
+
+def _faces(arrays: dict[str, Any]) -> LfwFaces:
+    return LfwFaces(
+        key=str(arrays["key"]),
+        errors=int(arrays["errors"]),
+        compute_seconds=float(arrays["compute_seconds"]),
+        **{name: arrays[name] for name in LfwFaces.__dataclass_fields__ if name not in _SCALARS},
+    )
+
+
+def _photos(data_dir: Path, limit: int | None) -> tuple[Path, list[Path]]:
+    lfw = Path(data_dir).resolve() / "lfw"
+    photos = list_photos(lfw)[:limit] if limit else list_photos(lfw)
+    if not photos:
+        raise FileNotFoundError(f"no photos under {lfw}")
+    return lfw, photos
 
 
 def load_lfw_faces(
@@ -160,33 +252,35 @@ def load_lfw_faces(
 ) -> LfwFaces:
     """The faces of ``data_dir/lfw`` (the first ``limit`` photos when given), from ``cache`` when its
     key matches, else computed with ``workers`` processes and written there."""
-    lfw = Path(data_dir).resolve() / "lfw"
-    photos = list_photos(lfw)[:limit] if limit else list_photos(lfw)
-    if not photos:
-        raise FileNotFoundError(f"no photos under {lfw}")
+    lfw, photos = _photos(data_dir, limit)
     cache = Path(cache)
-    settings = Settings(data_dir=cache.parent)
-    key = cache_key(lfw, photos, settings)
-    arrays: dict[str, Any] | None = None
-    if cache.is_file():
-        with np.load(cache, allow_pickle=False) as npz:
-            if str(npz["key"]) == key:
-                arrays = {name: npz[name] for name in npz.files}
-            else:
-                print(f"{cache}: key differs (other photos or settings); recomputing", file=sys.stderr)
+    key = cache_key(lfw, photos, Settings(data_dir=cache.parent))
+    arrays = _read(cache, key)
     if arrays is None:
         print(f"computing the faces of {len(photos)} photos with {workers} workers", file=sys.stderr)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        arrays = compute(lfw, photos, cache.parent, workers, key)
-        tmp = cache.with_name(cache.name + ".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(cache)
-    return LfwFaces(
-        key=str(arrays["key"]),
-        errors=int(arrays["errors"]),
-        compute_seconds=float(arrays["compute_seconds"]),
-        **{name: arrays[name] for name in LfwFaces.__dataclass_fields__ if name not in _SCALARS},
-    )
+        arrays = compute(lfw, photos, cache.parent, workers, [key])[0]
+        _write(cache, arrays)
+    return _faces(arrays)
+
+
+def variant_cache(cache: Path, variant: str) -> Path:
+    return Path(cache).with_name(f"lfw_faces_{variant}.npz")
+
+
+def load_variants(
+    data_dir: Path, cache: Path, variants: tuple[str, ...], workers: int = 2, limit: int | None = None
+) -> dict[str, LfwFaces]:
+    """Each variant's faces (one shared detection pass when any must be computed)."""
+    lfw, photos = _photos(data_dir, limit)
+    base = Settings(data_dir=Path(cache).parent)
+    keys = [cache_key(lfw, photos, variant_settings(base, v)) for v in variants]
+    found = [_read(variant_cache(cache, v), k) for v, k in zip(variants, keys, strict=True)]
+    if any(a is None for a in found):
+        print(f"computing {', '.join(variants)} for {len(photos)} photos, {workers} workers", file=sys.stderr)
+        found = list(compute(lfw, photos, Path(cache).parent, workers, keys, variants))
+        for v, arrays in zip(variants, found, strict=True):
+            _write(variant_cache(cache, v), arrays)
+    return {v: _faces(a) for v, a in zip(variants, found, strict=True) if a is not None}
 
 
 def face_like_distractors(real: npt.NDArray[np.float32], n: int, seed: int = 0) -> npt.NDArray[np.float32]:
@@ -248,16 +342,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="the .npz cache file")
     parser.add_argument("--workers", type=int, default=2, help="embedding processes")
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos (sorted)")
+    parser.add_argument("--variants", nargs="*", default=(), help="embedders on one detection pass")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    f = load_lfw_faces(args.data, args.cache, args.workers, args.limit)
+    if args.variants:
+        found = load_variants(args.data, args.cache, tuple(args.variants), args.workers, args.limit)
+    else:
+        found = {"configured": load_lfw_faces(args.data, args.cache, args.workers, args.limit)}
+    for name, f in found.items():
+        report(name, f, t0)
+    return 0
+
+
+def report(name: str, f: LfwFaces, t0: float) -> None:
     central = int(f.is_central.sum())
     print(
-        f"{len(f.paths)} photos, {len(set(f.photo_person.tolist()))} people, {f.faces} faces "
+        f"{name}: {len(f.paths)} photos, {len(set(f.photo_person.tolist()))} people, {f.faces} faces "
         f"({central} central), {len(f.photos_without_face())} photos without a face, {f.errors} unreadable; "
         f"computed in {f.compute_seconds:.0f} s, loaded in {time.perf_counter() - t0:.1f} s; key {f.key[:12]}"
     )
-    return 0
 
 
 if __name__ == "__main__":

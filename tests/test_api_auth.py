@@ -4,7 +4,6 @@ sessions with CSRF, the first admin, rate limits, and the user/token commands.""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from lethe.cli.serve import _is_loopback, first_admin_password
 from lethe.users import ROLES, Users, hash_token
 
 from api_support import PURPOSE, add_user, assert_error, bearer, serve
-from conftest import copy_gallery, make_settings
+from conftest import child_env, copy_gallery, make_settings
 
 ANY = set(ROLES)
 READERS = {"admin", "operator", "dpo"}
@@ -323,9 +322,7 @@ def _free_port() -> int:
 
 def test_serve_command_binds_loopback_and_prints_the_first_password_once(tmp_path: Path) -> None:
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")} | {
-        "LETHE_DATA_DIR": str(tmp_path / "data")
-    }
+    env = child_env() | {"LETHE_DATA_DIR": str(tmp_path / "data")}
     lethe = Path(sys.executable).with_name("lethe")
     process = subprocess.Popen(
         [str(lethe), "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True

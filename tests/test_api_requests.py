@@ -21,10 +21,10 @@ from lethe.catalog.privacy_tables import RequestRow
 from lethe.catalog.repository import now_utc
 
 from api_support import PURPOSE, add_user, assert_error, bearer, jpeg, serve
-from conftest import copy_gallery
+from conftest import REVIEW_FLOOR_THRESHOLD, copy_gallery
 
 #: Faces at >= 0.999 are erased at once; 0.9 .. 0.999 wait for a reviewer (as in test_requests.py).
-STRICT = {"erasure_auto_threshold": 0.999, "erasure_review_threshold": 0.9}
+STRICT = {"erasure_auto_threshold": 0.999, "erasure_review_threshold": REVIEW_FLOOR_THRESHOLD}
 
 
 @pytest.fixture(scope="module")

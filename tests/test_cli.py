@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from typer.testing import CliRunner
 
 from lethe.cli import app
 
-from conftest import copy_gallery
+from conftest import child_env, copy_gallery
 
 LETHE = Path(sys.executable).with_name("lethe")
 SOURCE_ARGS = [
@@ -23,7 +22,7 @@ SOURCE_ARGS = [
 
 
 def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")}
+    env = child_env()
     env.update(LETHE_DATA_DIR=str(data_dir), LETHE_WORKERS="1")
     return subprocess.run([str(LETHE), *args], capture_output=True, text=True, env=env, timeout=300)
 

@@ -231,7 +231,8 @@ def test_crops_on_disk_are_sealed_and_crop_jpeg_decrypts_them(gallery: Path) -> 
             assert _mode(lethe.crops.path(face_id)) == 0o600
             jpeg = lethe.crop_jpeg(face_id)
             assert jpeg[:2] == b"\xff\xd8"
-            assert Image.open(io.BytesIO(jpeg)).size == (150, 150)
+            size = lethe.pipeline.embedder.chip_size
+            assert Image.open(io.BytesIO(jpeg)).size == (size, size)
 
 
 def test_tampered_templates_and_crops_fail_with_a_clear_error(gallery: Path, tmp_path: Path) -> None:

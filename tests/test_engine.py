@@ -13,7 +13,15 @@ from lethe.config import Settings
 from lethe.engine import Lethe
 from lethe.errors import LawfulBasisError, NotFoundError
 
-from conftest import consent_source, copy_gallery, make_settings, mixed_folder
+from conftest import (
+    FIXTURE_MATCH_THRESHOLD,
+    REVIEW_AUTO_THRESHOLD,
+    REVIEW_FLOOR_THRESHOLD,
+    consent_source,
+    copy_gallery,
+    make_settings,
+    mixed_folder,
+)
 
 PURPOSE = "test: find the person in the fixtures"
 pytestmark = [pytest.mark.usefixtures("fixtures_dir"), pytest.mark.storage]
@@ -68,7 +76,9 @@ def test_a_probe_ranks_the_persons_photos_above_every_other_identity(
     expected = {name for name, ids in identities.items() if person in ids and name != probe_key}
     with Lethe(make_settings(searchable, match_threshold=Settings().match_threshold)) as lethe:
         default = lethe.search(probe.read_bytes(), top_k=100, purpose=PURPOSE)
-        pairwise = lethe.search(probe.read_bytes(), top_k=100, threshold=0.93, purpose=PURPOSE)
+        pairwise = lethe.search(
+            probe.read_bytes(), top_k=100, threshold=FIXTURE_MATCH_THRESHOLD, purpose=PURPOSE
+        )
     found = {str(Path(m.image).relative_to(fixtures_dir.resolve())) for m in default.matches} - {probe_key}
     assert found <= expected
     found = {str(Path(m.image).relative_to(fixtures_dir.resolve())) for m in pairwise.matches} - {probe_key}
@@ -244,20 +254,30 @@ def test_rebuild_removes_orphan_crops(gallery: Path, tmp_path: Path) -> None:
 
 def test_search_reports_thresholds_bands_and_what_they_imply(searchable: Path, fixtures_dir: Path) -> None:
     probe = (fixtures_dir / "identities" / "joe_biden" / "biden.jpg").read_bytes()
-    settings = make_settings(searchable, erasure_auto_threshold=0.99, erasure_review_threshold=0.9)
+    settings = make_settings(
+        searchable,
+        erasure_auto_threshold=REVIEW_AUTO_THRESHOLD,
+        erasure_review_threshold=REVIEW_FLOOR_THRESHOLD,
+    )
     with Lethe(settings) as lethe:
-        result = lethe.search(probe, top_k=50, threshold=0.3, purpose=PURPOSE)
+        result = lethe.search(probe, top_k=50, threshold=-0.5, purpose=PURPOSE)
         gallery_faces = len(lethe.index)  # while open: a Milvus index is closed with the engine
     calibration = result.calibration
-    assert calibration["match_threshold"] == 0.3
-    assert calibration["erasure_automatic_threshold"] == 0.99
-    assert calibration["erasure_review_threshold"] == 0.9
+    assert calibration["match_threshold"] == -0.5
+    assert calibration["erasure_automatic_threshold"] == REVIEW_AUTO_THRESHOLD
+    assert calibration["erasure_review_threshold"] == REVIEW_FLOOR_THRESHOLD
     assert calibration["gallery_faces"] == gallery_faces > 0
-    assert calibration["implied"] is None  # 0.3 is below every measured threshold
+    assert calibration["implied"] is None  # -0.5 is below every measured threshold
     bands = {m.band for m in result.matches}
     assert bands == {"automatic", "review", "below_review"}  # itself, its other photos, the rest
     for m in result.matches:
-        expected = "automatic" if m.score >= 0.99 else "review" if m.score >= 0.9 else "below_review"
+        expected = (
+            "automatic"
+            if m.score >= REVIEW_AUTO_THRESHOLD
+            else "review"
+            if m.score >= REVIEW_FLOOR_THRESHOLD
+            else "below_review"
+        )
         assert m.band == expected
     with Lethe(make_settings(searchable, match_threshold=Settings().match_threshold)) as lethe:
         default = lethe.search(probe, purpose=PURPOSE).calibration

@@ -4,7 +4,6 @@ retention purges, on real photos in real sources."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +20,16 @@ from lethe.errors import InputError, KeyShreddedError, LawfulBasisError
 from lethe.privacy import orders, retention
 from lethe.privacy.requests import Requests
 
-from conftest import backend_env, consent_source, copy_gallery, erased_bytes, make_settings, occurrences
+from conftest import (
+    FIXTURE_AUTO_THRESHOLD,
+    backend_env,
+    child_env,
+    consent_source,
+    copy_gallery,
+    erased_bytes,
+    make_settings,
+    occurrences,
+)
 
 pytestmark = pytest.mark.storage
 
@@ -80,8 +88,10 @@ def everything(lethe: Lethe, probe: Path) -> list[tuple[int, str]]:
 
 
 def run_cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")}
-    env.update(LETHE_DATA_DIR=str(data), LETHE_WORKERS="1", LETHE_ERASURE_AUTO_THRESHOLD="0.95")
+    env = child_env()
+    env.update(
+        LETHE_DATA_DIR=str(data), LETHE_WORKERS="1", LETHE_ERASURE_AUTO_THRESHOLD=str(FIXTURE_AUTO_THRESHOLD)
+    )
     env.update(backend_env(data))
     return subprocess.run(
         [str(LETHE), *args], capture_output=True, text=True, env=env, timeout=300, cwd=data.parent

@@ -37,6 +37,8 @@ from lethe.catalog.repository import now_utc
 from lethe.config import Settings
 from lethe.sources_input import IMAGE_SUFFIXES
 
+from conftest import REVIEW_AUTO_THRESHOLD, REVIEW_FLOOR_THRESHOLD, child_env
+
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.is_file():
     pytest.skip(
@@ -88,15 +90,16 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``lethe serve`` on a free loopback port over a fresh data folder. Erasure: faces at 0.99 or
-    more are erased at once, from 0.90 they wait for a reviewer (so that the review queue fills)."""
+    """``lethe serve`` on a free loopback port over a fresh data folder. Erasure: only copies of the
+    requester's photo are erased at once, their other photos wait for a reviewer (so that the review
+    queue fills)."""
     folder = tmp_path_factory.mktemp("browser")
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LETHE_")} | {
+    env = child_env() | {
         "LETHE_DATA_DIR": str(folder / "data"),
         "LETHE_WORKERS": "1",
-        "LETHE_ERASURE_AUTO_THRESHOLD": "0.99",
-        "LETHE_ERASURE_REVIEW_THRESHOLD": "0.90",
+        "LETHE_ERASURE_AUTO_THRESHOLD": str(REVIEW_AUTO_THRESHOLD),
+        "LETHE_ERASURE_REVIEW_THRESHOLD": str(REVIEW_FLOOR_THRESHOLD),
         "LETHE_LOGIN_RATE_PER_MINUTE": "100",
     }
     log_path = folder / "serve.log"
@@ -309,7 +312,9 @@ def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: P
     found = people_found(page, manifest.parent)
     assert len(found) >= 5 and all("barack_obama" in people for people in found[:5]), found
     expect(page.locator("#no-match")).to_be_hidden()
-    expect(page.locator("#calibration")).to_contain_text("What threshold 0.95 means, measured on LFW")
+    expect(page.locator("#calibration")).to_contain_text(
+        f"What threshold {Settings().match_threshold} means, measured on LFW"
+    )
     first_crop = page.locator(".match .crop").first
     assert (first_crop.get_attribute("src") or "").startswith("/api/faces/")
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=first_crop.element_handle())

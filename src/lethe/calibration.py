@@ -1,8 +1,10 @@
-"""What a similarity threshold implies, as measured: FPIR and FNIR on LFW 1:N identification.
+"""What a similarity threshold implies, as measured: FPIR and FNIR on LFW 1:N identification; and
+each embedder's calibrated default thresholds.
 
-``calibration.json`` beside this module is written by ``bench/identify_lfw.py --out`` (never by
-hand), and ``calibration-flip.json`` likewise with ``LETHE_EMBED_FLIP=1`` and the flipped templates'
-cache (the templates, hence the scores, differ): for each measured gallery size (LFW anchors plus
+``calibration-<model>.json`` beside this module is written by ``bench/identify_lfw.py --out`` (never
+by hand) for each embedder's model (``sface``, ``dlib``), and ``calibration-<model>-flip.json``
+likewise with ``LETHE_EMBED_FLIP=1`` (the templates, hence the scores, differ): for each measured
+gallery size (LFW anchors plus
 face-like distractors) and each measured threshold, the false positive identification rate
 (share of searches for a person who is *not* in the gallery that return a match) and the false
 negative identification rate (share of searches for an enrolled person whose best hit is not that
@@ -23,13 +25,48 @@ from pathlib import Path
 
 from lethe.errors import ConfigError
 
-CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
-FLIP_CALIBRATION_FILE = Path(__file__).with_name("calibration-flip.json")
+HERE = Path(__file__).parent
 
 
-def calibration_file(embed_flip: bool) -> Path:
-    """The measurement that matches how templates are made (``Settings.embed_flip``)."""
-    return FLIP_CALIBRATION_FILE if embed_flip else CALIBRATION_FILE
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    match_threshold: float
+    erasure_auto_threshold: float
+    erasure_review_threshold: float
+
+
+#: The defaults each embedder's model gets, chosen from the measurements in docs/benchmarks.md
+#: ("Thresholds"): the match threshold at FPIR <= 0.01 on the LFW 1:N gallery; the automatic erasure
+#: band where erasure by one photo made no wrongful erasure on all of LFW; the review band where
+#: review reaches >= 99.7% of a person's photos.
+DEFAULT_THRESHOLDS = {
+    "dlib": Thresholds(match_threshold=0.95, erasure_auto_threshold=0.97, erasure_review_threshold=0.90),
+    "sface": Thresholds(match_threshold=0.525, erasure_auto_threshold=0.625, erasure_review_threshold=0.35),
+}
+
+
+def model_family(embedder: str) -> str:
+    """``sface`` or ``dlib`` (both dlib runtimes make the same templates) for an embedder setting."""
+    return "sface" if embedder == "sface" else "dlib"
+
+
+def model_family_of(model_sha256: str) -> str:
+    """``sface`` or ``dlib`` for a template's model (lethe.model_ids)."""
+    from lethe.model_ids import SFACE_SHA256
+
+    return "sface" if model_sha256 == SFACE_SHA256 else "dlib"
+
+
+def default_thresholds(embedder: str) -> Thresholds:
+    return DEFAULT_THRESHOLDS[model_family(embedder)]
+
+
+def calibration_file(embedder: str, embed_flip: bool = False) -> Path:
+    """The measurement that matches how templates are made (``Settings.embedder``, ``embed_flip``)."""
+    return HERE / f"calibration-{model_family(embedder)}{'-flip' if embed_flip else ''}.json"
+
+
+CALIBRATION_FILES = sorted(HERE.glob("calibration-*.json"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +87,7 @@ class Implied:
 
 
 @cache
-def table(path: Path = CALIBRATION_FILE) -> dict[int, dict[float, tuple[float, float]]]:
+def table(path: Path) -> dict[int, dict[float, tuple[float, float]]]:
     """{gallery size: {threshold: (fpir, fnir)}} from the measurement file."""
     try:
         raw = json.loads(path.read_text())
@@ -64,7 +101,7 @@ def table(path: Path = CALIBRATION_FILE) -> dict[int, dict[float, tuple[float, f
         raise ConfigError(f"cannot read the threshold calibration {path}: {exc}") from exc
 
 
-def implied(threshold: float, gallery_faces: int, path: Path = CALIBRATION_FILE) -> Implied | None:
+def implied(threshold: float, gallery_faces: int, path: Path) -> Implied | None:
     """The measured FPIR/FNIR nearest to ``threshold`` at ``gallery_faces``; None below every
     measured threshold."""
     measured = table(path)

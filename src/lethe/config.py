@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lethe.errors import ConfigError
@@ -68,10 +68,12 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(
         default=64 * 1024 * 1024, ge=1, description="Files larger than this are refused."
     )
-    embedder: Literal["onnx", "dlib"] = Field(
-        default="onnx",
-        description="`onnx`: dlib's ResNet converted to ONNX Runtime (same vectors, ~20x faster); "
-        "`dlib`: dlib's own runtime (the reference).",
+    embedder: Literal["sface", "onnx", "dlib"] = Field(
+        default="sface",
+        description="Face embedder: `sface` (SFace, OpenCV Zoo, on ONNX Runtime; the default), `onnx` "
+        "(dlib's ResNet converted to ONNX Runtime) or `dlib` (dlib's ResNet on dlib's own runtime, the "
+        "reference; same templates as `onnx`). Templates of different models are never compared: after "
+        "a change run `lethe index reembed` (docs/models.md).",
     )
     embed_threads: int = Field(default=1, ge=1, description="ONNX Runtime threads per embedding process.")
     embed_flip: bool = Field(
@@ -80,10 +82,25 @@ class Settings(BaseSettings):
         "twice the embedding work). Templates and probes must be made the same way: change it only "
         "on an empty data folder, or re-ingest.",
     )
-    detector: Literal["hog", "yunet"] = Field(default="hog", description="Face detector backend.")
+    detector: Literal["yunet", "hog"] = Field(
+        default="yunet",
+        description="Face detector: `yunet` (YuNet, OpenCV Zoo; boxes and five landmarks; the default) or "
+        "`hog` (dlib's HOG).",
+    )
     yunet_model_path: Path | None = Field(
         default=None,
-        description="YuNet ONNX file; when unset it is downloaded (sha256-pinned) into the data folder.",
+        description="YuNet ONNX file (either pinned release); when unset it is taken from the model cache "
+        "or fetched there, sha256-checked (docs/models.md).",
+    )
+    sface_model_path: Path | None = Field(
+        default=None,
+        description="SFace ONNX file; when unset it is taken from the model cache or fetched there, "
+        "sha256-checked (docs/models.md).",
+    )
+    model_cache_dir: Path | None = Field(
+        default=None,
+        description="Per-user model cache shared by every data folder (fetched files and the prepared "
+        "ONNX graphs); default `$XDG_CACHE_HOME/lethe/models` or `~/.cache/lethe/models`.",
     )
     detect_max_side_px: int = Field(
         default=1024, ge=64, description="Images are shrunk to this longest side before detection."
@@ -91,20 +108,23 @@ class Settings(BaseSettings):
     min_face_px: int = Field(
         default=20, ge=1, description="Faces smaller than this (box side, px) are ignored."
     )
-    match_threshold: float = Field(
-        default=0.95, ge=-1.0, le=1.0, description="Cosine similarity at or above which a face is a match."
-    )
-    erasure_auto_threshold: float = Field(
-        default=0.97,
+    match_threshold: float = Field(  # filled in by _calibrated_defaults when unset
         ge=-1.0,
         le=1.0,
-        description="Requests: similarity at or above which a face is the requester's without review.",
+        description="Cosine similarity at or above which a face is a match; default: the embedder's "
+        "calibrated value (docs/configuration.md).",
     )
-    erasure_review_threshold: float = Field(
-        default=0.90,
+    erasure_auto_threshold: float = Field(  # filled in by _calibrated_defaults when unset
         ge=-1.0,
         le=1.0,
-        description="Requests: similarity from which a face goes to the review queue.",
+        description="Requests: similarity at or above which a face is the requester's without review; "
+        "default: the embedder's calibrated value.",
+    )
+    erasure_review_threshold: float = Field(  # filled in by _calibrated_defaults when unset
+        ge=-1.0,
+        le=1.0,
+        description="Requests: similarity from which a face goes to the review queue; default: the "
+        "embedder's calibrated value.",
     )
     exports_dir: Path | None = Field(
         default=None, description="Where access exports are written; default `exports/` in the data folder."
@@ -169,12 +189,39 @@ class Settings(BaseSettings):
         description="Service: when set, `POST /api/ingest` only reads folders and manifests inside it.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _calibrated_defaults(cls, data: Any) -> Any:
+        """Unset thresholds take the configured embedder's calibrated values (lethe.calibration)."""
+        from lethe.calibration import default_thresholds
+
+        if isinstance(data, dict):
+            defaults = default_thresholds(str(data.get("embedder") or "sface"))
+            for name in ("match_threshold", "erasure_auto_threshold", "erasure_review_threshold"):
+                if data.get(name) is None:
+                    data[name] = getattr(defaults, name)
+        return data
+
+    @property
+    def model_cache(self) -> Path:
+        """The model cache folder in force."""
+        from lethe.models.registry import default_model_cache_dir
+
+        return self.model_cache_dir if self.model_cache_dir is not None else default_model_cache_dir()
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
 
-    @field_validator("master_key_file", "session_secret_file", "ingest_root")
+    @field_validator(
+        "master_key_file",
+        "session_secret_file",
+        "ingest_root",
+        "model_cache_dir",
+        "sface_model_path",
+        "yunet_model_path",
+    )
     @classmethod
     def _expand_optional(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser()

@@ -6,6 +6,7 @@ import logging
 import sys
 
 from lethe.cli import evaluate as _evaluate
+from lethe.cli import models as _models
 from lethe.cli import users as _users
 from lethe.cli.core import app
 from lethe.cli.privacy import register
@@ -14,6 +15,7 @@ from lethe.cli.serve import serve
 register(app)
 _users.register(app)
 _evaluate.register(app)
+_models.register(app)
 app.command()(serve)
 
 __all__ = ["app", "main"]

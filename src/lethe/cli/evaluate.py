@@ -38,7 +38,7 @@ def eval_lfw(
             task = bar.add_task("embed", total=None)
             result = evaluate_lfw(data, settings, lambda d, t: bar.update(task, completed=d, total=t))
         if plot is not None:
-            plot_roc_det({"Lethe (dlib ResNet)": result}, plot)
+            plot_roc_det({f"Lethe ({settings.detector} + {settings.embedder})": result}, plot)
     except LetheError as exc:
         fail(str(exc), exit_code(exc))
 
