@@ -80,7 +80,7 @@
         pickerButtons.append(button);
       });
     }
-    const threshold = Number(answer.threshold).toFixed(2);
+    const threshold = String(Number(Number(answer.threshold).toFixed(3)));  // 0.525, 0.95: as configured
     if (faces === 0) {
       summary.textContent = "No face was found in this photo: try one where the face is larger and clearly visible.";
     } else {
