@@ -1,4 +1,4 @@
-"""Embedding speed and equality: dlib's ResNet on dlib's runtime against its ONNX conversion.
+"""Embedding speed: dlib's ResNet on dlib's runtime against its ONNX conversion, and SFace.
 
 Usage::
 
@@ -12,6 +12,12 @@ the CPU time of each run is printed next to its wall time so that a second core 
 The chips are the pipeline's own: HOG detection, 5-point landmarks, 150x150 chips with padding 0.25,
 the largest face of each photo of a seeded sample of ``lfw/``. Speed mode times batch sizes 1, 8
 and 32 on the same chips and prints the cosine between the two runtimes' vectors on them.
+
+SFace (``--sface MODEL``, default the shared file) is timed in the same run on the ArcFace chips of
+the same photos (YuNet's landmarks), three ways: as shipped (only the unused inputs dropped, so
+it loads: every weight dequantized on each call), with the weights folded to fp32, and as Lethe
+prepares it (folded, PRelu rewritten). GFLOP per face counts the multiply-adds of every Conv and
+Gemm of the shipped network (weights folded, so their shapes are known; x2).
 """
 
 from __future__ import annotations
@@ -34,15 +40,20 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
+import onnx  # noqa: E402
 from machine import describe, machine  # noqa: E402
 
 from lethe.alignment import Landmarker, face_chip  # noqa: E402
+from lethe.arcface import arcface_chip  # noqa: E402
+from lethe.config import Settings  # noqa: E402
 from lethe.detection import DlibHogDetector  # noqa: E402
-from lethe.embedding import DlibResnetEmbedder  # noqa: E402
+from lethe.embedding import DlibResnetEmbedder, sface  # noqa: E402
 from lethe.embedding.dlib_format import load_face_resnet, multiply_accumulates  # noqa: E402
 from lethe.embedding.onnx_resnet import OnnxResnetEmbedder  # noqa: E402
+from lethe.embedding.prepared import cpu_session  # noqa: E402
 from lethe.imaging import decode_image  # noqa: E402
 from lethe.models import dlib_model_path  # noqa: E402
+from lethe.pipeline import build_detector  # noqa: E402
 from lethe.types import RGBImage  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,6 +145,89 @@ def lfw_check(chips: list[RGBImage], cache: Path) -> dict[str, Any]:
     return {"faces": len(chips), "min": float(cos.min()), "mean": float(cos.mean()), "below": below}
 
 
+def arcface_chips(lfw: Path, count: int, seed: int) -> list[RGBImage]:
+    """As :func:`lfw_chips`, with YuNet and the ArcFace template (SFace's chips)."""
+    photos = sorted(p for p in lfw.rglob("*.jpg") if p.is_file())
+    random.Random(seed).shuffle(photos)
+    detector = build_detector(Settings(detector="yunet"))
+    chips: list[RGBImage] = []
+    for path in photos:
+        if len(chips) >= count:
+            break
+        pixels = decode_image(path.read_bytes(), max_pixels=40_000_000).pixels
+        found = sorted(detector.detect(pixels), key=lambda d: d.box.area, reverse=True)
+        if found and found[0].landmarks is not None:
+            chips.append(arcface_chip(pixels, found[0].landmarks, 112))
+    return chips
+
+
+def conv_gemm_macs(model: onnx.ModelProto) -> int:
+    """Multiply-adds of every Conv and Gemm for one face (shapes from ONNX shape inference)."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {
+        v.name: [d.dim_value or 1 for d in v.type.tensor_type.shape.dim]
+        for v in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
+    }
+    weights = {i.name: list(i.dims) for i in model.graph.initializer}
+    macs = 0
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "Gemm"):
+            continue
+        w = weights[node.input[1]]
+        out = shapes[node.output[0]]
+        macs += int(np.prod(out)) * (
+            int(np.prod(w[1:])) if node.op_type == "Conv" else w[1] if len(w) > 1 else 1
+        )
+    return macs
+
+
+def sface_graphs(model: Path) -> dict[str, bytes]:
+    """The shipped graph (loadable), folded, and prepared (what Lethe runs), NHWC uint8 input each."""
+    original = model.read_bytes()
+
+    def load() -> onnx.ModelProto:
+        return sface.drop_unused_inputs(onnx.load_from_string(original))
+
+    return {
+        "sface as shipped": sface.take_chips(load()).SerializeToString(),
+        "sface folded": sface.take_chips(sface.fold_constant_weights(load())).SerializeToString(),
+        "sface prepared": sface.take_chips(
+            sface.split_prelu(sface.fold_constant_weights(load()))
+        ).SerializeToString(),
+    }
+
+
+def sface_speed(args: argparse.Namespace, dlib_best_ms: float) -> dict[str, Any]:
+    chips = arcface_chips(args.data / "lfw", args.faces, args.seed)
+    graphs = sface_graphs(args.sface)
+    network = sface.fold_constant_weights(sface.drop_unused_inputs(onnx.load(str(args.sface))))
+    gflop = 2 * conv_gemm_macs(network) / 1e9
+    results: dict[str, Any] = {"faces": len(chips), "gflop_per_face": gflop}
+    print(f"\nSFace, {len(chips)} ArcFace chips; network {gflop:.3f} GFLOP per face")
+    print(f"{'graph':<18} {'batch':>5} {'ms/face (best)':>15} {'ms/face (median)':>17} {'GFLOP/s':>8}")
+    for name, data in graphs.items():
+        session = cpu_session(data, 1, name)
+        for batch in BATCH_SIZES:
+
+            def embed(c: list[RGBImage], session: Any = session) -> np.ndarray:
+                return session.run(None, {sface.INPUT_NAME: np.stack(c)})[0]
+
+            embed(chips[:batch])
+            per_face = [1000 * time_embed(embed, chips, batch)[0] / len(chips) for _ in range(args.repeat)]
+            best = min(per_face)
+            median = statistics.median(per_face)
+            results.setdefault(name, {})[batch] = {"best_ms": best, "median_ms": median}
+            print(f"{name:<18} {batch:>5} {best:>15.2f} {median:>17.2f} {gflop / best * 1e3:>8.1f}")
+    best = min(r["best_ms"] for r in results["sface prepared"].values())
+    results["best_ms"], results["gflop_per_s"] = best, gflop / best * 1e3
+    results["dlib_bin_over_sface"] = dlib_best_ms / best
+    print(
+        f"SFace prepared at best {best:.2f} ms/face, {gflop / best * 1e3:.1f} GFLOP/s; "
+        f"dlib-bin / SFace = {dlib_best_ms / best:.1f}x"
+    )
+    return results
+
+
 def main() -> int:
     default_data = Path(os.environ.get("LETHE_TEST_DATA", REPO.parent / "shared" / "data"))
     parser = argparse.ArgumentParser(
@@ -147,6 +241,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-dir", type=Path, default=None, help="ONNX cache (default: temporary)")
     parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
+    parser.add_argument(
+        "--sface",
+        type=Path,
+        default=default_data.parent / "models/sface/face_recognition_sface_2021dec_int8bq.onnx",
+        help="the SFace file to time (skipped when absent)",
+    )
     args = parser.parse_args()
 
     info = machine()
@@ -171,6 +271,9 @@ def main() -> int:
         else:
             results = speed(args, chips, cache)
             ok = results["cosine"]["min"] >= MIN_COSINE
+            if args.sface.is_file():
+                dlib_best = min(r["best_ms"] for r in results["dlib"].values())
+                results["sface"] = sface_speed(args, dlib_best)
     if args.out:
         args.out.write_text(json.dumps({"command": command, "machine": info, **results}, indent=2) + "\n")
     return 0 if ok else 1

@@ -98,6 +98,10 @@ class FacePipeline:
             for faces in found
         ]
 
+    def align(self, image: RGBImage, det: Detection) -> tuple[Landmarks5, RGBImage]:
+        """The five landmarks and the chip of one detection, as the configured embedder needs them."""
+        return self._align(self.embedder, image, det)
+
     def _align(self, embedder: Embedder, image: RGBImage, det: Detection) -> tuple[Landmarks5, RGBImage]:
         if embedder.alignment == "arcface":
             points = det.landmarks
