@@ -138,3 +138,12 @@ def test_a_preparation_that_changes_the_output_is_refused(
     with pytest.raises(ModelError, match="does not reproduce"):
         SFaceEmbedder(sface_model, tmp_path)
     assert list(tmp_path.iterdir()) == []  # nothing cached that was not checked
+
+
+def test_larger_batches_give_the_same_templates(
+    sface_model: Path, embedder: SFaceEmbedder, cache: Path, chips: list[RGBImage]
+) -> None:
+    """The prepared graph takes any batch size (the default feeds one chip per call)."""
+    assert embedder.batch_size == 1
+    batched = SFaceEmbedder(sface_model, cache, batch_size=5).embed(chips)
+    np.testing.assert_allclose(batched, embedder.embed(chips), atol=1e-5)

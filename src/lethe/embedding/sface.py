@@ -206,7 +206,9 @@ def ensure_prepared(model_path: Path, cache_dir: Path) -> tuple[Path, bytes, str
 
 
 class SFaceEmbedder:
-    """SFace on 112x112 ArcFace-aligned chips. ``threads``: ONNX Runtime intra-op threads."""
+    """SFace on 112x112 ArcFace-aligned chips. ``threads``: ONNX Runtime intra-op threads.
+    ``batch_size`` 1 by default: one chip per call was the fastest per face (bench/embed_speed.py;
+    larger batches spill the activations out of the cache)."""
 
     name = "sface"
     model_id = "sface-2021dec-int8bq"
@@ -215,7 +217,7 @@ class SFaceEmbedder:
     chip_padding = 0.0
     alignment = "arcface"
 
-    def __init__(self, model_path: Path, cache_dir: Path, threads: int = 1, batch_size: int = 16) -> None:
+    def __init__(self, model_path: Path, cache_dir: Path, threads: int = 1, batch_size: int = 1) -> None:
         if threads < 1 or batch_size < 1:
             raise ValueError("threads and batch_size must be >= 1")
         self.batch_size = batch_size
