@@ -15,7 +15,8 @@ Variants: ``sface``, ``sface-flip`` (each template averaged with its mirror imag
 ``fusion`` (score = mean of SFace's and dlib's cosines: the two unit templates concatenated and
 scaled by 1/sqrt(2), so one inner product gives that mean) and, for erasure only, ``two-model``
 (find_person under each model; a face is erased automatically only when both put it in their
-automatic band, and is a review candidate when either names it).
+automatic band, and is a review candidate otherwise; SFace's review band finds the candidates, dlib's
+search stops at its automatic threshold: it only vetoes).
 
 Per variant: LFW View 2 accuracy (10 folds) and TAR at FAR 1e-3 on the central faces; 1:N as
 identify_lfw.py (rank-1, FNIR at FPIR 0.01 / 0.003 at each gallery size); erasure as erasure_lfw.py
@@ -55,13 +56,18 @@ from lethe.index.faiss_index import FaissIndex  # noqa: E402
 SFACE, DLIB = DEFAULT_THRESHOLDS["sface"], DEFAULT_THRESHOLDS["dlib"]
 #: Automatic thresholds swept per variant, and the review threshold each sweep uses.
 SWEEPS: dict[str, tuple[list[float], float]] = {
-    "sface": ([round(0.50 + 0.025 * i, 3) for i in range(11)], SFACE.erasure_review_threshold),
-    "sface-flip": ([round(0.50 + 0.025 * i, 3) for i in range(11)], SFACE.erasure_review_threshold),
-    "dlib": ([round(0.93 + 0.005 * i, 3) for i in range(13)], DLIB.erasure_review_threshold),
-    "fusion": ([round(0.70 + 0.02 * i, 3) for i in range(11)], 0.625),
+    "sface": ([round(0.55 + 0.025 * i, 3) for i in range(7)], SFACE.erasure_review_threshold),
+    "sface-flip": ([round(0.55 + 0.025 * i, 3) for i in range(7)], SFACE.erasure_review_threshold),
+    "dlib": ([round(0.95 + 0.005 * i, 3) for i in range(9)], DLIB.erasure_review_threshold),
+    "fusion": ([round(0.74 + 0.02 * i, 3) for i in range(7)], 0.625),
 }
-#: The two-model check: SFace's automatic threshold swept, dlib's fixed at each of these.
-TWO_MODEL_DLIB_AUTO = (0.93, 0.94, 0.95)
+#: The two-model check: SFace's automatic threshold swept, dlib's fixed at each of these. SFace
+#: finds the candidates (its review band); dlib only vetoes automatic ones, so its search stops at
+#: its own automatic threshold.
+TWO_MODEL_DLIB_AUTO = (0.95, 0.96)
+#: SFace's automatic thresholds of the two-model sweep (below its own zero-wrongful point, where a
+#: veto could help; lower ones expand the search for minutes per threshold).
+TWO_MODEL_SFACE_AUTO = (0.55, 0.575, 0.6, 0.625)
 
 
 def fused(a: LfwFaces, b: LfwFaces) -> LfwFaces:
@@ -126,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos (smoke runs)")
     parser.add_argument("--people", type=int, default=None, help="only the first N erasure people")
     parser.add_argument("--skip-erasure", action="store_true")
+    parser.add_argument("--skip-identification", action="store_true", help="only View 2 and erasure")
+    parser.add_argument("--sweeps", nargs="*", default=None, help="erasure: only these single-model sweeps")
+    parser.add_argument("--no-two-model", dest="two_model", action="store_false", help="erasure: skip it")
     parser.add_argument("--plot", type=Path, default=Path("docs/plots/models_roc_det.png"))
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
@@ -150,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: View 2, 1:N", file=sys.stderr)
         ev = evals[name] = view2(faces, args.data)
         tar, _ = tar_at_far(ev.scores, ev.labels, 1e-3)
-        found = identify(faces, args.distractors, [defaults[name]], defaults[name])
+        distractors = [] if args.skip_identification else args.distractors
+        found = identify(faces, distractors, [defaults[name]], defaults[name])
         report["variants"][name] = {
             "view2_accuracy": ev.accuracy,
             "view2_std": ev.std,
@@ -184,21 +194,23 @@ def erasure_report(variants: dict[str, LfwFaces], args: argparse.Namespace) -> d
             indexes[name].add(np.arange(faces.faces, dtype=np.int64), faces.templates)
         sweeps: dict[str, list[dict[str, Any]]] = {}
         for name, (autos, review) in SWEEPS.items():
+            if args.sweeps is not None and name not in args.sweeps:
+                continue
             print(f"{name}: erasure sweep", file=sys.stderr)
             ms = [[Model(indexes[name], variants[name].templates, a, review)] for a in autos]
             sweeps[name] = erasure(f, people, truth, ms, autos)
-        for dlib_auto in TWO_MODEL_DLIB_AUTO:
+        for dlib_auto in TWO_MODEL_DLIB_AUTO if args.two_model else ():
             name = f"two-model (dlib auto {dlib_auto})"
             print(f"{name}: erasure sweep", file=sys.stderr)
-            autos, review = SWEEPS["sface"]
+            autos, review = list(TWO_MODEL_SFACE_AUTO), SWEEPS["sface"][1]
             dlib = Model(
                 indexes["dlib"], variants["dlib"].templates, dlib_auto, DLIB.erasure_review_threshold
             )
             ms = [[Model(indexes["sface"], variants["sface"].templates, a, review), dlib] for a in autos]
             sweeps[name] = erasure(f, people, truth, ms, autos)
     # dlib's failures: its wrongful erasures at the automatic threshold just below its zero-wrongful one
-    best_dlib = recommend(sweeps["dlib"], SWEEPS["dlib"][1])
-    below = [s for s in sweeps["dlib"] if best_dlib is None or s["auto"] < best_dlib["auto"]]
+    best_dlib = recommend(sweeps.get("dlib", []), SWEEPS["dlib"][1])
+    below = [s for s in sweeps.get("dlib", []) if best_dlib is None or s["auto"] < best_dlib["auto"]]
     failing = max(below, key=lambda s: s["auto"]) if below else None
     group = {n for pair in (failing or {}).get("wrongful_pairs", []) for n in pair.split(" <- ")}
     out["dlib_failure_group"] = {"people": sorted(group), "from_auto": failing and failing["auto"]}
@@ -229,7 +241,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"Machine: {r['machine']}",
         "",
     ]
-    sizes = [row["gallery"] for row in next(iter(r["variants"].values()))["identification"]]
+    sizes = [row["gallery"] for row in next(iter(r["variants"].values()))["identification"]]  # may be []
     head = (
         "| variant | View 2 | TAR @ FAR 1e-3 | "
         + " | ".join(f"rank-1 / FNIR@0.01 / FNIR@0.003 at {g:,}" for g in sizes)
