@@ -16,7 +16,7 @@ from lethe.catalog.tables import FaceRow
 from lethe.cli import app
 from lethe.engine import Lethe
 from lethe.model_ids import DLIB_RESNET_SHA256, SFACE_SHA256
-from lethe.privacy import SourceSpec, suppression
+from lethe.privacy import suppression
 from lethe.privacy.requests import Requests
 
 from conftest import consent_source, make_settings, use_data_dir
@@ -116,16 +116,7 @@ def test_an_objection_made_under_the_old_model_keeps_the_person_out_after_the_sw
     shutil.copytree(kit, again / "kit")
     shutil.copy(fixtures_dir / "identities" / "tom_cruise" / "Tom_Cruise_avp_2014_4.jpg", again)
     with Lethe(make_settings(data)) as lethe:  # SFace: his new faces get a dlib template in memory only
-        lethe.add_source(
-            SourceSpec.validated(
-                name="archive",
-                lawful_basis="legitimate_interests",
-                art9_condition="archiving_research_statistics",
-                purpose="press archive",
-                jurisdiction="FR",
-                retention_days=365,
-            )
-        )
+        lethe.add_source(consent_source("archive"))
         report = lethe.ingest("archive", again)
         assert (report.images, report.faces, report.suppressed) == (4, 1, 3)
         assert _models(lethe).get(SFACE_SHA256) == 1  # Tom Cruise only
