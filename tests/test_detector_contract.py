@@ -121,6 +121,15 @@ def test_satisfies_the_detector_protocol(detector: Detector, setting: str) -> No
     assert detector.detect(np.zeros((64, 64, 3), dtype=np.uint8)) == []  # a black image: nobody
 
 
+@pytest.mark.parametrize("size", [(1, 1), (2, 1), (1, 2), (3, 3), (19, 64), (64, 19)])
+def test_an_image_too_small_for_a_face_of_the_minimum_size_has_none(
+    detector: Detector, size: tuple[int, int]
+) -> None:
+    rng = np.random.default_rng(sum(size))
+    for _ in range(20):  # a degenerate input once gave OpenCV's YuNet rows of infinities
+        assert detector.detect(rng.integers(0, 256, (*size, 3), dtype=np.uint8)) == []
+
+
 def test_every_box_is_inside_the_image_with_positive_size(
     detector: Detector,
     found: dict[str, list[Detection]],
@@ -280,6 +289,29 @@ def test_yunet_reports_opencvs_rows_unchanged(
             assert det.score == float(row[14])
             compared += 1
     assert compared >= 9  # 7 identity photos and kit_with_rose.jpg's two faces
+
+
+def test_yunet_drops_rows_of_opencv_that_are_not_finite(yunet: Detector) -> None:
+    """CI once saw FaceDetectorYN return a row of infinities for a 1x1 photo, and the ingest
+    stopped on it; such a row is not a face."""
+    assert isinstance(yunet, YuNetDetector)
+    real = yunet._net
+    good = [10, 10, 40, 40, 20, 22, 40, 22, 30, 30, 22, 40, 38, 40, 0.95]
+
+    class Garbage:
+        def setInputSize(self, size: tuple[int, int]) -> None:  # noqa: N802 - OpenCV's name
+            pass
+
+        def detect(self, image: np.ndarray) -> tuple[int, np.ndarray]:
+            rows = [good, [np.inf] * 15, [np.nan, *good[1:]], [*good[:4], np.inf, *good[5:]]]
+            return 1, np.array(rows, np.float32)
+
+    yunet._net = Garbage()
+    try:
+        found = yunet.detect(np.zeros((64, 64, 3), np.uint8))
+    finally:
+        yunet._net = real
+    assert [d.box for d in found] == [Box(10, 10, 50, 50)]
 
 
 def test_yunet_refuses_a_file_that_is_not_an_onnx_model(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import tracemalloc
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lethe.config import Settings
@@ -19,6 +20,7 @@ from lethe.errors import LetheError
 from lethe.imaging import decode_image
 from lethe.ingest.driver import MAX_LISTED_ERRORS, _read
 from lethe.sources_input import MAX_LINE_CHARS, InputItem, InputProblem, iter_inputs
+from lethe.types import Detection
 
 import hostile_files
 from conftest import _test_data, consent_source, make_settings
@@ -78,6 +80,34 @@ def test_ingest_of_hostile_files_reports_each_one_and_keeps_the_good_ones(tmp_pa
         "error" in outcome[f.name] for f in files if f.expect == "either"
     )
     assert not any("internal error" in e["reason"] for e in report.errors)
+
+
+def test_a_photo_the_detector_fails_on_is_reported_and_the_ingest_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anything a model library raises on one photo (OpenCV once raised on a 1x1 photo) is that
+    photo's error, in the driver's own process as in a worker pool, and the other photos go in."""
+    from lethe.detection.dlib_hog import DlibHogDetector
+
+    real = DlibHogDetector.detect
+
+    def fails_on_odd_widths(self: DlibHogDetector, image: np.ndarray) -> list[Detection]:
+        if image.shape[1] % 2:
+            raise RuntimeError("the model library failed")
+        return real(self, image)
+
+    monkeypatch.setattr(DlibHogDetector, "detect", fails_on_odd_widths)
+    folder = tmp_path / "collection"
+    folder.mkdir()
+    for name, width in (("a.png", 40), ("b.png", 41), ("c.png", 42)):
+        (folder / name).write_bytes(hostile_files.encode(hostile_files.scene(width, 30, 1), "PNG"))
+    with Lethe(make_settings(tmp_path / "data", detector="hog", embedder="dlib")) as engine:
+        engine.add_source(consent_source())
+        report = engine.ingest("events", folder)
+    assert report.images == 2
+    assert [(Path(e["path"]).name, e["reason"]) for e in report.errors] == [
+        ("b.png", "internal error: RuntimeError")
+    ]
 
 
 def test_a_manifest_with_hostile_rows_refuses_them_and_ingests_the_rest(tmp_path: Path) -> None:

@@ -35,6 +35,9 @@ class YuNetDetector:
         self.min_face_px = min_face_px
 
     def detect(self, image: RGBImage) -> list[Detection]:
+        full_h, full_w = image.shape[:2]
+        if min(full_h, full_w) < self.min_face_px:  # no face of the minimum size fits
+            return []
         small, factor = shrink_for_detection(image, self.max_side_px)
         height, width = small.shape[:2]
         bgr = np.ascontiguousarray(small[:, :, ::-1])
@@ -42,9 +45,10 @@ class YuNetDetector:
         _, faces = self._net.detect(bgr)
         if faces is None:
             return []
-        full_h, full_w = image.shape[:2]
         found: list[Detection] = []
         for row in faces:
+            if not np.isfinite(row[:15]).all():  # OpenCV has returned garbage rows for degenerate input
+                continue
             x, y, w, h = (float(v) for v in row[:4])
             box = Box(round(x), round(y), round(x + w), round(y + h)).scaled(factor)
             box = Box(max(0, box.left), max(0, box.top), min(full_w, box.right), min(full_h, box.bottom))

@@ -9,7 +9,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 
 from lethe.config import Settings
-from lethe.ingest.work import FixedRunner, Outcomes, process_guarded, process_many
+from lethe.ingest.work import FixedRunner, Outcomes, process_guarded
 from lethe.pipeline import FacePipeline, build_pipeline
 
 _WORKER_PIPELINE: FacePipeline | None = None
@@ -40,10 +40,7 @@ def local_runner(
 
         def run_here(blobs: list[bytes]) -> Future[Outcomes]:
             done: Future[Outcomes] = Future()
-            try:
-                done.set_result(process_many(local, blobs, settings.max_image_pixels))
-            except Exception as exc:  # raised again by future.result(), as if called directly
-                done.set_exception(exc)
+            done.set_result(process_guarded(local, blobs, settings.max_image_pixels))
             return done
 
         yield FixedRunner(run_here, window=1)

@@ -70,7 +70,8 @@ def process_many(pipeline: FacePipeline, blobs: list[bytes], max_pixels: int) ->
             return [item for data in blobs for item in process_many(pipeline, [data], max_pixels)]
         if isinstance(exc, LetheError):
             return [str(exc)]
-        raise
+        log.exception("unexpected error while processing a photo")
+        return [f"internal error: {exc.__class__.__name__}"]
     return [
         d if isinstance(d, str) else ProcessedImage(d.width, d.height, d.format, next(faces)) for d in decoded
     ]
