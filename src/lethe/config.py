@@ -106,7 +106,15 @@ class Settings(BaseSettings):
         default=1024, ge=64, description="Images are shrunk to this longest side before detection."
     )
     min_face_px: int = Field(
-        default=20, ge=1, description="Faces smaller than this (box side, px) are ignored."
+        default=20, ge=1, description="Faces smaller than this (box side, px of the photo) are ignored."
+    )
+    detect_small_face_px: int = Field(
+        default=40,
+        ge=8,
+        description="Faces this wide (px of the photo) and wider are searched for in photos of any size: "
+        "a photo too large for the whole-photo pass to see them is also scanned in tiles, at the scale "
+        "that makes such a face large enough for the detector (YuNet 24 px, HOG 80 px without "
+        "enlarging). Halving it costs about 4x the detection time on large photos (docs/operations.md).",
     )
     match_threshold: float = Field(  # filled in by _calibrated_defaults when unset
         ge=-1.0,

@@ -137,8 +137,17 @@ def build_detector(settings: Settings) -> Detector:
         path = ensure_model(
             "yunet", path=settings.yunet_model_path, cache_dir=settings.model_cache, offline=settings.offline
         )
-        return YuNetDetector(path, max_side_px=settings.detect_max_side_px, min_face_px=settings.min_face_px)
-    return DlibHogDetector(max_side_px=settings.detect_max_side_px, min_face_px=settings.min_face_px)
+        return YuNetDetector(
+            path,
+            max_side_px=settings.detect_max_side_px,
+            min_face_px=settings.min_face_px,
+            small_face_px=settings.detect_small_face_px,
+        )
+    return DlibHogDetector(
+        max_side_px=settings.detect_max_side_px,
+        min_face_px=settings.min_face_px,
+        small_face_px=settings.detect_small_face_px,
+    )
 
 
 def build_embedder(settings: Settings, model_sha256: str | None = None) -> Embedder:

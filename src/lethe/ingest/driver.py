@@ -33,6 +33,9 @@ COMMIT_EVERY_IMAGES = 64
 MAX_LISTED_ERRORS = 10_000
 #: Photos per worker task: their faces are embedded in one batch.
 CHUNK_IMAGES = 8
+#: A task also ends at this many bytes of photos: camera photos go one or two at a time, so that
+#: two workers share a few large photos evenly.
+CHUNK_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -94,13 +97,17 @@ def open_runner(
     return local_runner(settings, pipeline, also_models)
 
 
-def _chunks(items: Iterator[tuple[Job, bytes]], size: int) -> Iterator[list[tuple[Job, bytes]]]:
+def _chunks(
+    items: Iterator[tuple[Job, bytes]], size: int, max_bytes: int = CHUNK_BYTES
+) -> Iterator[list[tuple[Job, bytes]]]:
     chunk: list[tuple[Job, bytes]] = []
+    held = 0
     for item in items:
         chunk.append(item)
-        if len(chunk) >= size:
+        held += len(item[1])
+        if len(chunk) >= size or held >= max_bytes:
             yield chunk
-            chunk = []
+            chunk, held = [], 0
     if chunk:
         yield chunk
 

@@ -34,6 +34,7 @@ WORKER_SETTINGS = frozenset(
         "detector",
         "detect_max_side_px",
         "min_face_px",
+        "detect_small_face_px",
         "embedder",
         "embed_threads",
         "embed_flip",

@@ -53,28 +53,51 @@ class FixedRunner:
     window: int
 
 
+#: Decoded pixels a worker holds at once: photos are detected in groups up to this many pixels
+#: (hundreds of LFW photos, one camera photo), so its memory does not grow with the chunk.
+GROUP_PIXELS = 16_000_000
+
+
 def process_many(pipeline: FacePipeline, blobs: list[bytes], max_pixels: int) -> Outcomes:
-    """Decode and detect each photo, then embed all their faces in one batch. A photo that fails
-    gets its reason (a string) in its place; the others go on."""
-    decoded: list[DecodedImage | str] = []
-    for data in blobs:
+    """Decode and detect each photo, and embed their faces in batches of photos holding at most
+    ``GROUP_PIXELS`` decoded pixels together (one photo at least). A photo that fails gets its
+    reason (a string) in its place; the others go on."""
+    outcomes: list[ProcessedImage | str | None] = [None] * len(blobs)
+    group: list[tuple[int, DecodedImage]] = []
+    for place, data in enumerate(blobs):
         try:
-            decoded.append(decode_image(data, max_pixels=max_pixels, max_bytes=len(data) + 1))
+            image = decode_image(data, max_pixels=max_pixels, max_bytes=len(data) + 1)
         except LetheError as exc:
-            decoded.append(str(exc))
-    good = [d for d in decoded if not isinstance(d, str)]
+            outcomes[place] = str(exc)
+            continue
+        if group and sum(d.width * d.height for _, d in group) + image.width * image.height > GROUP_PIXELS:
+            _flush(pipeline, group, outcomes)
+            group = []
+        group.append((place, image))
+    _flush(pipeline, group, outcomes)
+    return [o if o is not None else "internal error: no outcome" for o in outcomes]
+
+
+def _flush(
+    pipeline: FacePipeline, group: list[tuple[int, DecodedImage]], outcomes: list[ProcessedImage | str | None]
+) -> None:
+    """Put the faces of each photo of ``group`` (or why it failed) in its place in ``outcomes``."""
+    if group:
+        for (place, _), result in zip(group, _faces_of(pipeline, [d for _, d in group]), strict=True):
+            outcomes[place] = result
+
+
+def _faces_of(pipeline: FacePipeline, group: list[DecodedImage]) -> list[ProcessedImage | str]:
     try:
-        faces = iter(pipeline.faces_batch([d.pixels for d in good]))
+        faces = pipeline.faces_batch([d.pixels for d in group])
     except Exception as exc:
-        if len(blobs) > 1:  # find the photo that failed: one at a time
-            return [item for data in blobs for item in process_many(pipeline, [data], max_pixels)]
+        if len(group) > 1:  # find the photo that failed: one at a time
+            return [item for d in group for item in _faces_of(pipeline, [d])]
         if isinstance(exc, LetheError):
             return [str(exc)]
         log.exception("unexpected error while processing a photo")
         return [f"internal error: {exc.__class__.__name__}"]
-    return [
-        d if isinstance(d, str) else ProcessedImage(d.width, d.height, d.format, next(faces)) for d in decoded
-    ]
+    return [ProcessedImage(d.width, d.height, d.format, f) for d, f in zip(group, faces, strict=True)]
 
 
 def process_guarded(pipeline: FacePipeline, blobs: list[bytes], max_pixels: int) -> Outcomes:
