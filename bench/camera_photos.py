@@ -6,13 +6,15 @@ camera-size set (``tests/camera_photos.py``: LFW faces 40-200 px wide on enlarge
 Usage::
 
     nice .venv/bin/python bench/camera_photos.py [--data ../shared/data] [--canvases 8]
-        [--faces 16] [--workers 2] [--baseline-photos 3] [--out results.json]
+        [--faces 16] [--workers 2] [--baseline-photos N] [--out results.json]
 
 The labelled faces are those YuNet finds in each LFW photo at its own size (the face nearest the
 centre): recall at camera size is measured against the same faces at native size, so the native
 figure is 100% by construction and the gap to it is the recall reported. Detection is timed per
 photo in this process (one thread); ingest is the real engine with ``--workers`` processes, peak
-RSS per worker sampled every 0.1 s.
+RSS per worker sampled every 0.1 s; the baseline loop runs on the same photos (all of them unless
+``--baseline-photos`` takes the first N). Lethe's own stages are also timed per photo in this process,
+and YuNet's cost per pixel on ONNX Runtime (what Lethe runs) against OpenCV's FaceDetectorYN.
 """
 
 from __future__ import annotations
@@ -28,13 +30,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psutil
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import camera_photos as cp  # noqa: E402
-from ingest_lfw import run_baseline  # noqa: E402
+from ingest_lfw import run_baseline, run_lethe_stages  # noqa: E402
 from machine import machine  # noqa: E402
 
 from lethe.config import Settings  # noqa: E402
@@ -102,6 +106,60 @@ def detection(photos: list[cp.CameraPhoto], folder: Path, yunet: Path) -> dict[s
     return {"detectors": rows, "recall_by_width_px": {k: v[0] / max(1, v[1]) for k, v in by_size.items()}}
 
 
+def smallest_faces(lfw: Path, find: cp.FindBoxes, count: int = 150) -> dict[str, float]:
+    """YuNet's recall by face width at the scale it runs at (what ``smallest_face_px`` rests on):
+    ``count`` LFW photos (seeded), each shrunk so its central face is W px wide and set in a
+    256x256 grey frame, found if a box overlaps the shrunk face (IoU >= 0.3)."""
+    import cv2
+
+    faces = cp.central_faces(lfw, find, count, seed=14)
+    result = {}
+    for width in (16, 20, 24, 28, 32):
+        hits = 0
+        for face in faces:
+            pixels = np.asarray(Image.open(face.path).convert("RGB"))
+            factor = width / face.box.width
+            h, w = (max(1, round(n * factor)) for n in pixels.shape[:2])
+            small = cv2.resize(pixels, (w, h), interpolation=cv2.INTER_AREA)
+            frame = np.full((256, 256, 3), 128, np.uint8)
+            top, left = (256 - h) // 2, (256 - w) // 2
+            frame[top : top + h, left : left + w] = small
+            b = face.box.scaled(factor)
+            label = cp.LabelledFace((b.left + left, b.top + top, b.right + left, b.bottom + top), "", "")
+            hits += cp.match([label], find(frame))[0]
+        result[f"{width} px"] = hits / len(faces)
+    return result
+
+
+def runtimes(photo: Path, yunet: Path) -> dict[str, float]:
+    """ns per pixel of one YuNet pass over a 1024x683 shrink of ``photo`` (a tile's size): ONNX
+    Runtime with Lethe's decoding, and OpenCV's FaceDetectorYN on the same file, best of 5."""
+    import cv2
+
+    cv2.setNumThreads(1)  # as ingest runs it (lethe.pipeline.build_detector)
+    pixels = decode_image(photo.read_bytes(), max_pixels=60_000_000).pixels
+    image = cv2.resize(pixels, (1024, 683), interpolation=cv2.INTER_AREA)
+    ours = YuNetDetector(yunet)
+    opencv = cv2.FaceDetectorYN.create(str(yunet), "", (1024, 683), 0.8, 0.3, 5000)
+    bgr = np.ascontiguousarray(image[:, :, ::-1])
+    runs = {
+        "onnxruntime (Lethe)": lambda: ours._pass(image),
+        "opencv FaceDetectorYN": lambda: opencv.detect(bgr),
+    }
+    result = {}
+    for name, run in runs.items():
+        run()
+        best = min(_seconds(run) for _ in range(5))
+        result[name + " ns/px"] = best / image.shape[0] / image.shape[1] * 1e9
+    return result
+
+
+def _seconds(run: Any) -> float:
+    t0 = time.perf_counter()
+    run()
+    return time.perf_counter() - t0
+
+
 def ingest(folder: Path, workers: int) -> dict[str, Any]:
     spec = SourceSpec.validated(
         name="camera",
@@ -138,7 +196,7 @@ def main() -> None:
     parser.add_argument("--canvases", type=int, default=8)
     parser.add_argument("--faces", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--baseline-photos", type=int, default=3)
+    parser.add_argument("--baseline-photos", type=int, default=0, help="0: every photo of the set")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     settings = Settings()
@@ -168,9 +226,15 @@ def main() -> None:
         },
     }
     result["detection"] = detection(photos, folder, yunet)
+    any_size = YuNetDetector(yunet, min_face_px=1)  # the 20 px floor of ingest would hide 16 px
+    result["yunet_recall_by_face_px"] = smallest_faces(
+        args.data / "lfw", lambda px: [d.box for d in any_size.detect(px)]
+    )
+    result["yunet_runtime"] = runtimes(folder / photos[0].file, yunet)
     result["lethe_ingest"] = ingest(folder, args.workers)
-    # The baseline on the first photos of the set: 24, 12 and 24 MP canvases, its own mix.
-    sample = [folder / p.file for p in photos[: args.baseline_photos]]
+    every = [folder / p.file for p in photos]
+    result["lethe_in_process"] = run_lethe_stages(every, settings)
+    sample = every[: args.baseline_photos or len(every)]
     baseline = run_baseline(sample)
     result["baseline_loop"] = baseline
     result["ratio_ingest_to_baseline"] = result["lethe_ingest"]["images_per_s"] / baseline["images_per_s"]

@@ -6,6 +6,7 @@ import io
 import threading
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -131,6 +132,9 @@ def encode_jpeg(pixels: RGBImage, quality: int = CROP_JPEG_QUALITY) -> bytes:
 
 
 def build_detector(settings: Settings) -> Detector:
+    # OpenCV shrinks photos for detection and cuts the chips: one thread, as every model runs, since
+    # ingest runs one worker per core already.
+    cv2.setNumThreads(1)
     if settings.detector == "yunet":
         from lethe.detection.yunet import YuNetDetector
 
