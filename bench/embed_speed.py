@@ -50,7 +50,7 @@ from lethe.detection import DlibHogDetector  # noqa: E402
 from lethe.embedding import DlibResnetEmbedder, sface  # noqa: E402
 from lethe.embedding.dlib_format import load_face_resnet, multiply_accumulates  # noqa: E402
 from lethe.embedding.onnx_resnet import OnnxResnetEmbedder  # noqa: E402
-from lethe.embedding.prepared import cpu_session  # noqa: E402
+from lethe.embedding.prepared import cpu_session, fold_constant_weights  # noqa: E402
 from lethe.imaging import decode_image  # noqa: E402
 from lethe.models import dlib_model_path  # noqa: E402
 from lethe.pipeline import build_detector  # noqa: E402
@@ -190,9 +190,9 @@ def sface_graphs(model: Path) -> dict[str, bytes]:
 
     return {
         "sface as shipped": sface.take_chips(load()).SerializeToString(),
-        "sface folded": sface.take_chips(sface.fold_constant_weights(load())).SerializeToString(),
+        "sface folded": sface.take_chips(fold_constant_weights(load(), "SFace")).SerializeToString(),
         "sface prepared": sface.take_chips(
-            sface.split_prelu(sface.fold_constant_weights(load()))
+            sface.split_prelu(fold_constant_weights(load(), "SFace"))
         ).SerializeToString(),
     }
 
@@ -200,7 +200,7 @@ def sface_graphs(model: Path) -> dict[str, bytes]:
 def sface_speed(args: argparse.Namespace, dlib_best_ms: float) -> dict[str, Any]:
     chips = arcface_chips(args.data / "lfw", args.faces, args.seed)
     graphs = sface_graphs(args.sface)
-    network = sface.fold_constant_weights(sface.drop_unused_inputs(onnx.load(str(args.sface))))
+    network = fold_constant_weights(sface.drop_unused_inputs(onnx.load(str(args.sface))), "SFace")
     gflop = 2 * conv_gemm_macs(network) / 1e9
     results: dict[str, Any] = {"faces": len(chips), "gflop_per_face": gflop}
     print(f"\nSFace, {len(chips)} ArcFace chips; network {gflop:.3f} GFLOP per face")

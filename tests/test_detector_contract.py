@@ -258,14 +258,21 @@ def test_yunet_at_0_9_matches_the_fixture_table_where_it_agrees_with_faces_expec
     assert counts == {r["path"]: int(r["faces_expected"]) for r in rows}
 
 
+@pytest.mark.parametrize("release", ["yunet_model", "yunet_int8bq_model"])
 def test_yunet_decodes_as_opencvs_face_detector_does(
-    expected_faces: list[dict[str, str]], load: Callable[[str], RGBImage], yunet_model: Path
+    expected_faces: list[dict[str, str]],
+    load: Callable[[str], RGBImage],
+    release: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     """YuNet runs on ONNX Runtime with Lethe's own decoding; on every fixture photo (shrunk to
     the whole pass's size where larger) its faces are OpenCV's FaceDetectorYN rows on the same
     pixels (BGR input, same thresholds): same count and order, boxes and landmarks within 0.01 px,
-    scores within 1e-4."""
+    scores within 1e-4. Both pinned releases: fp32, and int8bq (whose weights Lethe dequantizes
+    once; ONNX Runtime refused to run that file as it ships)."""
     import cv2
+
+    yunet_model: Path = request.getfixturevalue(release)
 
     ours = YuNetDetector(yunet_model)
     reference = cv2.FaceDetectorYN.create(str(yunet_model), "", (320, 320), 0.8, 0.3, 5000)

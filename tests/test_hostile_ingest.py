@@ -59,6 +59,7 @@ def test_decoding_each_hostile_file_gives_the_right_image_or_a_clear_error() -> 
     assert kinds[True] >= 150 and kinds[False] >= 150  # both sides are exercised
 
 
+@pytest.mark.usefixtures("default_models")
 def test_ingest_of_hostile_files_reports_each_one_and_keeps_the_good_ones(tmp_path: Path) -> None:
     files = hostile_files.small_corpus(face=_face())
     folder = hostile_files.write(files, tmp_path / "collection")
@@ -110,6 +111,7 @@ def test_a_photo_the_detector_fails_on_is_reported_and_the_ingest_goes_on(
     ]
 
 
+@pytest.mark.usefixtures("default_models")
 def test_a_manifest_with_hostile_rows_refuses_them_and_ingests_the_rest(tmp_path: Path) -> None:
     good = hostile_files.encode(hostile_files.scene(40, 30, 1), "PNG")
     root = tmp_path / "root"
@@ -167,6 +169,7 @@ def test_one_huge_manifest_line_is_read_in_bounded_memory(tmp_path: Path) -> Non
     assert peak < 8 * MAX_LINE_CHARS * 4  # a few line buffers, not the 40 MB line
 
 
+@pytest.mark.usefixtures("default_models")
 def test_a_manifest_of_many_bad_rows_lists_the_first_ones_and_counts_the_rest(tmp_path: Path) -> None:
     manifest = tmp_path / "m.csv"
     extra = 7

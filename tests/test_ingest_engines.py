@@ -36,6 +36,7 @@ def test_every_setting_is_either_sent_to_workers_or_kept_by_the_driver() -> None
     assert fields >= WORKER_SETTINGS | DRIVER_SETTINGS
 
 
+@pytest.mark.usefixtures("sface_model")
 @pytest.mark.parametrize("detector", ["hog", "yunet"])
 def test_a_worker_kit_rebuilds_the_drivers_pipeline_without_its_data_folder(
     detector: str, tmp_path: Path, fixtures_dir: Path, request: pytest.FixtureRequest
@@ -59,6 +60,7 @@ def test_a_worker_kit_rebuilds_the_drivers_pipeline_without_its_data_folder(
     np.testing.assert_allclose([f.embedding for f in ours], [f.embedding for f in theirs], atol=1e-6)
 
 
+@pytest.mark.usefixtures("default_models")
 def test_a_worker_whose_install_differs_from_the_drivers_refuses_to_start(tmp_path: Path) -> None:
     kit = WorkerKit.pack(make_settings(tmp_path / "driver"))
     other = dataclasses.replace(kit, fingerprint=kit.fingerprint | {"dlib-bin": "19.24.0"})

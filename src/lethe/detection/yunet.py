@@ -16,13 +16,17 @@ suppression at IoU 0.3.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lethe.detection.scan import Found, TiledDetector
-from lethe.embedding.prepared import cpu_session
+from lethe.embedding.prepared import cpu_session, fold_constant_weights
 from lethe.errors import ModelError
 from lethe.types import RGBImage
+
+if TYPE_CHECKING:
+    import onnx
 
 STRIDES = (8, 16, 32)
 #: Two boxes overlapping more than this (IoU) are one face: the lower score goes (OpenCV's 0.3).
@@ -31,8 +35,9 @@ NMS_IOU = 0.3
 TOP_K = 5000
 
 
-def _free_input_size(data: bytes) -> bytes:
-    """The graph with its input's height and width, and its outputs' lengths, left free."""
+def _prepared_graph(data: bytes) -> bytes:
+    """The graph ONNX Runtime runs: its input's height and width, and its outputs' lengths, left
+    free; in the block-quantized release, its weights dequantized once to fp32."""
     import onnx
 
     try:
@@ -44,8 +49,35 @@ def _free_input_size(data: bytes) -> bytes:
     except Exception as exc:  # onnx raises DecodeError and others for a file that is not a graph
         raise ModelError(f"not a YuNet ONNX graph: {exc}") from exc
     del model.graph.value_info[:]  # shapes inferred for 640x640; ONNX Runtime infers them again
-    result: bytes = model.SerializeToString()
+    _per_tensor_scales_unblocked(model)
+    result: bytes = fold_constant_weights(model, "the YuNet weight subgraph").SerializeToString()
     return result
+
+
+def _per_tensor_scales_unblocked(model: onnx.ModelProto) -> None:
+    """The int8bq release dequantizes some tensors with a single scale but a ``block_size``
+    attribute (one block covering the whole tensor: per tensor in effect, and valid ONNX); ONNX
+    Runtime refuses a block size, or a scale that is not a scalar, there. Those nodes get their
+    scale and zero point as scalars and no block size or axis: the same values, per tensor."""
+    from onnx import numpy_helper
+
+    initializers = {i.name: i for i in model.graph.initializer}
+    for node in model.graph.node:
+        scale = initializers.get(node.input[1]) if node.op_type == "DequantizeLinear" else None
+        if scale is None or int(np.prod(scale.dims)) != 1:
+            continue
+        for position in range(1, len(node.input)):
+            original = initializers[node.input[position]]
+            scalar = numpy_helper.from_array(
+                numpy_helper.to_array(original).reshape(()), f"{original.name}_scalar"
+            )
+            if scalar.name not in initializers:
+                model.graph.initializer.append(scalar)
+                initializers[scalar.name] = scalar
+            node.input[position] = scalar.name
+        keep = [a for a in node.attribute if a.name not in ("block_size", "axis")]
+        del node.attribute[:]
+        node.attribute.extend(keep)
 
 
 class YuNetDetector(TiledDetector):
@@ -67,7 +99,7 @@ class YuNetDetector(TiledDetector):
         small_face_px: int = 40,
     ) -> None:
         try:
-            data = _free_input_size(Path(model_path).read_bytes())
+            data = _prepared_graph(Path(model_path).read_bytes())
         except (OSError, ModelError) as exc:
             raise ModelError(f"cannot load YuNet model {model_path}: {exc}") from exc
         # One thread: ingest runs one worker per core already, and the same photo must give the same

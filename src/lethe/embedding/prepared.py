@@ -14,12 +14,17 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import onnx
 import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
 
 from lethe.errors import ModelError
 from lethe.storage import atomic_write
 
 log = logging.getLogger(__name__)
+
+_FOLDABLE = ("DequantizeLinear", "Reshape")
 
 
 def sidecar(path: Path) -> Path:
@@ -76,3 +81,39 @@ def cpu_session(data: bytes, threads: int, what: str) -> ort.InferenceSession:
         return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own pybind exception types
         raise ModelError(f"ONNX Runtime cannot load {what}: {exc}") from exc
+
+
+def fold_constant_weights(model: onnx.ModelProto, what: str) -> onnx.ModelProto:
+    """Evaluate the constant dequantization subgraphs (``DequantizeLinear`` and ``Reshape`` on
+    initializers) once, by ONNX Runtime itself, and store their fp32 results as initializers."""
+    graph = model.graph
+    constant = {i.name for i in graph.initializer}
+    folded: list[onnx.NodeProto] = []
+    for node in graph.node:
+        if node.op_type in _FOLDABLE and all(name in constant for name in node.input if name):
+            folded.append(node)
+            constant.update(node.output)
+    if not folded:
+        return model
+    folded_outputs = {name for node in folded for name in node.output}
+    rest = [node for node in graph.node if node not in folded]
+    targets = sorted({name for node in rest for name in node.input if name in folded_outputs})
+    subgraph = helper.make_graph(
+        folded,
+        "fold",
+        [],
+        [helper.make_tensor_value_info(t, TensorProto.FLOAT, None) for t in targets],
+        list(graph.initializer),
+    )
+    submodel = helper.make_model(subgraph, opset_imports=model.opset_import, ir_version=model.ir_version)
+    values = cpu_session(submodel.SerializeToString(), 1, what).run(targets, {})
+    needed = {name for node in rest for name in node.input}
+    kept = [i for i in graph.initializer if i.name in needed and i.name not in folded_outputs]
+    kept += [
+        numpy_helper.from_array(np.asarray(v, np.float32), t) for t, v in zip(targets, values, strict=True)
+    ]
+    del graph.node[:]
+    graph.node.extend(rest)
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return model

@@ -29,7 +29,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from lethe.embedding.base import check_chips
-from lethe.embedding.prepared import cpu_session, load_or_build
+from lethe.embedding.prepared import cpu_session, fold_constant_weights, load_or_build
 from lethe.errors import ModelError
 from lethe.models import sha256_file
 from lethe.types import EMBEDDING_DIM, Embedding, RGBImage, l2_normalise
@@ -42,7 +42,6 @@ INPUT_NAME = "chips"
 CHIP_SIZE = 112
 #: The prepared graph must reproduce the original's unit output this closely on a test chip.
 CHECK_MAX_ABS_DIFF = 1e-4
-_FOLDABLE = ("DequantizeLinear", "Reshape")
 
 
 def _load(data: bytes, what: str) -> onnx.ModelProto:
@@ -62,41 +61,6 @@ def drop_unused_inputs(model: onnx.ModelProto) -> onnx.ModelProto:
         raise ModelError(f"expected one real input in the SFace graph, found {len(keep)}")
     del graph.input[:]
     graph.input.extend(keep)
-    return model
-
-
-def fold_constant_weights(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Repair 2: evaluate the constant dequantization subgraphs once and store fp32 weights."""
-    graph = model.graph
-    constant = {i.name for i in graph.initializer}
-    folded: list[onnx.NodeProto] = []
-    for node in graph.node:
-        if node.op_type in _FOLDABLE and all(name in constant for name in node.input if name):
-            folded.append(node)
-            constant.update(node.output)
-    if not folded:
-        return model
-    folded_outputs = {name for node in folded for name in node.output}
-    rest = [node for node in graph.node if node not in folded]
-    targets = sorted({name for node in rest for name in node.input if name in folded_outputs})
-    subgraph = helper.make_graph(
-        folded,
-        "fold",
-        [],
-        [helper.make_tensor_value_info(t, TensorProto.FLOAT, None) for t in targets],
-        list(graph.initializer),
-    )
-    submodel = helper.make_model(subgraph, opset_imports=model.opset_import, ir_version=model.ir_version)
-    values = cpu_session(submodel.SerializeToString(), 1, "the SFace weight subgraph").run(targets, {})
-    needed = {name for node in rest for name in node.input}
-    kept = [i for i in graph.initializer if i.name in needed and i.name not in folded_outputs]
-    kept += [
-        numpy_helper.from_array(np.asarray(v, np.float32), t) for t, v in zip(targets, values, strict=True)
-    ]
-    del graph.node[:]
-    graph.node.extend(rest)
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
     return model
 
 
@@ -173,7 +137,7 @@ def prepare(original: bytes) -> bytes:
     repaired = drop_unused_inputs(_load(original, "the SFace file"))
     reference_input = repaired.graph.input[0].name
     reference = cpu_session(repaired.SerializeToString(), 1, "the repaired SFace graph")
-    prepared = take_chips(split_prelu(fold_constant_weights(repaired)))
+    prepared = take_chips(split_prelu(fold_constant_weights(repaired, "the SFace weight subgraph")))
     try:
         onnx.checker.check_model(prepared)
     except onnx.checker.ValidationError as exc:
