@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -39,9 +40,11 @@ pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.ray]
 LETHE = Path(sys.executable).with_name("lethe")
 
 
-@pytest.fixture(scope="module")
-def ray_head() -> Iterator[tuple[str, str]]:
-    """(the head node's address, its Ray Client address ``ray://...``)."""
+_CLIENT_PROBE = "import ray, sys; ray.init(sys.argv[1]); assert ray.get(ray.remote(lambda: 1).remote()) == 1"
+
+
+def _start_head() -> tuple[Any, str]:
+    """A one-node cluster and its Ray Client address, once a client has run a task through it."""
     from ray.cluster_utils import Cluster
 
     with socket.socket() as probe:
@@ -58,8 +61,34 @@ def ray_head() -> Iterator[tuple[str, str]]:
             if "timed out during startup" not in str(exc) or attempt == 2:
                 raise
             subprocess.run([str(Path(sys.executable).with_name("ray")), "stop", "--force"], check=False)
+    client = f"ray://127.0.0.1:{client_port}"
+    # Twice on a fresh clone the head's client proxy failed to start the per-client server ("SpecificServer
+    # startup failed", then every connection to it failed): a client that ran a task is the proof it works.
+    probe_run = subprocess.run(
+        [sys.executable, "-c", _CLIENT_PROBE, client],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if probe_run.returncode != 0:
+        cluster.shutdown()
+        raise RuntimeError(f"the Ray Client proxy at {client} ran no task: {probe_run.stderr[-500:]}")
+    return cluster, client
+
+
+@pytest.fixture(scope="module")
+def ray_head() -> Iterator[tuple[str, str]]:
+    """(the head node's address, its Ray Client address ``ray://...``)."""
+    for attempt in range(3):
+        try:
+            cluster, client = _start_head()
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
     try:
-        yield cluster.address, f"ray://127.0.0.1:{client_port}"
+        yield cluster.address, client
     finally:
         cluster.shutdown()
 
