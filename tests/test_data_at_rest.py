@@ -16,7 +16,6 @@ from sqlalchemy import select
 from lethe.catalog.privacy_tables import RequestProbeBlobRow
 from lethe.engine import Lethe
 from lethe.imaging import decode_image
-from lethe.privacy.requests import Requests
 
 from api_support import PURPOSE, add_user, bearer, jpeg, serve, wait_for_job
 from conftest import copy_gallery, make_settings, storage_files
@@ -44,7 +43,7 @@ def test_a_closed_request_leaves_no_byte_of_the_requesters_photo_or_template(
     with Lethe(make_settings(data)) as engine:
         image = decode_image(probe, max_pixels=engine.settings.max_image_pixels)
         [face] = engine.pipeline.faces(image.pixels)
-        requests = Requests(engine)
+        requests = engine.requests
         opened = requests.open(kind="erasure", photos=[probe], contact="o@example.org", actor="dpo")
         with engine.catalog.session() as session:
             [(sealed_photo, sealed_template)] = session.execute(

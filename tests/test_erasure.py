@@ -25,7 +25,6 @@ from lethe.catalog.privacy_tables import (
 from lethe.catalog.tables import FaceRow, ImageRow
 from lethe.config import Settings
 from lethe.engine import Lethe
-from lethe.privacy.requests import Requests
 
 from conftest import (
     FIXTURE_AUTO_THRESHOLD,
@@ -94,7 +93,7 @@ def test_erasure_by_one_photo_removes_that_person_and_nobody_else(
         before = lethe.search(photos[-1].read_bytes(), top_k=50, purpose=PURPOSE)
         assert set(theirs) <= {m.face_id for m in before.matches}, "the person is findable before"
 
-        requests = Requests(lethe)
+        requests = lethe.requests
         opened = requests.open(
             kind="erasure", photos=[photos[0].read_bytes()], contact="person@example.org", actor="op"
         )
@@ -177,7 +176,7 @@ def test_erased_bytes_are_found_nowhere_under_the_data_folder(
         for kind, values in doomed.items():
             for number in range(len(values)):
                 assert any(hit.startswith(f"{kind} #{number} in ") for hit in before), (kind, number)
-        requests = Requests(lethe)
+        requests = lethe.requests
         opened = requests.open(kind="erasure", photos=[probe], contact="o@example.org", actor="op")
         result = requests.run(opened.id, actor="op", auto_only=True)
         assert result["erased_faces"] == len(theirs) and result["remaining_after_verify"] == 0
@@ -236,9 +235,9 @@ if isinstance(ids, int):  # a request id: run the request, which plans and execu
     from lethe.privacy.requests import Requests
 
     print(ids, flush=True)
-    Requests(engine).run(ids, actor="crash-test", auto_only=True)
+    engine.requests.run(ids, actor="crash-test", auto_only=True)
 else:
-    eraser = Eraser(engine)
+    eraser = Eraser(engine.store)
     with engine.writing():
         job = eraser.plan(ids, reason="test", actor="crash-test")
         print(job, flush=True)
@@ -320,15 +319,13 @@ def test_request_killed_mid_erasure_is_answered_in_full_when_run_again(
     with Lethe(make_settings(data)) as lethe:
         labels = face_labels(lethe, fixtures_dir, expected_faces)
         theirs = sorted(f for f, who in labels.items() if who == BIDEN)
-        request_id = (
-            Requests(lethe)
-            .open(kind="erasure", photos=[photos[0].read_bytes()], contact="jb@example.org", actor="op")
-            .id
-        )
+        request_id = lethe.requests.open(
+            kind="erasure", photos=[photos[0].read_bytes()], contact="jb@example.org", actor="op"
+        ).id
     _kill_mid_erasure(data, "rows", request_id, tmp_path)
     with Lethe(make_settings(data)) as lethe:  # the erasure job is finished on open
         assert set(lethe.catalog.face_ids().tolist()).isdisjoint(theirs)
-        requests = Requests(lethe)
+        requests = lethe.requests
         assert requests.get(request_id).state == "verified"  # not answered: the run was killed
         result = requests.run(request_id, actor="op", auto_only=True)
         # The answer counts what the interrupted run erased for this request.
@@ -362,13 +359,12 @@ def test_erasure_deletes_the_persons_access_exports(
     gallery: Path, tmp_path: Path, fixtures_dir: Path
 ) -> None:
     """An access export holds decrypted crops of one person: erasing the person removes it too."""
-    from lethe.privacy.requests import Requests
 
     data = copy_gallery(gallery, tmp_path)
     biden = [(fixtures_dir / "identities" / "joe_biden" / "biden.jpg").read_bytes()]
     rose = [(fixtures_dir / "identities" / "rose_leslie" / "img1.jpg").read_bytes()]
     with Lethe(make_settings(data)) as lethe:
-        requests = Requests(lethe)
+        requests = lethe.requests
         biden_export = Path(str(requests.run(requests.open(kind="access", photos=biden, contact="b@x.org").id,
                                              actor="dpo")["export"]))  # fmt: skip
         rose_export = Path(str(requests.run(requests.open(kind="access", photos=rose, contact="r@x.org").id,

@@ -16,8 +16,6 @@ from lethe.catalog.tables import FaceRow
 from lethe.cli import app
 from lethe.engine import Lethe
 from lethe.model_ids import DLIB_RESNET_SHA256, SFACE_SHA256
-from lethe.privacy import suppression
-from lethe.privacy.requests import Requests
 
 from conftest import consent_source, make_settings, use_data_dir
 
@@ -104,12 +102,12 @@ def test_an_objection_made_under_the_old_model_keeps_the_person_out_after_the_sw
     data, _ = old_gallery
     kit = fixtures_dir / "identities" / "kit_harington"
     with Lethe(make_settings(data, **OLD)) as lethe:
-        requests = Requests(lethe)
+        requests = lethe.requests
         opened = requests.open(
             kind="objection", photos=[(kit / "john1.jpeg").read_bytes()], contact="k@example.org"
         )
         assert requests.run(opened.id, actor="dpo", auto_only=True)["suppressed"] is True
-        (entry,) = suppression.list_active(lethe)
+        (entry,) = lethe.objections.list_active()
         assert entry["model"] == "dlib-resnet-v1"
     # Another source, so no erased-photo tombstone applies: only the objection can keep him out.
     again = tmp_path / "archive"
@@ -128,7 +126,7 @@ def test_a_restriction_made_under_the_old_model_still_hides_the_person_after_ree
     data, _ = old_gallery
     rose = fixtures_dir / "identities" / "rose_leslie"
     with Lethe(make_settings(data, **OLD)) as lethe:
-        requests = Requests(lethe)
+        requests = lethe.requests
         opened = requests.open(
             kind="restriction", photos=[(rose / "img1.jpg").read_bytes()], contact="r@x.org"
         )
@@ -139,5 +137,5 @@ def test_a_restriction_made_under_the_old_model_still_hides_the_person_after_ree
         hidden = lethe.search((rose / "img2.jpg").read_bytes(), threshold=-1.0, top_k=50, purpose=PURPOSE)
         assert all("rose_leslie" not in m.image for m in hidden.matches)
         assert len(hidden.matches) == 12  # everyone else is still found
-        entries = [e for e in suppression.list_active(lethe) if e["request_id"] == opened.id]
+        entries = [e for e in lethe.objections.list_active() if e["request_id"] == opened.id]
         assert sorted(str(e["model"]) for e in entries) == ["dlib-resnet-v1", "sface-2021dec-int8bq"]

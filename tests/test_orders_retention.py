@@ -17,8 +17,6 @@ from lethe.catalog.privacy_tables import LegalOrderRow, SourceKeyRow
 from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
 from lethe.engine import Lethe
 from lethe.errors import InputError, KeyShreddedError, LawfulBasisError
-from lethe.privacy import orders, retention
-from lethe.privacy.requests import Requests
 
 from conftest import (
     FIXTURE_AUTO_THRESHOLD,
@@ -110,7 +108,7 @@ def test_a_stopped_jurisdiction_never_appears_in_results_and_takes_no_ingest(
     probe = biden_photos(fixtures_dir)[0]
     assert {f for f, _ in everything(lethe, probe)} == german | french  # visible before the order
 
-    result = orders.stop(lethe, "de", then_delete=False, actor="dpo", reference="BfDI-2025-17")
+    result = lethe.orders.stop("de", then_delete=False, actor="dpo", reference="BfDI-2025-17")
     assert result["sources_restricted"] == 1 and result["state"] == "executed"
     assert status(lethe) == {"events": "active", "press": "restricted"}
     for photo in biden_photos(fixtures_dir):
@@ -127,10 +125,10 @@ def test_a_stopped_jurisdiction_never_appears_in_results_and_takes_no_ingest(
         lethe.ingest("press", fixtures_dir / "identities" / "barack_obama")
     assert lethe.catalog.count_images() == images
     # Another stop of the same country restricts nothing more; a bad code changes nothing.
-    assert orders.stop(lethe, "DE", then_delete=False, actor="dpo")["sources_restricted"] == 0
+    assert lethe.orders.stop("DE", then_delete=False, actor="dpo")["sources_restricted"] == 0
     with pytest.raises(InputError, match="ISO 3166"):
-        orders.stop(lethe, "XX", then_delete=False, actor="dpo")
-    listed = orders.list_orders(lethe)
+        lethe.orders.stop("XX", then_delete=False, actor="dpo")
+    listed = lethe.orders.list_orders()
     assert [(o["jurisdiction"], o["state"]) for o in listed] == [("DE", "executed")] * 2
     proof = listed[0]["proof"]
     assert isinstance(proof, dict) and proof["faces_hidden"] == 2 and len(proof["newly_restricted"]) == 1
@@ -147,12 +145,12 @@ def test_then_delete_waits_for_open_access_requests_and_then_erases_and_shreds(
     press_id = lethe.catalog.source("press").id
     doomed = erased_bytes(lethe, sorted(german))
     assert len(occurrences(data, doomed)) >= 6
-    requests = Requests(lethe)
+    requests = lethe.requests
     access = requests.open(
         kind="access", photos=[biden_photos(fixtures_dir)[0].read_bytes()], contact="jb@example.org"
     ).id
 
-    result = orders.stop(lethe, "DE", then_delete=True, actor="dpo")
+    result = lethe.orders.stop("DE", then_delete=True, actor="dpo")
     assert result["sources_restricted"] == 1
     assert result["state"] == "pending_delete" and result["waiting_for_requests"] == [access]
     # Nothing deleted while the access request is open, but already hidden from search.
@@ -161,7 +159,7 @@ def test_then_delete_waits_for_open_access_requests_and_then_erases_and_shreds(
     assert set(lethe.index.ids().tolist()) == german | french
     assert status(lethe)["press"] == "restricted"
     assert "press" not in {s for _, s in everything(lethe, biden_photos(fixtures_dir)[1])}
-    (retry,) = orders.complete_pending(lethe, actor="dpo")
+    (retry,) = lethe.orders.complete_pending(actor="dpo")
     assert retry["state"] == "pending_delete" and faces_by_source(lethe)["press"] == german
 
     # The person's right of access reaches the restricted source.
@@ -172,7 +170,7 @@ def test_then_delete_waits_for_open_access_requests_and_then_erases_and_shreds(
         (f, "press", "DE") for f in german
     }
 
-    (done,) = orders.complete_pending(lethe, actor="dpo")
+    (done,) = lethe.orders.complete_pending(actor="dpo")
     assert done["state"] == "completed" and done["erased_faces"] == 2 and done["faces_remaining"] == 0
     assert status(lethe) == {"events": "active", "press": "deleted"}
     assert faces_by_source(lethe) == {"events": french}
@@ -189,7 +187,7 @@ def test_then_delete_waits_for_open_access_requests_and_then_erases_and_shreds(
     with pytest.raises(KeyShreddedError):
         lethe.keyring.open(press_id, doomed["sealed template"][0], b"anything")
     assert occurrences(data, doomed) == []
-    assert orders.complete_pending(lethe) == []
+    assert lethe.orders.complete_pending() == []
     assert lethe.verify_audit().ok
     with pytest.raises(LawfulBasisError, match="deleted"):
         lethe.ingest("press", fixtures_dir / "identities" / "joe_biden")
@@ -197,19 +195,17 @@ def test_then_delete_waits_for_open_access_requests_and_then_erases_and_shreds(
 
 def test_then_delete_with_no_open_request_erases_at_once(lethe: Lethe, fixtures_dir: Path) -> None:
     french = faces_by_source(lethe)["events"]
-    answered = (
-        Requests(lethe)
-        .open(kind="access", photos=[biden_photos(fixtures_dir)[0].read_bytes()], contact="a@example.org")
-        .id
-    )
-    Requests(lethe).run(answered, actor="op")
+    answered = lethe.requests.open(
+        kind="access", photos=[biden_photos(fixtures_dir)[0].read_bytes()], contact="a@example.org"
+    ).id
+    lethe.requests.run(answered, actor="op")
     # An erasure request still open does not hold the order back (only access requests do).
-    Requests(lethe).open(
+    lethe.requests.open(
         kind="erasure", photos=[biden_photos(fixtures_dir)[1].read_bytes()], contact="b@example.org"
     )
     # A country already restricted by an earlier order: the new order deletes what that one hid.
-    assert orders.stop(lethe, "DE", then_delete=False, actor="dpo")["sources_restricted"] == 1
-    result = orders.stop(lethe, "DE", then_delete=True, actor="dpo")
+    assert lethe.orders.stop("DE", then_delete=False, actor="dpo")["sources_restricted"] == 1
+    result = lethe.orders.stop("DE", then_delete=True, actor="dpo")
     assert result["sources_restricted"] == 0
     assert (result["state"], result["erased_faces"], result["faces_remaining"]) == ("completed", 2, 0)
     assert faces_by_source(lethe) == {"events": french}
@@ -222,7 +218,7 @@ def test_cli_order_stop_contract(data: Path, fixtures_dir: Path) -> None:
     payload = json.loads(stopped.stdout)
     assert payload["sources_restricted"] == 1
     probe = str(biden_photos(fixtures_dir)[1])
-    found = run_cli(data, "search", probe, "--top", "100", "--threshold", "-1", "--json")
+    found = run_cli(data, "search", probe, "--purpose", "test", "--top", "100", "--threshold", "-1", "--json")
     assert found.returncode == 0, found.stderr
     matches = json.loads(found.stdout)["matches"]
     assert matches and {m["source"] for m in matches} == {"events"}
@@ -267,12 +263,12 @@ def test_retention_purge_erases_exactly_the_expired_faces(
         assert len(expired) == 4
         everyone = set(lethe.catalog.face_ids().tolist())
         images = lethe.catalog.count_images()
-        assert retention.expired_faces(lethe) == expired
+        assert lethe.retention.expired_faces() == expired
         # Two days from now the 29-day-old photos are past the 30 days too.
-        later = retention.expired_faces(lethe, datetime.now(UTC) + timedelta(days=2))
+        later = lethe.retention.expired_faces(datetime.now(UTC) + timedelta(days=2))
         assert len(later) == len(expired) + 3
 
-        result = retention.purge(lethe, actor="scheduler")
+        result = lethe.retention.purge(actor="scheduler")
         assert result["erased_faces"] == 4 and result["erased_images"] == 3
         assert set(lethe.catalog.face_ids().tolist()) == everyone - set(expired)
         assert set(lethe.index.ids().tolist()) == everyone - set(expired)
@@ -288,7 +284,7 @@ def test_retention_purge_erases_exactly_the_expired_faces(
             assert [Path(m.image).name for m in found] == ["obama_and_biden.jpg"]
         # Nothing more to do: no new job, no new entry.
         seq = lethe.audit_entries(limit=1)[0].seq
-        assert retention.purge(lethe) == {"erased_faces": 0, "erased_images": 0}
+        assert lethe.retention.purge() == {"erased_faces": 0, "erased_images": 0}
         assert lethe.audit_entries(limit=1)[0].seq == seq
         assert lethe.verify_audit().ok
     # The command does the same, for whatever has expired since.

@@ -8,8 +8,6 @@ from pathlib import Path
 
 from lethe.engine import Lethe
 from lethe.privacy.audit import GENESIS, entry_hash
-from lethe.privacy.report import compliance_pack
-from lethe.privacy.requests import Requests
 
 from conftest import copy_gallery, make_settings
 
@@ -18,11 +16,11 @@ def test_compliance_pack(gallery: Path, tmp_path: Path, fixtures_dir: Path) -> N
     data = copy_gallery(gallery, tmp_path)
     probe = (fixtures_dir / "identities" / "rose_leslie" / "img1.jpg").read_bytes()
     with Lethe(make_settings(data)) as lethe:
-        requests = Requests(lethe)
+        requests = lethe.requests
         erasure = requests.open(kind="erasure", photos=[probe], contact="rose@example.org", actor="dpo")
         requests.run(erasure.id, actor="dpo", auto_only=True)
         requests.open(kind="access", photos=[probe], contact="rose@example.org", actor="dpo")
-        result = compliance_pack(lethe, tmp_path / "pack", actor="dpo")
+        result = lethe.compliance_pack(tmp_path / "pack", actor="dpo")
         assert lethe.verify_audit().ok
     pack = tmp_path / "pack"
     manifest = json.loads((pack / "manifest.json").read_text())["sha256"]

@@ -28,8 +28,7 @@ from lethe.catalog.tables import AuditEntryRow, FaceRow, ImageRow
 from lethe.engine import Lethe
 from lethe.errors import InputError, NotFoundError, PrivacyError
 from lethe.imaging import decode_image
-from lethe.privacy import suppression
-from lethe.privacy.requests import Requests, add_months
+from lethe.privacy.requests import add_months
 
 from conftest import (
     FIXTURE_AUTO_THRESHOLD,
@@ -122,16 +121,12 @@ def test_add_months_is_calendar_months_clamped_to_the_last_day(
 
 
 def _open(lethe: Lethe, fixtures_dir: Path, kind: str = "erasure", person: str = "joe_biden") -> int:
-    return (
-        Requests(lethe)
-        .open(
-            kind=kind,
-            photos=[photo(fixtures_dir, person).read_bytes()],
-            contact="person@example.org",
-            actor="op",
-        )
-        .id
-    )
+    return lethe.requests.open(
+        kind=kind,
+        photos=[photo(fixtures_dir, person).read_bytes()],
+        contact="person@example.org",
+        actor="op",
+    ).id
 
 
 def _backdate(lethe: Lethe, request_id: int, days: int) -> datetime:
@@ -148,7 +143,7 @@ def _backdate(lethe: Lethe, request_id: int, days: int) -> datetime:
 def test_due_date_is_one_month_after_receipt_and_overdue_requests_are_marked(
     engine: Lethe, fixtures_dir: Path
 ) -> None:
-    requests = Requests(engine)
+    requests = engine.requests
     late, fresh, closed = (_open(engine, fixtures_dir) for _ in range(3))
     view = requests.get(fresh)
     assert view.state == "received" and view.kind == "erasure"
@@ -172,7 +167,7 @@ def test_due_date_is_one_month_after_receipt_and_overdue_requests_are_marked(
 
 
 def test_extension_needs_a_reason_and_is_granted_once(engine: Lethe, fixtures_dir: Path) -> None:
-    requests = Requests(engine)
+    requests = engine.requests
     request_id = _open(engine, fixtures_dir)
     view = requests.get(request_id)
     for reason in ("", "   ", "busy", "  too many  "):
@@ -195,7 +190,7 @@ def test_extension_needs_a_reason_and_is_granted_once(engine: Lethe, fixtures_di
 def test_reject_closes_the_request_and_deletes_the_requesters_photos(
     engine: Lethe, fixtures_dir: Path
 ) -> None:
-    requests = Requests(engine)
+    requests = engine.requests
     probe = photo(fixtures_dir, "rose_leslie").read_bytes()
     request_id = requests.open(kind="access", photos=[probe], contact="r@example.org", actor="op").id
     other = _open(engine, fixtures_dir)
@@ -240,7 +235,7 @@ def test_reject_closes_the_request_and_deletes_the_requesters_photos(
 
 
 def test_unknown_requests_and_non_candidates_are_not_found(engine: Lethe, fixtures_dir: Path) -> None:
-    requests = Requests(engine)
+    requests = engine.requests
     request_id = _open(engine, fixtures_dir)
     with pytest.raises(NotFoundError):
         requests.decide(request_id, 12345, confirm=True, actor="op")
@@ -266,7 +261,7 @@ def test_a_request_that_cannot_be_used_is_refused_and_nothing_is_stored(
     engine: Lethe, fixtures_dir: Path, kind: str, photos: list[str], contact: str, problem: str
 ) -> None:
     with pytest.raises(InputError, match=problem):
-        Requests(engine).open(
+        engine.requests.open(
             kind=kind, photos=[(fixtures_dir / p).read_bytes() for p in photos], contact=contact
         )
     for row in (RequestRow, RequestProbeRow, RequestProbeBlobRow, AuditEntryRow):
@@ -275,12 +270,10 @@ def test_a_request_that_cannot_be_used_is_refused_and_nothing_is_stored(
 
 def test_the_contact_address_and_photos_are_stored_sealed(engine: Lethe, fixtures_dir: Path) -> None:
     probe = photo(fixtures_dir, "kit_harington").read_bytes()
-    request_id = (
-        Requests(engine)
-        .open(kind="objection", photos=[probe], contact="kit.person@example.org", actor="op")
-        .id
-    )
-    assert Requests(engine).contact(request_id) == "kit.person@example.org"
+    request_id = engine.requests.open(
+        kind="objection", photos=[probe], contact="kit.person@example.org", actor="op"
+    ).id
+    assert engine.requests.contact(request_id) == "kit.person@example.org"
     database = b"".join(catalog_files(engine.settings.resolved_catalog_url).values())
     assert b"kit.person@example.org" not in database
     assert probe[1000:1400] not in database
@@ -306,7 +299,7 @@ def test_review_band_waits_for_a_reviewer_and_only_confirmed_faces_are_erased(
         similar = biden - duplicates
         assert probe_id in duplicates and len(similar) >= 2
 
-        requests = Requests(lethe)
+        requests = lethe.requests
         request_id = requests.open(
             kind="erasure", photos=[probe.read_bytes()], contact="jb@example.org", actor="op"
         ).id
@@ -330,7 +323,7 @@ def test_review_band_waits_for_a_reviewer_and_only_confirmed_faces_are_erased(
     assert "wait for a decision" in refused.stderr and refused.stderr.strip().count("\n") == 0
 
     with Lethe(make_settings(data, **strict)) as lethe:
-        requests = Requests(lethe)
+        requests = lethe.requests
         assert requests.get(request_id).state == "in_review"
         confirmed, *rejected = sorted(similar)
         assert requests.decide(request_id, confirmed, confirm=True, actor="reviewer").decision == "confirmed"
@@ -362,7 +355,7 @@ def test_a_request_rejected_after_a_partial_erasure_keeps_the_record_of_it(
     data = copy_gallery(gallery, tmp_path)
     strict = {"erasure_auto_threshold": 0.999, "erasure_review_threshold": REVIEW_FLOOR_THRESHOLD}
     with Lethe(make_settings(data, **strict)) as lethe:
-        requests = Requests(lethe)
+        requests = lethe.requests
         request_id = requests.open(
             kind="erasure", photos=[photo(fixtures_dir, "joe_biden", "biden.jpg").read_bytes()],
             contact="jb@example.org", actor="op",
@@ -384,11 +377,11 @@ def test_an_objection_recorded_by_another_process_applies_at_once(
     probe = photo(fixtures_dir, "kit_harington", "john2.jpeg").read_bytes()
     with Lethe(make_settings(data)) as service, Lethe(make_settings(data)) as cli:
         assert service.search(probe, purpose=PURPOSE).matches
-        request_id = Requests(cli).open(
+        request_id = cli.requests.open(
             kind="objection", photos=[photo(fixtures_dir, "kit_harington").read_bytes()],
             contact="k@example.org",
         ).id  # fmt: skip
-        assert Requests(cli).run(request_id, actor="op", auto_only=True)["suppressed"] is True
+        assert cli.requests.run(request_id, actor="op", auto_only=True)["suppressed"] is True
         assert cli.search(probe, purpose=PURPOSE).no_match
         assert service.search(probe, purpose=PURPOSE).no_match
 
@@ -411,7 +404,7 @@ def test_an_objected_person_is_never_returned_nor_ingested_again_until_withdrawa
         for probe in kit_photos:
             assert kit <= {m.face_id for m in lethe.search(probe.read_bytes(), purpose=PURPOSE).matches}
 
-        requests = Requests(lethe)
+        requests = lethe.requests
         request_id = requests.open(
             kind="objection", photos=[kit_photos[0].read_bytes()], contact="k@example.org", actor="op"
         ).id
@@ -466,17 +459,17 @@ def test_an_objected_person_is_never_returned_nor_ingested_again_until_withdrawa
         assert len(lethe.search(rose.read_bytes(), purpose=PURPOSE).matches) == len(rose_faces) + 2
 
         # Withdrawal deletes the templates, and his faces (never deleted) are found again.
-        (objection,) = suppression.list_active(lethe)
+        (objection,) = lethe.objections.list_active()
         assert objection["request_id"] == request_id and objection["withdrawn_at"] is None
-        suppression.withdraw(lethe, int(objection["id"]), actor="op")  # type: ignore[call-overload]
+        lethe.objections.withdraw(int(objection["id"]), actor="op")  # type: ignore[call-overload]
         with lethe.catalog.session() as session:
             row = session.get(SuppressionRow, objection["id"])
             assert row is not None and row.templates is None and row.withdrawn_at is not None
         with pytest.raises(PrivacyError, match="already withdrawn"):
-            suppression.withdraw(lethe, int(objection["id"]), actor="op")  # type: ignore[call-overload]
+            lethe.objections.withdraw(int(objection["id"]), actor="op")  # type: ignore[call-overload]
         with pytest.raises(NotFoundError):
-            suppression.withdraw(lethe, 999, actor="op")
-        assert len(lethe.suppressed) == 0
+            lethe.objections.withdraw(999, actor="op")
+        assert len(lethe.objection_templates.hidden) == 0
         for probe in kit_photos:
             assert {m.face_id for m in lethe.search(probe.read_bytes(), purpose=PURPOSE).matches} == kit
         assert lethe.verify_audit().ok
@@ -515,7 +508,7 @@ def test_access_export_lists_every_photo_and_every_search_that_returned_it(
         assert mine <= theirs
         assert sum(1 for v in returned.values() if ("bob", "press archive check") in v) == 3
 
-        requests = Requests(lethe)
+        requests = lethe.requests
         request_id = requests.open(
             kind="access",
             photos=[photo(fixtures_dir, person, "obama.jpg").read_bytes()],
@@ -604,13 +597,13 @@ def test_cli_request_contract(gallery: Path, tmp_path: Path, fixtures_dir: Path)
     assert verified["ok"] is True and int(verified["entries"]) > 10  # type: ignore[call-overload]
     with Lethe(make_settings(data)) as lethe:
         assert lethe.catalog.count_faces() == faces_before - 4
-        views = Requests(lethe).list_requests()
+        views = lethe.requests.list_requests()
         assert [(v.id, v.kind, v.state) for v in views] == [
             (opened["id"], "erasure", "answered"),
             (access["id"], "access", "answered"),
             (objection["id"], "objection", "answered"),
         ]
-        assert [o["request_id"] for o in suppression.list_active(lethe)] == [objection["id"]]
+        assert [o["request_id"] for o in lethe.objections.list_active()] == [objection["id"]]
 
 
 def test_an_objection_reviewed_in_two_runs_is_one_objection_that_one_withdrawal_lifts(
@@ -622,7 +615,7 @@ def test_an_objection_reviewed_in_two_runs_is_one_objection_that_one_withdrawal_
     # His second photo scores 0.72 to img1; the PNG portrait 0.57 to img1 and 0.68 to the second.
     with Lethe(make_settings(data, erasure_auto_threshold=0.70)) as lethe:
         theirs = faces_of(lethe, fixtures_dir, expected_faces, person)
-        requests = Requests(lethe)
+        requests = lethe.requests
         request_id = requests.open(
             kind="objection", photos=[photo(fixtures_dir, person, "img1.jpg").read_bytes()],
             contact="al@example.org", actor="op",
@@ -638,9 +631,9 @@ def test_an_objection_reviewed_in_two_runs_is_one_objection_that_one_withdrawal_
         for probe in probes:
             assert lethe.search(probe.read_bytes(), purpose=PURPOSE).no_match
 
-        active = [o for o in suppression.list_active(lethe) if o["withdrawn_at"] is None]
+        active = [o for o in lethe.objections.list_active() if o["withdrawn_at"] is None]
         assert [o["request_id"] for o in active] == [request_id], "one request, one objection"
-        suppression.withdraw(lethe, int(active[0]["id"]), actor="op")  # type: ignore[call-overload]
+        lethe.objections.withdraw(int(active[0]["id"]), actor="op")  # type: ignore[call-overload]
         for probe in probes:
             found = {m.face_id for m in lethe.search(probe.read_bytes(), top_k=50, purpose=PURPOSE).matches}
             assert found and found <= theirs
@@ -651,14 +644,13 @@ def test_a_restriction_hides_the_person_from_search_but_keeps_their_data(
 ) -> None:
     """Art. 18: the faces stay (nothing erased, ingest goes on) but no search returns them until the
     restriction is lifted."""
-    from lethe.privacy import suppression
 
     data = copy_gallery(gallery, tmp_path)
     photos = sorted((fixtures_dir / "identities" / "rose_leslie").iterdir())
     with Lethe(make_settings(data)) as lethe:
         faces_before = lethe.catalog.count_faces()
         assert not lethe.search(photos[1].read_bytes(), purpose="test").no_match
-        requests = Requests(lethe)
+        requests = lethe.requests
         opened = requests.open(kind="restriction", photos=[photos[0].read_bytes()], contact="r@example.org")
         result = requests.run(opened.id, actor="dpo", auto_only=True)
         assert result["restricted"] is True and result["state"] == "answered"
@@ -670,7 +662,7 @@ def test_a_restriction_hides_the_person_from_search_but_keeps_their_data(
         (copy / "rose.jpg").write_bytes(photos[1].read_bytes() + b"\0")
         report = lethe.ingest("events", copy)
         assert (report.faces, report.suppressed) == (1, 0)
-        (entry,) = [r for r in suppression.list_active(lethe) if r["request_id"] == opened.id]
+        (entry,) = [r for r in lethe.objections.list_active() if r["request_id"] == opened.id]
         assert entry["scope"] == "restriction"
-        suppression.withdraw(lethe, int(entry["id"]), actor="dpo")  # type: ignore[call-overload]
+        lethe.objections.withdraw(int(entry["id"]), actor="dpo")  # type: ignore[call-overload]
         assert not lethe.search(photos[1].read_bytes(), purpose="test").no_match

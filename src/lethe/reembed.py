@@ -41,7 +41,8 @@ from lethe.privacy.audit import AuditRecord
 from lethe.types import Box, FaceRecord
 
 if TYPE_CHECKING:
-    from lethe.engine import Lethe
+    from lethe.pipeline import FacePipeline
+    from lethe.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -120,29 +121,32 @@ def read_photo(uri: str, limit: int) -> bytes | str:
 
 
 def reembed(
-    engine: Lethe, *, actor: str = "system", progress: Callable[[int, int], None] | None = None
+    store: Store,
+    pipeline: FacePipeline,
+    *,
+    actor: str = "system",
+    progress: Callable[[int, int], None] | None = None,
 ) -> ReembedReport:
     """Embed every face of another model again with the configured embedder (see the module)."""
     from lethe.privacy import suppression
 
     report = ReembedReport()
-    pipeline = engine.pipeline
     embedder = pipeline.embedder.name
-    with engine.writing():
-        total = engine.catalog.count_faces() - len(engine.catalog.face_ids())
-        old_entries = suppression.entries_of_other_models(engine)
+    with store.writing():
+        total = store.catalog.count_faces() - len(store.catalog.face_ids())
+        old_entries = suppression.entries_of_other_models(store)
         carried: dict[tuple[int | None, str], list[np.ndarray]] = {}
         after = 0
-        while photos := engine.catalog.photos_of_other_models(after, BATCH_PHOTOS):
+        while photos := store.catalog.photos_of_other_models(after, BATCH_PHOTOS):
             ids: list[int] = []
             vectors: list[np.ndarray] = []
             sources: list[int] = []
             for photo in photos:
                 after = photo.image_id
-                templates = _embed_photo(engine, photo, report)
+                templates = _embed_photo(store, pipeline, photo, report)
                 if not templates:
                     continue
-                old = engine.catalog.face_templates(templates, any_model=True)
+                old = store.catalog.face_templates(templates, any_model=True)
                 for entry in old_entries:
                     hit = suppression.matches(
                         entry.templates, np.vstack([old[f] for f in templates]), entry.threshold
@@ -150,7 +154,7 @@ def reembed(
                     for face_id, matched in zip(templates, hit, strict=True):
                         if matched:
                             carried.setdefault((entry.request_id, entry.scope), []).append(templates[face_id])
-                engine.catalog.replace_templates(photo, templates, embedder=embedder)
+                store.catalog.replace_templates(photo, templates, embedder=embedder)
                 report.photos += 1
                 report.faces += len(templates)
                 ids += list(templates)
@@ -159,19 +163,19 @@ def reembed(
                 if progress is not None:
                     progress(report.faces, total)
             if ids:
-                engine.index.add(
+                store.index.add(
                     np.asarray(ids, dtype=np.int64),
                     np.vstack(vectors).astype(np.float32),
                     sources=np.asarray(sources, dtype=np.int64),
                 )
-                engine.index.save()
-        report.carried_suppression_templates = suppression.carry_over(engine, carried, actor=actor)
-        report.remaining_faces = engine.catalog.count_faces() - len(engine.catalog.face_ids())
-        engine.catalog.record(
+                store.index.save()
+        report.carried_suppression_templates = suppression.carry_over(store, carried, actor=actor)
+        report.remaining_faces = store.catalog.count_faces() - len(store.catalog.face_ids())
+        store.catalog.record(
             AuditRecord(
                 actor,
                 "index.reembed",
-                {"model": model_name(engine.model_sha256), "model_sha256": engine.model_sha256}
+                {"model": model_name(store.model_sha256), "model_sha256": store.model_sha256}
                 | {k: v for k, v in report.as_dict().items() if k != "unreadable"}
                 | {"unreadable": len(report.unreadable) + report.unreadable_omitted},
             )
@@ -186,8 +190,10 @@ def reembed(
     return report
 
 
-def _embed_photo(engine: Lethe, photo: StaleImage, report: ReembedReport) -> dict[int, np.ndarray]:
-    data = read_photo(photo.uri, engine.settings.max_image_bytes)
+def _embed_photo(
+    store: Store, pipeline: FacePipeline, photo: StaleImage, report: ReembedReport
+) -> dict[int, np.ndarray]:
+    data = read_photo(photo.uri, store.settings.max_image_bytes)
     if isinstance(data, str):
         report._problem(photo.uri, data)
         return {}
@@ -195,11 +201,11 @@ def _embed_photo(engine: Lethe, photo: StaleImage, report: ReembedReport) -> dic
         report._problem(photo.uri, "the file is not the photo that was ingested (its sha256 differs)")
         return {}
     try:
-        image = decode_image(data, max_pixels=engine.settings.max_image_pixels, max_bytes=len(data) + 1)
+        image = decode_image(data, max_pixels=store.settings.max_image_pixels, max_bytes=len(data) + 1)
     except LetheError as exc:
         report._problem(photo.uri, str(exc))
         return {}
-    found = engine.pipeline.faces(image.pixels)
+    found = pipeline.faces(image.pixels)
     pairs = pair_faces(photo.faces, found)
     report.unmatched_faces += len(photo.faces) - len(pairs)
     return {face_id: found[j].embedding for face_id, j in pairs.items()}

@@ -12,7 +12,6 @@ import logging
 import threading
 
 from lethe.engine import Lethe
-from lethe.privacy import orders, retention
 
 log = logging.getLogger(__name__)
 ACTOR = "service:maintenance"
@@ -20,8 +19,8 @@ FIRST_PASS_MAX_S = 60.0
 
 
 def run_once(engine: Lethe) -> dict[str, object]:
-    purged = retention.purge(engine, actor=ACTOR)
-    completed = orders.complete_pending(engine, actor=ACTOR)
+    purged = engine.retention.purge(actor=ACTOR)
+    completed = engine.orders.complete_pending(actor=ACTOR)
     log.info(
         "maintenance: retention erased %s face(s); %d pending order(s) checked",
         purged["erased_faces"],

@@ -11,8 +11,7 @@ from rich.table import Table
 from lethe.cli._support import JsonOpt, actor, emit, err, fail, out
 from lethe.cli._support import engine_from_settings as _engine
 from lethe.errors import PrivacyError
-from lethe.privacy import orders, retention, suppression
-from lethe.privacy.requests import KINDS, Requests
+from lethe.privacy.requests import KINDS
 from lethe.storage import atomic_write, private_dir
 
 request_app = typer.Typer(
@@ -53,9 +52,7 @@ def request_open(
     """Record a request; the answer is due in one month."""
     photos = _read(photo)
     with _engine() as engine:
-        view = Requests(engine).open(
-            kind=kind, photos=photos, contact=contact, channel=channel, actor=actor()
-        )
+        view = engine.requests.open(kind=kind, photos=photos, contact=contact, channel=channel, actor=actor())
     emit(
         as_json,
         {
@@ -77,7 +74,7 @@ def request_list(
 ) -> None:
     """Requests by due date; overdue ones are marked."""
     with _engine() as engine:
-        views = Requests(engine).list_requests(state=state, open_only=open_only)
+        views = engine.requests.list_requests(state=state, open_only=open_only)
 
     def human() -> None:
         table = Table("id", "kind", "state", "received", "due", "overdue")
@@ -97,7 +94,7 @@ def request_show(
 ) -> None:
     """One request: state, dates, candidates, history."""
     with _engine() as engine:
-        requests = Requests(engine)
+        requests = engine.requests
         view = requests.get(request_id)
         payload = view.as_dict() | {"events": requests.events(request_id)}
     emit(as_json, payload, lambda: out.print_json(data=payload))
@@ -111,7 +108,7 @@ def request_verify(
 ) -> None:
     """Record that the requester's identity was verified."""
     with _engine() as engine:
-        view = Requests(engine).verify(request_id, actor=actor(), note=note)
+        view = engine.requests.verify(request_id, actor=actor(), note=note)
     emit(as_json, view.as_dict(), lambda: out.print(f"request {view.id} is {view.state}"))
 
 
@@ -123,7 +120,7 @@ def request_extend(
 ) -> None:
     """Extend the deadline to three months after receipt, with a recorded reason."""
     with _engine() as engine:
-        view = Requests(engine).extend(request_id, reason=reason, actor=actor())
+        view = engine.requests.extend(request_id, reason=reason, actor=actor())
     emit(as_json, view.as_dict(), lambda: out.print(f"request {view.id} now due {view.due_at:%Y-%m-%d}"))
 
 
@@ -135,7 +132,7 @@ def request_reject(
 ) -> None:
     """Refuse a request (the requester's photos are deleted)."""
     with _engine() as engine:
-        view = Requests(engine).reject(request_id, reason=reason, actor=actor())
+        view = engine.requests.reject(request_id, reason=reason, actor=actor())
     emit(as_json, view.as_dict(), lambda: out.print(f"request {view.id} rejected"))
 
 
@@ -147,7 +144,7 @@ def request_run(
 ) -> None:
     """Find the person and act (erase / export / suppress); review candidates wait for a reviewer."""
     with _engine() as engine:
-        result = Requests(engine).run(request_id, actor=actor(), auto_only=auto)
+        result = engine.requests.run(request_id, actor=actor(), auto_only=auto)
     emit(as_json, result, lambda: out.print_json(data=result))
 
 
@@ -162,7 +159,7 @@ def request_candidates(
 ) -> None:
     """The faces found for a request, with their band and any decision."""
     with _engine() as engine:
-        views = Requests(engine).candidates(request_id, pending_only=pending)
+        views = engine.requests.candidates(request_id, pending_only=pending)
         written: dict[int, str] = {}
         if crops is not None:
             folder = private_dir(crops)
@@ -198,7 +195,7 @@ def request_decide(
 ) -> None:
     """A reviewer confirms or rejects one candidate face."""
     with _engine() as engine:
-        view = Requests(engine).decide(request_id, face_id, confirm=confirm, actor=actor())
+        view = engine.requests.decide(request_id, face_id, confirm=confirm, actor=actor())
     payload = {"face_id": view.face_id, "decision": view.decision}
     emit(as_json, payload, lambda: out.print(f"face {view.face_id}: {view.decision}"))
 
@@ -207,11 +204,7 @@ def request_decide(
 def request_answer(request_id: Annotated[int, typer.Argument()], as_json: JsonOpt = False) -> None:
     """Act on the automatic and confirmed faces and close the request (every candidate decided)."""
     with _engine() as engine:
-        requests = Requests(engine)
-        pending = requests.candidates(request_id, pending_only=True)
-        if pending:
-            fail(f"{len(pending)} candidate(s) still wait for a decision: lethe request decide", 4)
-        result = requests.run(request_id, actor=actor(), auto_only=False)
+        result = engine.requests.answer(request_id, actor=actor())
     emit(as_json, result, lambda: out.print_json(data=result))
 
 
@@ -219,7 +212,7 @@ def request_answer(request_id: Annotated[int, typer.Argument()], as_json: JsonOp
 def objection_list(as_json: JsonOpt = False) -> None:
     """Objections, active and withdrawn (no templates are shown)."""
     with _engine() as engine:
-        rows = suppression.list_active(engine)
+        rows = engine.objections.list_active()
     emit(as_json, {"objections": rows}, lambda: out.print_json(data=rows))
 
 
@@ -227,7 +220,7 @@ def objection_list(as_json: JsonOpt = False) -> None:
 def objection_withdraw(objection_id: Annotated[int, typer.Argument()], as_json: JsonOpt = False) -> None:
     """The person withdraws an objection: its templates are deleted."""
     with _engine() as engine:
-        suppression.withdraw(engine, objection_id, actor=actor())
+        engine.objections.withdraw(objection_id, actor=actor())
     emit(as_json, {"withdrawn": objection_id}, lambda: out.print(f"objection {objection_id} withdrawn"))
 
 
@@ -242,9 +235,7 @@ def order_stop(
 ) -> None:
     """Restrict every source of a jurisdiction at once (no search result, no ingest)."""
     with _engine() as engine:
-        result = orders.stop(
-            engine, jurisdiction, then_delete=then_delete, actor=actor(), reference=reference
-        )
+        result = engine.orders.stop(jurisdiction, then_delete=then_delete, actor=actor(), reference=reference)
     emit(as_json, result, lambda: out.print_json(data=result))
 
 
@@ -252,7 +243,7 @@ def order_stop(
 def order_list(as_json: JsonOpt = False) -> None:
     """Orders with their state and proof."""
     with _engine() as engine:
-        rows = orders.list_orders(engine)
+        rows = engine.orders.list_orders()
     emit(as_json, {"orders": rows}, lambda: out.print_json(data=rows))
 
 
@@ -260,7 +251,7 @@ def order_list(as_json: JsonOpt = False) -> None:
 def order_complete(as_json: JsonOpt = False) -> None:
     """Carry out pending deletions whose access requests have been answered."""
     with _engine() as engine:
-        rows = orders.complete_pending(engine, actor=actor())
+        rows = engine.orders.complete_pending(actor=actor())
     emit(as_json, {"orders": rows}, lambda: out.print_json(data=rows))
 
 
@@ -268,7 +259,7 @@ def order_complete(as_json: JsonOpt = False) -> None:
 def retention_run(as_json: JsonOpt = False) -> None:
     """Erase every face kept longer than its source's retention period."""
     with _engine() as engine:
-        result = retention.purge(engine, actor=actor())
+        result = engine.retention.purge(actor=actor())
     emit(as_json, result, lambda: err.print(f"retention: {result['erased_faces']} face(s) erased"))
 
 
@@ -278,8 +269,7 @@ def report_compliance(
     as_json: JsonOpt = False,
 ) -> None:
     """Record of processing, requests and response times, erasure receipts, orders, audit chain."""
-    from lethe.privacy.report import compliance_pack
 
     with _engine() as engine:
-        result = compliance_pack(engine, out_dir, actor=actor())
+        result = engine.compliance_pack(out_dir, actor=actor())
     emit(as_json, result, lambda: out.print(f"compliance pack written to {result['out']}"))

@@ -18,19 +18,19 @@ from lethe.privacy import audit
 from lethe.storage import atomic_write, private_dir
 
 if TYPE_CHECKING:
-    from lethe.engine import Lethe
     from lethe.privacy.requests import RequestView
+    from lethe.store import Store
 
 
-def exports_root(engine: Lethe) -> Path:
-    return engine.settings.exports_dir or engine.settings.data_dir / "exports"
+def exports_root(store: Store) -> Path:
+    return store.settings.exports_dir or store.settings.data_dir / "exports"
 
 
-def write_export(engine: Lethe, request: RequestView, face_ids: Sequence[int]) -> tuple[Path, int]:
+def write_export(store: Store, request: RequestView, face_ids: Sequence[int]) -> tuple[Path, int]:
     """Write ``export.json``, ``index.html`` and the face crops; returns (folder, faces listed)."""
-    folder = private_dir(exports_root(engine) / f"request-{request.id}-{request.ref}")
+    folder = private_dir(exports_root(store) / f"request-{request.id}-{request.ref}")
     crops = private_dir(folder / "crops")
-    with engine.catalog.session() as session:
+    with store.catalog.session() as session:
         rows = session.execute(
             select(FaceRow, ImageRow, SourceRow)
             .join(ImageRow, FaceRow.image_id == ImageRow.id)
@@ -42,7 +42,7 @@ def write_export(engine: Lethe, request: RequestView, face_ids: Sequence[int]) -
     items = []
     for face, image, source in rows:
         crop_name = f"{face.id}.jpg"
-        atomic_write(crops / crop_name, engine.crop_jpeg(face.id), durable=False)
+        atomic_write(crops / crop_name, store.crop_jpeg(face.id), durable=False)
         items.append(
             {
                 "face_id": face.id,

@@ -34,7 +34,7 @@ from lethe.errors import NotFoundError
 from lethe.privacy import audit
 
 if TYPE_CHECKING:
-    from lethe.engine import Lethe
+    from lethe.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,9 @@ class ErasureReceipt:
 
 
 class Eraser:
-    def __init__(self, engine: Lethe) -> None:
-        self.engine = engine
-        self.catalog = engine.catalog
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.catalog = store.catalog
 
     def plan(
         self,
@@ -122,10 +122,10 @@ class Eraser:
         if len(faces) < len(ids):
             # A run killed after its rows were deleted: the receipt still lists what the job erased.
             faces, images, hashes = self._with_earlier_rows(job_id, faces, images, hashes)
-        crops = sum(self.engine.crops.delete(f) for f in ids)
-        delete_exports_with(self.engine, ids)
-        removed = self.engine.index.remove(np.asarray(ids, dtype=np.int64))
-        self.engine.index.save()
+        crops = sum(self.store.crops.delete(f) for f in ids)
+        delete_exports_with(self.store, ids)
+        removed = self.store.index.remove(np.asarray(ids, dtype=np.int64))
+        self.store.index.save()
         self.catalog.checkpoint()
         receipt = ErasureReceipt(
             job_id=job_id,
@@ -226,14 +226,14 @@ class Eraser:
             return _receipt(json.loads(job.receipt)) if job and job.receipt else None
 
 
-def delete_exports_with(engine: Lethe, face_ids: Sequence[int]) -> int:
+def delete_exports_with(store: Store, face_ids: Sequence[int]) -> int:
     """Delete every access export that shows one of these faces (an export holds decrypted crops
     and photo details of one person; once that person is erased, it goes too)."""
     from lethe.privacy.access import exports_root
 
     wanted = {int(f) for f in face_ids}
     deleted = 0
-    root = exports_root(engine)
+    root = exports_root(store)
     if not wanted or not root.is_dir():
         return 0
     for manifest in root.glob("*/export.json"):

@@ -25,141 +25,148 @@ from lethe.privacy.sources import ISO3166_ALPHA2
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from lethe.engine import Lethe
+    from lethe.store import Store
 
 
-def stop(
-    engine: Lethe, jurisdiction: str, *, then_delete: bool, actor: str, reference: str | None = None
-) -> dict[str, object]:
-    country = jurisdiction.strip().upper()
-    if country not in ISO3166_ALPHA2:
-        raise InputError(f"{jurisdiction!r} is not an ISO 3166-1 alpha-2 country code")
-    at = now_utc()
-    with engine.catalog.session() as session, session.begin():
-        sources = session.scalars(select(SourceRow).where(SourceRow.jurisdiction == country)).all()
-        restricted = [s for s in sources if s.status == "active"]
-        for source in restricted:
-            source.status = "restricted"
-        order = LegalOrderRow(
-            kind="jurisdiction_stop",
-            jurisdiction=country,
-            then_delete=then_delete,
-            reference=reference,
-            issued_by=actor,
-            issued_at=at,
-            state="pending_delete" if then_delete else "executed",
-        )
-        session.add(order)
-        session.flush()
-        proof = {
-            "sources": [s.id for s in sources],
-            "newly_restricted": [s.id for s in restricted],
-            "faces_hidden": _face_count(session, [s.id for s in sources]),
-            "executed_at": at.isoformat(),
-        }
-        order.proof = json.dumps(proof)
-        audit.append(
-            session,
-            actor=actor,
-            action="order.stop",
-            details={
-                "order_id": order.id,
-                "jurisdiction": country,
-                "then_delete": then_delete,
-                "sources_restricted": len(restricted),
-            },
-            at=at,
-        )
-        order_id = order.id
-    result: dict[str, object] = {
-        "order_id": order_id,
-        "sources_restricted": len(restricted),
-        "state": order.state,
-    }
-    if then_delete:
-        result |= complete(engine, order_id, actor=actor)
-    return result
+class Orders:
+    """A regulator's jurisdiction orders over a store: stop, complete, list."""
 
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
-def complete(engine: Lethe, order_id: int, *, actor: str) -> dict[str, object]:
-    """Erase the stopped sources' faces if no open access request still needs them."""
-    from lethe.privacy.erasure import Eraser
-
-    with engine.catalog.session() as session:
-        order = session.get(LegalOrderRow, order_id)
-        if order is None:
-            raise NotFoundError(f"no order {order_id}")
-        if order.state != "pending_delete":
-            return {"state": order.state}
-        source_ids = list(json.loads(order.proof or "{}").get("sources", []))
-        blocking = _blocking_requests(session, source_ids)
-        if blocking:
-            return {"state": "pending_delete", "waiting_for_requests": blocking}
-        face_ids = list(
-            session.scalars(
-                select(FaceRow.id)
-                .join(ImageRow, FaceRow.image_id == ImageRow.id)
-                .where(ImageRow.source_id.in_(source_ids))
+    def stop(
+        self, jurisdiction: str, *, then_delete: bool, actor: str, reference: str | None = None
+    ) -> dict[str, object]:
+        country = jurisdiction.strip().upper()
+        if country not in ISO3166_ALPHA2:
+            raise InputError(f"{jurisdiction!r} is not an ISO 3166-1 alpha-2 country code")
+        at = now_utc()
+        with self.store.catalog.session() as session, session.begin():
+            sources = session.scalars(select(SourceRow).where(SourceRow.jurisdiction == country)).all()
+            restricted = [s for s in sources if s.status == "active"]
+            for source in restricted:
+                source.status = "restricted"
+            order = LegalOrderRow(
+                kind="jurisdiction_stop",
+                jurisdiction=country,
+                then_delete=then_delete,
+                reference=reference,
+                issued_by=actor,
+                issued_at=at,
+                state="pending_delete" if then_delete else "executed",
             )
-        )
-    with engine.writing():
-        receipt = Eraser(engine).erase(face_ids, reason="jurisdiction order", actor=actor, order_id=order_id)
-    for source_id in source_ids:
-        engine.keyring.shred(source_id)
-    at = now_utc()
-    with engine.catalog.session() as session, session.begin():
-        order = session.get(LegalOrderRow, order_id)
-        assert order is not None  # noqa: S101 - read above
-        for source in session.scalars(select(SourceRow).where(SourceRow.id.in_(source_ids))):
-            source.status = "deleted"
-        remaining = _face_count(session, source_ids)
-        proof = json.loads(order.proof or "{}") | {
-            "erased_faces": len(receipt.erased_faces),
-            "erased_images": len(receipt.erased_images),
-            "erasure_job": receipt.job_id,
-            "keys_shredded": source_ids,
-            "faces_remaining": remaining,
-            "completed_at": at.isoformat(),
-        }
-        order.proof, order.state, order.completed_at = json.dumps(proof), "completed", at
-        audit.append(
-            session,
-            actor=actor,
-            action="order.complete",
-            details={
-                "order_id": order_id,
-                "erased_faces": len(receipt.erased_faces),
-                "faces_remaining": remaining,
-            },
-            at=at,
-        )
-    engine.catalog.checkpoint()
-    return {"state": "completed", "erased_faces": len(receipt.erased_faces), "faces_remaining": remaining}
-
-
-def complete_pending(engine: Lethe, *, actor: str = "system") -> list[dict[str, object]]:
-    with engine.catalog.session() as session:
-        ids = list(session.scalars(select(LegalOrderRow.id).where(LegalOrderRow.state == "pending_delete")))
-    return [{"order_id": i} | complete(engine, i, actor=actor) for i in ids]
-
-
-def list_orders(engine: Lethe) -> list[dict[str, object]]:
-    with engine.catalog.session() as session:
-        return [
-            {
-                "id": o.id,
-                "kind": o.kind,
-                "jurisdiction": o.jurisdiction,
-                "then_delete": o.then_delete,
-                "reference": o.reference,
-                "issued_by": o.issued_by,
-                "issued_at": o.issued_at.isoformat(),
-                "state": o.state,
-                "completed_at": o.completed_at.isoformat() if o.completed_at else None,
-                "proof": json.loads(o.proof) if o.proof else None,
+            session.add(order)
+            session.flush()
+            proof = {
+                "sources": [s.id for s in sources],
+                "newly_restricted": [s.id for s in restricted],
+                "faces_hidden": _face_count(session, [s.id for s in sources]),
+                "executed_at": at.isoformat(),
             }
-            for o in session.scalars(select(LegalOrderRow).order_by(LegalOrderRow.id))
-        ]
+            order.proof = json.dumps(proof)
+            audit.append(
+                session,
+                actor=actor,
+                action="order.stop",
+                details={
+                    "order_id": order.id,
+                    "jurisdiction": country,
+                    "then_delete": then_delete,
+                    "sources_restricted": len(restricted),
+                },
+                at=at,
+            )
+            order_id = order.id
+        result: dict[str, object] = {
+            "order_id": order_id,
+            "sources_restricted": len(restricted),
+            "state": order.state,
+        }
+        if then_delete:
+            result |= self.complete(order_id, actor=actor)
+        return result
+
+    def complete(self, order_id: int, *, actor: str) -> dict[str, object]:
+        """Erase the stopped sources' faces if no open access request still needs them."""
+        from lethe.privacy.erasure import Eraser
+
+        with self.store.catalog.session() as session:
+            order = session.get(LegalOrderRow, order_id)
+            if order is None:
+                raise NotFoundError(f"no order {order_id}")
+            if order.state != "pending_delete":
+                return {"state": order.state}
+            source_ids = list(json.loads(order.proof or "{}").get("sources", []))
+            blocking = _blocking_requests(session, source_ids)
+            if blocking:
+                return {"state": "pending_delete", "waiting_for_requests": blocking}
+            face_ids = list(
+                session.scalars(
+                    select(FaceRow.id)
+                    .join(ImageRow, FaceRow.image_id == ImageRow.id)
+                    .where(ImageRow.source_id.in_(source_ids))
+                )
+            )
+        with self.store.writing():
+            receipt = Eraser(self.store).erase(
+                face_ids, reason="jurisdiction order", actor=actor, order_id=order_id
+            )
+        for source_id in source_ids:
+            self.store.keyring.shred(source_id)
+        at = now_utc()
+        with self.store.catalog.session() as session, session.begin():
+            order = session.get(LegalOrderRow, order_id)
+            assert order is not None  # noqa: S101 - read above
+            for source in session.scalars(select(SourceRow).where(SourceRow.id.in_(source_ids))):
+                source.status = "deleted"
+            remaining = _face_count(session, source_ids)
+            proof = json.loads(order.proof or "{}") | {
+                "erased_faces": len(receipt.erased_faces),
+                "erased_images": len(receipt.erased_images),
+                "erasure_job": receipt.job_id,
+                "keys_shredded": source_ids,
+                "faces_remaining": remaining,
+                "completed_at": at.isoformat(),
+            }
+            order.proof, order.state, order.completed_at = json.dumps(proof), "completed", at
+            audit.append(
+                session,
+                actor=actor,
+                action="order.complete",
+                details={
+                    "order_id": order_id,
+                    "erased_faces": len(receipt.erased_faces),
+                    "faces_remaining": remaining,
+                },
+                at=at,
+            )
+        self.store.catalog.checkpoint()
+        return {"state": "completed", "erased_faces": len(receipt.erased_faces), "faces_remaining": remaining}
+
+    def complete_pending(self, *, actor: str = "system") -> list[dict[str, object]]:
+        with self.store.catalog.session() as session:
+            ids = list(
+                session.scalars(select(LegalOrderRow.id).where(LegalOrderRow.state == "pending_delete"))
+            )
+        return [{"order_id": i} | self.complete(i, actor=actor) for i in ids]
+
+    def list_orders(self) -> list[dict[str, object]]:
+        with self.store.catalog.session() as session:
+            return [
+                {
+                    "id": o.id,
+                    "kind": o.kind,
+                    "jurisdiction": o.jurisdiction,
+                    "then_delete": o.then_delete,
+                    "reference": o.reference,
+                    "issued_by": o.issued_by,
+                    "issued_at": o.issued_at.isoformat(),
+                    "state": o.state,
+                    "completed_at": o.completed_at.isoformat() if o.completed_at else None,
+                    "proof": json.loads(o.proof) if o.proof else None,
+                }
+                for o in session.scalars(select(LegalOrderRow).order_by(LegalOrderRow.id))
+            ]
 
 
 def _face_count(session: Session, source_ids: list[int]) -> int:

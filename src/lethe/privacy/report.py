@@ -18,12 +18,14 @@ from sqlalchemy import select
 from lethe.catalog.privacy_tables import ErasureJobRow
 from lethe.catalog.repository import now_utc
 from lethe.catalog.tables import AuditEntryRow
-from lethe.privacy import audit, orders, suppression
-from lethe.privacy.requests import Requests
+from lethe.privacy import audit
+from lethe.privacy.orders import Orders
+from lethe.privacy.suppression import Objections
 from lethe.storage import atomic_write, private_dir
 
 if TYPE_CHECKING:
-    from lethe.engine import Lethe
+    from lethe.privacy.requests import Requests
+    from lethe.store import Store
 
 HASH_RULE = (
     "hash = sha256(prev_hash_hex_ascii + canonical_json({seq, at (ISO 8601), actor, action, details "
@@ -32,7 +34,7 @@ HASH_RULE = (
 )
 
 
-def compliance_pack(engine: Lethe, out: Path, *, actor: str) -> dict[str, object]:
+def compliance_pack(store: Store, requests: Requests, out: Path, *, actor: str) -> dict[str, object]:
     folder = private_dir(out)
     generated = now_utc()
     files: dict[str, bytes] = {}
@@ -50,7 +52,7 @@ def compliance_pack(engine: Lethe, out: Path, *, actor: str) -> dict[str, object
             "images": images,
             "faces": faces,
         }
-        for s, images, faces in engine.sources()
+        for s, images, faces in store.sources()
     ]
     files["record_of_processing.json"] = _json(
         {
@@ -62,9 +64,8 @@ def compliance_pack(engine: Lethe, out: Path, *, actor: str) -> dict[str, object
             "sources": sources,
         }
     )
-    requests = Requests(engine).list_requests()
     rows = []
-    for r in requests:
+    for r in requests.list_requests():
         days = (r.answered_at - r.received_at).total_seconds() / 86400 if r.answered_at else None
         rows.append(
             {
@@ -83,7 +84,7 @@ def compliance_pack(engine: Lethe, out: Path, *, actor: str) -> dict[str, object
         )
     files["requests.json"] = _json(rows)
     files["requests.csv"] = _csv(rows)
-    with engine.catalog.session() as session:
+    with store.catalog.session() as session:
         receipts = [
             json.loads(job.receipt)
             for job in session.scalars(select(ErasureJobRow).order_by(ErasureJobRow.id))
@@ -96,8 +97,8 @@ def compliance_pack(engine: Lethe, out: Path, *, actor: str) -> dict[str, object
         ]  # fmt: skip
         verification = audit.verify(session)
     files["erasure_receipts.json"] = _json(receipts)
-    files["orders.json"] = _json(orders.list_orders(engine))
-    files["objections.json"] = _json(suppression.list_active(engine))
+    files["orders.json"] = _json(Orders(store).list_orders())
+    files["objections.json"] = _json(Objections(store).list_active())
     files["audit_log.jsonl"] = "".join(json.dumps(e, sort_keys=True) + "\n" for e in log).encode()
     files["audit_verification.json"] = _json(verification.as_dict() | {"hash_rule": HASH_RULE})
     files["index.html"] = _html(
@@ -107,7 +108,7 @@ def compliance_pack(engine: Lethe, out: Path, *, actor: str) -> dict[str, object
     for name, data in files.items():
         atomic_write(folder / name, data)
     atomic_write(folder / "manifest.json", _json({"generated_at": generated.isoformat(), "sha256": manifest}))
-    engine.catalog.record(
+    store.catalog.record(
         audit.AuditRecord(
             actor, "report.compliance", {"files": len(files) + 1, "audit_head": verification.head}
         )

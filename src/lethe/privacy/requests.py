@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 from calendar import monthrange
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -39,8 +39,9 @@ from lethe.privacy.finder import Candidate, find_person
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from lethe.engine import Lethe
+    from lethe.pipeline import FacePipeline
     from lethe.privacy.erasure import ErasureReceipt
+    from lethe.store import Store
 
 KINDS = ("access", "erasure", "objection", "restriction")
 OPEN_STATES = ("received", "verified", "in_review")
@@ -109,12 +110,13 @@ class CandidateView:
 
 
 class Requests:
-    """The request workflow over an open engine."""
+    """The request workflow over an open store."""
 
-    def __init__(self, engine: Lethe) -> None:
-        self.engine = engine
-        self.catalog = engine.catalog
-        self.settings = engine.settings
+    def __init__(self, store: Store, pipeline: Callable[[], FacePipeline]) -> None:
+        self.store = store
+        self._pipeline = pipeline  # built on first use: opening a request decodes its photos
+        self.catalog = store.catalog
+        self.settings = store.settings
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -134,13 +136,13 @@ class Requests:
             image = decode_image(
                 photo, max_pixels=self.settings.max_image_pixels, max_bytes=self.settings.max_image_bytes
             )
-            faces = self.engine.pipeline.faces(image.pixels)
+            faces = self._pipeline().faces(image.pixels)
             if not faces:
                 raise InputError(f"photo {number} holds no detectable face")
             templates.append(faces[0].embedding)
             counts.append(len(faces))
         received = now_utc()
-        keyring = self.engine.keyring
+        keyring = self.store.keyring
         with self.catalog.session() as session, session.begin():
             row = RequestRow(
                 ref=secrets.token_hex(8),
@@ -172,7 +174,7 @@ class Requests:
                         template=keyring.seal_master(
                             np.asarray(template, np.float32).tobytes(), aad + b":template"
                         ),
-                        model_sha256=self.engine.model_sha256,
+                        model_sha256=self.store.model_sha256,
                     )
                 )
             self._event(session, row, None, "received", actor, f"opened via {channel}")
@@ -204,7 +206,7 @@ class Requests:
     def contact(self, request_id: int) -> str:
         with self.catalog.session() as session:
             row = self._row(session, request_id)
-            return self.engine.keyring.open_master(row.contact, f"request-contact:{row.id}".encode()).decode()
+            return self.store.keyring.open_master(row.contact, f"request-contact:{row.id}".encode()).decode()
 
     def candidates(self, request_id: int, *, pending_only: bool = False) -> list[CandidateView]:
         with self.catalog.session() as session:
@@ -242,7 +244,7 @@ class Requests:
                 .where(RequestProbeRow.request_id == request_id)
                 .order_by(RequestProbeRow.id)
             ).all()
-        keyring = self.engine.keyring
+        keyring = self.store.keyring
         return [keyring.open_master(blob, f"request-probe:{pid}:photo".encode()) for pid, blob in rows]
 
     # -- state changes -------------------------------------------------------------------------
@@ -313,6 +315,14 @@ class Requests:
 
     # -- acting --------------------------------------------------------------------------------
 
+    def answer(self, request_id: int, *, actor: str) -> dict[str, object]:
+        """Act on the automatic and confirmed faces and close the request: only once every
+        candidate is decided (a :class:`PrivacyError` names how many still wait)."""
+        pending = self.candidates(request_id, pending_only=True)
+        if pending:
+            raise PrivacyError(f"{len(pending)} candidate(s) still wait for a decision")
+        return self.run(request_id, actor=actor, auto_only=False)
+
     def run(self, request_id: int, *, actor: str, auto_only: bool = False) -> dict[str, object]:
         """Find the person and act: erase, export or suppress. With ``auto_only`` only the automatic
         band is acted on; otherwise reviewer-confirmed faces too. Closes the request when nothing is
@@ -345,8 +355,8 @@ class Requests:
         pending = [f for f, c in found.items() if c.band == "review" and decisions.get(f) is None]
         result: dict[str, object]
         if kind == "erasure":
-            with self.engine.writing():
-                receipt = Eraser(self.engine).erase(
+            with self.store.writing():
+                receipt = Eraser(self.store).erase(
                     targets, reason="erasure request", actor=actor, request_id=request_id
                 )
             remaining = self._remaining(probes)
@@ -368,13 +378,11 @@ class Requests:
             }
         elif kind == "access":
             view = self.get(request_id)
-            path, faces = write_export(self.engine, view, targets)
+            path, faces = write_export(self.store, view, targets)
             result = {"export": str(path), "faces": faces, "review_candidates": len(pending)}
         else:
             templates = [probes] + ([self._templates(targets)] if targets else [])
-            count = suppress(
-                self.engine, np.vstack(templates), request_id=request_id, actor=actor, scope=kind
-            )
+            count = suppress(self.store, np.vstack(templates), request_id=request_id, actor=actor, scope=kind)
             flag = "suppressed" if kind == "objection" else "restricted"
             result = {
                 flag: True,
@@ -412,7 +420,7 @@ class Requests:
             confirmed = [r.face_id for r in rows if r.decision == "confirmed"]
             rejected = [r.face_id for r in rows if r.decision == "rejected"]
         found = find_person(
-            self.engine.index,
+            self.store.index,
             probes,
             self.catalog.face_templates,
             auto_threshold=self.settings.erasure_auto_threshold,
@@ -439,10 +447,10 @@ class Requests:
 
     def _remaining(self, probes: np.ndarray) -> int:
         """Faces still at or above the automatic threshold for the requester's photos."""
-        if len(self.engine.index) == 0:
+        if len(self.store.index) == 0:
             return 0
-        k = min(len(self.engine.index), 256)
-        hits = self.engine.index.search(probes, k)
+        k = min(len(self.store.index), 256)
+        hits = self.store.index.search(probes, k)
         limit = self.settings.erasure_auto_threshold
         return len({f for row in hits for f, s in row if s >= limit})
 
@@ -462,11 +470,11 @@ class Requests:
             ).all()
         if not rows:
             raise PrivacyError(f"request {request_id} holds no photos any more (it was closed)")
-        keyring = self.engine.keyring
+        keyring = self.store.keyring
         vectors = []
         for pid, blob, model in rows:
             aad = f"request-probe:{pid}".encode()
-            if blob is not None and model == self.engine.model_sha256:
+            if blob is not None and model == self.store.model_sha256:
                 vectors.append(np.frombuffer(keyring.open_master(blob, aad + b":template"), dtype=np.float32))
                 continue
             vectors.append(self._embed_again(pid, aad))
@@ -477,16 +485,16 @@ class Requests:
             blob = session.get(RequestProbeBlobRow, probe_id)
             if blob is None:
                 raise PrivacyError(f"probe {probe_id} holds no photo any more")
-            photo = self.engine.keyring.open_master(blob.photo, aad + b":photo")
+            photo = self.store.keyring.open_master(blob.photo, aad + b":photo")
             image = decode_image(
                 photo, max_pixels=self.settings.max_image_pixels, max_bytes=self.settings.max_image_bytes
             )
-            faces = self.engine.pipeline.faces(image.pixels)
+            faces = self._pipeline().faces(image.pixels)
             if not faces:
                 raise PrivacyError(f"probe {probe_id}: the configured embedder's detector finds no face")
             template = np.asarray(faces[0].embedding, np.float32)
-            blob.template = self.engine.keyring.seal_master(template.tobytes(), aad + b":template")
-            blob.model_sha256 = self.engine.model_sha256
+            blob.template = self.store.keyring.seal_master(template.tobytes(), aad + b":template")
+            blob.model_sha256 = self.store.model_sha256
         return template
 
     def _receipts(self, request_id: int) -> list[ErasureReceipt]:
@@ -499,7 +507,7 @@ class Requests:
                 .where(ErasureJobRow.request_id == request_id, ErasureJobRow.state == "done")
                 .order_by(ErasureJobRow.id)
             ).all()
-        eraser = Eraser(self.engine)
+        eraser = Eraser(self.store)
         return [r for r in map(eraser.receipt, job_ids) if r is not None]
 
     def _outcome(self, request_id: int) -> dict[str, Any]:

@@ -11,37 +11,42 @@ from lethe.catalog.repository import now_utc
 from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
 
 if TYPE_CHECKING:
-    from lethe.engine import Lethe
+    from lethe.store import Store
 
 
-def expired_faces(engine: Lethe, now: datetime | None = None) -> list[int]:
-    """Faces whose photo was ingested longer ago than its source's retention period."""
-    now = now or now_utc()
-    expired: list[int] = []
-    with engine.catalog.session() as session:
-        for source in session.scalars(select(SourceRow)):
-            cutoff = now - timedelta(days=source.retention_days)
-            expired.extend(
-                session.scalars(
-                    select(FaceRow.id)
-                    .join(ImageRow, FaceRow.image_id == ImageRow.id)
-                    .where(ImageRow.source_id == source.id, ImageRow.ingested_at < cutoff)
+class Retention:
+    """Faces kept past their source's retention, found and erased."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def expired_faces(self, now: datetime | None = None) -> list[int]:
+        """Faces whose photo was ingested longer ago than its source's retention period."""
+        now = now or now_utc()
+        expired: list[int] = []
+        with self.store.catalog.session() as session:
+            for source in session.scalars(select(SourceRow)):
+                cutoff = now - timedelta(days=source.retention_days)
+                expired.extend(
+                    session.scalars(
+                        select(FaceRow.id)
+                        .join(ImageRow, FaceRow.image_id == ImageRow.id)
+                        .where(ImageRow.source_id == source.id, ImageRow.ingested_at < cutoff)
+                    )
                 )
-            )
-    return sorted(expired)
+        return sorted(expired)
 
+    def purge(self, *, actor: str = "system", now: datetime | None = None) -> dict[str, object]:
+        """Erase every expired face (physically, with a receipt and audit entries)."""
+        from lethe.privacy.erasure import Eraser
 
-def purge(engine: Lethe, *, actor: str = "system", now: datetime | None = None) -> dict[str, object]:
-    """Erase every expired face (physically, with a receipt and audit entries)."""
-    from lethe.privacy.erasure import Eraser
-
-    faces = expired_faces(engine, now)
-    if not faces:
-        return {"erased_faces": 0, "erased_images": 0}
-    with engine.writing():
-        receipt = Eraser(engine).erase(faces, reason="retention", actor=actor)
-    return {
-        "erased_faces": len(receipt.erased_faces),
-        "erased_images": len(receipt.erased_images),
-        "job_id": receipt.job_id,
-    }
+        faces = self.expired_faces(now)
+        if not faces:
+            return {"erased_faces": 0, "erased_images": 0}
+        with self.store.writing():
+            receipt = Eraser(self.store).erase(faces, reason="retention", actor=actor)
+        return {
+            "erased_faces": len(receipt.erased_faces),
+            "erased_images": len(receipt.erased_images),
+            "job_id": receipt.job_id,
+        }

@@ -22,7 +22,7 @@ from lethe.model_ids import model_name
 from lethe.privacy import audit
 
 if TYPE_CHECKING:
-    from lethe.engine import Lethe
+    from lethe.store import Store
 
 
 def _aad(suppression_id: int) -> bytes:
@@ -33,14 +33,14 @@ SCOPES = ("objection", "restriction")
 
 
 def suppress(
-    engine: Lethe, templates: np.ndarray, *, request_id: int | None, actor: str, scope: str = "objection"
+    store: Store, templates: np.ndarray, *, request_id: int | None, actor: str, scope: str = "objection"
 ) -> int:
     """Store an objection; returns how many templates protect it. A request run again (after a
     reviewer's decisions) replaces the templates of its active objection: one request, one
     objection, so that one withdrawal lifts it."""
     vectors = np.ascontiguousarray(templates, dtype=np.float32)
     at = now_utc()
-    with engine.catalog.session() as session, session.begin():
+    with store.catalog.session() as session, session.begin():
         row = None
         if request_id is not None:
             row = session.scalars(
@@ -48,7 +48,7 @@ def suppress(
                 .where(
                     SuppressionRow.request_id == request_id,
                     SuppressionRow.withdrawn_at.is_(None),
-                    SuppressionRow.model_sha256 == engine.model_sha256,
+                    SuppressionRow.model_sha256 == store.model_sha256,
                 )
                 .order_by(SuppressionRow.id)
             ).first()
@@ -60,13 +60,13 @@ def suppress(
                 templates=b"",
                 count=len(vectors),
                 scope=scope,
-                model_sha256=engine.model_sha256,
+                model_sha256=store.model_sha256,
             )
             session.add(row)
             session.flush()
         row.count = len(vectors)
-        row.model_sha256 = engine.model_sha256
-        row.templates = engine.keyring.seal_master(vectors.tobytes(), _aad(row.id))
+        row.model_sha256 = store.model_sha256
+        row.templates = store.keyring.seal_master(vectors.tobytes(), _aad(row.id))
         audit.append(
             session,
             actor=actor,
@@ -79,36 +79,56 @@ def suppress(
             },
             at=at,
         )
-    engine.reload_suppression()
     return len(vectors)
 
 
-def withdraw(engine: Lethe, suppression_id: int, *, actor: str) -> None:
-    """The person withdraws the objection: the templates are deleted."""
-    at = now_utc()
-    with engine.catalog.session() as session, session.begin():
-        row = session.get(SuppressionRow, suppression_id)
-        if row is None:
-            raise NotFoundError(f"no objection {suppression_id}")
-        if row.withdrawn_at is not None:
-            raise PrivacyError(f"objection {suppression_id} was already withdrawn")
-        row.withdrawn_at, row.templates = at, None
-        audit.append(
-            session,
-            actor=actor,
-            action="suppression.withdraw",
-            details={"suppression_id": suppression_id},
-            at=at,
-        )
-    engine.catalog.checkpoint()
-    engine.reload_suppression()
+class Objections:
+    """Objections and restrictions as the operator sees them: list, withdraw."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def withdraw(self, suppression_id: int, *, actor: str) -> None:
+        """The person withdraws the objection: the templates are deleted."""
+        at = now_utc()
+        with self.store.catalog.session() as session, session.begin():
+            row = session.get(SuppressionRow, suppression_id)
+            if row is None:
+                raise NotFoundError(f"no objection {suppression_id}")
+            if row.withdrawn_at is not None:
+                raise PrivacyError(f"objection {suppression_id} was already withdrawn")
+            row.withdrawn_at, row.templates = at, None
+            audit.append(
+                session,
+                actor=actor,
+                action="suppression.withdraw",
+                details={"suppression_id": suppression_id},
+                at=at,
+            )
+        self.store.catalog.checkpoint()
+
+    def list_active(self) -> list[dict[str, object]]:
+        with self.store.catalog.session() as session:
+            rows = session.scalars(select(SuppressionRow).order_by(SuppressionRow.id)).all()
+            return [
+                {
+                    "id": r.id,
+                    "request_id": r.request_id,
+                    "created_at": r.created_at.isoformat(),
+                    "withdrawn_at": r.withdrawn_at.isoformat() if r.withdrawn_at else None,
+                    "templates": r.count,
+                    "scope": r.scope,
+                    "model": model_name(r.model_sha256),
+                }
+                for r in rows
+            ]
 
 
-def fingerprint(engine: Lethe) -> bytes:
+def fingerprint(store: Store) -> bytes:
     """Changes whenever an objection is added, replaced or withdrawn (sealed blobs carry a fresh
     random nonce, so a replacement always differs)."""
     digest = hashlib.sha256()
-    with engine.catalog.session() as session:
+    with store.catalog.session() as session:
         for sid, blob in session.execute(
             select(SuppressionRow.id, SuppressionRow.templates)
             .where(SuppressionRow.withdrawn_at.is_(None))
@@ -118,42 +138,25 @@ def fingerprint(engine: Lethe) -> bytes:
     return digest.digest()
 
 
-def active_templates(engine: Lethe, scopes: tuple[str, ...] = SCOPES) -> np.ndarray:
+def active_templates(store: Store, scopes: tuple[str, ...] = SCOPES) -> np.ndarray:
     """Every active objection's (or restriction's) templates made by the configured model, one unit
     row each (empty (0, dim) when none)."""
-    with engine.catalog.session() as session:
+    with store.catalog.session() as session:
         rows = session.execute(
             select(SuppressionRow.id, SuppressionRow.templates).where(
                 SuppressionRow.withdrawn_at.is_(None),
                 SuppressionRow.scope.in_(scopes),
-                SuppressionRow.model_sha256 == engine.model_sha256,
+                SuppressionRow.model_sha256 == store.model_sha256,
             )
         ).all()
     vectors = [
-        np.frombuffer(engine.keyring.open_master(blob, _aad(sid)), dtype=np.float32).reshape(
-            -1, engine.index.dim
+        np.frombuffer(store.keyring.open_master(blob, _aad(sid)), dtype=np.float32).reshape(
+            -1, store.index.dim
         )
         for sid, blob in rows
         if blob
     ]
-    return np.vstack(vectors) if vectors else np.zeros((0, engine.index.dim), dtype=np.float32)
-
-
-def list_active(engine: Lethe) -> list[dict[str, object]]:
-    with engine.catalog.session() as session:
-        rows = session.scalars(select(SuppressionRow).order_by(SuppressionRow.id)).all()
-        return [
-            {
-                "id": r.id,
-                "request_id": r.request_id,
-                "created_at": r.created_at.isoformat(),
-                "withdrawn_at": r.withdrawn_at.isoformat() if r.withdrawn_at else None,
-                "templates": r.count,
-                "scope": r.scope,
-                "model": model_name(r.model_sha256),
-            }
-            for r in rows
-        ]
+    return np.vstack(vectors) if vectors else np.zeros((0, store.index.dim), dtype=np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +172,8 @@ class Entry:
     threshold: float
 
 
-def entries_of_other_models(engine: Lethe) -> list[Entry]:
-    with engine.catalog.session() as session:
+def entries_of_other_models(store: Store) -> list[Entry]:
+    with store.catalog.session() as session:
         rows = session.execute(
             select(
                 SuppressionRow.id,
@@ -178,7 +181,7 @@ def entries_of_other_models(engine: Lethe) -> list[Entry]:
                 SuppressionRow.scope,
                 SuppressionRow.model_sha256,
                 SuppressionRow.templates,
-            ).where(SuppressionRow.withdrawn_at.is_(None), SuppressionRow.model_sha256 != engine.model_sha256)
+            ).where(SuppressionRow.withdrawn_at.is_(None), SuppressionRow.model_sha256 != store.model_sha256)
         ).all()
     return [
         Entry(
@@ -186,8 +189,8 @@ def entries_of_other_models(engine: Lethe) -> list[Entry]:
             None if request_id is None else int(request_id),
             str(scope),
             str(sha),
-            np.frombuffer(engine.keyring.open_master(blob, _aad(sid)), dtype=np.float32).reshape(
-                -1, engine.index.dim
+            np.frombuffer(store.keyring.open_master(blob, _aad(sid)), dtype=np.float32).reshape(
+                -1, store.index.dim
             ),
             default_thresholds(model_family_of(str(sha))).erasure_review_threshold,
         )
@@ -196,19 +199,19 @@ def entries_of_other_models(engine: Lethe) -> list[Entry]:
     ]
 
 
-def carry_over(engine: Lethe, carried: dict[tuple[int | None, str], list[np.ndarray]], *, actor: str) -> int:
+def carry_over(store: Store, carried: dict[tuple[int | None, str], list[np.ndarray]], *, actor: str) -> int:
     """Add the configured model's templates of faces that matched an entry of another model to that
     request's entry under the configured model (made when missing). Returns templates added."""
     added = 0
     for (request_id, scope), vectors in carried.items():
-        existing = _active_of_model(engine, request_id, scope)
-        suppress(engine, np.vstack([existing, *vectors]), request_id=request_id, actor=actor, scope=scope)
+        existing = _active_of_model(store, request_id, scope)
+        suppress(store, np.vstack([existing, *vectors]), request_id=request_id, actor=actor, scope=scope)
         added += len(vectors)
     return added
 
 
-def _active_of_model(engine: Lethe, request_id: int | None, scope: str) -> np.ndarray:
-    with engine.catalog.session() as session:
+def _active_of_model(store: Store, request_id: int | None, scope: str) -> np.ndarray:
+    with store.catalog.session() as session:
         row = session.execute(
             select(SuppressionRow.id, SuppressionRow.templates).where(
                 SuppressionRow.request_id == request_id
@@ -216,25 +219,55 @@ def _active_of_model(engine: Lethe, request_id: int | None, scope: str) -> np.nd
                 else SuppressionRow.request_id.is_(None),
                 SuppressionRow.scope == scope,
                 SuppressionRow.withdrawn_at.is_(None),
-                SuppressionRow.model_sha256 == engine.model_sha256,
+                SuppressionRow.model_sha256 == store.model_sha256,
             )
         ).first()
     if row is None or not row[1]:
-        return np.zeros((0, engine.index.dim), dtype=np.float32)
-    return np.frombuffer(engine.keyring.open_master(row[1], _aad(row[0])), dtype=np.float32).reshape(
-        -1, engine.index.dim
+        return np.zeros((0, store.index.dim), dtype=np.float32)
+    return np.frombuffer(store.keyring.open_master(row[1], _aad(row[0])), dtype=np.float32).reshape(
+        -1, store.index.dim
     )
 
 
-def other_models(engine: Lethe) -> dict[str, int]:
+def other_models(store: Store) -> dict[str, int]:
     """Active entries whose templates another model made: model sha256 -> entries."""
-    with engine.catalog.session() as session:
+    with store.catalog.session() as session:
         rows = session.execute(
             select(SuppressionRow.model_sha256, func.count())
-            .where(SuppressionRow.withdrawn_at.is_(None), SuppressionRow.model_sha256 != engine.model_sha256)
+            .where(SuppressionRow.withdrawn_at.is_(None), SuppressionRow.model_sha256 != store.model_sha256)
             .group_by(SuppressionRow.model_sha256)
         ).all()
     return {str(sha): int(n) for sha, n in rows}
+
+
+class ActiveTemplates:
+    """The decrypted templates of the active objections and restrictions, decrypted again whenever
+    they changed, in this process or another (a cheap fingerprint query is made on every use)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._key: bytes | None = None
+        self._hidden = self._excluded = np.zeros((0, store.index.dim), dtype=np.float32)
+
+    def _refresh(self) -> None:
+        key = fingerprint(self.store)
+        if key != self._key:
+            self._hidden = active_templates(self.store)
+            self._excluded = active_templates(self.store, ("objection",))
+            self._key = key
+
+    @property
+    def hidden(self) -> np.ndarray:
+        """Objections and restrictions: search never shows these faces."""
+        self._refresh()
+        return self._hidden
+
+    @property
+    def excluded(self) -> np.ndarray:
+        """Objections only: these faces are not even ingested (a restriction hides faces from
+        search but lets ingest go on)."""
+        self._refresh()
+        return self._excluded
 
 
 def matches(templates: np.ndarray, vectors: np.ndarray, threshold: float) -> np.ndarray:

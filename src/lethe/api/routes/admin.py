@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 
 from lethe.api.auth import Admin, OrderReader
 from lethe.api.state import AppState, app_state
-from lethe.privacy import orders, retention
 
 router = APIRouter(prefix="/api", tags=["admin"])
 State = Annotated[AppState, Depends(app_state)]
@@ -24,8 +23,7 @@ class Stop(BaseModel):
 @router.post("/orders/stop")
 def order_stop(body: Stop, state: State, caller: Admin) -> dict[str, object]:
     """Restrict every source of a jurisdiction at once (no search result, no ingest)."""
-    return orders.stop(
-        state.engine,
+    return state.engine.orders.stop(
         body.jurisdiction,
         then_delete=body.then_delete,
         actor=caller.actor,
@@ -36,19 +34,19 @@ def order_stop(body: Stop, state: State, caller: Admin) -> dict[str, object]:
 @router.get("/orders")
 def order_list(state: State, _caller: OrderReader) -> dict[str, object]:
     """Orders with their state and proof (admin, or dpo to oversee them)."""
-    return {"orders": orders.list_orders(state.engine)}
+    return {"orders": state.engine.orders.list_orders()}
 
 
 @router.post("/orders/complete")
 def order_complete(state: State, caller: Admin) -> dict[str, object]:
     """Carry out pending deletions whose access requests have been answered."""
-    return {"orders": orders.complete_pending(state.engine, actor=caller.actor)}
+    return {"orders": state.engine.orders.complete_pending(actor=caller.actor)}
 
 
 @router.post("/retention/run")
 def retention_run(state: State, caller: Admin) -> dict[str, object]:
     """Erase every face kept longer than its source's retention period."""
-    return retention.purge(state.engine, actor=caller.actor)
+    return state.engine.retention.purge(actor=caller.actor)
 
 
 @router.post("/keys/rotate")

@@ -15,8 +15,6 @@ from fastapi.responses import Response
 from lethe.api.auth import Dpo
 from lethe.api.params import BeforeSeq, RowId
 from lethe.api.state import AppState, app_state
-from lethe.privacy import suppression
-from lethe.privacy.report import compliance_pack
 from lethe.storage import private_dir
 
 router = APIRouter(prefix="/api", tags=["oversight"])
@@ -59,7 +57,7 @@ def report_compliance(state: State, caller: Dpo) -> Response:
     scratch = Path(tempfile.mkdtemp(prefix="report-", dir=private_dir(state.settings.data_dir / "tmp")))
     try:
         pack = scratch / "compliance-pack"
-        compliance_pack(state.engine, pack, actor=caller.actor)
+        state.engine.compliance_pack(pack, actor=caller.actor)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for file in sorted(p for p in pack.rglob("*") if p.is_file()):
@@ -79,11 +77,11 @@ def report_compliance(state: State, caller: Dpo) -> Response:
 @router.get("/objections")
 def objection_list(state: State, _caller: Dpo) -> dict[str, object]:
     """Objections, active and withdrawn (no templates)."""
-    return {"objections": suppression.list_active(state.engine)}
+    return {"objections": state.engine.objections.list_active()}
 
 
 @router.post("/objections/{objection_id}/withdraw")
 def objection_withdraw(objection_id: RowId, state: State, caller: Dpo) -> dict[str, object]:
     """The person withdrew the objection: its templates are deleted."""
-    suppression.withdraw(state.engine, objection_id, actor=caller.actor)
+    state.engine.objections.withdraw(objection_id, actor=caller.actor)
     return {"withdrawn": objection_id}

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from lethe.api.routes.login import client_ip
 from lethe.api.state import AppState, app_state
 from lethe.api.uploads import read_photos
-from lethe.privacy.requests import KINDS, Requests
+from lethe.privacy.requests import KINDS
 
 router = APIRouter(prefix="/api/portal", tags=["portal"])
 State = Annotated[AppState, Depends(app_state)]
@@ -41,7 +41,7 @@ def submit(
 ) -> dict[str, object]:
     """Submit a request (no authentication). Answers `{reference, due_at, message}` only."""
     blobs = read_photos(photos, state.settings, most=MAX_PORTAL_PHOTOS)
-    view = Requests(state.engine).open(
+    view = state.engine.requests.open(
         kind=kind, photos=blobs, contact=contact, channel="portal", actor="portal"
     )
     return {"reference": view.ref, "due_at": view.due_at.isoformat(), "message": MESSAGE}

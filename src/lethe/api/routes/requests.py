@@ -16,9 +16,9 @@ from lethe.api.errors import ApiError
 from lethe.api.params import Position, RowId
 from lethe.api.state import AppState, app_state
 from lethe.api.uploads import MEDIA_TYPES, image_type, read_photos
-from lethe.errors import NotFoundError, PrivacyError
+from lethe.errors import NotFoundError
 from lethe.imaging import decode_image
-from lethe.privacy.requests import KINDS, CandidateView, Requests
+from lethe.privacy.requests import KINDS, CandidateView
 
 router = APIRouter(prefix="/api/requests", tags=["requests"])
 State = Annotated[AppState, Depends(app_state)]
@@ -65,7 +65,7 @@ def open_request(
 ) -> dict[str, object]:
     """Record a request received by mail, e-mail or at the desk; the answer is due in one month."""
     blobs = read_photos(photos, state.settings, most=MAX_REQUEST_PHOTOS)
-    view = Requests(state.engine).open(
+    view = state.engine.requests.open(
         kind=kind, photos=blobs, contact=contact, channel=channel, actor=caller.actor
     )
     return view.as_dict()
@@ -79,14 +79,14 @@ def list_requests(
     open_only: Annotated[bool, Query(alias="open")] = False,
 ) -> dict[str, object]:
     """Requests by due date, each with its `overdue` flag."""
-    views = Requests(state.engine).list_requests(state=request_state, open_only=open_only)
+    views = state.engine.requests.list_requests(state=request_state, open_only=open_only)
     return {"requests": [v.as_dict() for v in views]}
 
 
 @router.get("/{request_id}")
 def get_request(request_id: RowId, state: State, _caller: Dpo) -> dict[str, object]:
     """One request: state, dates, candidate counts, history, and the contact address to answer."""
-    requests = Requests(state.engine)
+    requests = state.engine.requests
     view = requests.get(request_id)
     return view.as_dict() | {"events": requests.events(request_id), "contact": requests.contact(request_id)}
 
@@ -95,19 +95,19 @@ def get_request(request_id: RowId, state: State, _caller: Dpo) -> dict[str, obje
 def verify(request_id: RowId, state: State, caller: Dpo, body: Note | None = None) -> dict[str, object]:
     """Record that the requester's identity was verified."""
     note = body.note if body else None
-    return Requests(state.engine).verify(request_id, actor=caller.actor, note=note).as_dict()
+    return state.engine.requests.verify(request_id, actor=caller.actor, note=note).as_dict()
 
 
 @router.post("/{request_id}/extend")
 def extend(request_id: RowId, body: Reason, state: State, caller: Dpo) -> dict[str, object]:
     """Extend the deadline to three months after receipt, with a stated reason (Art. 12(3))."""
-    return Requests(state.engine).extend(request_id, reason=body.reason, actor=caller.actor).as_dict()
+    return state.engine.requests.extend(request_id, reason=body.reason, actor=caller.actor).as_dict()
 
 
 @router.post("/{request_id}/reject")
 def reject(request_id: RowId, body: Reason, state: State, caller: Dpo) -> dict[str, object]:
     """Refuse the request (the requester's photos are deleted)."""
-    return Requests(state.engine).reject(request_id, reason=body.reason, actor=caller.actor).as_dict()
+    return state.engine.requests.reject(request_id, reason=body.reason, actor=caller.actor).as_dict()
 
 
 @router.post("/{request_id}/run")
@@ -115,18 +115,14 @@ def run(request_id: RowId, state: State, caller: Dpo, body: Run | None = None) -
     """Find the person and act (erase / export / suppress); review candidates wait for a reviewer.
     With `auto` only the automatic band is acted on."""
     auto = body.auto if body else False
-    return Requests(state.engine).run(request_id, actor=caller.actor, auto_only=auto)
+    return state.engine.requests.run(request_id, actor=caller.actor, auto_only=auto)
 
 
 @router.post("/{request_id}/answer")
 def answer(request_id: RowId, state: State, caller: Dpo) -> dict[str, object]:
     """Act on the automatic and confirmed faces and close the request; every candidate must be
     decided first (409 otherwise)."""
-    requests = Requests(state.engine)
-    pending = requests.candidates(request_id, pending_only=True)
-    if pending:
-        raise PrivacyError(f"{len(pending)} candidate(s) still wait for a decision")
-    return requests.run(request_id, actor=caller.actor, auto_only=False)
+    return state.engine.requests.answer(request_id, actor=caller.actor)
 
 
 @router.get("/{request_id}/candidates")
@@ -134,7 +130,7 @@ def candidates(
     request_id: RowId, state: State, caller: Dpo, pending: Annotated[bool, Query()] = False
 ) -> dict[str, object]:
     """The faces found for the request, best first, with band, decision and a crop link."""
-    requests = Requests(state.engine)
+    requests = state.engine.requests
     requests.get(request_id)  # 404 for an unknown request
     views = requests.candidates(request_id, pending_only=pending)
     return {"candidates": [_candidate(state, caller, c) for c in views]}
@@ -143,7 +139,7 @@ def candidates(
 @router.post("/{request_id}/candidates/{face_id}")
 def decide(request_id: RowId, face_id: RowId, body: Decision, state: State, caller: Dpo) -> dict[str, object]:
     """A reviewer confirms or rejects one candidate face."""
-    view = Requests(state.engine).decide(request_id, face_id, confirm=body.confirm, actor=caller.actor)
+    view = state.engine.requests.decide(request_id, face_id, confirm=body.confirm, actor=caller.actor)
     return _candidate(state, caller, view)
 
 
@@ -180,7 +176,7 @@ def photo_face(request_id: RowId, number: Position, state: State, _caller: Dpo) 
 
 
 def _probe_photo(state: AppState, request_id: int, number: int) -> bytes:
-    requests = Requests(state.engine)
+    requests = state.engine.requests
     requests.get(request_id)
     photos = requests.probe_photos(request_id)
     if not 0 <= number < len(photos):
@@ -195,7 +191,7 @@ def _probe_photo(state: AppState, request_id: int, number: int) -> bytes:
 )
 def export(request_id: RowId, state: State, _caller: Dpo) -> Response:
     """The access export (JSON, HTML page and crops) as a zip, once the access request was run."""
-    view = Requests(state.engine).get(request_id)
+    view = state.engine.requests.get(request_id)
     folder = (view.outcome or {}).get("export")
     root = (state.settings.exports_dir or state.settings.data_dir / "exports").resolve()
     if not isinstance(folder, str) or not Path(folder).resolve().is_relative_to(root):

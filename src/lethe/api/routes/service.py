@@ -11,7 +11,6 @@ from fastapi.responses import PlainTextResponse
 from lethe.api.auth import Authenticated, MetricsReader, Reader
 from lethe.api.metrics import CONTENT_TYPE
 from lethe.api.state import AppState, app_state
-from lethe.privacy.requests import Requests
 
 router = APIRouter()
 State = Annotated[AppState, Depends(app_state)]
@@ -40,7 +39,7 @@ def stats(state: State, _caller: Reader) -> dict[str, object]:
     """Figures for a dashboard: gallery size, searches today, open requests and the next due date."""
     engine = state.engine
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    open_requests = Requests(engine).list_requests(open_only=True)
+    open_requests = engine.requests.list_requests(open_only=True)
     return {
         "faces": engine.catalog.count_faces(),
         "images": engine.catalog.count_images(),

@@ -1,0 +1,159 @@
+"""The privacy gate for ingest: the one code path that stores new faces — their catalog rows,
+sealed templates, sealed crops and vectors.
+
+It refuses a source that is not active (stopped by an order, or whose basis lapsed), drops every
+face that matches an active objection (under the configured model, and under the models of older
+objections, whose templates each new face also gets in memory only), and writes what is left in
+one catalog transaction with its audit entry, crops on disk before the commit (journalled, so the
+next open deletes them if the process dies first), vectors after it. Callers hold the store's write
+lock (:meth:`lethe.store.Store.writing`) for the whole ingest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from lethe.catalog import ImageMeta, Source
+from lethe.errors import LawfulBasisError
+from lethe.ingest import Job, ProcessedImage
+from lethe.privacy.audit import AuditRecord
+from lethe.privacy.suppression import ActiveTemplates, Entry, entries_of_other_models, matches
+from lethe.store import Store
+from lethe.types import FaceRecord
+
+Batch = list[tuple[Job, ProcessedImage]]
+
+
+def admit(store: Store, source_name: str) -> Source:
+    """The source, if ingest into it is allowed now."""
+    source = store.catalog.source(source_name)
+    if source.status != "active":
+        raise LawfulBasisError(f"source {source.name!r} is {source.status}; ingest is refused")
+    return source
+
+
+class IngestGate:
+    """Stores the faces of one ingest into ``source`` (see the module)."""
+
+    def __init__(
+        self,
+        store: Store,
+        objections: ActiveTemplates,
+        source: Source,
+        *,
+        actor: str,
+        detector: str,
+        embedder: str,
+        uri_for: Callable[[Path], str] | None = None,
+    ) -> None:
+        self.store = store
+        self.objections = objections
+        self.source = source
+        self.actor = actor
+        self.detector = detector
+        self.embedder = embedder
+        self.uri_for = uri_for
+        #: Objections made under another model (docs/models.md, "Changing the embedder").
+        self.old_objections: list[Entry] = [
+            e for e in entries_of_other_models(store) if e.scope == "objection"
+        ]
+
+    @property
+    def other_models(self) -> tuple[str, ...]:
+        """The models each new face must also be embedded with, to be checked against old objections."""
+        return tuple(sorted({e.model_sha256 for e in self.old_objections}))
+
+    def is_known(self, digest: str) -> bool:
+        return bool(self.store.catalog.known_hashes(self.source.id, [digest]))
+
+    def commit(self, batch: Batch) -> tuple[int, int]:
+        """Store one batch of processed photos: (faces stored, faces kept out by an objection)."""
+        batch, suppressed = self._without_objections(batch)
+        items = [
+            (
+                ImageMeta(
+                    sha256=job.sha256,
+                    uri=self.uri_for(job.item.path) if self.uri_for else str(job.item.path),
+                    width=processed.width,
+                    height=processed.height,
+                    size_bytes=job.size_bytes,
+                    format=processed.format,
+                    source_url=job.item.source_url,
+                    captured_at=job.item.captured_at,
+                    caption=job.item.caption,
+                ),
+                processed.faces,
+            )
+            for job, processed in batch
+        ]
+        stored = self._write_rows_and_crops(items)
+        ids: list[int] = []
+        vectors: list[np.ndarray] = []
+        for (_, faces), (image_id, face_ids) in zip(items, stored, strict=True):
+            if image_id < 0:
+                continue  # stored meanwhile by another process: skipped
+            for face, face_id in zip(faces, face_ids, strict=True):
+                ids.append(face_id)
+                vectors.append(face.embedding)
+        if ids:
+            self.store.index.add(
+                np.asarray(ids, dtype=np.int64),
+                np.vstack(vectors).astype(np.float32),
+                sources=np.full(len(ids), self.source.id, dtype=np.int64),
+            )
+        return len(ids), suppressed
+
+    def _without_objections(self, batch: Batch) -> tuple[Batch, int]:
+        excluded = self.objections.excluded
+        if not len(excluded) and not self.old_objections:
+            return batch, 0
+        keep_out = self.store.settings.erasure_review_threshold
+        kept: Batch = []
+        suppressed = 0
+        for job, processed in batch:
+            found = np.array([f.embedding for f in processed.faces], dtype=np.float32)
+            objected = matches(excluded, found, keep_out)
+            for entry in self.old_objections:
+                theirs = np.array([f.others[entry.model_sha256] for f in processed.faces], np.float32)
+                objected |= matches(entry.templates, theirs, entry.threshold)
+            suppressed += int(objected.sum())
+            faces = [f for f, out in zip(processed.faces, objected, strict=True) if not out]
+            kept.append((job, ProcessedImage(processed.width, processed.height, processed.format, faces)))
+        return kept, suppressed
+
+    def _write_rows_and_crops(
+        self, items: list[tuple[ImageMeta, list[FaceRecord]]]
+    ) -> list[tuple[int, list[int]]]:
+        crops = self.store.crops
+        written: list[int] = []
+
+        def write_crops(new_faces: list[tuple[int, FaceRecord]]) -> None:
+            # Inside the catalog transaction: crops are on disk before their faces commit. The
+            # journal lets the next open delete them if this process dies before the commit.
+            written.extend(face_id for face_id, _ in new_faces)
+            crops.begin(written)
+            for face_id, face in new_faces:
+                crops.write(face_id, face.crop_jpeg, source_id=self.source.id)
+
+        try:
+            return self.store.catalog.add_images(
+                self.source.id,
+                items,
+                detector=self.detector,
+                embedder=self.embedder,
+                model_sha256=self.store.model_sha256,
+                crop_path_for=crops.relative_path,
+                audit_as=AuditRecord(
+                    self.actor, "ingest", {"detector": self.detector, "embedder": self.embedder}
+                ),
+                before_commit=write_crops,
+            )
+        except BaseException:
+            for face_id in written:  # rolled back: these faces do not exist
+                crops.delete(face_id)
+            raise
+        finally:
+            crops.settle()

@@ -1,0 +1,201 @@
+"""The Store: where personal data lives — the catalog, the key ring, the sealed crops and the vector
+index of one data folder — with the one write lock that moves them together, crash recovery and
+index rebuilds.
+
+The privacy services (``lethe.privacy``) and search take a Store, never the engine; the engine
+(:mod:`lethe.engine`) only composes them. The Store decides no privacy rule: what may be written
+is decided above it (the privacy gate, :mod:`lethe.privacy.gate`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from lethe.catalog import Catalog, Source
+from lethe.config import Settings
+from lethe.errors import CatalogError, NotFoundError
+from lethe.index import VectorIndex, index_for
+from lethe.model_ids import template_model
+from lethe.privacy.audit import AuditRecord
+from lethe.privacy.crypto import KeyRing
+from lethe.storage import CropStore, private_dir
+
+log = logging.getLogger(__name__)
+
+
+class Store:
+    """Open with ``Store(settings)``; close with ``close()``. Opening repairs what a crash left
+    (:meth:`recover`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        data_dir = settings.ensure_data_dir()
+        #: The model whose templates this store holds, indexes and compares (lethe.model_ids).
+        self.model_sha256 = template_model(settings.embedder)
+        self.catalog = Catalog(settings.resolved_catalog_url, template_model=self.model_sha256)
+        try:
+            self.keyring = KeyRing(data_dir / "keys", self.catalog, master_key_file=settings.master_key_file)
+            self.catalog.attach_keyring(self.keyring)
+            self.crops = CropStore(data_dir / "crops", self.keyring)
+            self.index: VectorIndex = index_for(settings, private_dir(data_dir / "index"))
+        except BaseException:
+            self.catalog.close()
+            raise
+        self._lock_path = data_dir / ".write.lock"
+        self._lock_depth = 0
+        self._thread_lock = threading.RLock()
+        try:
+            self.recover()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        try:
+            self.index.close()
+        finally:
+            self.catalog.close()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """One writer at a time: across threads of this process (a re-entrant lock) and across
+        processes (an exclusive lock on a file in the data folder). Catalog, crops and index move
+        together under it."""
+        with self._thread_lock:
+            if self._lock_depth:
+                self._lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth -= 1
+                return
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._lock_depth = 1
+                # Another process may have written since: never build on (or save) a stale index.
+                self.index.reload_if_changed()
+                yield
+            finally:
+                self._lock_depth = 0
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def sources(self) -> list[tuple[Source, int, int]]:
+        """Every source with its photo and face counts."""
+        counts = self.catalog.source_counts()
+        return [(s, *counts.get(s.id, (0, 0))) for s in self.catalog.sources()]
+
+    def crop_jpeg(self, face_id: int) -> bytes:
+        """The face's aligned crop as JPEG bytes (decrypted; the file on disk is sealed)."""
+        source_id = self.catalog.face_source_ids([face_id]).get(face_id)
+        if source_id is None:
+            raise NotFoundError(f"no face {face_id}")
+        return self.crops.read(face_id, source_id=source_id)
+
+    # -- maintenance -----------------------------------------------------------------------------
+
+    def rotate_master_key(self, *, actor: str) -> int:
+        """New master key; every data key re-wrapped with it (see lethe.privacy.crypto). Returns the
+        number of keys re-wrapped."""
+        with self.writing():
+            count = self.keyring.rotate_master()
+            self.catalog.record(AuditRecord(actor, "keys.rotate", {"keys": count}))
+        return count
+
+    def rebuild_index(self, *, actor: str) -> dict[str, object]:
+        """Rebuild the vector index from the catalog's templates; drop crops with no catalog face."""
+        with self.writing():
+            self.rebuild_vectors()
+            known = {int(i) for i in self.index.ids()}
+            orphans = [fid for fid in self.crops.face_ids_on_disk() if fid not in known]
+            for face_id in orphans:
+                self.crops.delete(face_id)
+            stats = dict(self.index.stats())
+            stats["orphan_crops_removed"] = len(orphans)
+            self.catalog.record(AuditRecord(actor, "index.rebuild", stats))
+        return stats
+
+    def rebuild_vectors(self) -> None:
+        """The vector index built again from the catalog's templates (call under :meth:`writing`)."""
+        chunks = list(self.catalog.iter_embeddings())
+        if chunks:
+            ids = np.concatenate([c[0] for c in chunks])
+            vectors = np.vstack([c[1] for c in chunks])
+        else:
+            ids = np.zeros(0, dtype=np.int64)
+            vectors = np.zeros((0, self.index.dim), dtype=np.float32)
+        face_ids, source_ids = self.catalog.face_sources()
+        at = np.searchsorted(face_ids, ids)
+        if ids.size and not np.array_equal(face_ids[np.minimum(at, face_ids.size - 1)], ids):
+            raise CatalogError("a face without a photo or source: the catalog is inconsistent")
+        self.index.rebuild(ids, vectors, sources=source_ids[at] if ids.size else None)
+
+    def restructure_if_grown(self) -> None:
+        """An exact index that grew past ``index_exact_max_faces`` becomes an approximate one (call
+        under :meth:`writing`)."""
+        stats = self.index.stats()
+        if (
+            self.settings.index_kind == "auto"
+            and stats.get("kind") == "flat"
+            and len(self.index) > self.settings.index_exact_max_faces
+        ):
+            self.rebuild_vectors()
+
+    # -- crash recovery --------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """What a process killed mid-write left is repaired: orphan crops and temporary files
+        deleted, the index made to match the catalog. (Interrupted erasures are resumed by the
+        privacy layer, :class:`lethe.privacy.erasure.Eraser`.)"""
+        self._clean_up_after_crash()
+        self._sync_index()
+
+    def _clean_up_after_crash(self) -> None:
+        """Delete what a process killed mid-write left: crops written for a batch whose catalog
+        commit never came (they belong to no face), temporary files of the index. Only when no live
+        process is writing: its journal and temporary files are its own, settled as it goes."""
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            try:
+                if self.crops.pending():
+                    deleted = self.crops.recover(lambda ids: set(self.catalog.face_source_ids(ids)))
+                    if deleted:
+                        log.warning("deleted %d crops of faces an interrupted ingest never stored", deleted)
+                if self.index.remove_stale_temps():
+                    log.warning("deleted temporary index files an interrupted save left")
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def _sync_index(self) -> None:
+        """After a crash the index may lag or lead the catalog: make it match the catalog exactly."""
+        catalog_ids = self.catalog.face_ids()
+        index_ids = self.index.ids()
+        same = len(catalog_ids) == len(index_ids) and np.array_equal(np.sort(catalog_ids), np.sort(index_ids))
+        if same and not self.index.stats().get("unsourced"):
+            return
+        if same:  # written before vectors carried their source: restrictions need it
+            log.warning("vector index has vectors without a source id; rebuilding")
+        else:
+            log.warning(
+                "vector index out of step with the catalog (%d vs %d); rebuilding",
+                len(index_ids),
+                len(catalog_ids),
+            )
+        with self.writing():
+            self.rebuild_vectors()
