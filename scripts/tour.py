@@ -61,7 +61,7 @@ def main() -> None:
     )  # fmt: skip
     lethe("ingest", "tour", str(folder))
     lethe("source", "list")
-    lethe("search", str(probe), "--top", "10")
+    lethe("search", str(probe), "--purpose", "tour: find this person's photos", "--top", "10")
     print("\nNext: `lethe --help`, and README.md for the tour explained.")
 
 

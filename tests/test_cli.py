@@ -53,7 +53,7 @@ def test_contract_source_ingest_search(tmp_path: Path, fixtures_dir: Path) -> No
     assert (report["images"], report["faces"], report["skipped"], report["errors"]) == (2, 2, 0, [])
 
     probe = fixtures_dir / "identities" / "joe_biden" / "biden.jpg"
-    found = run(data, "search", str(probe), "--top", "5", "--json")
+    found = run(data, "search", str(probe), "--purpose", "test", "--top", "5", "--json")
     assert found.returncode == 0, found.stderr
     result = json.loads(found.stdout)
     assert result["probe_faces"] == 1 and result["no_match"] is False
@@ -67,6 +67,8 @@ def test_contract_source_ingest_search(tmp_path: Path, fixtures_dir: Path) -> No
         data,
         "search",
         str(fixtures_dir / "identities" / "tom_cruise" / "Tom_Cruise_avp_2014_4.jpg"),
+        "--purpose",
+        "test",
         "--json",
     )
     assert stranger.returncode == 0 and json.loads(stranger.stdout)["no_match"] is True
@@ -112,7 +114,7 @@ def test_manifest_ingest_keeps_source_urls(cli: CliRunner, tmp_path: Path, fixtu
     assert (report["images"], report["faces"]) == (2, 2)
     reasons = sorted(e["reason"] for e in report["errors"])  # type: ignore[union-attr]
     assert len(reasons) == 2 and "URL" in reasons[0] + reasons[1]
-    found = invoke_json(cli, "search", str(folder / "a.jpg"))
+    found = invoke_json(cli, "search", str(folder / "a.jpg"), "--purpose", "test")
     urls = {m["source_url"] for m in found["matches"]}  # type: ignore[union-attr]
     assert urls == {"https://example.org/a", "https://example.org/b"}
 
@@ -121,20 +123,35 @@ def test_search_threshold_and_top_options(cli: CliRunner, gallery: Path, tmp_pat
                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     monkeypatch.setenv("LETHE_DATA_DIR", str(copy_gallery(gallery, tmp_path)))
     probe = str(fixtures_dir / "identities" / "barack_obama" / "obama.jpg")
-    everything = invoke_json(cli, "search", probe, "--threshold", "-1", "--top", "4")
+    everything = invoke_json(cli, "search", probe, "--purpose", "test", "--threshold", "-1", "--top", "4")
     assert len(everything["matches"]) == 4  # type: ignore[arg-type]
-    strict = invoke_json(cli, "search", probe, "--threshold", "0.9999")
+    strict = invoke_json(cli, "search", probe, "--purpose", "test", "--threshold", "0.9999")
     assert all(m["score"] >= 0.9999 for m in strict["matches"])  # type: ignore[union-attr]
-    none = invoke_json(cli, "search", str(fixtures_dir / "no_face" / "dog.jpg"))
+    none = invoke_json(cli, "search", str(fixtures_dir / "no_face" / "dog.jpg"), "--purpose", "test")
     assert none["probe_faces"] == 0 and none["no_match"] is True
 
 
+def test_a_search_without_a_stated_purpose_is_refused_and_not_run(
+    cli: CliRunner, gallery: Path, tmp_path: Path, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The purpose is the engine's rule (3 characters at least), and the CLI has no default for it."""
+    monkeypatch.setenv("LETHE_DATA_DIR", str(copy_gallery(gallery, tmp_path)))
+    probe = str(fixtures_dir / "identities" / "barack_obama" / "obama.jpg")
+    searches = len(invoke_json(cli, "audit", "list", "--action", "search")["entries"])  # type: ignore[arg-type]
+    missing = cli.invoke(app, ["search", probe, "--json"])
+    assert missing.exit_code == 2 and "--purpose" in missing.stderr
+    short = cli.invoke(app, ["search", probe, "--purpose", " x ", "--json"])
+    assert short.exit_code != 0 and "purpose" in short.stderr and short.stdout == ""
+    after = invoke_json(cli, "audit", "list", "--action", "search")["entries"]
+    assert len(after) == searches  # type: ignore[arg-type]
+
+
 def test_unreadable_probe_and_non_image_probe(cli: CliRunner, tmp_path: Path) -> None:
-    missing = cli.invoke(app, ["search", str(tmp_path / "nope.jpg"), "--json"])
+    missing = cli.invoke(app, ["search", str(tmp_path / "nope.jpg"), "--purpose", "test", "--json"])
     assert missing.exit_code == 2 and "cannot read" in missing.stderr
     text = tmp_path / "note.jpg"
     text.write_text("hello")
-    bad = cli.invoke(app, ["search", str(text), "--json"])
+    bad = cli.invoke(app, ["search", str(text), "--purpose", "test", "--json"])
     assert bad.exit_code == 2 and "not an image" in bad.stderr
 
 

@@ -348,10 +348,12 @@ def test_cli_search_writes_decrypted_crops_and_rotates_keys(
     monkeypatch.setenv("LETHE_WORKERS", "1")
     cli = CliRunner()
     probe = str(fixtures_dir / "identities" / "barack_obama" / "obama.jpg")
-    plain = cli.invoke(app, ["search", probe, "--top", "3", "--json"])
+    plain = cli.invoke(app, ["search", probe, "--purpose", "test", "--top", "3", "--json"])
     assert plain.exit_code == 0, plain.output
     out = tmp_path / "crops-out"
-    result = cli.invoke(app, ["search", probe, "--top", "3", "--crops", str(out), "--json"])
+    result = cli.invoke(
+        app, ["search", probe, "--purpose", "test", "--top", "3", "--crops", str(out), "--json"]
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     before = json.loads(plain.stdout)
@@ -367,5 +369,5 @@ def test_cli_search_writes_decrypted_crops_and_rotates_keys(
     rotated = cli.invoke(app, ["keys", "rotate", "--json"])
     assert rotated.exit_code == 0, rotated.output
     assert json.loads(rotated.stdout)["keys"] == 2
-    again = cli.invoke(app, ["search", probe, "--top", "3", "--json"])
+    again = cli.invoke(app, ["search", probe, "--purpose", "test", "--top", "3", "--json"])
     assert json.loads(again.stdout)["matches"] == before["matches"]

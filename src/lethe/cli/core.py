@@ -31,8 +31,6 @@ app.add_typer(index_app, name="index")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 
-DEFAULT_PURPOSE = "command-line search (no purpose stated)"
-
 
 @source_app.command("add")
 def source_add(
@@ -155,14 +153,12 @@ def ingest(
 @app.command()
 def search(
     probe: Annotated[Path, typer.Argument(help="A photo of the person to look for.")],
+    purpose: Annotated[str, typer.Option(help="Why you search (required); recorded in the audit log.")],
     top: Annotated[int, typer.Option(help="At most this many matches.")] = 10,
     threshold: Annotated[
         float | None, typer.Option(help="Cosine similarity for a match (default: the calibrated value).")
     ] = None,
     face: Annotated[int | None, typer.Option(help="Which probe face to use (0 = largest).")] = None,
-    purpose: Annotated[
-        str, typer.Option(help="Why you search; recorded in the audit log.")
-    ] = DEFAULT_PURPOSE,
     crops: Annotated[
         Path | None,
         typer.Option(

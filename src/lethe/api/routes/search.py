@@ -34,8 +34,6 @@ def search(
     """Find the photos of the person in the probe, best first; only matches at or above the
     threshold. Every search is audited: who, the stated purpose, the probe's hash, what it found."""
     state.search_limit.check(f"user:{caller.id}")
-    if not purpose.strip():
-        raise ApiError(422, "validation_error", "purpose: a search must state its purpose")
     data = read_upload(probe, state.settings, what="probe")
     result = state.engine.search(
         data, purpose=purpose, actor=caller.actor, top_k=top, threshold=threshold, face=face
