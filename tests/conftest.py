@@ -108,6 +108,14 @@ def expected_faces(fixtures_dir: Path) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
+def lfw_dir(test_data: Path) -> Path:
+    path = test_data / "lfw"
+    if not path.is_dir():
+        pytest.skip(f"LFW not found under {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
 def yunet_model(test_data: Path) -> Path:
     path = test_data.parent / "models" / "yunet" / "face_detection_yunet_2023mar.onnx"
     if not path.is_file():

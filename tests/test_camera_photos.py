@@ -28,14 +28,6 @@ MAX_PIXELS = 50_000_000
 
 
 @pytest.fixture(scope="module")
-def lfw_dir(test_data: Path) -> Path:
-    path = test_data / "lfw"
-    if not path.is_dir():
-        pytest.skip(f"LFW not found under {path}")
-    return path
-
-
-@pytest.fixture(scope="module")
 def yunet(yunet_model: Path) -> YuNetDetector:
     return YuNetDetector(yunet_model)
 

@@ -456,3 +456,50 @@ def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: P
         page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=crop)
     shot(page, "search-phone", full_page=False)
     page.set_viewport_size({"width": 1280, "height": 860})
+
+
+def test_a_camera_photo_probe_shows_a_box_on_every_face_and_each_box_searches(
+    page: Any, server: Server, fixtures_dir: Path, lfw_dir: Path, yunet_model: Path, tmp_path: Path
+) -> None:
+    """A 24 MP probe with twelve faces 40-200 px wide: the page draws one clickable box per face,
+    where the face is in the preview, and a click on the smallest searches for that face."""
+    import camera_photos as cp
+
+    from lethe.detection.yunet import YuNetDetector
+
+    expect = sync_api.expect
+    detector = YuNetDetector(yunet_model)
+    (canvas, *_) = cp.build(
+        fixtures_dir,
+        lfw_dir,
+        tmp_path,
+        lambda p: [d.box for d in detector.detect(p)],
+        canvases=1,
+        faces_per_canvas=12,
+    )
+    log_in(page, server, "admin", server.admin_password, start="/search")
+    search(page, tmp_path / canvas.file)
+    boxes = page.locator("button.face-box")
+    expect(boxes).to_have_count(len(canvas.faces))
+    preview = page.locator("#probe-preview").bounding_box()
+    scale = preview["width"] / canvas.width
+    # Each box's corner sits on its face's corner in the image as drawn (within 3 screen px; a
+    # box is at least 24 px wide on screen, so its far corner is not compared).
+    corners = [(f.box[0] * scale, f.box[1] * scale) for f in canvas.faces]
+    drawn: list[tuple[float, float]] = []
+    for i in range(len(canvas.faces)):
+        b = boxes.nth(i).bounding_box()
+        drawn.append((b["x"] - preview["x"], b["y"] - preview["y"]))
+    placed = [min(corners, key=lambda c: abs(c[0] - x) + abs(c[1] - y)) for x, y in drawn]
+    assert all(abs(c[0] - x) <= 3 and abs(c[1] - y) <= 3 for c, (x, y) in zip(placed, drawn, strict=True)), (
+        drawn,
+        corners,
+    )
+    assert len(set(placed)) == len(canvas.faces)  # one box per face
+    tiny = min(range(len(canvas.faces)), key=lambda i: canvas.faces[i].box[2] - canvas.faces[i].box[0])
+    smallest = placed.index(corners[tiny])  # the box of the smallest face (boxes come largest first)
+    boxes.nth(smallest).click()
+    expect(page.locator("#summary")).to_contain_text(
+        f"Searched for face {smallest + 1} of {len(canvas.faces)}"
+    )
+    expect(boxes.nth(smallest)).to_have_attribute("aria-pressed", "true")
