@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -201,11 +202,20 @@ def backend_env(data_dir: Path) -> dict[str, str]:
     return {f"LETHE_{key.upper()}": str(value) for key, value in backend_settings(data_dir).items()}
 
 
+def skip_unless_required(part: str, reason: str) -> NoReturn:
+    """Skip, saying why; but fail where ``LETHE_TEST_REQUIRE`` (comma-separated) names ``part``:
+    CI sets it, so a green CI means the PostgreSQL and browser tests ran."""
+    required = {p.strip() for p in os.environ.get("LETHE_TEST_REQUIRE", "").split(",") if p.strip()}
+    if part in required:
+        pytest.fail(f"{reason} (LETHE_TEST_REQUIRE names {part})", pytrace=False)
+    pytest.skip(reason)
+
+
 def postgres_server() -> pg_server.Server:
     try:
         return pg_server.server()
     except pg_server.Unavailable as exc:
-        pytest.skip(f"no PostgreSQL server for the tests: {exc}")
+        skip_unless_required("postgresql", f"no PostgreSQL server for the tests: {exc}")
 
 
 def postgres_catalog(data_dir: Path, *, copy_of: Path | None = None) -> str:

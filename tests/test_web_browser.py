@@ -41,6 +41,8 @@ from conftest import REVIEW_AUTO_THRESHOLD, REVIEW_FLOOR_THRESHOLD, child_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.is_file():
+    if "chromium" in os.environ.get("LETHE_TEST_REQUIRE", ""):
+        pytest.fail(f"no Chromium at {CHROMIUM} (LETHE_TEST_REQUIRE names chromium)", pytrace=False)
     pytest.skip(
         f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install chromium) to run the browser "
         "tests",
