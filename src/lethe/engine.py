@@ -25,6 +25,7 @@ from lethe.pipeline import FacePipeline, build_pipeline
 from lethe.privacy import SourceSpec, audit, gate
 from lethe.privacy.audit import AuditEntry, Verification
 from lethe.privacy.crypto import KeyRing
+from lethe.privacy.erasure import Eraser
 from lethe.privacy.orders import Orders
 from lethe.privacy.requests import Requests
 from lethe.privacy.retention import Retention
@@ -43,8 +44,6 @@ class Lethe:
     """Open with ``Lethe(Settings())``; close with ``close()`` or use as a context manager."""
 
     def __init__(self, settings: Settings) -> None:
-        from lethe.privacy.erasure import Eraser
-
         self.settings = settings
         self.store = Store(settings)
         self._pipeline: FacePipeline | None = None
@@ -218,8 +217,6 @@ class Lethe:
 
     def remove_faces(self, face_ids: list[int], *, actor: str = "system", reason: str = "operator") -> int:
         """Erase faces everywhere (catalog rows, crops, vectors; physically). Returns faces erased."""
-        from lethe.privacy.erasure import Eraser
-
         with self.store.writing():
             receipt = Eraser(self.store).erase(face_ids, reason=reason, actor=actor)
         return len(receipt.erased_faces)
