@@ -6,6 +6,7 @@ The session cookie (``lethe_session``: HttpOnly, SameSite=Lax, ``Secure`` with
 ``LETHE_SESSION_MAX_AGE_S``. The same CSRF token is also set in the readable cookie ``lethe_csrf``
 (double submit): a cookie-authenticated POST/PUT/PATCH/DELETE must send it back in the
 ``X-CSRF-Token`` header or a ``csrf_token`` form field, which a page of another site cannot read.
+After a login (or a logout) the browser goes back only to a path of this site (:func:`safe_next`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ KEY_BYTES = 32
 class Session:
     user_id: int
     csrf: str
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only a path on this site: no scheme, no host, no ``//`` (an open redirect otherwise)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
 
 
 def session_key_path(settings: Settings) -> Path:

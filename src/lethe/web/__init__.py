@@ -5,9 +5,11 @@
 - ``dpo``: request queue and detail, review queue, audit log, orders;
 - ``common``: templates, who is looking (login session), navigation by role, error pages.
 
-The pages read through the JSON API's own functions and change data only through the JSON API (from
-the browser, with the session's CSRF token), so the rules and the audit are the API's. Pages need a
-login session: without one they redirect to ``/login``; with the wrong role they answer a 403 page.
+The pages read through the same read models as the JSON API (:mod:`lethe.views`) and change data
+only through the JSON API (from the browser, with the session's CSRF token), so the rules and the
+audit are the API's. Pages need a login session: without one they redirect to ``/login``; with the
+wrong role they answer a 403 page. ``lethe.api.app`` installs them (:func:`install`); they never
+import the API's routes or its app, so ``import lethe.web`` works on its own.
 """
 
 from lethe.web.common import STATIC_DIR, TEMPLATES_DIR

@@ -3,9 +3,14 @@ the login redirect, 403 and 404 pages.
 
 A page needs a login session (the ``lethe_session`` cookie of ``POST /login``), never an API token:
 without one it redirects to ``/login?next=<the page>``; with a session but without the page's role it
-answers a 403 page. The pages read through the same functions as the JSON API (so a page shows what
-the API would answer the same user), and every change goes through the JSON API from the browser
-with the session's CSRF token (``<meta name="csrf-token">``, sent back as ``X-CSRF-Token``).
+answers a 403 page. The pages read through the same read models as the JSON API (:mod:`lethe.views`,
+so a page shows what the API would answer the same user), and every change goes through the JSON API
+from the browser with the session's CSRF token (``<meta name="csrf-token">``, sent back as
+``X-CSRF-Token``).
+
+From ``lethe.api`` the pages use only the service's building blocks (who is calling, the session
+cookie, the app's state, shared parameters and upload limits), never its routes or its app:
+``lethe.api.app`` installs the pages, so the pages must not import it.
 """
 
 from __future__ import annotations
@@ -23,8 +28,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from lethe.api.auth import Principal
-from lethe.api.routes.login import safe_next
-from lethe.api.sessions import SESSION_COOKIE
+from lethe.api.sessions import SESSION_COOKIE, safe_next
 from lethe.api.state import AppState, app_state
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -197,12 +201,6 @@ AnyReader = Annotated[Viewer, page_for(*READERS)]
 OperatorPage = Annotated[Viewer, page_for("operator")]
 DpoPage = Annotated[Viewer, page_for("dpo")]
 OrdersPage = Annotated[Viewer, page_for("admin", "dpo")]
-
-
-def rows(payload: dict[str, object], key: str) -> list[dict[str, Any]]:
-    """The list of objects under ``key`` of an API answer (``{"requests": [...]}``)."""
-    value = payload.get(key)
-    return [row for row in value if isinstance(row, dict)] if isinstance(value, list) else []
 
 
 def render(

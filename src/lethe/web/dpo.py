@@ -1,8 +1,9 @@
 """The data-protection officer's pages: request queue, request detail, review queue, audit, orders.
 
-Reading goes through the JSON API's functions; every action (verify, run, extend, reject, decide,
-answer, stop) is a call to the JSON API from the browser, and the destructive ones (run an erasure,
-answer, reject, stop a jurisdiction) first ask for confirmation in a ``<dialog>``.
+Reading goes through the read models the JSON API answers with (:mod:`lethe.views`); every action
+(verify, run, extend, reject, decide, answer, stop) is a call to the JSON API from the browser, and
+the destructive ones (run an erasure, answer, reject, stop a jurisdiction) first ask for
+confirmation in a ``<dialog>``.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from lethe import views
 from lethe.api.params import BeforeSeq, RowId
-from lethe.api.routes import admin, oversight
-from lethe.api.routes import requests as requests_api
 from lethe.errors import NotFoundError
 from lethe.privacy.requests import OPEN_STATES
-from lethe.web.common import DpoPage, OrdersPage, PageNotFound, State, Viewer, render, rows
+from lethe.web.common import DpoPage, OrdersPage, PageNotFound, State, Viewer, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,7 +26,7 @@ AUDIT_PAGE = 50
 
 def _request(state: State, viewer: Viewer, request_id: int) -> dict[str, Any]:
     try:
-        return requests_api.get_request(request_id, state, viewer.principal)
+        return views.request_detail(state.engine, request_id)
     except NotFoundError:
         raise PageNotFound(viewer, f"There is no request number {request_id}.") from None
 
@@ -39,7 +39,7 @@ def request_queue(
     show: Annotated[str, Query(pattern="^(open|all)$")] = "open",
 ) -> HTMLResponse:
     """Requests by due date, the overdue ones marked (in red and in words)."""
-    listed = rows(requests_api.list_requests(state, viewer.principal, None, show == "open"), "requests")
+    listed = views.request_rows(state.engine, open_only=show == "open")
     return render(request, "requests.html", viewer, requests=listed, show=show, title="Requests")
 
 
@@ -66,7 +66,9 @@ def request_detail(request: Request, request_id: RowId, state: State, viewer: Dp
 def review_queue(request: Request, request_id: RowId, state: State, viewer: DpoPage) -> HTMLResponse:
     """The faces a reviewer must decide on, each beside the requester's photo."""
     detail = _request(state, viewer, request_id)
-    listed = rows(requests_api.candidates(request_id, state, viewer.principal, False), "candidates")
+    listed = views.candidate_rows(
+        state.engine, request_id, crop_url=lambda face_id: state.crop_links.url(face_id, viewer.principal.id)
+    )
     review = [c for c in listed if c.get("band") == "review"]
     is_open = detail["state"] in OPEN_STATES
     return render(
@@ -93,13 +95,15 @@ def audit_page(
 ) -> HTMLResponse:
     """The audit log, newest first, with the result of a fresh hash-chain verification."""
     wanted = (action or "").strip() or None
-    entries = rows(oversight.audit_list(state, viewer.principal, wanted, AUDIT_PAGE, before), "entries")
+    entries: list[dict[str, Any]] = views.audit_rows(
+        state.engine, action=wanted, limit=AUDIT_PAGE, before=before
+    )
     return render(
         request,
         "audit.html",
         viewer,
         entries=entries,
-        verification=oversight.audit_verify(state, viewer.principal),
+        verification=views.audit_verification(state.engine),
         action=wanted or "",
         older=entries[-1]["seq"] if len(entries) == AUDIT_PAGE and entries[-1]["seq"] > 1 else None,
         before=before,
@@ -110,7 +114,7 @@ def audit_page(
 @router.get("/orders", response_class=HTMLResponse)
 def orders_page(request: Request, state: State, viewer: OrdersPage) -> HTMLResponse:
     """Regulators' orders with their proof; an admin issues a stop here."""
-    listed = rows(admin.order_list(state, viewer.principal), "orders")
+    listed = views.order_rows(state.engine)
     return render(
         request,
         "orders.html",

@@ -1,7 +1,8 @@
 """The operators' pages: dashboard, search, sources and ingest.
 
-Each page reads through the JSON API's own functions (the same figures, the same rules) and the
-browser changes data through the JSON API (``static/app.js``, ``search.js``, ``ingest.js``).
+Each page reads through the read models the JSON API answers with (:mod:`lethe.views`: the same
+figures, the same fields) and the browser changes data through the JSON API (``static/app.js``,
+``search.js``, ``ingest.js``).
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from lethe.api.routes import requests as requests_api
-from lethe.api.routes import service, sources
-from lethe.api.routes.ingest import MAX_UPLOAD_PHOTOS
+from lethe import views
+from lethe.api.uploads import MAX_UPLOAD_PHOTOS
 from lethe.privacy import ART6_BASES, ART9_CONDITIONS
-from lethe.web.common import AnyReader, OperatorPage, State, render, rows
+from lethe.web.common import AnyReader, OperatorPage, State, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,10 +27,8 @@ ART9_CHOICES = [(c, f"({chr(97 + i)}) {c.replace('_', ' ')}") for i, c in enumer
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request, state: State, viewer: AnyReader) -> HTMLResponse:
     """Gallery size, searches today, open requests and their due dates."""
-    stats = service.stats(state, viewer.principal)
-    due = []
-    if viewer.can("dpo"):
-        due = rows(requests_api.list_requests(state, viewer.principal, None, True), "requests")[:5]
+    stats = views.dashboard_stats(state.engine)
+    due = views.request_rows(state.engine, open_only=True)[:5] if viewer.can("dpo") else []
     return render(request, "dashboard.html", viewer, stats=stats, due=due, title="Dashboard")
 
 
@@ -53,7 +51,7 @@ def sources_page(request: Request, state: State, viewer: AnyReader) -> HTMLRespo
         request,
         "sources.html",
         viewer,
-        sources=rows(sources.list_sources(state, viewer.principal), "sources"),
+        sources=views.source_rows(state.engine),
         art6=ART6_CHOICES,
         art9=ART9_CHOICES,
         title="Sources",
@@ -68,8 +66,7 @@ def ingest_page(
     job: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
 ) -> HTMLResponse:
     """Upload photos or name a server folder; the job's progress is polled from the API."""
-    listed = rows(sources.list_sources(state, viewer.principal), "sources")
-    active = [s for s in listed if s.get("status") == "active"]
+    active = [s for s in views.source_rows(state.engine) if s.get("status") == "active"]
     return render(
         request,
         "ingest.html",

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from lethe.api.auth import Admin, OrderReader
 from lethe.api.state import AppState, app_state
+from lethe.views import order_rows
 
 router = APIRouter(prefix="/api", tags=["admin"])
 State = Annotated[AppState, Depends(app_state)]
@@ -34,7 +35,7 @@ def order_stop(body: Stop, state: State, caller: Admin) -> dict[str, object]:
 @router.get("/orders")
 def order_list(state: State, _caller: OrderReader) -> dict[str, object]:
     """Orders with their state and proof (admin, or dpo to oversee them)."""
-    return {"orders": state.engine.orders.list_orders()}
+    return {"orders": order_rows(state.engine)}
 
 
 @router.post("/orders/complete")

@@ -12,15 +12,14 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from pydantic import BaseModel, Field
 
 from lethe.api.auth import Operator
-from lethe.api.errors import ApiError
 from lethe.api.state import AppState, app_state
-from lethe.api.uploads import image_type, read_upload
+from lethe.api.uploads import MAX_UPLOAD_PHOTOS, image_type, read_upload
+from lethe.errors import InputError
 from lethe.storage import atomic_write, private_dir
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"])
 State = Annotated[AppState, Depends(app_state)]
 
-MAX_UPLOAD_PHOTOS = 500
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/gif": ".gif",
             "image/bmp": ".bmp", "image/tiff": ".tif"}  # fmt: skip
@@ -45,12 +44,12 @@ def ingest_path(body: IngestPath, state: State, caller: Operator) -> dict[str, o
         target = Path(body.path).expanduser()
         resolved = target.resolve()
     except (OSError, ValueError, RuntimeError):  # a NUL byte, a symbolic link loop, an unknown ~user
-        raise ApiError(422, "invalid_input", "the path cannot be resolved on the server") from None
+        raise InputError("the path cannot be resolved on the server") from None
     root = state.settings.ingest_root
     if root is not None and not resolved.is_relative_to(root.resolve()):
-        raise ApiError(422, "invalid_input", "the path is outside the folder the service may ingest from")
+        raise InputError("the path is outside the folder the service may ingest from")
     if not target.exists():
-        raise ApiError(422, "invalid_input", "no such folder or manifest on the server")
+        raise InputError("no such folder or manifest on the server")
     state.engine.catalog.source(body.source)  # 404 now rather than a failed job
     return state.jobs.start(body.source, target, actor=caller.actor).as_dict()
 
@@ -66,7 +65,7 @@ def ingest_upload(
     the run. In the catalog each is named `upload:<file name>`."""
     state.engine.catalog.source(source)
     if not photos or len(photos) > MAX_UPLOAD_PHOTOS:
-        raise ApiError(422, "invalid_input", f"upload 1 to {MAX_UPLOAD_PHOTOS} photos at once")
+        raise InputError(f"upload 1 to {MAX_UPLOAD_PHOTOS} photos at once")
     checked = []
     for number, upload in enumerate(photos, start=1):
         what = f"photo {number} ({_safe_name(upload.filename)})"

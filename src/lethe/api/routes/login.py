@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lethe.api.auth import Authenticated
 from lethe.api.errors import ApiError
-from lethe.api.sessions import CSRF_COOKIE, SESSION_COOKIE, SessionSigner
+from lethe.api.sessions import CSRF_COOKIE, SESSION_COOKIE, SessionSigner, safe_next
 from lethe.api.state import AppState, app_state
 
 router = APIRouter(tags=["login"])
@@ -19,13 +19,6 @@ State = Annotated[AppState, Depends(app_state)]
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-def safe_next(target: str | None) -> str | None:
-    """Only a path on this site: no scheme, no host, no ``//`` (an open redirect otherwise)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return None
-    return target
 
 
 @router.post("/login", response_model=None)

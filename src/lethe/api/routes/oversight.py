@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Annotated
 
@@ -13,9 +11,11 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from lethe.api.auth import Dpo
+from lethe.api.downloads import zip_download
 from lethe.api.params import BeforeSeq, RowId
 from lethe.api.state import AppState, app_state
 from lethe.storage import private_dir
+from lethe.views import audit_rows, audit_verification
 
 router = APIRouter(prefix="/api", tags=["oversight"])
 State = Annotated[AppState, Depends(app_state)]
@@ -30,20 +30,13 @@ def audit_list(
     before: BeforeSeq = None,
 ) -> dict[str, object]:
     """Audit entries, newest first; page back with `before` = the last `seq` seen."""
-    rows = state.engine.audit_entries(action=action, limit=limit, before=before)
-    return {
-        "entries": [
-            {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "details": e.details,
-             "hash": e.hash}
-            for e in rows
-        ]
-    }  # fmt: skip
+    return {"entries": audit_rows(state.engine, action=action, limit=limit, before=before)}
 
 
 @router.get("/audit/verify")
 def audit_verify(state: State, _caller: Dpo) -> dict[str, object]:
     """Recompute the hash chain: `ok`, entries, head, and the first break if any."""
-    return state.engine.verify_audit().as_dict()
+    return audit_verification(state.engine)
 
 
 @router.get(
@@ -58,20 +51,9 @@ def report_compliance(state: State, caller: Dpo) -> Response:
     try:
         pack = scratch / "compliance-pack"
         state.engine.compliance_pack(pack, actor=caller.actor)
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for file in sorted(p for p in pack.rglob("*") if p.is_file()):
-                archive.write(file, f"compliance-pack/{file.relative_to(pack)}")
+        return zip_download(pack, name="compliance-pack", filename="lethe-compliance-pack.zip")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return Response(
-        buffer.getvalue(),
-        media_type="application/zip",
-        headers={
-            "Content-Disposition": 'attachment; filename="lethe-compliance-pack.zip"',
-            "Cache-Control": "private, no-store",
-        },
-    )
 
 
 @router.get("/objections")

@@ -15,13 +15,12 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
 from lethe.api.routes.login import client_ip
 from lethe.api.state import AppState, app_state
-from lethe.api.uploads import read_photos
+from lethe.api.uploads import MAX_PORTAL_PHOTOS, read_photos
 from lethe.privacy.requests import KINDS
 
 router = APIRouter(prefix="/api/portal", tags=["portal"])
 State = Annotated[AppState, Depends(app_state)]
 
-MAX_PORTAL_PHOTOS = 5
 MESSAGE = (
     "We received your request. A data-protection officer will verify your identity and answer at the "
     "contact address you gave, at the latest by the due date. Keep your reference to ask about it."

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 from typing import Annotated
 
@@ -12,18 +10,18 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from lethe.api.auth import Dpo, Principal
-from lethe.api.errors import ApiError
+from lethe.api.downloads import zip_download
 from lethe.api.params import Position, RowId
 from lethe.api.state import AppState, app_state
-from lethe.api.uploads import MEDIA_TYPES, image_type, read_photos
+from lethe.api.uploads import MAX_REQUEST_PHOTOS, MEDIA_TYPES, image_type, read_photos
 from lethe.errors import NotFoundError
 from lethe.imaging import decode_image
-from lethe.privacy.requests import KINDS, CandidateView
+from lethe.privacy.access import exports_root
+from lethe.privacy.requests import KINDS
+from lethe.views import CropUrl, candidate_row, candidate_rows, request_detail, request_rows
 
 router = APIRouter(prefix="/api/requests", tags=["requests"])
 State = Annotated[AppState, Depends(app_state)]
-
-MAX_REQUEST_PHOTOS = 10
 
 
 class Note(BaseModel):
@@ -42,16 +40,9 @@ class Decision(BaseModel):
     confirm: bool = Field(description="Is this face the requester's?")
 
 
-def _candidate(state: AppState, caller: Principal, c: CandidateView) -> dict[str, object]:
-    return {
-        "face_id": c.face_id,
-        "score": round(c.score, 6),
-        "band": c.band,
-        "round": c.round,
-        "decision": c.decision,
-        "decided_by": c.decided_by,
-        "crop_url": state.crop_links.url(c.face_id, caller.id),
-    }
+def _crop_url(state: AppState, caller: Principal) -> CropUrl:
+    """Crop links signed for the caller (valid for an hour)."""
+    return lambda face_id: state.crop_links.url(face_id, caller.id)
 
 
 @router.post("", status_code=201)
@@ -79,16 +70,13 @@ def list_requests(
     open_only: Annotated[bool, Query(alias="open")] = False,
 ) -> dict[str, object]:
     """Requests by due date, each with its `overdue` flag."""
-    views = state.engine.requests.list_requests(state=request_state, open_only=open_only)
-    return {"requests": [v.as_dict() for v in views]}
+    return {"requests": request_rows(state.engine, state=request_state, open_only=open_only)}
 
 
 @router.get("/{request_id}")
 def get_request(request_id: RowId, state: State, _caller: Dpo) -> dict[str, object]:
     """One request: state, dates, candidate counts, history, and the contact address to answer."""
-    requests = state.engine.requests
-    view = requests.get(request_id)
-    return view.as_dict() | {"events": requests.events(request_id), "contact": requests.contact(request_id)}
+    return request_detail(state.engine, request_id)
 
 
 @router.post("/{request_id}/verify")
@@ -130,17 +118,15 @@ def candidates(
     request_id: RowId, state: State, caller: Dpo, pending: Annotated[bool, Query()] = False
 ) -> dict[str, object]:
     """The faces found for the request, best first, with band, decision and a crop link."""
-    requests = state.engine.requests
-    requests.get(request_id)  # 404 for an unknown request
-    views = requests.candidates(request_id, pending_only=pending)
-    return {"candidates": [_candidate(state, caller, c) for c in views]}
+    rows = candidate_rows(state.engine, request_id, crop_url=_crop_url(state, caller), pending_only=pending)
+    return {"candidates": rows}
 
 
 @router.post("/{request_id}/candidates/{face_id}")
 def decide(request_id: RowId, face_id: RowId, body: Decision, state: State, caller: Dpo) -> dict[str, object]:
     """A reviewer confirms or rejects one candidate face."""
     view = state.engine.requests.decide(request_id, face_id, confirm=body.confirm, actor=caller.actor)
-    return _candidate(state, caller, view)
+    return candidate_row(view, _crop_url(state, caller))
 
 
 @router.get(
@@ -193,21 +179,10 @@ def export(request_id: RowId, state: State, _caller: Dpo) -> Response:
     """The access export (JSON, HTML page and crops) as a zip, once the access request was run."""
     view = state.engine.requests.get(request_id)
     folder = (view.outcome or {}).get("export")
-    root = (state.settings.exports_dir or state.settings.data_dir / "exports").resolve()
+    root = exports_root(state.engine.store).resolve()
     if not isinstance(folder, str) or not Path(folder).resolve().is_relative_to(root):
-        raise ApiError(404, "not_found", f"request {request_id} has no access export (run it first)")
+        raise NotFoundError(f"request {request_id} has no access export (run it first)")
     path = Path(folder).resolve()
     if not path.is_dir():
-        raise ApiError(404, "not_found", f"the export of request {request_id} is no longer on the server")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            archive.write(file, f"{path.name}/{file.relative_to(path)}")
-    return Response(
-        buffer.getvalue(),
-        media_type="application/zip",
-        headers={
-            "Content-Disposition": f'attachment; filename="{path.name}.zip"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+        raise NotFoundError(f"the export of request {request_id} is no longer on the server")
+    return zip_download(path, name=path.name, filename=f"{path.name}.zip")

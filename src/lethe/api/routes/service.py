@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -11,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 from lethe.api.auth import Authenticated, MetricsReader, Reader
 from lethe.api.metrics import CONTENT_TYPE
 from lethe.api.state import AppState, app_state
+from lethe.views import dashboard_stats
 
 router = APIRouter()
 State = Annotated[AppState, Depends(app_state)]
@@ -37,16 +37,4 @@ def me(caller: Authenticated) -> dict[str, object]:
 @router.get("/api/stats", tags=["service"])
 def stats(state: State, _caller: Reader) -> dict[str, object]:
     """Figures for a dashboard: gallery size, searches today, open requests and the next due date."""
-    engine = state.engine
-    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    open_requests = engine.requests.list_requests(open_only=True)
-    return {
-        "faces": engine.catalog.count_faces(),
-        "images": engine.catalog.count_images(),
-        "sources": len(engine.catalog.sources()),
-        "index_vectors": len(engine.index),
-        "searches_today": engine.count_audited("search", since=midnight),
-        "open_requests": len(open_requests),
-        "overdue_requests": sum(1 for r in open_requests if r.overdue),
-        "next_due_at": open_requests[0].due_at.isoformat() if open_requests else None,
-    }
+    return dashboard_stats(state.engine)

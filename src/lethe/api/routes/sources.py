@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from lethe.api.auth import Admin, Reader
 from lethe.api.state import AppState, app_state
 from lethe.privacy import ART6_BASES, ART9_CONDITIONS, SourceSpec
+from lethe.views import source_rows
 
 router = APIRouter(prefix="/api/sources", tags=["sources"])
 State = Annotated[AppState, Depends(app_state)]
@@ -27,7 +28,7 @@ class NewSource(BaseModel):
 @router.get("")
 def list_sources(state: State, _caller: Reader) -> dict[str, object]:
     """Every source with its basis, jurisdiction, retention, status and counts."""
-    return {"sources": state.engine.source_listing()}
+    return {"sources": source_rows(state.engine)}
 
 
 @router.post("", status_code=201)

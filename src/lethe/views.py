@@ -1,0 +1,112 @@
+"""Read models: what the JSON API answers and the web pages show, built once from the engine.
+
+Each function takes the engine and returns plain JSON-ready data (dicts of str, numbers, ISO dates,
+lists). ``lethe.api.routes`` wraps them in its answers and ``lethe.web`` renders them, so a page
+shows exactly what the API would answer the same user: the same figures, the same fields, no route
+function called from a page. Who may read what is the front ends' business (roles); what is read
+and how it is shaped is this module's.
+
+- :func:`dashboard_stats`: gallery size, searches today, open requests and the next due date;
+- :func:`source_rows`: every source with its lawful basis, status and counts;
+- :func:`request_rows`, :func:`request_detail`: data-subject requests by due date, and one with
+  its history and contact;
+- :func:`candidate_rows`, :func:`candidate_row`: the faces found for a request, with a crop link;
+- :func:`audit_rows`, :func:`audit_verification`: audit entries newest first, and a fresh check of
+  the hash chain;
+- :func:`order_rows`: regulators' orders with their state and proof.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lethe.engine import Lethe
+    from lethe.privacy.requests import CandidateView
+
+#: A signed link to a face's crop for the user who is shown it (``lethe.api.state.CropLinks``).
+CropUrl = Callable[[int], str]
+
+
+def dashboard_stats(engine: Lethe, *, now: datetime | None = None) -> dict[str, object]:
+    """Figures for a dashboard: gallery size, searches since midnight (UTC), open requests, how many
+    are overdue and the next due date."""
+    midnight = (now or datetime.now(UTC)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    open_requests = engine.requests.list_requests(open_only=True)
+    return {
+        "faces": engine.catalog.count_faces(),
+        "images": engine.catalog.count_images(),
+        "sources": len(engine.catalog.sources()),
+        "index_vectors": len(engine.index),
+        "searches_today": engine.count_audited("search", since=midnight),
+        "open_requests": len(open_requests),
+        "overdue_requests": sum(1 for r in open_requests if r.overdue),
+        "next_due_at": open_requests[0].due_at.isoformat() if open_requests else None,
+    }
+
+
+def source_rows(engine: Lethe) -> list[dict[str, object]]:
+    """Every source with its declaration (basis, Art. 9 condition, purpose, jurisdiction, retention),
+    status and counts of images and faces."""
+    return engine.source_listing()
+
+
+def request_rows(
+    engine: Lethe, *, state: str | None = None, open_only: bool = False
+) -> list[dict[str, object]]:
+    """Requests by due date (soonest first), each with its ``overdue`` flag."""
+    return [v.as_dict() for v in engine.requests.list_requests(state=state, open_only=open_only)]
+
+
+def request_detail(engine: Lethe, request_id: int) -> dict[str, object]:
+    """One request: state, dates, candidate counts, its history (``events``) and the contact address
+    to answer. ``NotFoundError`` for an unknown request."""
+    requests = engine.requests
+    view = requests.get(request_id)
+    return view.as_dict() | {"events": requests.events(request_id), "contact": requests.contact(request_id)}
+
+
+def candidate_row(candidate: CandidateView, crop_url: CropUrl) -> dict[str, object]:
+    """One face found for a request: score, band, search round, the reviewer's decision, a crop link."""
+    return {
+        "face_id": candidate.face_id,
+        "score": round(candidate.score, 6),
+        "band": candidate.band,
+        "round": candidate.round,
+        "decision": candidate.decision,
+        "decided_by": candidate.decided_by,
+        "crop_url": crop_url(candidate.face_id),
+    }
+
+
+def candidate_rows(
+    engine: Lethe, request_id: int, *, crop_url: CropUrl, pending_only: bool = False
+) -> list[dict[str, object]]:
+    """The faces found for a request, best first (``pending_only``: those still waiting for a
+    reviewer). ``NotFoundError`` for an unknown request."""
+    requests = engine.requests
+    requests.get(request_id)  # an unknown request is an error, not an empty list
+    return [candidate_row(c, crop_url) for c in requests.candidates(request_id, pending_only=pending_only)]
+
+
+def audit_rows(
+    engine: Lethe, *, action: str | None = None, limit: int = 50, before: int | None = None
+) -> list[dict[str, object]]:
+    """Audit entries, newest first; ``before`` (a sequence number) pages back."""
+    return [
+        {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "details": e.details,
+         "hash": e.hash}
+        for e in engine.audit_entries(action=action, limit=limit, before=before)
+    ]  # fmt: skip
+
+
+def audit_verification(engine: Lethe) -> dict[str, object]:
+    """The hash chain recomputed now: ``ok``, entries, head, and the first break if any."""
+    return engine.verify_audit().as_dict()
+
+
+def order_rows(engine: Lethe) -> list[dict[str, object]]:
+    """Regulators' orders with their state and proof."""
+    return engine.orders.list_orders()
