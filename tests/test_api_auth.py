@@ -164,6 +164,10 @@ def test_a_disabled_user_is_locked_out(tmp_path: Path) -> None:
         client.cookies.clear()
         assert client.post("/api/users/carol/disable", headers=bearer(admin)).status_code == 200
         assert_error(client.get("/api/me", headers=bearer(token)), 401)
+        # a state conflict, not a privacy refusal: 409 "conflict"
+        again = assert_error(client.post("/api/users/carol/disable", headers=bearer(admin)), 409, "conflict")
+        assert "already disabled" in str(again["message"])
+        assert_error(client.post("/api/users/carol/tokens", headers=bearer(admin)), 409, "conflict")
         assert_error(
             client.post("/login", data={"name": "carol", "password": created.json()["password"]}), 401
         )
@@ -303,6 +307,9 @@ def test_user_and_token_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert revoked.exit_code == 0 and json.loads(revoked.stdout)["revoked_at"]
     again = runner.invoke(cli_app, ["user", "add", "erin", "--role", "dpo"])
     assert again.exit_code != 0 and "already exists" in again.output
+    assert runner.invoke(cli_app, ["user", "disable", "erin"]).exit_code == 0
+    twice = runner.invoke(cli_app, ["user", "disable", "erin"])  # a conflict (1), not a privacy refusal (4)
+    assert twice.exit_code == 1 and "already disabled" in twice.output
     wrong = runner.invoke(cli_app, ["user", "add", "frank", "--role", "root"])
     assert wrong.exit_code == 2 and "unknown role" in wrong.output
 

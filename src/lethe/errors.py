@@ -13,7 +13,7 @@
     ├── VectorIndexError       the vector index cannot be read, written or queried
     ├── CatalogError           the catalog database refused an operation
     │   ├── NotFoundError      a named thing (source, face, ...) does not exist
-    │   ├── ConflictError      a thing already exists
+    │   ├── ConflictError      a thing already exists, or is already in that state
     │   └── SealedDataError    an encrypted blob fails authentication (altered, moved, wrong key)
     └── PrivacyError           an action would break a privacy rule
         ├── LawfulBasisError   a source lacks a valid lawful basis / is restricted
@@ -71,7 +71,8 @@ class NotFoundError(CatalogError):
 
 
 class ConflictError(CatalogError):
-    """A thing already exists."""
+    """A thing already exists, or is already in that state (a user already disabled, an ingest job
+    already running)."""
 
 
 class SealedDataError(CatalogError):

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from lethe.catalog import Catalog
 from lethe.catalog.repository import now_utc
 from lethe.catalog.user_tables import ApiTokenRow, UserRow
-from lethe.errors import ConflictError, InputError, NotFoundError, PrivacyError
+from lethe.errors import ConflictError, InputError, NotFoundError
 from lethe.privacy import audit
 
 ROLES = ("admin", "operator", "dpo", "monitor")
@@ -247,7 +247,7 @@ class Users:
         with self.catalog.session() as session, session.begin():
             row = self._row(session, name)
             if row.disabled_at is not None:
-                raise PrivacyError(f"user {name!r} is already disabled")
+                raise ConflictError(f"user {name!r} is already disabled")
             if actor == f"user:{row.name}":
                 raise InputError("you cannot disable yourself")
             row.disabled_at = now_utc()
@@ -266,7 +266,7 @@ class Users:
         with self.catalog.session() as session, session.begin():
             owner = self._row(session, user)
             if owner.disabled_at is not None:
-                raise PrivacyError(f"user {user!r} is disabled")
+                raise ConflictError(f"user {user!r} is disabled")
             row = ApiTokenRow(user_id=owner.id, token_hash=hash_token(secret), label=label, created_at=at)
             session.add(row)
             session.flush()

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lethe.api.errors import ApiError
 from lethe.engine import Lethe
-from lethe.errors import LetheError
+from lethe.errors import ConflictError, LetheError, NotFoundError
+from lethe.ingest import IngestReport
 
 log = logging.getLogger(__name__)
 
@@ -31,36 +31,34 @@ class _Cancelled(Exception):
 
 @dataclass
 class IngestJob:
+    """One job: who started it on which source, where it stands, and once done the ingest's report."""
+
     id: str
     source: str
     actor: str
     state: str = "running"
     done: int = 0
     total: int = 0
-    images: int = 0
-    faces: int = 0
-    skipped: int = 0
-    suppressed: int = 0
-    errors: list[dict[str, str]] = field(default_factory=list)
-    errors_omitted: int = 0
+    report: IngestReport = field(default_factory=IngestReport)
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         elapsed = self.seconds if self.state != "running" else time.monotonic() - self.started
+        report = self.report
         return {
             "id": self.id,
             "source": self.source,
             "state": self.state,
             "done": self.done,
             "total": self.total,
-            "images": self.images,
-            "faces": self.faces,
-            "skipped": self.skipped,
-            "suppressed": self.suppressed,
-            "errors": self.errors,
-            "errors_omitted": self.errors_omitted,
+            "images": report.images,
+            "faces": report.faces,
+            "skipped": report.skipped,
+            "suppressed": report.suppressed,
+            "errors": report.errors,
+            "errors_omitted": report.errors_omitted,
             "error": self.error,
             "seconds": round(elapsed, 3),
             "images_per_s": round(self.done / elapsed, 2) if elapsed > 0 else 0.0,
@@ -85,12 +83,13 @@ class IngestJobs:
         cleanup: Path | None = None,
         uri_for: Callable[[Path], str] | None = None,
     ) -> IngestJob:
-        """Start a job; 409 when one is already running (``cleanup`` is then deleted at once)."""
+        """Start a job; ``ConflictError`` when one is already running (``cleanup`` is then deleted at
+        once)."""
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 if cleanup is not None:
                     shutil.rmtree(cleanup, ignore_errors=True)
-                raise ApiError(409, "conflict", "an ingest job is already running; wait for it to finish")
+                raise ConflictError("an ingest job is already running; wait for it to finish")
             job = IngestJob(id=secrets.token_hex(8), source=source, actor=actor)
             self._jobs[job.id] = job
             for old in [j for j in self._jobs.values() if j.state != "running"][:-KEEP_FINISHED]:
@@ -105,7 +104,7 @@ class IngestJobs:
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None:
-            raise ApiError(404, "not_found", f"no ingest job {job_id}")
+            raise NotFoundError(f"no ingest job {job_id}")
         return job
 
     def running(self) -> bool:
@@ -141,10 +140,9 @@ class IngestJobs:
             log.error("ingest job %s failed: %s", job.id, exc.__class__.__name__, exc_info=exc)
             job.state, job.error = "failed", "internal error; the server log names the cause"
         else:
-            job.images, job.faces, job.skipped = report.images, report.faces, report.skipped
-            job.suppressed = report.suppressed
-            job.errors = [e | {"path": uri_for(Path(e["path"]))} if uri_for else e for e in report.errors]
-            job.errors_omitted = report.errors_omitted
+            if uri_for is not None:
+                report.errors = [e | {"path": uri_for(Path(e["path"]))} for e in report.errors]
+            job.report = report
             refused = len(report.errors) + report.errors_omitted
             job.done = max(job.done, report.images + report.skipped + refused)
             job.total = max(job.total, job.done)
