@@ -19,8 +19,9 @@ PURPOSE = "test: api search"
 
 @contextmanager
 def serve(data_dir: Path, **settings: object) -> Iterator[TestClient]:
-    """The real app (lifespan included: engine opened, then closed) over ``data_dir``."""
-    with TestClient(create_app(make_settings(data_dir, **settings))) as client:
+    """The real app (lifespan included: engine opened, then closed) over ``data_dir``. The tests make
+    their own users, so the app does not create the first admin (test_api_auth.py tests that)."""
+    with TestClient(create_app(make_settings(data_dir, **settings), first_admin=False)) as client:
         yield client
 
 

@@ -17,11 +17,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from lethe.api import create_app
 from lethe.api.ratelimit import RateLimiter
 from lethe.catalog.user_tables import ApiTokenRow
 from lethe.cli import app as cli_app
-from lethe.cli.serve import _is_loopback, first_admin_password
-from lethe.users import ROLES, Users, hash_token
+from lethe.cli.serve import _is_loopback
+from lethe.users import ROLES, Users, first_admin_password, hash_token
 
 from api_support import PURPOSE, add_user, assert_error, bearer, serve
 from conftest import child_env, copy_gallery, make_settings
@@ -290,6 +291,35 @@ def test_first_admin_is_created_once(tmp_path: Path) -> None:
         assert response.json()["roles"] == ["admin", "operator", "dpo"]
         users = Users(client.app.state.lethe.engine.catalog)  # type: ignore[attr-defined]
         assert [u.name for u in users.list_users()] == ["admin"]
+
+
+def test_the_app_factory_creates_the_first_admin_and_shows_its_password_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``uvicorn --factory lethe.api:create_app`` on a fresh data folder: the same first admin as
+    ``lethe serve``, its password on stderr once, and never again on the next start."""
+    settings = make_settings(tmp_path / "data")
+    app = create_app(settings)
+    first = capsys.readouterr()
+    assert first.out == "" and first.err.count("Password (shown once") == 1
+    password = first.err.split("shown once, not stored anywhere in clear): ")[1].split()[0]
+    assert len(password) >= 20
+    with TestClient(app) as client:
+        response = client.post("/login", data={"name": "admin", "password": password})
+        assert response.status_code == 200 and response.json()["roles"] == ["admin", "operator", "dpo"]
+        engine = client.app.state.lethe.engine  # type: ignore[attr-defined]
+        assert [u.name for u in Users(engine.catalog).list_users()] == ["admin"]
+        [made] = engine.audit_entries(action="user.add")
+        assert made.actor == "system" and password not in str(made.details)
+    assert capsys.readouterr().err.count(password) == 0  # the service's start did not repeat it
+    with TestClient(create_app(settings)) as again:
+        assert again.get("/api/health").status_code == 200
+    assert "Password (shown once" not in capsys.readouterr().err
+
+
+def test_an_app_told_not_to_makes_no_first_admin(tmp_path: Path) -> None:
+    with serve(tmp_path / "data") as client:
+        assert Users(client.app.state.lethe.engine.catalog).list_users() == []  # type: ignore[attr-defined]
 
 
 def test_user_and_token_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,11 @@ Secrets are never stored: a password is kept as a salted scrypt hash, an API tok
 ``secrets.token_urlsafe(32)``, shown once) as its sha256, which is enough for a 256-bit random value.
 Creating users and tokens, revoking tokens and disabling users are audited, with no secret in the
 details.
+
+The first user: on a data folder whose catalog holds no user at all, the service creates ``admin``
+(roles admin, operator, dpo) with a random password when it starts (:func:`first_admin_password`,
+called by ``lethe.api.create_app``, hence by ``lethe serve`` and ``uvicorn --factory`` alike); the
+password is shown once and only its hash is kept.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from sqlalchemy.orm import Session
 from lethe.catalog import Catalog
 from lethe.catalog.repository import now_utc
 from lethe.catalog.user_tables import ApiTokenRow, UserRow
+from lethe.config import Settings
 from lethe.errors import ConflictError, InputError, NotFoundError
 from lethe.privacy import audit
 
@@ -332,3 +338,15 @@ class Users:
         if row is None:
             raise NotFoundError(f"no user {name!r}")
         return row
+
+
+def first_admin_password(settings: Settings) -> str | None:
+    """On a data folder whose catalog holds no user at all, create ``admin`` (admin, operator, dpo)
+    and return its password, to be shown once; otherwise (or when another process made it first)
+    None. Opens the catalog (creating the data folder) for this alone."""
+    settings.ensure_data_dir()
+    catalog = Catalog(settings.resolved_catalog_url)
+    try:
+        return Users(catalog).ensure_first_admin(actor="system")
+    finally:
+        catalog.close()

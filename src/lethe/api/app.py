@@ -1,7 +1,13 @@
-"""The app factory: one engine per app, opened at startup and closed at shutdown."""
+"""The app factory: one engine per app, opened at startup and closed at shutdown.
+
+The factory is also where a new service gets its first user: on a data folder with no user at all it
+creates ``admin`` and writes the password once to stderr (:func:`lethe.users.first_admin_password`),
+whether it was started by ``lethe serve`` or by ``uvicorn --factory lethe.api:create_app``.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,7 +36,7 @@ from lethe.api.sessions import SessionSigner, load_session_key, session_key_path
 from lethe.api.state import AppState, CropLinks
 from lethe.config import Settings
 from lethe.engine import Lethe
-from lethe.users import Users
+from lethe.users import Users, first_admin_password
 from lethe.web import install as install_web
 
 DESCRIPTION = """\
@@ -43,9 +49,26 @@ Authenticate with `Authorization: Bearer <token>` (`lethe token create USER`) or
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The service: the API under `/api`, the web pages at `/`, the schema at `/openapi.json`."""
+#: What the service writes to stderr, once, when it created the first user.
+FIRST_ADMIN_NOTICE = (
+    "\n  First start: created the user 'admin' (roles admin, operator, dpo).\n"
+    "  Password (shown once, not stored anywhere in clear): {password}\n"
+    "  Log in at /login, then create named users: lethe user add NAME --role ...\n\n"
+)
+
+
+def create_app(settings: Settings | None = None, *, first_admin: bool = True) -> FastAPI:
+    """The service: the API under `/api`, the web pages at `/`, the schema at `/openapi.json`.
+
+    With ``first_admin`` (the default) a data folder without any user gets the user ``admin`` now,
+    its password written once to stderr (never to a log, never stored in clear); ``False`` leaves
+    the users to the caller (the tests make their own)."""
     settings = settings or Settings.load()
+    if first_admin:
+        password = first_admin_password(settings)
+        if password:
+            sys.stderr.write(FIRST_ADMIN_NOTICE.format(password=password))
+            sys.stderr.flush()
     metrics = Metrics()
 
     @asynccontextmanager

@@ -1,4 +1,7 @@
-"""``lethe serve``: the web service (API + pages) with uvicorn, on 127.0.0.1 unless told otherwise."""
+"""``lethe serve``: the web service (API + pages) with uvicorn, on 127.0.0.1 unless told otherwise.
+
+The first user of a fresh data folder is the app factory's business (``lethe.api.create_app``), the
+same when the service runs under ``uvicorn --factory``; this command only starts and reports."""
 
 from __future__ import annotations
 
@@ -23,19 +26,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def first_admin_password(settings: Settings) -> str | None:
-    """Create the first user (``admin``) when there is none; its password, or None."""
-    from lethe.catalog import Catalog
-    from lethe.users import Users
-
-    settings.ensure_data_dir()
-    catalog = Catalog(settings.resolved_catalog_url)
-    try:
-        return Users(catalog).ensure_first_admin(actor="system")
-    finally:
-        catalog.close()
-
-
 def serve(
     host: Annotated[
         str, typer.Option(help="Address to listen on (default: this machine only).")
@@ -48,17 +38,9 @@ def serve(
     from lethe.api import create_app
 
     try:
-        settings = Settings.load()
-        password = first_admin_password(settings)
-        app = create_app(settings)
+        app = create_app(Settings.load())  # on a fresh data folder: the first admin, its password once
     except LetheError as exc:
         fail(str(exc), exit_code(exc))
-    if password:
-        sys.stderr.write(
-            "\n  First start: created the user 'admin' (roles admin, operator, dpo).\n"
-            f"  Password (shown once, not stored anywhere in clear): {password}\n"
-            "  Log in at /login, then create named users: lethe user add NAME --role ...\n\n"
-        )
     if not _is_loopback(host):
         sys.stderr.write(
             f"\n  WARNING: listening on {host}, reachable from other machines. Lethe holds biometric\n"
