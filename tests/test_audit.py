@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from lethe.cli import app
 from lethe.engine import Lethe
 
-from conftest import catalog_sql, consent_source, copy_gallery, make_settings, use_data_dir
+from conftest import catalog_sql, consent_source, copy_gallery, make_settings, storage_files, use_data_dir
 
 pytestmark = pytest.mark.storage
 PURPOSE = "test: audit"
@@ -24,7 +24,7 @@ def audited(gallery: Path, tmp_path: Path, fixtures_dir: Path) -> Path:
     data = copy_gallery(gallery, tmp_path)
     with Lethe(make_settings(data)) as lethe:
         probe = (fixtures_dir / "identities" / "joe_biden" / "biden.jpg").read_bytes()
-        hits = lethe.search(probe, purpose="find my photos", actor="alice")
+        hits = lethe.search(probe, purpose="case 17: find my photos", actor="alice")
         lethe.search((fixtures_dir / "no_face" / "dog.jpg").read_bytes(), purpose=PURPOSE, actor="bob")
         lethe.remove_faces([hits.matches[-1].face_id], actor="alice", reason="test")
     return data
@@ -40,7 +40,7 @@ def test_actions_are_recorded_and_the_chain_verifies(audited: Path, fixtures_dir
     assert "ingest" in actions
     assert actions[-5:] == ["search", "search", "erasure.planned", "erasure.rows", "erasure.done"]
     search = entries[-5]
-    assert search.actor == "alice" and search.details["purpose"] == "find my photos"
+    assert search.actor == "alice" and search.details["purpose"] == "case 17: find my photos"
     assert len(search.details["probe_sha256"]) == 64 and search.details["face_ids"]
     assert entries[-3].details["reason"] == "test" and entries[-3].actor == "alice"
     assert entries[-2].details["face_ids"] == [search.details["face_ids"][-1]]
@@ -72,9 +72,11 @@ def test_no_template_bytes_in_the_audit_log(audited: Path) -> None:
     ("tamper", "problem"),
     [
         (
-            "UPDATE audit_entry SET details = replace(details, 'find my', 'find me') WHERE action = 'search'",
+            "UPDATE audit_entry SET details = replace(details, 'events', 'other') WHERE action = 'search'",
             "changed",
         ),
+        # The stated purpose is kept off the chain, but its salted hash is chained.
+        ("UPDATE audit_text SET text = replace(text, 'find my', 'find me')", "free text"),
         ("UPDATE audit_entry SET actor = 'mallory' WHERE seq = 1", "changed"),
         ("DELETE FROM audit_entry WHERE seq = 2", "missing"),
         ("UPDATE audit_entry SET seq = seq + 1000 WHERE seq = 2", "missing"),
@@ -87,6 +89,41 @@ def test_tampering_is_detected(audited: Path, tamper: str, problem: str) -> None
     with Lethe(make_settings(audited)) as lethe:
         result = lethe.verify_audit()
     assert not result.ok and problem in (result.problem or "")
+
+
+def test_a_stated_purpose_is_kept_off_the_chain_and_can_be_erased(audited: Path) -> None:
+    """A purpose may name a person: it is stored erasable beside the chain (only a salted hash is
+    chained), a redaction deletes its bytes from the catalog's files, and the chain still verifies."""
+    with catalog_sql(audited) as db:
+        chained = "".join(row[0] for row in db.execute(text("SELECT details FROM audit_entry")))
+    assert "case 17: find my photos" not in chained
+    with Lethe(make_settings(audited)) as lethe:
+        search = next(e for e in lethe.audit_entries(action="search") if e.actor == "alice")
+        assert search.details["purpose"] == "case 17: find my photos"
+        assert lethe.redact_audit_text(search.seq, actor="dpo", reason="the purpose names a person") == [
+            "purpose"
+        ]
+        lethe.catalog.checkpoint()
+        again = next(e for e in lethe.audit_entries(action="search") if e.seq == search.seq)
+        assert again.details["purpose"] is None and again.details["erased_texts"] == ["purpose"]
+        assert lethe.verify_audit().ok
+        redaction = lethe.audit_entries(action="audit.redact", limit=1)[0]
+        assert redaction.details["seq"] == search.seq and redaction.actor == "dpo"
+    assert [p for p, blob in storage_files(audited).items() if b"case 17: find my photos" in blob] == []
+    with catalog_sql(audited) as db:
+        left = [row[0] for row in db.execute(text("SELECT text FROM audit_text"))]
+    assert "case 17: find my photos" not in left and PURPOSE in left
+
+
+def test_audit_details_refuse_personal_data_and_free_text() -> None:
+    from lethe.errors import PrivacyError
+    from lethe.privacy import audit
+
+    with pytest.raises(PrivacyError, match="may not hold"):
+        audit.record("x", "search", {"embedding": [0.1]})
+    with pytest.raises(PrivacyError, match="off the audit chain"):
+        audit.record("x", "search", {"purpose": "looking for Jane Doe"})
+    assert audit.record("x", "search", {}, texts={"purpose": "case 7"}).texts == {"purpose": "case 7"}
 
 
 def test_reordering_is_detected(audited: Path) -> None:
@@ -147,14 +184,16 @@ def test_concurrent_appends_from_threads_all_land_in_one_chain(engine: Lethe) ->
     read by two transactions before either wrote, and the second insert failed (seq not unique)."""
     import threading
 
-    from lethe.privacy.audit import AuditRecord
+    from lethe.privacy import audit
 
     errors: list[BaseException] = []
 
     def append(n: int) -> None:
         try:
             for i in range(15):
-                engine.catalog.record(AuditRecord(f"thread-{n}", "search", {"purpose": f"load {i}"}, ()))
+                engine.catalog.record(
+                    audit.record(f"thread-{n}", "search", {}, texts={"purpose": f"load {i}"})
+                )
         except BaseException as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 

@@ -8,6 +8,7 @@ PostgreSQL pass of ``make test`` would only repeat them).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -21,21 +22,23 @@ import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import delete, inspect, select
 
 from lethe.catalog import Catalog, ImageMeta
 from lethe.catalog.dialects import sqlalchemy_url
 from lethe.catalog.tables import Base, FaceRow
 from lethe.engine import Lethe
-from lethe.errors import CatalogError, ConflictError, NotFoundError
+from lethe.errors import CatalogError, ConflictError, LetheError, NotFoundError
+from lethe.keyring import KeyRing
 from lethe.model_ids import SFACE_SHA256
+from lethe.privacy import audit
 from lethe.privacy.audit import AuditRecord
-from lethe.privacy.crypto import KeyRing
 from lethe.types import Box, FaceRecord, l2_normalise
 
 from conftest import catalog_files, child_env, consent_source, make_settings, postgres_catalog
 
 BACKENDS = ["sqlite", "postgresql"]
+SOURCE_ADDED = audit.record("tester", "source.add", {})
 TESTS = Path(__file__).resolve().parent
 LETHE = Path(sys.executable).with_name("lethe")
 
@@ -50,7 +53,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def open_catalog(url: str, keys: Path) -> Catalog:
     catalog = Catalog(url)
-    catalog.attach_keyring(KeyRing(keys, catalog))
+    catalog.attach_sealer(KeyRing(keys, catalog))
     return catalog
 
 
@@ -155,20 +158,21 @@ def test_an_unreachable_server_is_one_error_without_the_password() -> None:
 
 
 def test_sources_are_unique_and_found_by_name(catalog: Catalog) -> None:
-    added = catalog.add_source(consent_source("events", "FR"), audit_as="tester")
-    catalog.add_source(consent_source("archive", "DE"))
+    added = catalog.add_source(consent_source("events", "FR"), audit_as=SOURCE_ADDED)
+    catalog.add_source(consent_source("archive", "DE"), audit_as=SOURCE_ADDED)
     with pytest.raises(ConflictError, match="already exists"):
-        catalog.add_source(consent_source("events", "IT"))
+        catalog.add_source(consent_source("events", "IT"), audit_as=SOURCE_ADDED)
     with pytest.raises(NotFoundError):
         catalog.source("nope")
     found = catalog.source("events")
     assert found == added and found.created_at.tzinfo is not None
     assert [s.name for s in catalog.sources()] == ["archive", "events"]
-    assert catalog.verify_audit().ok and catalog.verify_audit().entries == 1
+    # Every write is audited; the refused one rolled back with its entry.
+    assert catalog.verify_audit().ok and catalog.verify_audit().entries == 2
 
 
 def test_images_and_faces_round_trip_and_duplicates_are_skipped(catalog: Catalog) -> None:
-    source_id = catalog.add_source(consent_source()).id
+    source_id = catalog.add_source(consent_source(), audit_as=SOURCE_ADDED).id
     first = store(catalog, source_id, [1, 2, 3, 2])
     assert [image_id >= 0 for image_id, _ in first] == [True, True, True, False]
     assert [len(faces) for _, faces in first] == [2, 3, 1, 0]
@@ -203,7 +207,7 @@ def test_images_and_faces_round_trip_and_duplicates_are_skipped(catalog: Catalog
 def test_deleted_faces_leave_no_bytes_in_the_catalog_files(catalog: Catalog, url: str) -> None:
     """Erasure's part in the catalog: after the purge (``checkpoint``) the sealed templates of the
     deleted faces are in none of the database's files, and the kept ones still are."""
-    source_id = catalog.add_source(consent_source()).id
+    source_id = catalog.add_source(consent_source(), audit_as=SOURCE_ADDED).id
     stored = store(catalog, source_id, list(range(12)))
     face_ids = sorted(f for _, faces in stored for f in faces)
     doomed, kept = face_ids[::2], face_ids[1::2]
@@ -217,12 +221,35 @@ def test_deleted_faces_leave_no_bytes_in_the_catalog_files(catalog: Catalog, url
     catalog.checkpoint()
     before = b"".join(catalog_files(url).values())
     assert all(sealed[f] in before for f in face_ids), "the check must see the stored bytes"
-    assert catalog.delete_faces(doomed) == doomed
+    with catalog.session() as session, session.begin():  # what an erasure deletes in the catalog
+        session.execute(delete(FaceRow).where(FaceRow.id.in_(doomed)))
     catalog.checkpoint()
     after = b"".join(catalog_files(url).values())
     assert [f for f in doomed if sealed[f] in after] == []
     assert all(sealed[f] in after for f in kept)
     assert sorted(all_templates(catalog)) == kept
+
+
+def test_a_naive_datetime_is_refused_with_a_catalog_error(catalog: Catalog) -> None:
+    """A datetime without a zone cannot be stored as UTC: the catalog refuses it with an error of
+    Lethe's tree (not SQLAlchemy's ``StatementError``), and the photo's transaction is rolled back."""
+    source_id = catalog.add_source(consent_source(), audit_as=SOURCE_ADDED).id
+    meta, faces = photo(1)
+    naive = dataclasses.replace(meta, captured_at=datetime(2024, 5, 1, 12, 0))
+    with pytest.raises(CatalogError, match="naive datetime") as caught:
+        catalog.add_images(
+            source_id,
+            [(naive, faces)],
+            detector="test",
+            embedder="test",
+            model_sha256=SFACE_SHA256,
+            crop_path_for=lambda face_id: f"{face_id}.sealed",
+            audit_as=AuditRecord("tester", "ingest", {}),
+        )
+    assert isinstance(caught.value, LetheError)
+    assert catalog.count_images() == 0 and catalog.count_faces() == 0
+    assert catalog.verify_audit().ok and catalog.verify_audit().entries == 0
+    assert [image_id >= 0 for image_id, _ in store(catalog, source_id, [1])] == [True]  # still usable
 
 
 # -- concurrent writers -----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from lethe.catalog.tables import FaceRow
 from lethe.cli import app
 from lethe.engine import Lethe
 from lethe.errors import ConfigError, KeyShreddedError, PrivacyError, SealedDataError
-from lethe.privacy.crypto import CATALOG_KEY_ID, OVERHEAD
+from lethe.keyring import CATALOG_KEY_ID, OVERHEAD
 
 from conftest import (
     backend_settings,

@@ -199,7 +199,7 @@ from pathlib import Path
 
 from lethe.config import Settings
 from lethe.engine import Lethe
-from lethe.privacy.erasure import Eraser
+from lethe.privacy.gate.erasure import Eraser
 
 data, point, ids = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
 

@@ -1,6 +1,7 @@
 """The engine: the composition root the CLI, the API and the web pages use. It opens the
-:class:`~lethe.store.Store`, builds the face pipeline on first use and exposes the services over
-them — ``search``, ``requests``, ``orders``, ``objections``, ``retention``, ``reports`` — which hold
+:class:`~lethe.store.Store`, puts the privacy gate (:class:`~lethe.privacy.gate.Gate`, the one
+writer of personal data) over it, builds the face pipeline on first use and exposes the services —
+``search``, ``requests``, ``orders``, ``objections``, ``retention``, ``compliance_pack`` — which hold
 the rules; it holds none of its own beyond wiring.
 """
 
@@ -15,22 +16,24 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from lethe.catalog import Catalog, Source
+from lethe.catalog.repository import now_utc
 from lethe.catalog.tables import AuditEntryRow
 from lethe.config import Settings
-from lethe.errors import ModelError
+from lethe.errors import InputError, ModelError
 from lethe.index import VectorIndex
 from lethe.ingest import IngestReport, Progress, run_ingest
+from lethe.keyring import KeyRing
 from lethe.model_ids import model_name
 from lethe.pipeline import FacePipeline, build_pipeline
-from lethe.privacy import SourceSpec, audit, gate
+from lethe.privacy import SourceSpec, audit
 from lethe.privacy.audit import AuditEntry, Verification
-from lethe.privacy.crypto import KeyRing
-from lethe.privacy.erasure import Eraser
+from lethe.privacy.gate import Gate, ReembedReport
 from lethe.privacy.orders import Orders
+from lethe.privacy.report import compliance_pack
 from lethe.privacy.requests import Requests
 from lethe.privacy.retention import Retention
+from lethe.privacy.searches import AuditedSearch
 from lethe.privacy.suppression import ActiveTemplates, Objections
-from lethe.reembed import ReembedReport
 from lethe.search import Match, Search, SearchResult
 from lethe.storage import CropStore
 from lethe.store import Store
@@ -49,16 +52,14 @@ class Lethe:
         self._pipeline: FacePipeline | None = None
         try:
             self.objection_templates = ActiveTemplates(self.store)
-            self.search = Search(self.store, lambda: self.pipeline, self.objection_templates)
-            self.requests = Requests(self.store, lambda: self.pipeline)
-            self.orders = Orders(self.store)
-            self.objections = Objections(self.store)
-            self.retention = Retention(self.store)
-            eraser = Eraser(self.store)
-            if eraser.pending():
-                with self.store.writing():
-                    for receipt in eraser.resume():
-                        log.warning("resumed interrupted erasure job %d", receipt.job_id)
+            self.gate = Gate(self.store, self.objection_templates)
+            self.search = AuditedSearch(Search(self.store, lambda: self.pipeline), self.objection_templates)
+            self.requests = Requests(self.gate, lambda: self.pipeline)
+            self.orders = Orders(self.gate)
+            self.objections = Objections(self.gate)
+            self.retention = Retention(self.gate)
+            for receipt in self.gate.resume_erasures():
+                log.warning("resumed interrupted erasure job %d", receipt.job_id)
         except BaseException:
             self.store.close()
             raise
@@ -105,7 +106,13 @@ class Lethe:
     # -- sources ---------------------------------------------------------------------------------
 
     def add_source(self, spec: SourceSpec, *, actor: str = "system") -> Source:
-        return self.catalog.add_source(spec, audit_as=actor)
+        details = {
+            "basis": spec.lawful_basis,
+            "art9": spec.art9_condition,
+            "jurisdiction": spec.jurisdiction,
+            "retention_days": spec.retention_days,
+        }
+        return self.catalog.add_source(spec, audit_as=audit.record(actor, "source.add", details))
 
     def source_listing(self) -> list[dict[str, object]]:
         """Every source with its declaration, status and counts: what the CLI and the API show."""
@@ -143,25 +150,19 @@ class Lethe:
         """Ingest a folder or manifest through the privacy gate (:mod:`lethe.privacy.gate`).
         ``uri_for`` names each photo in the catalog (default: its path as given); the service uses
         it for uploads, whose temporary files are deleted afterwards."""
-        source = gate.admit(self.store, source_name)
+        source = self.gate.admit(source_name)
         embedder = self.pipeline.embedder
         if embedder.model_sha256 != self.model_sha256:
             raise ModelError(
                 f"the embedder's model file has sha256 {embedder.model_sha256}, expected "
                 f"{self.model_sha256} ({model_name(self.model_sha256)})"
             )
-        writer = gate.IngestGate(
-            self.store,
-            self.objection_templates,
-            source,
-            actor=actor,
-            detector=self.settings.detector,
-            embedder=embedder.name,  # also prepares the ONNX model once, before workers start
-            uri_for=uri_for,
-        )
-        also = writer.other_models
-        pipeline = self.pipeline if not also else build_pipeline(self.settings, also)
-        with self.store.writing():
+        name = embedder.name  # also prepares the ONNX model once, before workers start
+        with self.gate.ingesting(
+            source, actor=actor, detector=self.settings.detector, embedder=name, uri_for=uri_for
+        ) as writer:
+            also = writer.other_models
+            pipeline = self.pipeline if not also else build_pipeline(self.settings, also)
             report = run_ingest(
                 target,
                 self.settings,
@@ -171,8 +172,6 @@ class Lethe:
                 progress=progress,
                 also_models=also,
             )
-            self.store.restructure_if_grown()
-            self.index.save()
         log.info(
             "ingest source_id=%s images=%d faces=%d skipped=%d errors=%d",
             source.id,
@@ -209,26 +208,27 @@ class Lethe:
 
     def compliance_pack(self, out: Path, *, actor: str) -> dict[str, object]:
         """The evidence pack for a regulator (lethe.privacy.report)."""
-        from lethe.privacy.report import compliance_pack
+        return compliance_pack(self.store, self.requests, self.orders, self.objections, out, actor=actor)
 
-        return compliance_pack(self.store, self.requests, out, actor=actor)
+    def redact_audit_text(self, seq: int, *, actor: str, reason: str) -> list[str]:
+        """Erase the free text (a stated purpose) of audit entry ``seq``; the chain still verifies."""
+        if len(reason.strip()) < 3:
+            raise InputError("a redaction needs a stated reason")
+        with self.catalog.session() as session, session.begin():
+            return audit.redact(session, seq, actor=actor, reason=reason.strip(), at=now_utc())
 
     # -- maintenance -----------------------------------------------------------------------------
 
     def remove_faces(self, face_ids: list[int], *, actor: str = "system", reason: str = "operator") -> int:
         """Erase faces everywhere (catalog rows, crops, vectors; physically). Returns faces erased."""
-        with self.store.writing():
-            receipt = Eraser(self.store).erase(face_ids, reason=reason, actor=actor)
-        return len(receipt.erased_faces)
+        return len(self.gate.erase(face_ids, reason=reason, actor=actor).erased_faces)
 
     def reembed(self, *, actor: str = "system", progress: Progress | None = None) -> ReembedReport:
         """Move faces whose templates another model made to the configured embedder (lethe.reembed)."""
-        from lethe.reembed import reembed
-
-        return reembed(self.store, self.pipeline, actor=actor, progress=progress)
+        return self.gate.reembed(self.pipeline, actor=actor, progress=progress)
 
     def rotate_master_key(self, *, actor: str = "system") -> int:
-        return self.store.rotate_master_key(actor=actor)
+        return self.store.rotate_master_key(audit_as=audit.record(actor, "keys.rotate", {}))
 
     def rebuild_index(self, *, actor: str = "system") -> dict[str, object]:
-        return self.store.rebuild_index(actor=actor)
+        return self.store.rebuild_index(audit_as=audit.record(actor, "index.rebuild", {}))

@@ -1,11 +1,11 @@
-"""Search by a probe photo: the faces of the probe, the nearest faces in the index at or above the
-match threshold, without restricted sources and people who objected, each search audited (who,
-why, the probe's hash, what it found).
+"""Search by a probe photo, the mechanism: the faces of the probe, and the nearest faces in the index
+at or above the match threshold, with where they came from and their erasure band. What search may
+show and how it is accounted for — a stated purpose, restricted sources, people who objected, the
+audit entry — is the privacy layer's (:mod:`lethe.privacy.searches`), which calls this.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,11 +14,7 @@ import numpy as np
 from lethe.calibration import calibration_file, implied
 from lethe.errors import InputError
 from lethe.imaging import decode_image
-from lethe.model_ids import model_name
 from lethe.pipeline import FacePipeline
-from lethe.privacy.audit import AuditRecord
-from lethe.privacy.suppression import ActiveTemplates
-from lethe.privacy.suppression import matches as suppression_matches
 from lethe.store import Store
 from lethe.types import Box
 
@@ -76,30 +72,27 @@ class SearchResult:
 class Search:
     """Searches over a store; ``pipeline`` gives the face pipeline (built on first use)."""
 
-    def __init__(
-        self, store: Store, pipeline: Callable[[], FacePipeline], objections: ActiveTemplates
-    ) -> None:
+    def __init__(self, store: Store, pipeline: Callable[[], FacePipeline]) -> None:
         self.store = store
         self._pipeline = pipeline
-        self._objections = objections
 
     def __call__(
         self,
         probe: bytes,
         *,
-        purpose: str,
-        actor: str = "system",
         top_k: int = 10,
         threshold: float | None = None,
         face: int | None = None,
+        deny_sources: np.ndarray | None = None,
+        keep: Callable[[list[tuple[int, float]]], list[tuple[int, float]]] | None = None,
     ) -> SearchResult:
-        """Search by a probe photo. Every search is audited: who, why, the probe's hash, what it found."""
+        """The faces of ``probe`` and, for the chosen one (``face``, default the first), the nearest
+        faces at or above the threshold; faces of ``deny_sources`` never come back (the index
+        filters them), ``keep`` may drop more hits before they are described."""
         limit = self.store.settings.match_threshold if threshold is None else threshold
         self.store.index.reload_if_changed()
         if top_k < 1:
             raise InputError("top must be at least 1")
-        if len(purpose.strip()) < 3:
-            raise InputError("a search must state its purpose")
         image = decode_image(
             probe,
             max_pixels=self.store.settings.max_image_pixels,
@@ -108,15 +101,14 @@ class Search:
         faces = self._pipeline().faces(image.pixels)
         boxes = [f.box for f in faces]
         if not faces:
-            self._audit_search(actor, purpose, probe, limit, top_k, [])
             return SearchResult([], None, limit, [], self.calibration(limit))
         chosen = 0 if face is None else face
         if not 0 <= chosen < len(faces):
             raise InputError(f"the probe has {len(faces)} face(s); --face must be 0..{len(faces) - 1}")
-        restricted = self._restricted_source_ids()
-        hits = self.store.index.search(faces[chosen].embedding[None, :], top_k, deny_sources=restricted)[0]
+        hits = self.store.index.search(faces[chosen].embedding[None, :], top_k, deny_sources=deny_sources)[0]
         hits = [(fid, score) for fid, score in hits if score >= limit]
-        hits = self._without_objections(hits)
+        if keep is not None:
+            hits = keep(hits)
         infos = self.store.catalog.faces([fid for fid, _ in hits])
         matches = [
             Match(
@@ -132,11 +124,7 @@ class Search:
             for fid, score in hits
             if fid in infos
         ]
-        self._audit_search(actor, purpose, probe, limit, top_k, [m.face_id for m in matches])
         return SearchResult(boxes, chosen, limit, matches, self.calibration(limit))
-
-    def _searched_sources(self) -> list[str]:
-        return sorted(s.name for s in self.store.catalog.sources() if s.status == "active")
 
     def _band(self, score: float) -> str:
         if score >= self.store.settings.erasure_auto_threshold:
@@ -159,41 +147,3 @@ class Search:
             "gallery_faces": len(self.store.index),
             "implied": measured.as_dict() if measured else None,
         }
-
-    def _audit_search(
-        self, actor: str, purpose: str, probe: bytes, threshold: float, top_k: int, face_ids: list[int]
-    ) -> None:
-        details = {
-            "purpose": purpose.strip(),
-            "probe_sha256": hashlib.sha256(probe).hexdigest(),
-            "threshold": threshold,
-            "top": top_k,
-            "face_ids": face_ids,
-            "model_sha256": self.store.model_sha256,
-            "model": model_name(self.store.model_sha256),
-            "gallery_faces": len(self.store.index),
-            "sources_searched": self._searched_sources(),
-        }
-        self.store.catalog.record(AuditRecord(actor, "search", details, tuple(face_ids)))
-
-    def _without_objections(self, hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
-        """Drop faces of people who objected: they are never returned."""
-        if not hits or not len(self._objections.hidden):
-            return hits
-        templates = self.store.catalog.face_templates([fid for fid, _ in hits])
-        ids = [fid for fid, _ in hits if fid in templates]
-        if not ids:
-            return hits
-        objected = suppression_matches(
-            self._objections.hidden,
-            np.vstack([templates[f] for f in ids]),
-            self.store.settings.erasure_review_threshold,
-        )
-        hidden = {fid for fid, out in zip(ids, objected, strict=True) if out}
-        return [(fid, score) for fid, score in hits if fid not in hidden]
-
-    def _restricted_source_ids(self) -> np.ndarray | None:
-        """Sources whose faces ordinary search must not show; the index filters them out itself
-        (every vector carries its source id), so no list of their faces is built per search."""
-        restricted = [s.id for s in self.store.catalog.sources() if s.status != "active"]
-        return np.asarray(restricted, dtype=np.int64) if restricted else None

@@ -8,12 +8,18 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from lethe.errors import NotFoundError
 
-if TYPE_CHECKING:
-    from lethe.privacy.crypto import KeyRing
+
+class CropSealer(Protocol):
+    """What the crop store needs of a key ring (:class:`lethe.keyring.KeyRing`)."""
+
+    def seal_crop(self, source_id: int, face_id: int, jpeg: bytes) -> bytes: ...
+
+    def open_crop(self, source_id: int, face_id: int, blob: bytes) -> bytes: ...
+
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -83,7 +89,7 @@ def fsync_dir(path: Path) -> None:
 
 class CropStore:
     """Face crops (aligned 150x150 JPEG chips) under ``root``, sharded by face id, each sealed with
-    its source's key (``<id % 256>/<id>.sealed``; see :mod:`lethe.privacy.crypto`)."""
+    its source's key (``<id % 256>/<id>.sealed``; see :mod:`lethe.keyring`)."""
 
     SUFFIX = ".sealed"
     #: Crops written before encryption at rest: still found and deleted, never written.
@@ -93,7 +99,7 @@ class CropStore:
     #: :meth:`recover` deletes when the engine next opens.
     JOURNAL = "pending.journal"
 
-    def __init__(self, root: Path, keyring: KeyRing) -> None:
+    def __init__(self, root: Path, keyring: CropSealer) -> None:
         self.root = private_dir(root)
         self.keyring = keyring
 

@@ -3,8 +3,11 @@ index of one data folder — with the one write lock that moves them together, c
 index rebuilds.
 
 The privacy services (``lethe.privacy``) and search take a Store, never the engine; the engine
-(:mod:`lethe.engine`) only composes them. The Store decides no privacy rule: what may be written
-is decided above it (the privacy gate, :mod:`lethe.privacy.gate`).
+(:mod:`lethe.engine`) only composes them. The Store decides no privacy rule and writes no personal
+data of its own accord: what may be written is decided above it, by the privacy gate
+(:mod:`lethe.privacy.gate`). What it does write is repair: after a crash it deletes crops of faces
+that were never committed and makes the index match the catalog again (it never adds or removes a
+face the catalog does not already hold or lack).
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ from contextlib import contextmanager
 import numpy as np
 
 from lethe.catalog import Catalog, Source
+from lethe.catalog.audit_log import AuditRecord
 from lethe.config import Settings
 from lethe.errors import CatalogError, NotFoundError
 from lethe.index import VectorIndex, index_for
+from lethe.keyring import KeyRing
 from lethe.model_ids import template_model
-from lethe.privacy.audit import AuditRecord
-from lethe.privacy.crypto import KeyRing
 from lethe.storage import CropStore, private_dir
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,7 @@ class Store:
         self.catalog = Catalog(settings.resolved_catalog_url, template_model=self.model_sha256)
         try:
             self.keyring = KeyRing(data_dir / "keys", self.catalog, master_key_file=settings.master_key_file)
-            self.catalog.attach_keyring(self.keyring)
+            self.catalog.attach_sealer(self.keyring)
             self.crops = CropStore(data_dir / "crops", self.keyring)
             self.index: VectorIndex = index_for(settings, private_dir(data_dir / "index"))
         except BaseException:
@@ -104,16 +107,17 @@ class Store:
 
     # -- maintenance -----------------------------------------------------------------------------
 
-    def rotate_master_key(self, *, actor: str) -> int:
-        """New master key; every data key re-wrapped with it (see lethe.privacy.crypto). Returns the
+    def rotate_master_key(self, *, audit_as: AuditRecord) -> int:
+        """New master key; every data key re-wrapped with it (see lethe.keyring). Returns the
         number of keys re-wrapped."""
         with self.writing():
             count = self.keyring.rotate_master()
-            self.catalog.record(AuditRecord(actor, "keys.rotate", {"keys": count}))
+            self.catalog.record(audit_as.with_details(keys=count))
         return count
 
-    def rebuild_index(self, *, actor: str) -> dict[str, object]:
-        """Rebuild the vector index from the catalog's templates; drop crops with no catalog face."""
+    def rebuild_index(self, *, audit_as: AuditRecord) -> dict[str, object]:
+        """Rebuild the vector index from the catalog's templates; drop crops with no catalog face
+        (a repair: the catalog decides which faces exist)."""
         with self.writing():
             self.rebuild_vectors()
             known = {int(i) for i in self.index.ids()}
@@ -122,7 +126,7 @@ class Store:
                 self.crops.delete(face_id)
             stats = dict(self.index.stats())
             stats["orphan_crops_removed"] = len(orphans)
-            self.catalog.record(AuditRecord(actor, "index.rebuild", stats))
+            self.catalog.record(audit_as.with_details(**stats))
         return stats
 
     def rebuild_vectors(self) -> None:
@@ -156,7 +160,7 @@ class Store:
     def recover(self) -> None:
         """What a process killed mid-write left is repaired: orphan crops and temporary files
         deleted, the index made to match the catalog. (Interrupted erasures are resumed by the
-        privacy layer, :class:`lethe.privacy.erasure.Eraser`.)"""
+        privacy gate, :meth:`lethe.privacy.gate.Gate.resume_erasures`.)"""
         self._clean_up_after_crash()
         self._sync_index()
 

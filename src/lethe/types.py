@@ -88,3 +88,11 @@ def l2_normalise(vectors: npt.ArrayLike) -> Embedding:
     norms[norms == 0] = 1.0
     out: Embedding = (arr / norms).astype(np.float32)
     return out
+
+
+def match_any(templates: np.ndarray, vectors: np.ndarray, threshold: float) -> np.ndarray:
+    """Boolean per row of ``vectors`` (unit rows): is its cosine similarity to any of ``templates``
+    at or above ``threshold``?"""
+    if len(templates) == 0 or len(vectors) == 0:
+        return np.zeros(len(vectors), dtype=bool)
+    return (np.asarray(vectors, np.float32) @ templates.T).max(axis=1) >= threshold

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from alembic import command
@@ -16,17 +16,40 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from lethe.catalog import dialects
+from lethe.catalog import audit_log, dialects
+from lethe.catalog.audit_log import AuditEntry, AuditRecord, Verification
 from lethe.catalog.privacy_tables import ErasedImageRow
 from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
 from lethe.errors import CatalogError, ConflictError, NotFoundError
-from lethe.privacy import audit
-from lethe.privacy.audit import AuditRecord
-from lethe.privacy.sources import SourceSpec
 from lethe.types import Box, Embedding, FaceRecord
 
-if TYPE_CHECKING:
-    from lethe.privacy.crypto import KeyRing
+
+class Sealer(Protocol):
+    """What the catalog needs of a key ring (:class:`lethe.keyring.KeyRing`) to store templates
+    sealed: a data key per source, and templates bound to their source, photo and face."""
+
+    def ensure(self, source_id: int) -> None: ...
+
+    def seal_template(self, source_id: int, image_sha256: str, face_id: int, vector: bytes) -> bytes: ...
+
+    def open_template(self, source_id: int, image_sha256: str, face_id: int, blob: bytes) -> bytes: ...
+
+
+class SourceDeclaration(Protocol):
+    """A validated source declaration (:class:`lethe.privacy.sources.SourceSpec`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def lawful_basis(self) -> str: ...
+    @property
+    def art9_condition(self) -> str: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def jurisdiction(self) -> str: ...
+    @property
+    def retention_days(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +127,7 @@ def _sealed_templates() -> Select[tuple[int, bytes, int, str]]:
     )
 
 
-def _open_templates(keys: KeyRing, rows: Sequence[Row[tuple[int, bytes, int, str]]]) -> Embedding:
+def _open_templates(keys: Sealer, rows: Sequence[Row[tuple[int, bytes, int, str]]]) -> Embedding:
     """Decrypt rows of :func:`_sealed_templates` into one float32 matrix, in row order."""
     plain = bytearray().join(keys.open_template(sid, sha, fid, blob) for fid, blob, sid, sha in rows)
     return np.frombuffer(plain, dtype=np.float32).reshape(len(rows), -1)
@@ -114,12 +137,16 @@ class Catalog:
     """Opens (and migrates) the catalog database at ``url``: SQLite or PostgreSQL (see
     :mod:`lethe.catalog.dialects` for what differs).
 
-    Templates are stored sealed (see :mod:`lethe.privacy.crypto`): the methods that write or read
-    them need a key ring, given with :meth:`attach_keyring` (the engine does it); everything else
-    works without one."""
+    Templates are stored sealed (see :mod:`lethe.keyring`): the methods that write or read them need
+    a :class:`Sealer`, given with :meth:`attach_sealer` (the store does it, once the key ring, whose
+    keys live in this catalog, is open); everything else works without one.
+
+    Every method that writes takes the :class:`~lethe.catalog.audit_log.AuditRecord` of its action
+    (built by the privacy layer's policy, :mod:`lethe.privacy.audit`) and appends it in the same
+    transaction."""
 
     def __init__(self, url: str, *, template_model: str | None = None) -> None:
-        self.keyring: KeyRing | None = None
+        self.keyring: Sealer | None = None
         #: When set (the engine sets the configured embedder's model sha256), the methods that list
         #: faces for the vector index or read templates see only this model's faces: templates of
         #: different models are never compared. Faces of other models stay stored (until
@@ -148,10 +175,10 @@ class Catalog:
     def session(self) -> Session:
         return self._sessions()
 
-    def attach_keyring(self, keyring: KeyRing) -> None:
-        self.keyring = keyring
+    def attach_sealer(self, sealer: Sealer) -> None:
+        self.keyring = sealer
 
-    def _keys(self) -> KeyRing:
+    def _keys(self) -> Sealer:
         if self.keyring is None:
             raise CatalogError("templates are encrypted: attach a key ring to the catalog first")
         return self.keyring
@@ -161,26 +188,19 @@ class Catalog:
 
     # -- sources ---------------------------------------------------------------------------------
 
-    def record(self, entry: AuditRecord) -> audit.AuditEntry:
+    def record(self, entry: AuditRecord) -> AuditEntry:
         """Write a standalone audit entry (for actions with no catalog change, e.g. a search)."""
         with self.session() as session, session.begin():
             return self._audit(session, entry)
 
-    def _audit(self, session: Session, entry: AuditRecord) -> audit.AuditEntry:
-        return audit.append(
-            session,
-            actor=entry.actor,
-            action=entry.action,
-            details=entry.details,
-            at=now_utc(),
-            faces=entry.faces,
-        )
+    def _audit(self, session: Session, entry: AuditRecord) -> AuditEntry:
+        return audit_log.append(session, entry, at=now_utc())
 
-    def verify_audit(self) -> audit.Verification:
+    def verify_audit(self) -> Verification:
         with self.session() as session:
-            return audit.verify(session)
+            return audit_log.verify(session)
 
-    def add_source(self, spec: SourceSpec, *, audit_as: str | None = None) -> Source:
+    def add_source(self, spec: SourceDeclaration, *, audit_as: AuditRecord) -> Source:
         row = SourceRow(
             name=spec.name,
             lawful_basis=spec.lawful_basis,
@@ -195,15 +215,7 @@ class Catalog:
             with self.session() as session, session.begin():
                 session.add(row)
                 session.flush()
-                if audit_as:
-                    details = {
-                        "source_id": row.id,
-                        "basis": spec.lawful_basis,
-                        "art9": spec.art9_condition,
-                        "jurisdiction": spec.jurisdiction,
-                        "retention_days": spec.retention_days,
-                    }
-                    self._audit(session, AuditRecord(audit_as, "source.add", details))
+                self._audit(session, audit_as.with_details(source_id=row.id))
         except IntegrityError as exc:
             raise ConflictError(f"a source named {spec.name!r} already exists") from exc
         return _source(row)
@@ -273,8 +285,8 @@ class Catalog:
         detector: str,
         embedder: str,
         model_sha256: str,
-        crop_path_for: Any,
-        audit_as: AuditRecord | None = None,
+        crop_path_for: Callable[[int], str],
+        audit_as: AuditRecord,
         before_commit: Callable[[list[tuple[int, FaceRecord]]], None] | None = None,
     ) -> list[tuple[int, list[int]]]:
         """Insert images with their faces in one transaction; returns (image id, face ids) per item.
@@ -290,10 +302,9 @@ class Catalog:
         keys = self._keys()
         keys.ensure(source_id)  # before the write transaction: a new key is committed on its own
         with self.session() as session, session.begin():
-            if audit_as is not None:
-                # Writers that audit queue here first (PostgreSQL; SQLite has one writer at a time):
-                # concurrent ingests then never wait on each other's photos in opposite orders.
-                audit.lock_head(session)
+            # Writers queue on the audit head first (PostgreSQL; SQLite has one writer at a time):
+            # concurrent ingests then never wait on each other's photos in opposite orders.
+            audit_log.lock_head(session)
             insert_image = dialects.insert_ignoring_duplicates(
                 self.engine.dialect.name, ImageRow, "source_id", "sha256"
             ).returning(ImageRow.id)
@@ -342,15 +353,16 @@ class Catalog:
                     row.embedding = keys.seal_template(source_id, meta.sha256, row.id, vector)
                     row.crop_path = crop_path_for(row.id)
                 results.append((image_id, [r.id for r in face_rows]))
-            if audit_as is not None:
-                new = [r for r in results if r[0] >= 0]
-                details = dict(audit_as.details) | {
-                    "source_id": source_id,
-                    "images": len(new),
-                    "faces": sum(len(f) for _, f in new),
-                    "image_ids": [i for i, _ in new],
-                }
-                self._audit(session, AuditRecord(audit_as.actor, audit_as.action, details))
+            new = [r for r in results if r[0] >= 0]
+            self._audit(
+                session,
+                audit_as.with_details(
+                    source_id=source_id,
+                    images=len(new),
+                    faces=sum(len(f) for _, f in new),
+                    image_ids=[i for i, _ in new],
+                ),
+            )
             if before_commit is not None:
                 new_faces = [
                     (face_id, face)
@@ -454,7 +466,7 @@ class Catalog:
         templates: dict[int, Embedding],
         *,
         embedder: str,
-        audit_as: AuditRecord | None = None,
+        audit_as: AuditRecord,
     ) -> None:
         """Store the template model's templates for faces of ``photo`` (one transaction)."""
         if self.template_model is None:
@@ -469,8 +481,7 @@ class Catalog:
                 row.embedding = keys.seal_template(photo.source_id, photo.sha256, face_id, plain)
                 row.model_sha256 = self.template_model
                 row.embedder = embedder
-            if audit_as is not None:
-                self._audit(session, audit_as)
+            self._audit(session, audit_as)
 
     def face_source_ids(self, face_ids: Iterable[int]) -> dict[int, int]:
         """face id -> source id; faces that do not exist are left out."""
@@ -534,15 +545,3 @@ class Catalog:
                 .where(ImageRow.source_id.in_(list(source_ids)))
             ).all()
         return np.asarray(ids, dtype=np.int64)
-
-    def delete_faces(self, face_ids: Sequence[int], *, audit_as: AuditRecord | None = None) -> list[int]:
-        """Delete face rows; returns the ids that existed (the caller removes crops and vectors)."""
-        with self.session() as session, session.begin():
-            rows = session.scalars(select(FaceRow).where(FaceRow.id.in_(list(face_ids)))).all()
-            deleted = sorted(r.id for r in rows)
-            for row in rows:
-                session.delete(row)
-            if audit_as is not None:
-                details = dict(audit_as.details) | {"face_ids": deleted}
-                self._audit(session, AuditRecord(audit_as.actor, audit_as.action, details))
-        return deleted

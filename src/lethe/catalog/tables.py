@@ -17,15 +17,24 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DontWrapMixin
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from lethe.errors import CatalogError
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger elsewhere for 64-bit ids.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+class _NaiveDatetimeError(CatalogError, DontWrapMixin):
+    """A datetime without a zone given to the catalog. ``DontWrapMixin``: SQLAlchemy raises it as
+    it is, not inside its own ``StatementError`` (which is outside Lethe's error tree)."""
+
+
 class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone otherwise)."""
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone otherwise); a naive
+    datetime is refused with a :class:`~lethe.errors.CatalogError` (the write is rolled back)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -34,7 +43,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetime given to the catalog")
+            raise _NaiveDatetimeError("naive datetime given to the catalog: give it a time zone")
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
@@ -139,3 +148,15 @@ class AuditFaceRow(Base):
 
     seq: Mapped[int] = mapped_column(BigId, ForeignKey("audit_entry.seq"), primary_key=True)
     face_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+
+
+class AuditTextRow(Base):
+    """Free text of an audit entry (a search's stated purpose), kept off the chain so it can be
+    erased: the chained entry holds ``sha256(salt + text)`` under the same key."""
+
+    __tablename__ = "audit_text"
+
+    seq: Mapped[int] = mapped_column(BigId, ForeignKey("audit_entry.seq"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    salt: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)

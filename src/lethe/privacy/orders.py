@@ -25,14 +25,16 @@ from lethe.privacy.sources import ISO3166_ALPHA2
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from lethe.store import Store
+    from lethe.privacy.gate import Gate
 
 
 class Orders:
-    """A regulator's jurisdiction orders over a store: stop, complete, list."""
+    """A regulator's jurisdiction orders over a store: stop, complete, list (erasure and key
+    shredding through the gate)."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.store = gate.store
 
     def stop(
         self, jurisdiction: str, *, then_delete: bool, actor: str, reference: str | None = None
@@ -88,8 +90,6 @@ class Orders:
 
     def complete(self, order_id: int, *, actor: str) -> dict[str, object]:
         """Erase the stopped sources' faces if no open access request still needs them."""
-        from lethe.privacy.erasure import Eraser
-
         with self.store.catalog.session() as session:
             order = session.get(LegalOrderRow, order_id)
             if order is None:
@@ -107,16 +107,13 @@ class Orders:
                     .where(ImageRow.source_id.in_(source_ids))
                 )
             )
-        with self.store.writing():
-            receipt = Eraser(self.store).erase(
-                face_ids, reason="jurisdiction order", actor=actor, order_id=order_id
-            )
-        for source_id in source_ids:
-            self.store.keyring.shred(source_id)
+        receipt = self.gate.erase(face_ids, reason="jurisdiction order", actor=actor, order_id=order_id)
+        self.gate.shred(source_ids)
         at = now_utc()
         with self.store.catalog.session() as session, session.begin():
             order = session.get(LegalOrderRow, order_id)
-            assert order is not None  # noqa: S101 - read above
+            if order is None:
+                raise NotFoundError(f"no order {order_id}")
             for source in session.scalars(select(SourceRow).where(SourceRow.id.in_(source_ids))):
                 source.status = "deleted"
             remaining = _face_count(session, source_ids)

@@ -17,24 +17,27 @@ from sqlalchemy import select
 
 from lethe.catalog.privacy_tables import ErasureJobRow
 from lethe.catalog.repository import now_utc
-from lethe.catalog.tables import AuditEntryRow
+from lethe.catalog.tables import AuditEntryRow, AuditTextRow
 from lethe.privacy import audit
-from lethe.privacy.orders import Orders
-from lethe.privacy.suppression import Objections
 from lethe.storage import atomic_write, private_dir
 
 if TYPE_CHECKING:
+    from lethe.privacy.orders import Orders
     from lethe.privacy.requests import Requests
+    from lethe.privacy.suppression import Objections
     from lethe.store import Store
 
 HASH_RULE = (
     "hash = sha256(prev_hash_hex_ascii + canonical_json({seq, at (ISO 8601), actor, action, details "
     "(the stored JSON text)}, keys sorted, separators ',' and ':', ASCII)); the first entry chains from "
-    "64 zeros"
+    "64 zeros; an off-chain text (audit_texts.jsonl) is checked by details.texts[key] == "
+    "sha256(salt + text)"
 )
 
 
-def compliance_pack(store: Store, requests: Requests, out: Path, *, actor: str) -> dict[str, object]:
+def compliance_pack(
+    store: Store, requests: Requests, orders: Orders, objections: Objections, out: Path, *, actor: str
+) -> dict[str, object]:
     folder = private_dir(out)
     generated = now_utc()
     files: dict[str, bytes] = {}
@@ -95,11 +98,18 @@ def compliance_pack(store: Store, requests: Requests, out: Path, *, actor: str) 
              "prev_hash": e.prev_hash, "hash": e.hash}
             for e in session.scalars(select(AuditEntryRow).order_by(AuditEntryRow.seq))
         ]  # fmt: skip
+        texts = [
+            {"seq": t.seq, "key": t.key, "salt": t.salt, "text": t.text}
+            for t in session.scalars(select(AuditTextRow).order_by(AuditTextRow.seq, AuditTextRow.key))
+        ]
         verification = audit.verify(session)
     files["erasure_receipts.json"] = _json(receipts)
-    files["orders.json"] = _json(Orders(store).list_orders())
-    files["objections.json"] = _json(Objections(store).list_active())
+    files["orders.json"] = _json(orders.list_orders())
+    files["objections.json"] = _json(objections.list_active())
     files["audit_log.jsonl"] = "".join(json.dumps(e, sort_keys=True) + "\n" for e in log).encode()
+    # Free text kept off the chain (stated purposes), with the salt that checks each against the
+    # hash its entry chains; an erased (redacted) text is absent.
+    files["audit_texts.jsonl"] = "".join(json.dumps(t, sort_keys=True) + "\n" for t in texts).encode()
     files["audit_verification.json"] = _json(verification.as_dict() | {"hash_rule": HASH_RULE})
     files["index.html"] = _html(
         generated.isoformat(), sources, rows, len(receipts), verification.as_dict()
@@ -109,9 +119,7 @@ def compliance_pack(store: Store, requests: Requests, out: Path, *, actor: str) 
         atomic_write(folder / name, data)
     atomic_write(folder / "manifest.json", _json({"generated_at": generated.isoformat(), "sha256": manifest}))
     store.catalog.record(
-        audit.AuditRecord(
-            actor, "report.compliance", {"files": len(files) + 1, "audit_head": verification.head}
-        )
+        audit.record(actor, "report.compliance", {"files": len(files) + 1, "audit_head": verification.head})
     )
     return {
         "out": str(folder),

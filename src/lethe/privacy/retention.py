@@ -11,14 +11,15 @@ from lethe.catalog.repository import now_utc
 from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
 
 if TYPE_CHECKING:
-    from lethe.store import Store
+    from lethe.privacy.gate import Gate
 
 
 class Retention:
     """Faces kept past their source's retention, found and erased."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.store = gate.store
 
     def expired_faces(self, now: datetime | None = None) -> list[int]:
         """Faces whose photo was ingested longer ago than its source's retention period."""
@@ -38,13 +39,10 @@ class Retention:
 
     def purge(self, *, actor: str = "system", now: datetime | None = None) -> dict[str, object]:
         """Erase every expired face (physically, with a receipt and audit entries)."""
-        from lethe.privacy.erasure import Eraser
-
         faces = self.expired_faces(now)
         if not faces:
             return {"erased_faces": 0, "erased_images": 0}
-        with self.store.writing():
-            receipt = Eraser(self.store).erase(faces, reason="retention", actor=actor)
+        receipt = self.gate.erase(faces, reason="retention", actor=actor)
         return {
             "erased_faces": len(receipt.erased_faces),
             "erased_images": len(receipt.erased_images),

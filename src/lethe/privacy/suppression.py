@@ -16,96 +16,30 @@ from sqlalchemy import func, select
 
 from lethe.calibration import default_thresholds, model_family_of
 from lethe.catalog.privacy_tables import SuppressionRow
-from lethe.catalog.repository import now_utc
-from lethe.errors import NotFoundError, PrivacyError
 from lethe.model_ids import model_name
-from lethe.privacy import audit
 
 if TYPE_CHECKING:
+    from lethe.privacy.gate import Gate
     from lethe.store import Store
 
 
-def _aad(suppression_id: int) -> bytes:
+def objection_aad(suppression_id: int) -> bytes:
     return f"suppression:{suppression_id}".encode()
 
 
 SCOPES = ("objection", "restriction")
 
 
-def suppress(
-    store: Store, templates: np.ndarray, *, request_id: int | None, actor: str, scope: str = "objection"
-) -> int:
-    """Store an objection; returns how many templates protect it. A request run again (after a
-    reviewer's decisions) replaces the templates of its active objection: one request, one
-    objection, so that one withdrawal lifts it."""
-    vectors = np.ascontiguousarray(templates, dtype=np.float32)
-    at = now_utc()
-    with store.catalog.session() as session, session.begin():
-        row = None
-        if request_id is not None:
-            row = session.scalars(
-                select(SuppressionRow)
-                .where(
-                    SuppressionRow.request_id == request_id,
-                    SuppressionRow.withdrawn_at.is_(None),
-                    SuppressionRow.model_sha256 == store.model_sha256,
-                )
-                .order_by(SuppressionRow.id)
-            ).first()
-        action = "suppression.add" if row is None else "suppression.update"
-        if row is None:
-            row = SuppressionRow(
-                request_id=request_id,
-                created_at=at,
-                templates=b"",
-                count=len(vectors),
-                scope=scope,
-                model_sha256=store.model_sha256,
-            )
-            session.add(row)
-            session.flush()
-        row.count = len(vectors)
-        row.model_sha256 = store.model_sha256
-        row.templates = store.keyring.seal_master(vectors.tobytes(), _aad(row.id))
-        audit.append(
-            session,
-            actor=actor,
-            action=action,
-            details={
-                "suppression_id": row.id,
-                "request_id": request_id,
-                "templates": len(vectors),
-                "scope": scope,
-            },
-            at=at,
-        )
-    return len(vectors)
-
-
 class Objections:
     """Objections and restrictions as the operator sees them: list, withdraw."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.store = gate.store
 
     def withdraw(self, suppression_id: int, *, actor: str) -> None:
-        """The person withdraws the objection: the templates are deleted."""
-        at = now_utc()
-        with self.store.catalog.session() as session, session.begin():
-            row = session.get(SuppressionRow, suppression_id)
-            if row is None:
-                raise NotFoundError(f"no objection {suppression_id}")
-            if row.withdrawn_at is not None:
-                raise PrivacyError(f"objection {suppression_id} was already withdrawn")
-            row.withdrawn_at, row.templates = at, None
-            audit.append(
-                session,
-                actor=actor,
-                action="suppression.withdraw",
-                details={"suppression_id": suppression_id},
-                at=at,
-            )
-        self.store.catalog.checkpoint()
+        """The person withdraws the objection: the templates are deleted (through the gate)."""
+        self.gate.withdraw_objection(suppression_id, actor=actor)
 
     def list_active(self) -> list[dict[str, object]]:
         with self.store.catalog.session() as session:
@@ -150,7 +84,7 @@ def active_templates(store: Store, scopes: tuple[str, ...] = SCOPES) -> np.ndarr
             )
         ).all()
     vectors = [
-        np.frombuffer(store.keyring.open_master(blob, _aad(sid)), dtype=np.float32).reshape(
+        np.frombuffer(store.keyring.open_master(blob, objection_aad(sid)), dtype=np.float32).reshape(
             -1, store.index.dim
         )
         for sid, blob in rows
@@ -189,7 +123,7 @@ def entries_of_other_models(store: Store) -> list[Entry]:
             None if request_id is None else int(request_id),
             str(scope),
             str(sha),
-            np.frombuffer(store.keyring.open_master(blob, _aad(sid)), dtype=np.float32).reshape(
+            np.frombuffer(store.keyring.open_master(blob, objection_aad(sid)), dtype=np.float32).reshape(
                 -1, store.index.dim
             ),
             default_thresholds(model_family_of(str(sha))).erasure_review_threshold,
@@ -199,18 +133,7 @@ def entries_of_other_models(store: Store) -> list[Entry]:
     ]
 
 
-def carry_over(store: Store, carried: dict[tuple[int | None, str], list[np.ndarray]], *, actor: str) -> int:
-    """Add the configured model's templates of faces that matched an entry of another model to that
-    request's entry under the configured model (made when missing). Returns templates added."""
-    added = 0
-    for (request_id, scope), vectors in carried.items():
-        existing = _active_of_model(store, request_id, scope)
-        suppress(store, np.vstack([existing, *vectors]), request_id=request_id, actor=actor, scope=scope)
-        added += len(vectors)
-    return added
-
-
-def _active_of_model(store: Store, request_id: int | None, scope: str) -> np.ndarray:
+def active_of_model(store: Store, request_id: int | None, scope: str) -> np.ndarray:
     with store.catalog.session() as session:
         row = session.execute(
             select(SuppressionRow.id, SuppressionRow.templates).where(
@@ -224,7 +147,7 @@ def _active_of_model(store: Store, request_id: int | None, scope: str) -> np.nda
         ).first()
     if row is None or not row[1]:
         return np.zeros((0, store.index.dim), dtype=np.float32)
-    return np.frombuffer(store.keyring.open_master(row[1], _aad(row[0])), dtype=np.float32).reshape(
+    return np.frombuffer(store.keyring.open_master(row[1], objection_aad(row[0])), dtype=np.float32).reshape(
         -1, store.index.dim
     )
 
@@ -268,10 +191,3 @@ class ActiveTemplates:
         search but lets ingest go on)."""
         self._refresh()
         return self._excluded
-
-
-def matches(templates: np.ndarray, vectors: np.ndarray, threshold: float) -> np.ndarray:
-    """Boolean per row of ``vectors``: does it match any suppressed template?"""
-    if len(templates) == 0 or len(vectors) == 0:
-        return np.zeros(len(vectors), dtype=bool)
-    return (np.asarray(vectors, np.float32) @ templates.T).max(axis=1) >= threshold

@@ -1,12 +1,12 @@
-"""The privacy gate for ingest: the one code path that stores new faces — their catalog rows,
-sealed templates, sealed crops and vectors.
+"""Ingest through the gate: the one code path that stores new faces — their catalog rows, sealed
+templates, sealed crops and vectors.
 
 It refuses a source that is not active (stopped by an order, or whose basis lapsed), drops every
 face that matches an active objection (under the configured model, and under the models of older
 objections, whose templates each new face also gets in memory only), and writes what is left in
 one catalog transaction with its audit entry, crops on disk before the commit (journalled, so the
-next open deletes them if the process dies first), vectors after it. Callers hold the store's write
-lock (:meth:`lethe.store.Store.writing`) for the whole ingest.
+next open deletes them if the process dies first), vectors after it. :meth:`lethe.privacy.gate.Gate.ingesting`
+holds the store's write lock for the whole ingest.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import numpy as np
 from lethe.catalog import ImageMeta, Source
 from lethe.errors import LawfulBasisError
 from lethe.ingest import Job, ProcessedImage
-from lethe.privacy.audit import AuditRecord
-from lethe.privacy.suppression import ActiveTemplates, Entry, entries_of_other_models, matches
+from lethe.privacy import audit
+from lethe.privacy.suppression import ActiveTemplates, Entry, entries_of_other_models
 from lethe.store import Store
-from lethe.types import FaceRecord
+from lethe.types import FaceRecord, match_any
 
 Batch = list[tuple[Job, ProcessedImage]]
 
@@ -115,10 +115,10 @@ class IngestGate:
         suppressed = 0
         for job, processed in batch:
             found = np.array([f.embedding for f in processed.faces], dtype=np.float32)
-            objected = matches(excluded, found, keep_out)
+            objected = match_any(excluded, found, keep_out)
             for entry in self.old_objections:
                 theirs = np.array([f.others[entry.model_sha256] for f in processed.faces], np.float32)
-                objected |= matches(entry.templates, theirs, entry.threshold)
+                objected |= match_any(entry.templates, theirs, entry.threshold)
             suppressed += int(objected.sum())
             faces = [f for f, out in zip(processed.faces, objected, strict=True) if not out]
             kept.append((job, ProcessedImage(processed.width, processed.height, processed.format, faces)))
@@ -146,7 +146,7 @@ class IngestGate:
                 embedder=self.embedder,
                 model_sha256=self.store.model_sha256,
                 crop_path_for=crops.relative_path,
-                audit_as=AuditRecord(
+                audit_as=audit.record(
                     self.actor, "ingest", {"detector": self.detector, "embedder": self.embedder}
                 ),
                 before_commit=write_crops,

@@ -37,8 +37,9 @@ from lethe.catalog.repository import StaleImage
 from lethe.errors import LetheError
 from lethe.imaging import decode_image
 from lethe.model_ids import model_name
-from lethe.privacy.audit import AuditRecord
-from lethe.types import Box, FaceRecord
+from lethe.privacy import audit, suppression
+from lethe.privacy.gate.objections import suppress
+from lethe.types import Box, FaceRecord, match_any
 
 if TYPE_CHECKING:
     from lethe.pipeline import FacePipeline
@@ -127,59 +128,62 @@ def reembed(
     actor: str = "system",
     progress: Callable[[int, int], None] | None = None,
 ) -> ReembedReport:
-    """Embed every face of another model again with the configured embedder (see the module)."""
-    from lethe.privacy import suppression
-
+    """Embed every face of another model again with the configured embedder (see the module). Call
+    through :meth:`lethe.privacy.gate.Gate.reembed`, which holds the write lock."""
     report = ReembedReport()
     embedder = pipeline.embedder.name
-    with store.writing():
-        total = store.catalog.count_faces() - len(store.catalog.face_ids())
-        old_entries = suppression.entries_of_other_models(store)
-        carried: dict[tuple[int | None, str], list[np.ndarray]] = {}
-        after = 0
-        while photos := store.catalog.photos_of_other_models(after, BATCH_PHOTOS):
-            ids: list[int] = []
-            vectors: list[np.ndarray] = []
-            sources: list[int] = []
-            for photo in photos:
-                after = photo.image_id
-                templates = _embed_photo(store, pipeline, photo, report)
-                if not templates:
-                    continue
-                old = store.catalog.face_templates(templates, any_model=True)
-                for entry in old_entries:
-                    hit = suppression.matches(
-                        entry.templates, np.vstack([old[f] for f in templates]), entry.threshold
-                    )
-                    for face_id, matched in zip(templates, hit, strict=True):
-                        if matched:
-                            carried.setdefault((entry.request_id, entry.scope), []).append(templates[face_id])
-                store.catalog.replace_templates(photo, templates, embedder=embedder)
-                report.photos += 1
-                report.faces += len(templates)
-                ids += list(templates)
-                vectors += list(templates.values())
-                sources += [photo.source_id] * len(templates)
-                if progress is not None:
-                    progress(report.faces, total)
-            if ids:
-                store.index.add(
-                    np.asarray(ids, dtype=np.int64),
-                    np.vstack(vectors).astype(np.float32),
-                    sources=np.asarray(sources, dtype=np.int64),
-                )
-                store.index.save()
-        report.carried_suppression_templates = suppression.carry_over(store, carried, actor=actor)
-        report.remaining_faces = store.catalog.count_faces() - len(store.catalog.face_ids())
-        store.catalog.record(
-            AuditRecord(
-                actor,
-                "index.reembed",
-                {"model": model_name(store.model_sha256), "model_sha256": store.model_sha256}
-                | {k: v for k, v in report.as_dict().items() if k != "unreadable"}
-                | {"unreadable": len(report.unreadable) + report.unreadable_omitted},
+    total = store.catalog.count_faces() - len(store.catalog.face_ids())
+    old_entries = suppression.entries_of_other_models(store)
+    carried: dict[tuple[int | None, str], list[np.ndarray]] = {}
+    after = 0
+    while photos := store.catalog.photos_of_other_models(after, BATCH_PHOTOS):
+        ids: list[int] = []
+        vectors: list[np.ndarray] = []
+        sources: list[int] = []
+        for photo in photos:
+            after = photo.image_id
+            templates = _embed_photo(store, pipeline, photo, report)
+            if not templates:
+                continue
+            old = store.catalog.face_templates(templates, any_model=True)
+            for entry in old_entries:
+                hit = match_any(entry.templates, np.vstack([old[f] for f in templates]), entry.threshold)
+                for face_id, matched in zip(templates, hit, strict=True):
+                    if matched:
+                        carried.setdefault((entry.request_id, entry.scope), []).append(templates[face_id])
+            store.catalog.replace_templates(
+                photo,
+                templates,
+                embedder=embedder,
+                audit_as=audit.record(
+                    actor, "reembed.photo", {"image_id": photo.image_id, "faces": sorted(templates)}
+                ),
             )
+            report.photos += 1
+            report.faces += len(templates)
+            ids += list(templates)
+            vectors += list(templates.values())
+            sources += [photo.source_id] * len(templates)
+            if progress is not None:
+                progress(report.faces, total)
+        if ids:
+            store.index.add(
+                np.asarray(ids, dtype=np.int64),
+                np.vstack(vectors).astype(np.float32),
+                sources=np.asarray(sources, dtype=np.int64),
+            )
+            store.index.save()
+    report.carried_suppression_templates = _carry_over(store, carried, actor=actor)
+    report.remaining_faces = store.catalog.count_faces() - len(store.catalog.face_ids())
+    store.catalog.record(
+        audit.record(
+            actor,
+            "index.reembed",
+            {"model": model_name(store.model_sha256), "model_sha256": store.model_sha256}
+            | {k: v for k, v in report.as_dict().items() if k != "unreadable"}
+            | {"unreadable": len(report.unreadable) + report.unreadable_omitted},
         )
+    )
     log.info(
         "reembed photos=%d faces=%d unreadable=%d remaining=%d",
         report.photos,
@@ -188,6 +192,17 @@ def reembed(
         report.remaining_faces,
     )
     return report
+
+
+def _carry_over(store: Store, carried: dict[tuple[int | None, str], list[np.ndarray]], *, actor: str) -> int:
+    """Add the configured model's templates of faces that matched an entry of another model to that
+    request's entry under the configured model (made when missing). Returns templates added."""
+    added = 0
+    for (request_id, scope), vectors in carried.items():
+        existing = suppression.active_of_model(store, request_id, scope)
+        suppress(store, np.vstack([existing, *vectors]), request_id=request_id, actor=actor, scope=scope)
+        added += len(vectors)
+    return added
 
 
 def _embed_photo(

@@ -10,8 +10,9 @@
 3. *Complete*: the job gets its receipt (counts, ids, photo hashes, timestamps).
 
 Every step tolerates having run before, so :meth:`Eraser.resume` simply executes pending jobs again
-when the engine opens. A face that was erased can never come back: its row, crop and vector are gone
-and the index is checked against the catalog on every open.
+when the engine opens. Run it through :class:`lethe.privacy.gate.Gate`, which holds the write lock.
+A face that was erased can never come back: its row, crop and vector are gone and the index is
+checked against the catalog on every open.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sqlalchemy import func, select
 from lethe.catalog.privacy_tables import ErasedImageRow, ErasureJobRow
 from lethe.catalog.repository import now_utc
 from lethe.catalog.tables import AuditEntryRow, FaceRow, ImageRow
-from lethe.errors import NotFoundError
+from lethe.errors import CatalogError, NotFoundError
 from lethe.privacy import audit
 
 if TYPE_CHECKING:
@@ -140,7 +141,8 @@ class Eraser:
         )
         with self.catalog.session() as session, session.begin():
             row = session.get(ErasureJobRow, job_id)
-            assert row is not None  # noqa: S101 - planned above, never deleted
+            if row is None:
+                raise CatalogError(f"erasure job {job_id} vanished while it ran")
             row.state, row.completed_at = "done", receipt.completed_at
             row.receipt = json.dumps(receipt.as_dict())
             details = {

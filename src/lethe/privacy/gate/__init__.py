@@ -1,0 +1,185 @@
+"""The privacy gate: the one code path that stores, changes or deletes personal data — faces and
+their templates, crops and vectors; requesters' contact addresses, photos and templates; objection
+and restriction templates; source keys (shredding).
+
+Every method of :class:`Gate`
+- takes the store's write lock itself (catalog, crops and index move together under it; the lock is
+  re-entrant, so a gate method may call another);
+- writes its audit entry in the same catalog transaction as the change it records, built by the
+  audit policy (:mod:`lethe.privacy.audit`);
+- applies the rules that decide whether the write may happen: a source's status (stopped by an
+  order, basis lapsed) before ingest, active objections on every new face, erasure tombstones (an
+  erased photo's hash is never ingested again into its source).
+
+Its modules are the gate's internals: ``ingest`` (new faces), ``erasure`` (planned, idempotent,
+resumable physical erasure), ``probes`` (a request's personal data), ``objections`` and ``reembed``
+(templates of another model replaced). ``tests/test_layers.py`` proves that no other module of
+Lethe writes these tables or files; later rules (consent gating, two-person confirmation) plug in
+here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from lethe.catalog import Source
+from lethe.catalog.repository import now_utc
+from lethe.errors import LawfulBasisError
+from lethe.privacy.gate import objections, probes
+from lethe.privacy.gate.erasure import Eraser, ErasureReceipt
+from lethe.privacy.gate.ingest import IngestGate
+from lethe.privacy.gate.reembed import ReembedReport, reembed
+from lethe.privacy.suppression import ActiveTemplates
+from lethe.store import Store
+
+if TYPE_CHECKING:
+    from lethe.ingest import Progress
+    from lethe.pipeline import FacePipeline
+
+__all__ = ["ErasureReceipt", "Gate", "IngestGate", "ReembedReport"]
+
+
+class Gate:
+    """The personal-data writer of one open store (see the module)."""
+
+    def __init__(self, store: Store, objection_templates: ActiveTemplates) -> None:
+        self.store = store
+        self.objection_templates = objection_templates
+        self._eraser = Eraser(store)
+
+    # -- new faces -------------------------------------------------------------------------------
+
+    def admit(self, source_name: str) -> Source:
+        """The source, if ingest into it is allowed now."""
+        source = self.store.catalog.source(source_name)
+        if source.status != "active":
+            raise LawfulBasisError(f"source {source.name!r} is {source.status}; ingest is refused")
+        return source
+
+    @contextmanager
+    def ingesting(
+        self,
+        source: Source,
+        *,
+        actor: str,
+        detector: str,
+        embedder: str,
+        uri_for: Callable[[Path], str] | None = None,
+    ) -> Iterator[IngestGate]:
+        """Hold the write lock for one ingest into ``source`` and give the writer of its batches;
+        afterwards the index is restructured if it grew past its exact size, and saved."""
+        with self.store.writing():
+            writer = IngestGate(
+                self.store,
+                self.objection_templates,
+                self.admit(source.name),
+                actor=actor,
+                detector=detector,
+                embedder=embedder,
+                uri_for=uri_for,
+            )
+            yield writer
+            self.store.restructure_if_grown()
+            self.store.index.save()
+
+    # -- erasure ---------------------------------------------------------------------------------
+
+    def erase(
+        self,
+        face_ids: Sequence[int],
+        *,
+        reason: str,
+        actor: str,
+        request_id: int | None = None,
+        order_id: int | None = None,
+    ) -> ErasureReceipt:
+        """Erase faces everywhere, physically: catalog rows (photos left empty become tombstones),
+        crops, vectors, access exports showing them (see :mod:`lethe.privacy.gate.erasure`)."""
+        with self.store.writing():
+            return self._eraser.erase(
+                face_ids, reason=reason, actor=actor, request_id=request_id, order_id=order_id
+            )
+
+    def resume_erasures(self) -> list[ErasureReceipt]:
+        """Finish every erasure a crash interrupted."""
+        if not self._eraser.pending():
+            return []
+        with self.store.writing():
+            return self._eraser.resume()
+
+    def receipt(self, job_id: int) -> ErasureReceipt | None:
+        return self._eraser.receipt(job_id)
+
+    def shred(self, source_ids: Sequence[int]) -> None:
+        """Crypto-erase sources: their data keys are deleted, so every template and crop of theirs
+        that any copy still holds is noise."""
+        with self.store.writing():
+            for source_id in source_ids:
+                self.store.keyring.shred(source_id)
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def open_request(
+        self,
+        *,
+        kind: str,
+        photos: Sequence[bytes],
+        templates: Sequence[np.ndarray],
+        faces: Sequence[int],
+        contact: str,
+        channel: str,
+        actor: str,
+        received: datetime,
+        due: datetime,
+    ) -> int:
+        """Store a new request with the requester's sealed contact and photos; its id."""
+        with self.store.writing():
+            return probes.open_request(
+                self.store,
+                kind=kind,
+                photos=photos,
+                templates=templates,
+                faces=faces,
+                contact=contact,
+                channel=channel,
+                actor=actor,
+                received=received,
+                due=due,
+            )
+
+    def replace_probe_template(self, probe_id: int, template: np.ndarray) -> None:
+        with self.store.writing():
+            probes.replace_template(self.store, probe_id, template)
+
+    @staticmethod
+    def drop_probes(session: Session, request_id: int) -> int:
+        """Delete a closing request's photos and templates inside the caller's transaction, the one
+        that closes the request (a catalog-only change, atomic with the close)."""
+        return probes.drop(session, request_id, now_utc())
+
+    # -- objections and restrictions -------------------------------------------------------------
+
+    def suppress(self, templates: np.ndarray, *, request_id: int | None, actor: str, scope: str) -> int:
+        """Store (or replace) a request's objection or restriction templates; how many."""
+        with self.store.writing():
+            return objections.suppress(self.store, templates, request_id=request_id, actor=actor, scope=scope)
+
+    def withdraw_objection(self, suppression_id: int, *, actor: str) -> None:
+        with self.store.writing():
+            objections.withdraw(self.store, suppression_id, actor=actor)
+
+    # -- templates of another model --------------------------------------------------------------
+
+    def reembed(
+        self, pipeline: FacePipeline, *, actor: str, progress: Progress | None = None
+    ) -> ReembedReport:
+        """Move faces whose templates another model made to the configured embedder."""
+        with self.store.writing():
+            return reembed(self.store, pipeline, actor=actor, progress=progress)

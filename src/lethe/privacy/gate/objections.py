@@ -1,0 +1,86 @@
+"""Objection and restriction templates (GDPR Arts. 18, 21): storing, replacing and withdrawing them.
+Reading them (what ingest and search keep out) is :mod:`lethe.privacy.suppression`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sqlalchemy import select
+
+from lethe.catalog.privacy_tables import SuppressionRow
+from lethe.catalog.repository import now_utc
+from lethe.errors import ConflictError, NotFoundError
+from lethe.privacy import audit
+from lethe.privacy.suppression import objection_aad
+
+if TYPE_CHECKING:
+    from lethe.store import Store
+
+
+def suppress(store: Store, templates: np.ndarray, *, request_id: int | None, actor: str, scope: str) -> int:
+    """Store an objection; returns how many templates protect it. A request run again (after a
+    reviewer's decisions) replaces the templates of its active objection: one request, one
+    objection, so that one withdrawal lifts it."""
+    vectors = np.ascontiguousarray(templates, dtype=np.float32)
+    at = now_utc()
+    with store.catalog.session() as session, session.begin():
+        row = None
+        if request_id is not None:
+            row = session.scalars(
+                select(SuppressionRow)
+                .where(
+                    SuppressionRow.request_id == request_id,
+                    SuppressionRow.withdrawn_at.is_(None),
+                    SuppressionRow.model_sha256 == store.model_sha256,
+                )
+                .order_by(SuppressionRow.id)
+            ).first()
+        action = "suppression.add" if row is None else "suppression.update"
+        if row is None:
+            row = SuppressionRow(
+                request_id=request_id,
+                created_at=at,
+                templates=b"",
+                count=len(vectors),
+                scope=scope,
+                model_sha256=store.model_sha256,
+            )
+            session.add(row)
+            session.flush()
+        row.count = len(vectors)
+        row.model_sha256 = store.model_sha256
+        row.templates = store.keyring.seal_master(vectors.tobytes(), objection_aad(row.id))
+        audit.append(
+            session,
+            actor=actor,
+            action=action,
+            details={
+                "suppression_id": row.id,
+                "request_id": request_id,
+                "templates": len(vectors),
+                "scope": scope,
+            },
+            at=at,
+        )
+    return len(vectors)
+
+
+def withdraw(store: Store, suppression_id: int, *, actor: str) -> None:
+    """The person withdraws the objection: the templates are deleted."""
+    at = now_utc()
+    with store.catalog.session() as session, session.begin():
+        row = session.get(SuppressionRow, suppression_id)
+        if row is None:
+            raise NotFoundError(f"no objection {suppression_id}")
+        if row.withdrawn_at is not None:
+            raise ConflictError(f"objection {suppression_id} was already withdrawn")
+        row.withdrawn_at, row.templates = at, None
+        audit.append(
+            session,
+            actor=actor,
+            action="suppression.withdraw",
+            details={"suppression_id": suppression_id},
+            at=at,
+        )
+    store.catalog.checkpoint()

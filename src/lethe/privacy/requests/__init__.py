@@ -1,0 +1,326 @@
+"""Data-subject requests (GDPR Arts. 12, 15, 17, 18, 21): :class:`Requests` opens, reads, moves and
+runs them. The package's parts: ``records`` (views, and the sealed data opened for the workflow),
+``workflow`` (states, due dates, the answer rule), ``actions`` (erase, export, keep out). Every write
+of a requester's personal data goes through the gate (:mod:`lethe.privacy.gate`).
+
+There is no cap on how often a person may ask, nor on how far back an answer reaches. The
+requester's photos are stored encrypted (master key) only while the request is open; when it is
+answered or rejected the photos and their templates are deleted and only their hashes remain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import select
+
+from lethe.catalog.privacy_tables import ErasureJobRow, RequestCandidateRow, RequestRow
+from lethe.catalog.repository import now_utc
+from lethe.errors import ConflictError, InputError, NotFoundError, PrivacyError
+from lethe.imaging import decode_image
+from lethe.privacy import audit
+from lethe.privacy.finder import Candidate, find_person
+from lethe.privacy.gate import ErasureReceipt, Gate
+from lethe.privacy.requests import records, workflow
+from lethe.privacy.requests.actions import ACTIONS, Run
+from lethe.privacy.requests.records import CandidateView, RequestView
+from lethe.privacy.requests.workflow import KINDS, MAX_CONTACT, OPEN_STATES, add_months
+
+if TYPE_CHECKING:
+    from lethe.pipeline import FacePipeline
+
+__all__ = ["KINDS", "OPEN_STATES", "CandidateView", "RequestView", "Requests", "add_months"]
+
+
+class Requests:
+    """The request workflow over an open store; writes through ``gate``."""
+
+    def __init__(self, gate: Gate, pipeline: Callable[[], FacePipeline]) -> None:
+        self.gate = gate
+        self.store = gate.store
+        self._pipeline = pipeline  # built on first use: opening a request decodes its photos
+        self.catalog = self.store.catalog
+        self.settings = self.store.settings
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def open(
+        self, *, kind: str, photos: Sequence[bytes], contact: str, channel: str = "cli", actor: str = "system"
+    ) -> RequestView:
+        if kind not in KINDS:
+            raise InputError(f"request kind must be one of {', '.join(KINDS)}")
+        contact = contact.strip()
+        if not contact or len(contact) > MAX_CONTACT:
+            raise InputError("a contact address (1-320 characters) is needed to answer the request")
+        if not photos:
+            raise InputError("at least one photo of the person is needed")
+        templates: list[np.ndarray] = []
+        counts: list[int] = []
+        for number, photo in enumerate(photos, start=1):
+            faces = self._faces(photo)
+            if not faces:
+                raise InputError(f"photo {number} holds no detectable face")
+            templates.append(faces[0].embedding)
+            counts.append(len(faces))
+        received = now_utc()
+        request_id = self.gate.open_request(
+            kind=kind,
+            photos=photos,
+            templates=templates,
+            faces=counts,
+            contact=contact,
+            channel=channel,
+            actor=actor,
+            received=received,
+            due=add_months(received, 1),
+        )
+        return self.get(request_id)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get(self, request_id: int) -> RequestView:
+        with self.catalog.session() as session:
+            return records.view(session, workflow.row_of(session, request_id))
+
+    def list_requests(self, *, state: str | None = None, open_only: bool = False) -> list[RequestView]:
+        with self.catalog.session() as session:
+            query = select(RequestRow).order_by(RequestRow.due_at)
+            if state:
+                query = query.where(RequestRow.state == state)
+            if open_only:
+                query = query.where(RequestRow.state.in_(OPEN_STATES))
+            return [records.view(session, r) for r in session.scalars(query)]
+
+    def contact(self, request_id: int) -> str:
+        with self.catalog.session() as session:
+            return records.contact(self.store, workflow.row_of(session, request_id))
+
+    def candidates(self, request_id: int, *, pending_only: bool = False) -> list[CandidateView]:
+        with self.catalog.session() as session:
+            return records.candidates(session, request_id, pending_only=pending_only)
+
+    def events(self, request_id: int) -> list[dict[str, object]]:
+        with self.catalog.session() as session:
+            return records.events(session, request_id)
+
+    def probe_photos(self, request_id: int) -> list[bytes]:
+        """The requester's photos (decrypted) while the request is open: for the reviewer's screen."""
+        return [photo for _, photo in records.probe_photos(self.store, request_id)]
+
+    # -- state changes -------------------------------------------------------------------------
+
+    def verify(self, request_id: int, *, actor: str, note: str | None = None) -> RequestView:
+        with self.catalog.session() as session, session.begin():
+            row = workflow.row_of(session, request_id)
+            workflow.move(session, row, "verified", actor, note or "identity of the requester verified")
+        return self.get(request_id)
+
+    def extend(self, request_id: int, *, reason: str, actor: str) -> RequestView:
+        reason = reason.strip()
+        if len(reason) < 10:
+            raise InputError("an extension needs a stated reason (at least 10 characters)")
+        with self.catalog.session() as session, session.begin():
+            row = workflow.row_of(session, request_id)
+            workflow.require_open(row, "it cannot be extended")
+            if row.extension_reason:
+                raise ConflictError(f"request {row.id} was already extended")
+            row.extension_reason = reason
+            row.due_at = add_months(row.received_at, 3)
+            workflow.event(
+                session, row, row.state, row.state, actor, f"extended to {row.due_at.date()}: {reason}"
+            )
+            audit.append(
+                session,
+                actor=actor,
+                action="request.extend",
+                details={"request_id": row.id, "due_at": row.due_at.isoformat()},
+                at=now_utc(),
+            )
+        return self.get(request_id)
+
+    def reject(self, request_id: int, *, reason: str, actor: str) -> RequestView:
+        reason = reason.strip()
+        if not reason:
+            raise InputError("a rejection needs a stated reason (the requester is told why)")
+        with self.store.writing(), self.catalog.session() as session, session.begin():
+            row = workflow.row_of(session, request_id)
+            workflow.move(session, row, "rejected", actor, reason)
+            # What earlier runs already did (faces erased before the rejection) stays on record.
+            earlier = json.loads(row.outcome) if row.outcome else {}
+            workflow.close(session, row, earlier | {"rejected": reason})
+        self.catalog.checkpoint()
+        return self.get(request_id)
+
+    def decide(self, request_id: int, face_id: int, *, confirm: bool, actor: str) -> CandidateView:
+        with self.catalog.session() as session, session.begin():
+            row = workflow.row_of(session, request_id)
+            workflow.require_open(row, "decisions are closed")
+            candidate = session.get(RequestCandidateRow, (request_id, face_id))
+            if candidate is None:
+                raise NotFoundError(f"face {face_id} is not a candidate of request {request_id}")
+            candidate.decision = "confirmed" if confirm else "rejected"
+            candidate.decided_by, candidate.decided_at = actor, now_utc()
+            audit.append(
+                session,
+                actor=actor,
+                action="request.decide",
+                details={"request_id": request_id, "face_id": face_id, "decision": candidate.decision},
+                at=candidate.decided_at,
+            )
+            return CandidateView(
+                candidate.face_id, candidate.score, candidate.band, candidate.round, candidate.decision, actor
+            )
+
+    # -- acting --------------------------------------------------------------------------------
+
+    def answer(self, request_id: int, *, actor: str) -> dict[str, object]:
+        """Act on the automatic and confirmed faces and close the request: only once every
+        candidate is decided (a :class:`PrivacyError` names how many still wait)."""
+        workflow.require_decided(len(self.candidates(request_id, pending_only=True)))
+        return self.run(request_id, actor=actor, auto_only=False)
+
+    def run(self, request_id: int, *, actor: str, auto_only: bool = False) -> dict[str, object]:
+        """Find the person and act: erase, export or suppress. With ``auto_only`` only the automatic
+        band is acted on; otherwise reviewer-confirmed faces too. Closes the request when nothing is
+        left for a reviewer."""
+        with self.catalog.session() as session, session.begin():
+            row = workflow.row_of(session, request_id)
+            workflow.require_open(row, "it cannot be run again")
+            if row.state == "received":
+                workflow.move(session, row, "verified", actor, "verified by the operator who ran it")
+            kind = row.kind
+        probes = self._probe_templates(request_id)
+        found = self._find(request_id, probes)
+        with self.catalog.session() as session:
+            decisions = {c.face_id: c.decision for c in records.candidates(session, request_id)}
+        targets = [
+            f
+            for f, c in found.items()
+            if c.band == "auto" or (not auto_only and decisions.get(f) == "confirmed")
+        ]
+        pending = [f for f, c in found.items() if c.band == "review" and decisions.get(f) is None]
+        result = ACTIONS[kind](self, Run(request_id, kind, actor, targets, pending, probes))
+        pending = result.pop("pending", pending)
+        with self.store.writing(), self.catalog.session() as session, session.begin():
+            row = workflow.row_of(session, request_id)
+            row.outcome = json.dumps(result)
+            audit.append(
+                session,
+                actor=actor,
+                action=f"request.run.{kind}",
+                details={"request_id": request_id, "acted_on": len(targets), "pending": len(pending)},
+                at=now_utc(),
+            )
+            if pending:
+                workflow.move(
+                    session, row, "in_review", actor, f"{len(pending)} candidate(s) wait for a reviewer"
+                )
+            else:
+                workflow.move(session, row, "answered", actor, f"{kind} carried out")
+                workflow.close(session, row, result)
+        self.catalog.checkpoint()
+        return {k: v for k, v in result.items() if k != "receipts"} | {"state": self.get(request_id).state}
+
+    # -- for the actions -----------------------------------------------------------------------
+
+    def remaining(self, probes: np.ndarray) -> int:
+        """Faces still at or above the automatic threshold for the requester's photos."""
+        if len(self.store.index) == 0:
+            return 0
+        k = min(len(self.store.index), 256)
+        hits = self.store.index.search(probes, k)
+        limit = self.settings.erasure_auto_threshold
+        return len({f for row in hits for f, s in row if s >= limit})
+
+    def templates(self, face_ids: Sequence[int]) -> np.ndarray:
+        found = self.catalog.face_templates(face_ids)
+        return np.vstack([found[f] for f in face_ids if f in found]).astype(np.float32)
+
+    def receipts(self, request_id: int) -> list[ErasureReceipt]:
+        """Receipts of the request's finished erasure jobs, oldest first."""
+        with self.catalog.session() as session:
+            job_ids = session.scalars(
+                select(ErasureJobRow.id)
+                .where(ErasureJobRow.request_id == request_id, ErasureJobRow.state == "done")
+                .order_by(ErasureJobRow.id)
+            ).all()
+        return [r for r in map(self.gate.receipt, job_ids) if r is not None]
+
+    def outcome(self, request_id: int) -> dict[str, Any]:
+        with self.catalog.session() as session:
+            row = workflow.row_of(session, request_id)
+            return json.loads(row.outcome) if row.outcome else {}
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _faces(self, photo: bytes) -> list[Any]:
+        image = decode_image(
+            photo, max_pixels=self.settings.max_image_pixels, max_bytes=self.settings.max_image_bytes
+        )
+        return self._pipeline().faces(image.pixels)
+
+    def _find(self, request_id: int, probes: np.ndarray) -> dict[int, Candidate]:
+        with self.catalog.session() as session:
+            rows = session.scalars(
+                select(RequestCandidateRow).where(RequestCandidateRow.request_id == request_id)
+            ).all()
+            confirmed = [r.face_id for r in rows if r.decision == "confirmed"]
+            rejected = [r.face_id for r in rows if r.decision == "rejected"]
+        found = find_person(
+            self.store.index,
+            probes,
+            self.catalog.face_templates,
+            auto_threshold=self.settings.erasure_auto_threshold,
+            review_threshold=self.settings.erasure_review_threshold,
+            confirmed=confirmed,
+            rejected=rejected,
+        )
+        with self.catalog.session() as session, session.begin():
+            for candidate in found.values():
+                row = session.get(RequestCandidateRow, (request_id, candidate.face_id))
+                if row is None:
+                    session.add(
+                        RequestCandidateRow(
+                            request_id=request_id,
+                            face_id=candidate.face_id,
+                            score=candidate.score,
+                            band=candidate.band,
+                            round=candidate.round,
+                        )
+                    )
+                else:
+                    row.score, row.band = candidate.score, candidate.band
+        return found
+
+    def _probe_templates(self, request_id: int) -> np.ndarray:
+        """The requester's templates under the configured model: a probe whose template another model
+        made (the embedder changed while the request was open) is embedded again from its photo,
+        which is kept until the request closes."""
+        rows = records.probe_templates(self.store, request_id)
+        if not rows:
+            raise PrivacyError(f"request {request_id} holds no photos any more (it was closed)")
+        photos = (
+            dict(records.probe_photos(self.store, request_id))
+            if any(t is None or m != self.store.model_sha256 for _, t, m in rows)
+            else {}
+        )
+        vectors = []
+        for pid, template, model in rows:
+            if template is not None and model == self.store.model_sha256:
+                vectors.append(np.frombuffer(template, dtype=np.float32))
+                continue
+            vectors.append(self._embed_again(pid, photos.get(pid)))
+        return np.vstack(vectors)
+
+    def _embed_again(self, probe_id: int, photo: bytes | None) -> np.ndarray:
+        if photo is None:
+            raise PrivacyError(f"probe {probe_id} holds no photo any more")
+        faces = self._faces(photo)
+        if not faces:
+            raise PrivacyError(f"probe {probe_id}: the configured embedder's detector finds no face")
+        template = np.asarray(faces[0].embedding, np.float32)
+        self.gate.replace_probe_template(probe_id, template)
+        return template

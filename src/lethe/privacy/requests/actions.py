@@ -1,0 +1,73 @@
+"""What running a request does, per kind: erase the person's faces, export them, or keep them out
+(objection, restriction). Each action gets the faces to act on and returns the request's outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lethe.catalog.repository import now_utc
+from lethe.privacy.access import write_export
+
+if TYPE_CHECKING:
+    from lethe.privacy.requests import Requests
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run of a request: the faces to act on, those still waiting for a reviewer, and the
+    requester's templates."""
+
+    request_id: int
+    kind: str
+    actor: str
+    targets: list[int]
+    pending: list[int]
+    probes: np.ndarray
+
+
+def erase(requests: Requests, run: Run) -> dict[str, Any]:
+    receipt = requests.gate.erase(
+        run.targets, reason="erasure request", actor=run.actor, request_id=run.request_id
+    )
+    remaining = requests.remaining(run.probes)
+    previous = requests.outcome(run.request_id)
+    # Jobs of this request that an earlier, killed run planned and the engine finished on its next
+    # start: what they erased belongs in the answer too.
+    reported = {int(r["job_id"]) for r in previous.get("receipts", [])} | {receipt.job_id}
+    new = [*(r for r in requests.receipts(run.request_id) if r.job_id not in reported), receipt]
+    pending = [f for f in run.pending if f not in set(receipt.erased_faces)]
+    return {
+        "erased_faces": int(previous.get("erased_faces", 0)) + sum(len(r.erased_faces) for r in new),
+        "erased_images": int(previous.get("erased_images", 0)) + sum(len(r.erased_images) for r in new),
+        "review_candidates": len(pending),
+        "remaining_after_verify": remaining,
+        "receipts": [*previous.get("receipts", []), *(r.as_dict() for r in new)],
+        "verified_at": now_utc().isoformat(),
+        "pending": pending,
+    }
+
+
+def export(requests: Requests, run: Run) -> dict[str, Any]:
+    path, faces = write_export(requests.store, requests.get(run.request_id), run.targets)
+    return {"export": str(path), "faces": faces, "review_candidates": len(run.pending)}
+
+
+def suppress(requests: Requests, run: Run) -> dict[str, Any]:
+    templates = [run.probes] + ([requests.templates(run.targets)] if run.targets else [])
+    count = requests.gate.suppress(
+        np.vstack(templates), request_id=run.request_id, actor=run.actor, scope=run.kind
+    )
+    flag = "suppressed" if run.kind == "objection" else "restricted"
+    return {flag: True, "templates": count, "faces": len(run.targets), "review_candidates": len(run.pending)}
+
+
+ACTIONS: dict[str, Callable[[Requests, Run], dict[str, Any]]] = {
+    "erasure": erase,
+    "access": export,
+    "objection": suppress,
+    "restriction": suppress,
+}

@@ -1,0 +1,98 @@
+"""Search as the law allows it: a search states its purpose, never shows faces of restricted
+sources (a jurisdiction stop) or of people who objected or asked for restriction, and is audited —
+who, the stated purpose (kept off the chain, erasable: :mod:`lethe.privacy.audit`), the probe's
+hash, the model, the gallery and what it returned. The mechanism is :class:`lethe.search.Search`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from lethe.errors import InputError
+from lethe.model_ids import model_name
+from lethe.privacy import audit
+from lethe.privacy.suppression import ActiveTemplates
+from lethe.search import Search, SearchResult
+from lethe.store import Store
+from lethe.types import match_any
+
+#: The shortest purpose a search may state.
+MIN_PURPOSE = 3
+
+
+class AuditedSearch:
+    """``lethe.search(probe, purpose=..., actor=...)``: see the module."""
+
+    def __init__(self, search: Search, objections: ActiveTemplates) -> None:
+        self.mechanism = search
+        self.store: Store = search.store
+        self._objections = objections
+
+    def __call__(
+        self,
+        probe: bytes,
+        *,
+        purpose: str,
+        actor: str = "system",
+        top_k: int = 10,
+        threshold: float | None = None,
+        face: int | None = None,
+    ) -> SearchResult:
+        """Search by a probe photo. Every search is audited: who, why, the probe's hash, what it found."""
+        if len(purpose.strip()) < MIN_PURPOSE:
+            raise InputError("a search must state its purpose")
+        result = self.mechanism(
+            probe,
+            top_k=top_k,
+            threshold=threshold,
+            face=face,
+            deny_sources=self._restricted_source_ids(),
+            keep=self._without_objections,
+        )
+        self._audit(actor, purpose, probe, result.threshold, top_k, [m.face_id for m in result.matches])
+        return result
+
+    def calibration(self, match_threshold: float | None = None) -> dict[str, object]:
+        return self.mechanism.calibration(match_threshold)
+
+    def _audit(
+        self, actor: str, purpose: str, probe: bytes, threshold: float, top_k: int, face_ids: list[int]
+    ) -> None:
+        details = {
+            "probe_sha256": hashlib.sha256(probe).hexdigest(),
+            "threshold": threshold,
+            "top": top_k,
+            "face_ids": face_ids,
+            "model_sha256": self.store.model_sha256,
+            "model": model_name(self.store.model_sha256),
+            "gallery_faces": len(self.store.index),
+            "sources_searched": sorted(s.name for s in self.store.catalog.sources() if s.status == "active"),
+        }
+        self.store.catalog.record(
+            audit.record(actor, "search", details, face_ids, texts={"purpose": purpose.strip()})
+        )
+
+    def _without_objections(self, hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """Drop faces of people who objected or asked for restriction: they are never returned."""
+        hidden_templates = self._objections.hidden
+        if not hits or not len(hidden_templates):
+            return hits
+        templates = self.store.catalog.face_templates([fid for fid, _ in hits])
+        ids = [fid for fid, _ in hits if fid in templates]
+        if not ids:
+            return hits
+        objected = match_any(
+            hidden_templates,
+            np.vstack([templates[f] for f in ids]),
+            self.store.settings.erasure_review_threshold,
+        )
+        hidden = {fid for fid, out in zip(ids, objected, strict=True) if out}
+        return [(fid, score) for fid, score in hits if fid not in hidden]
+
+    def _restricted_source_ids(self) -> np.ndarray | None:
+        """Sources whose faces ordinary search must not show; the index filters them out itself
+        (every vector carries its source id), so no list of their faces is built per search."""
+        restricted = [s.id for s in self.store.catalog.sources() if s.status != "active"]
+        return np.asarray(restricted, dtype=np.int64) if restricted else None
