@@ -12,10 +12,11 @@ import pytest
 
 from lethe.alignment import Landmarker, face_chip
 from lethe.detection import DlibHogDetector
-from lethe.embedding import DlibResnetEmbedder, Embedder, onnx_resnet
+from lethe.embedding import DlibResnetEmbedder, Embedder, dlib_onnx
 from lethe.embedding.dlib_format import Affine, Conv, DlibReader, output_shapes, parse_face_resnet
-from lethe.embedding.onnx_resnet import OnnxResnetEmbedder, convert
-from lethe.errors import ModelError
+from lethe.embedding.dlib_onnx import convert
+from lethe.embedding.onnx_resnet import OnnxResnetEmbedder
+from lethe.errors import ConfigError, ModelError
 from lethe.imaging import decode_image
 from lethe.models import dlib_model_path
 from lethe.types import RGBImage
@@ -81,6 +82,12 @@ def test_embedder_contract(onnx_embedder: OnnxResnetEmbedder) -> None:
         onnx_embedder.embed([np.zeros((112, 112, 3), dtype=np.uint8)])
     with pytest.raises(ModelError):
         onnx_embedder.embed([np.zeros((150, 150, 3), dtype=np.float32)])
+
+
+@pytest.mark.parametrize("settings", [{"threads": 0}, {"batch_size": 0}])
+def test_runtime_settings_below_one_are_refused(settings: dict[str, int], onnx_cache: Path) -> None:
+    with pytest.raises(ConfigError, match="must be >= 1"):
+        OnnxResnetEmbedder(onnx_cache, **settings)
 
 
 def test_conversion_is_cached_and_reused(onnx_embedder: OnnxResnetEmbedder, onnx_cache: Path) -> None:
@@ -165,13 +172,13 @@ def test_parsed_network_has_the_expected_shape() -> None:
 def test_a_conversion_that_disagrees_with_dlib_is_refused(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    real = onnx_resnet._folded_conv
+    real = dlib_onnx._folded_conv
 
     def off_by_a_little(conv: Conv, affine: Affine | None) -> tuple[np.ndarray, np.ndarray]:
         filters, bias = real(conv, affine)
         return filters, bias + 0.05
 
-    monkeypatch.setattr(onnx_resnet, "_folded_conv", off_by_a_little)
+    monkeypatch.setattr(dlib_onnx, "_folded_conv", off_by_a_little)
     with pytest.raises(ModelError, match="does not reproduce dlib"):
         OnnxResnetEmbedder(tmp_path)
     assert list(tmp_path.iterdir()) == []

@@ -6,7 +6,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from lethe.errors import ModelError
+from lethe.errors import ConfigError, ModelError
 from lethe.types import Embedding, RGBImage
 
 
@@ -35,3 +35,9 @@ def check_chips(chips: list[RGBImage], size: int) -> None:
     for chip in chips:
         if chip.shape != (size, size, 3) or chip.dtype != np.uint8:
             raise ModelError(f"chips must be {size}x{size}x3 uint8, got {chip.shape} {chip.dtype}")
+
+
+def check_runtime(threads: int, batch_size: int) -> None:
+    """An ONNX Runtime embedder's settings: at least one thread, at least one chip per batch."""
+    if threads < 1 or batch_size < 1:
+        raise ConfigError(f"threads and batch_size must be >= 1, got {threads} and {batch_size}")

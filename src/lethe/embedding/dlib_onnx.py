@@ -1,5 +1,6 @@
-"""dlib's face-recognition ResNet converted to ONNX and run on ONNX Runtime (same vectors, faster).
+"""dlib's face-recognition ResNet converted to ONNX: the converter, its verified cache, the check.
 
+The model side of :class:`lethe.embedding.onnx_resnet.OnnxResnetEmbedder` (which runs the result).
 The converter reads ``dlib_face_recognition_resnet_model_v1.dat`` with :mod:`lethe.embedding.dlib_format`
 and writes an equivalent ONNX graph:
 
@@ -12,9 +13,10 @@ and writes an equivalent ONNX graph:
 * output ``descriptor``: float32 [N, 128], the raw (unnormalised) descriptor dlib's
   ``compute_face_descriptor`` returns.
 
-:class:`OnnxResnetEmbedder` converts once into a cache folder (the file name holds the sha256 of the
+:func:`ensure_onnx_model` converts once into a cache folder (the file name holds the sha256 of the
 source ``.dat`` and the converter version), records the sha256 of the ONNX file in a sidecar, checks
-it on every load and rebuilds the file when it is missing or does not match.
+it on every load and rebuilds the file when it is missing or does not match. A fresh conversion is
+used only once it reproduces dlib's own descriptor of a test chip (cosine >= 0.9999).
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from lethe.embedding.base import check_chips
 from lethe.embedding.dlib_format import (
     AddPrev,
     Affine,
@@ -44,12 +45,11 @@ from lethe.embedding.dlib_format import (
     output_shapes,
     parse_face_resnet,
 )
-from lethe.embedding.dlib_resnet import DLIB_MODEL_ID
 from lethe.embedding.prepared import cpu_session, load_or_build, sidecar
 from lethe.errors import ModelError
 from lethe.models import dlib_model_path, sha256_file
 from lethe.storage import atomic_write
-from lethe.types import EMBEDDING_DIM, Embedding, RGBImage, l2_normalise
+from lethe.types import RGBImage
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ def convert(dat_path: Path, out_path: Path) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The embedder
+# The verified cache
 
 
 def cached_model_name(source_sha256: str) -> str:
@@ -286,49 +286,3 @@ def _check_against_dlib(data: bytes, dat_path: Path) -> None:
             "not using it"
         )
     log.info("ONNX conversion checked against dlib: cosine %.7f", cosine)
-
-
-class OnnxResnetEmbedder:
-    """dlib's ResNet on ONNX Runtime: the same 128-D vectors as :class:`DlibResnetEmbedder`, faster.
-
-    ``threads`` is ONNX Runtime's intra-op thread count (1 = run on the calling thread only, the
-    right choice when ingest already runs one worker per core); ``batch_size`` chips go through the
-    network at once."""
-
-    name = "dlib-resnet-onnx"
-    model_id = DLIB_MODEL_ID
-    dim = EMBEDDING_DIM
-    chip_size = 150
-    chip_padding = 0.25
-    alignment = "dlib"
-
-    def __init__(
-        self, cache_dir: Path, threads: int = 1, batch_size: int = 32, *, dat_path: Path | None = None
-    ) -> None:
-        if threads < 1:
-            raise ValueError("threads must be >= 1")
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-        self.threads = threads
-        self.batch_size = batch_size
-        self.model_path, data = ensure_onnx_model(cache_dir, dat_path)
-        self.model_sha256 = sha256_file(dat_path if dat_path is not None else dlib_model_path("resnet"))
-        self._session = cpu_session(data, threads, str(self.model_path))
-
-    def embed(self, chips: list[RGBImage]) -> Embedding:
-        if not chips:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        check_chips(chips, self.chip_size)
-        return l2_normalise(self.descriptors(chips))
-
-    def descriptors(self, chips: list[RGBImage]) -> npt.NDArray[np.float32]:
-        """The raw descriptors (what dlib's ``compute_face_descriptor`` returns), unnormalised."""
-        out: list[npt.NDArray[np.float32]] = []
-        for start in range(0, len(chips), self.batch_size):
-            batch = np.stack(chips[start : start + self.batch_size])
-            try:
-                (result,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})
-            except Exception as exc:  # onnxruntime raises its own pybind exception types
-                raise ModelError(f"ONNX Runtime failed on {self.model_path.name}: {exc}") from exc
-            out.append(np.asarray(result, dtype=np.float32))
-        return np.concatenate(out, axis=0)

@@ -28,7 +28,7 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from lethe.embedding.base import check_chips
+from lethe.embedding.base import check_chips, check_runtime
 from lethe.embedding.prepared import cpu_session, fold_constant_weights, load_or_build
 from lethe.errors import ModelError
 from lethe.models import sha256_file
@@ -182,8 +182,7 @@ class SFaceEmbedder:
     alignment = "arcface"
 
     def __init__(self, model_path: Path, cache_dir: Path, threads: int = 1, batch_size: int = 1) -> None:
-        if threads < 1 or batch_size < 1:
-            raise ValueError("threads and batch_size must be >= 1")
+        check_runtime(threads, batch_size)
         self.batch_size = batch_size
         self.model_path, data, self.model_sha256 = ensure_prepared(model_path, cache_dir)
         self._session = cpu_session(data, threads, str(self.model_path))

@@ -108,7 +108,7 @@ class WorkerKit:
     @classmethod
     def pack(cls, settings: Settings) -> WorkerKit:
         """On the driver: its worker settings, the model files its data folder holds, its fingerprint."""
-        from lethe.embedding.onnx_resnet import cached_model_files
+        from lethe.embedding.dlib_onnx import cached_model_files
         from lethe.embedding.prepared import sidecar
         from lethe.embedding.sface import ensure_prepared
 
