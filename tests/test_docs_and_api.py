@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -31,6 +32,24 @@ def test_public_api_is_curated() -> None:
     ]
     for name in lethe.__all__:
         assert hasattr(lethe, name)
+
+
+def test_no_other_public_name_leaks_from_the_package() -> None:
+    """httpx's check: once every exported name has been used (they load on first use), the
+    package's public attributes are exactly ``__all__``, apart from its own submodules (Python
+    binds ``lethe.engine`` when it is imported). A helper imported into ``__init__`` without a
+    leading underscore fails here."""
+    for name in lethe.__all__:
+        getattr(lethe, name)
+    public = {
+        name
+        for name, value in vars(lethe).items()
+        if not name.startswith("_")
+        and not (isinstance(value, ModuleType) and value.__name__ == f"lethe.{name}")
+    }
+    assert public == set(lethe.__all__) - {"__version__"}
+    assert set(lethe.__all__) <= set(dir(lethe))
+    assert not hasattr(lethe, "engine_internals")  # unknown names are still AttributeErrors
 
 
 def test_settings_precedence(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
