@@ -1,4 +1,4 @@
-"""The package itself: what importing it costs."""
+"""The package itself: what importing it costs, and errors that must stay inside the one tree."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import subprocess
 import sys
 
 import pytest
+
+from lethe.api.ratelimit import RateLimiter
+from lethe.errors import ConfigError, LetheError
 
 #: Loaded by the engine, the catalog, the index and the models; none is needed to name an error.
 HEAVY = ("faiss", "dlib", "sqlalchemy", "alembic", "onnxruntime", "cv2", "lethe.engine")
@@ -32,3 +35,10 @@ def test_the_public_names_still_load_on_first_use() -> None:
         "assert Lethe is lethe.engine.Lethe and Settings is lethe.config.Settings\n"
     )
     subprocess.run([sys.executable, "-c", probe], check=True)
+
+
+@pytest.mark.parametrize("rate", [0, -5])
+def test_a_rate_limit_below_one_is_a_config_error(rate: int) -> None:
+    with pytest.raises(ConfigError, match="at least 1") as caught:
+        RateLimiter(rate, what="things")
+    assert isinstance(caught.value, LetheError)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from lethe.api.errors import ApiError
+from lethe.errors import ConfigError
 
 MAX_KEYS = 50_000
 
@@ -22,7 +23,7 @@ class RateLimiter:
         self, rate_per_minute: int, *, what: str, clock: Callable[[], float] = time.monotonic
     ) -> None:
         if rate_per_minute < 1:
-            raise ValueError("rate_per_minute must be at least 1")
+            raise ConfigError(f"a rate limit of {what} must be at least 1 per minute, got {rate_per_minute}")
         self.capacity = float(rate_per_minute)
         self.per_second = rate_per_minute / 60.0
         self.what = what
