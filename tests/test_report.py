@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from lethe.engine import Lethe
-from lethe.privacy.audit import GENESIS, entry_hash
+from lethe.catalog.audit_log import GENESIS, entry_hash
 
 from conftest import copy_gallery, make_settings
 
