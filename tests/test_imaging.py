@@ -8,12 +8,13 @@ import struct
 import time
 import warnings
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from lethe.errors import ImageError, ImageTooLargeError
+from lethe.errors import ConfigError, ImageError, ImageTooLargeError
 from lethe.imaging import SUPPORTED_FORMATS, DecodedImage, decode_image
 
 BIG = 10_000_000
@@ -374,9 +375,30 @@ def test_over_max_bytes() -> None:
     assert decode_image(data, max_pixels=BIG, max_bytes=len(data)).width == 10
 
 
-def test_bad_max_pixels_is_programming_error() -> None:
-    with pytest.raises(ValueError):
+def test_bad_max_pixels_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="at least 1"):
         decode_image(b"x", max_pixels=0)
+
+
+@pytest.mark.parametrize("command", [["index", "stats"], ["serve"]])
+def test_a_pixel_limit_below_one_is_one_readable_line_from_the_cli(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The setting behind ``max_pixels`` is validated when settings load, so the command line and
+    the service (``lethe serve``) refuse it with one line and exit status 2, never a traceback."""
+    from typer.testing import CliRunner
+
+    from lethe.cli import app
+
+    monkeypatch.setenv("LETHE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LETHE_MAX_IMAGE_PIXELS", "0")
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert [line for line in result.output.splitlines() if line.startswith("error:")] != []
+    assert "LETHE_MAX_IMAGE_PIXELS" in result.output
+    assert not (tmp_path / "data").exists()
 
 
 # ---------------------------------------------------------------- garbage in

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
-from lethe.errors import ImageError, ImageTooLargeError
+from lethe.errors import ConfigError, ImageError, ImageTooLargeError
 from lethe.types import RGBImage
 
 SUPPORTED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"})
@@ -143,10 +143,12 @@ def decode_image(data: bytes, *, max_pixels: int, max_bytes: int = 64 * 1024 * 1
     Raises :class:`ImageTooLargeError` when ``data`` is over ``max_bytes`` or the header's
     ``width * height`` is over ``max_pixels`` (checked before pixels are decoded; PIL's own
     decompression-bomb guard is mapped to the same error), and :class:`ImageError` for anything
-    that is not a readable JPEG/PNG/WebP/GIF/BMP/TIFF. ``ValueError`` only for a bad ``max_pixels``.
+    that is not a readable JPEG/PNG/WebP/GIF/BMP/TIFF. :class:`ConfigError` for a ``max_pixels``
+    below 1 (the setting ``max_image_pixels`` is validated too, so only a caller of this function
+    can pass one).
     """
     if max_pixels < 1:
-        raise ValueError(f"max_pixels must be positive, got {max_pixels}")
+        raise ConfigError(f"max_pixels must be at least 1, got {max_pixels}")
     if not data:
         raise ImageError("empty file")
     if len(data) > max_bytes:
