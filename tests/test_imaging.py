@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import random
 import struct
-import time
 import warnings
 import zlib
 from pathlib import Path
@@ -329,14 +328,36 @@ def test_max_pixels_checked_on_stored_not_rotated_size() -> None:
         decode_image(data, max_pixels=799)
 
 
-def test_real_pixel_bomb_refused_before_decoding() -> None:
+def watch_decoding(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every start of pixel decoding: PIL's ``ImageFile.load`` and its decoder factory (which
+    every codec goes through). Both still do their work."""
+    started: list[str] = []
+    load, getdecoder = ImageFile.ImageFile.load, Image._getdecoder
+
+    def watched_load(self: ImageFile.ImageFile) -> object:
+        started.append("load")
+        return load(self)
+
+    def watched_getdecoder(*args: object, **kwargs: object) -> object:
+        started.append("decoder")
+        return getdecoder(*args, **kwargs)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", watched_load)
+    monkeypatch.setattr(Image, "_getdecoder", watched_getdecoder)
+    return started
+
+
+def test_real_pixel_bomb_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     data = real_bomb_png(9_000)  # 81 Mpx (under PIL's own guard, so our header check is what stops it)
     assert len(data) < 100_000
     assert Image.open(io.BytesIO(data)).size == (9_000, 9_000)
-    start = time.perf_counter()
+    decoding = watch_decoding(monkeypatch)
+    decode_image(encode(Image.new("1", (8, 8)), "PNG"), max_pixels=BIG)
+    assert {"load", "decoder"} <= set(decoding)  # the probe sees a decode when there is one
+    decoding.clear()
     with pytest.raises(ImageTooLargeError) as info:
         decode_image(data, max_pixels=1_000_000)
-    assert time.perf_counter() - start < 1.0  # decoding 81 Mpx would take far longer
+    assert decoding == [], "pixel data was decoded before the pixel limit was checked"
     assert "9000x9000" in str(info.value) and "1000000" in str(info.value)
 
 
