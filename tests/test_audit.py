@@ -168,6 +168,23 @@ def test_cli_audit_verify_contract(audited: Path, monkeypatch: pytest.MonkeyPatc
     assert bad.exit_code != 0 and json.loads(bad.stdout)["ok"] is False
 
 
+def test_cli_audit_redact(audited: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_data_dir(monkeypatch, audited)
+    runner = CliRunner()
+    listed = json.loads(runner.invoke(app, ["audit", "list", "--action", "search", "--json"]).stdout)
+    seq = next(e["seq"] for e in listed["entries"] if e["details"]["purpose"] == PURPOSE)
+    done = runner.invoke(app, ["audit", "redact", str(seq), "--reason", "names a person", "--json"])
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout) == {"seq": seq, "erased": ["purpose"]}
+    again = runner.invoke(app, ["audit", "redact", str(seq), "--reason", "names a person", "--json"])
+    assert json.loads(again.stdout)["erased"] == []
+    missing = runner.invoke(app, ["audit", "redact", "99999", "--reason", "names a person", "--json"])
+    assert missing.exit_code != 0 and "no audit entry 99999" in missing.stderr
+    no_reason = runner.invoke(app, ["audit", "redact", str(seq), "--reason", " ", "--json"])
+    assert no_reason.exit_code != 0
+    assert json.loads(runner.invoke(app, ["audit", "verify", "--json"]).stdout)["ok"] is True
+
+
 def test_empty_log_verifies(engine: Lethe) -> None:
     result = engine.verify_audit()
     assert result.ok and result.entries == 0

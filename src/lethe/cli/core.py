@@ -309,6 +309,19 @@ def audit_list(
     emit(as_json, payload, human)
 
 
+@audit_app.command("redact")
+def audit_redact(
+    seq: Annotated[int, typer.Argument(help="The entry whose free text (its stated purpose) to erase.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded off the chain with the redaction).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Erase an entry's free text, e.g. a purpose that names a person; the chain still verifies."""
+    with _engine() as engine:
+        erased = engine.redact_audit_text(seq, actor=actor(), reason=reason)
+    payload = {"seq": seq, "erased": erased}
+    emit(as_json, payload, lambda: err.print(f"entry {seq}: erased {', '.join(erased) or 'nothing'}"))
+
+
 @keys_app.command("rotate")
 def keys_rotate(as_json: JsonOpt = False) -> None:
     """Replace the master key and re-wrap every source key with it (the old key stops working)."""
