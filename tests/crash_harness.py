@@ -421,10 +421,10 @@ def _photos_hold(images: dict[str, int], expected: Expected, finished: bool) -> 
 
 def _vectors_are_their_faces(lethe: Lethe) -> list[str]:
     """Each face's template finds its own vector (searching that id alone: a full scan)."""
-    wrong = 0
+    wrong, stored = 0, set(lethe.index.ids().tolist())
     for ids, templates in lethe.catalog.iter_embeddings():
         for face_id, template in zip(ids.tolist(), templates, strict=True):
-            if not lethe.index.contains(face_id):
+            if face_id not in stored:
                 continue  # counted as a face without a vector above
             hits = lethe.index.search(template[None, :], 1, allow=np.array([face_id], dtype=np.int64))[0]
             if not hits or hits[0][0] != face_id or hits[0][1] < 0.98:

@@ -1,29 +1,21 @@
-"""Vector index of face templates: the backend contract and its FAISS and Milvus implementations."""
+"""Vector index of face templates: the backend contract and its FAISS and Milvus implementations.
+
+:func:`index_for` is the one factory: it opens the backend the settings choose.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from lethe.index.base import Hit, VectorIndex
-from lethe.index.faiss_index import FaissIndex, set_threads
+from lethe.index.faiss_index import FaissIndex
 from lethe.index.milvus_index import MilvusIndex
-from lethe.types import EMBEDDING_DIM
 
 if TYPE_CHECKING:
     from lethe.config import Settings
 
-__all__ = ["FaissIndex", "Hit", "MilvusIndex", "VectorIndex", "index_for", "open_index", "set_threads"]
-
-
-def open_index(
-    directory: Path,
-    dim: int = EMBEDDING_DIM,
-    kind: Literal["auto", "flat", "ivf"] = "auto",
-    exact_max: int = 100_000,
-) -> VectorIndex:
-    """Open (or start empty) the FAISS index stored in ``directory``."""
-    return FaissIndex(Path(directory), dim, kind=kind, exact_max=exact_max)
+__all__ = ["FaissIndex", "Hit", "MilvusIndex", "VectorIndex", "index_for"]
 
 
 def index_for(settings: Settings, directory: Path) -> VectorIndex:

@@ -65,10 +65,6 @@ class VectorIndex(Protocol):
         """All stored ids, int64, sorted ascending."""
         ...
 
-    def contains(self, face_id: int) -> bool:
-        """Whether ``face_id`` is stored."""
-        ...
-
     def save(self) -> None:
         """Persist durably. Vectors removed since the last save are then physically gone from the
         backend's storage (no soft deletes left behind): erasure depends on it."""

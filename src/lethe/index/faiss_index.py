@@ -8,8 +8,7 @@ Two structures, both keyed by stable external int64 ids and both physically drop
 
 On disk: ``faces.faiss`` (a FAISS file, then the source id of every vector in ascending id order,
 then a trailer with both lengths and their SHA-256, so bit rot is caught on load) and
-``faces.meta.json`` (``count``, ``kind``, ``dim``, ``nprobe``), both replaced atomically. Files of
-the first format (no source ids) still load; their vectors count as ``unsourced``. HNSW is
+``faces.meta.json`` (``count``, ``kind``, ``dim``, ``nprobe``), both replaced atomically. HNSW is
 deliberately not used: it cannot remove vectors.
 
 ``deny_sources`` becomes an id selector over the faces of those sources, built once per content
@@ -41,8 +40,6 @@ from lethe.types import EMBEDDING_DIM
 
 INDEX_FILE = "faces.faiss"
 META_FILE = "faces.meta.json"
-_TRAILER_V1 = struct.Struct("<8sQ32s")  # magic, payload length, sha256(payload = FAISS file)
-_MAGIC_V1 = b"LETHEIX1"
 _TRAILER = struct.Struct("<8sQQ32s")  # magic, FAISS length, source-id length, sha256(both)
 _MAGIC = b"LETHEIX2"
 _MIN_POINTS_PER_LIST = 39  # below this FAISS k-means warns and clusters poorly
@@ -200,12 +197,6 @@ class FaissIndex:
         """All stored ids, sorted."""
         with self._lock:
             return self._ids.copy()
-
-    def contains(self, face_id: int) -> bool:
-        """Whether ``face_id`` is stored."""
-        with self._lock:
-            pos = int(np.searchsorted(self._ids, face_id))
-            return pos < self._ids.size and int(self._ids[pos]) == int(face_id)
 
     def save(self) -> None:
         """Write ``faces.faiss`` then ``faces.meta.json``, each atomically."""
@@ -425,9 +416,7 @@ class FaissIndex:
         else:
             raise VectorIndexError(f"vector index {path} holds an unsupported {type(index).__name__}")
         ids = np.sort(np.asarray(ids, dtype=np.int64))
-        if sources is None:  # first file format: no source ids were kept
-            sources = np.full(ids.size, NO_SOURCE, dtype=np.int64)
-        elif sources.size != ids.size:
+        if sources.size != ids.size:
             raise VectorIndexError(f"vector index {path} holds {sources.size} source ids for {ids.size} ids")
         self._index = index
         self._set_content(ids, sources)
@@ -439,25 +428,21 @@ def _nprobe_of(index: Any) -> int | None:
     return int(index.nprobe) if isinstance(index, faiss.IndexIVF) else None
 
 
-def _read_checked(path: Path) -> tuple[int | None, npt.NDArray[np.int64] | None]:
-    """Length of the FAISS part of ``path`` (``None`` when a checksum fails) and the source ids
-    stored after it (``None`` for a file of the first format, which has none)."""
+def _read_checked(path: Path) -> tuple[int | None, npt.NDArray[np.int64]]:
+    """Length of the FAISS part of ``path`` (``None`` when the trailer or its checksum fails) and
+    the source ids stored after it."""
     size = path.stat().st_size
     with open(path, "rb") as fh:
         fh.seek(max(0, size - _TRAILER.size))
         tail = fh.read(_TRAILER.size)
-        if len(tail) == _TRAILER.size and tail[:8] == _MAGIC:
-            _, index_length, sources_length, digest = _TRAILER.unpack(tail)
-            length = index_length + sources_length
-            if length != size - _TRAILER.size or sources_length % 8 or _hash_file(path, length)[0] != digest:
-                return None, None
-            fh.seek(index_length)
-            return index_length, np.frombuffer(fh.read(sources_length), dtype="<i8").astype(np.int64)
-    with open(path, "rb") as fh:
-        fh.seek(max(0, size - _TRAILER_V1.size))
-        magic, length, digest = _TRAILER_V1.unpack(fh.read(_TRAILER_V1.size))
-    ok = magic == _MAGIC_V1 and length == size - _TRAILER_V1.size and _hash_file(path, length)[0] == digest
-    return (length, None) if ok else (None, None)
+        if len(tail) != _TRAILER.size or tail[:8] != _MAGIC:
+            return None, np.empty(0, dtype=np.int64)
+        _, index_length, sources_length, digest = _TRAILER.unpack(tail)
+        length = index_length + sources_length
+        if length != size - _TRAILER.size or sources_length % 8 or _hash_file(path, length)[0] != digest:
+            return None, np.empty(0, dtype=np.int64)
+        fh.seek(index_length)
+        return index_length, np.frombuffer(fh.read(sources_length), dtype="<i8").astype(np.int64)
 
 
 def _hash_file(path: Path, length: int | None) -> tuple[bytes, int]:
