@@ -156,7 +156,8 @@ def test_extension_and_rejection(client: TestClient, dpo: dict[str, str], fixtur
     reason = {"reason": "the archive on tape must be searched by hand"}
     extended = client.post(f"/api/requests/{request_id}/extend", headers=dpo, json=reason).json()
     assert extended["due_at"] > str(opened["due_at"]) and extended["extension_reason"] == reason["reason"]
-    assert_error(client.post(f"/api/requests/{request_id}/extend", headers=dpo, json=reason), 409, "refused")
+    # extending twice is a state conflict (ConflictError), not a privacy refusal
+    assert_error(client.post(f"/api/requests/{request_id}/extend", headers=dpo, json=reason), 409, "conflict")
     rejected = client.post(
         f"/api/requests/{request_id}/reject", headers=dpo, json={"reason": "identity not shown"}
     )
@@ -207,7 +208,7 @@ def test_objection_keeps_the_person_out_until_withdrawn(
     )
     withdrawn = client.post(f"/api/objections/{objection['id']}/withdraw", headers=dpo)
     assert withdrawn.json() == {"withdrawn": objection["id"]}
-    assert_error(client.post(f"/api/objections/{objection['id']}/withdraw", headers=dpo), 409, "refused")
+    assert_error(client.post(f"/api/objections/{objection['id']}/withdraw", headers=dpo), 409, "conflict")
     assert search_ids(client, operator, probe)
 
 
