@@ -26,8 +26,11 @@ import pytest
 from lethe.config import Settings
 from lethe.errors import ConfigError, VectorIndexError
 from lethe.index import FaissIndex, MilvusIndex, VectorIndex, index_for
-from lethe.index.faiss_index import INDEX_FILE, META_FILE, read_meta, set_threads
-from lethe.index.milvus_index import _has_level0
+from lethe.index._sidecar import read_meta
+from lethe.index._sizing import SCAN_BUDGET_CODES, default_nprobe, nlist_for
+from lethe.index.faiss_index import INDEX_FILE, META_FILE, set_threads
+from lethe.index.milvus.index import segment_rows
+from lethe.index.milvus.purge import has_level0
 from lethe.types import EMBEDDING_DIM, l2_normalise
 
 DIM = EMBEDDING_DIM
@@ -399,7 +402,7 @@ def test_faiss_meta_sidecar(kind: str, tmp_path: Path, data: tuple[np.ndarray, n
     index = FaissIndex(tmp_path, DIM, kind=kind)  # type: ignore[arg-type]
     index.add(*data)
     index.save()
-    meta = read_meta(tmp_path)
+    meta = read_meta(tmp_path / META_FILE)
     assert meta is not None
     assert meta["count"] == data[0].size and meta["kind"] == kind and meta["dim"] == DIM
     assert (meta["nprobe"] is None) == (kind == "flat")
@@ -571,7 +574,8 @@ def test_milvus_folder_of_a_half_dropped_collection_is_removed(
     index = _milvus(tmp_path)
     index.add(ids, vecs)
     index.save()
-    folder = Path(index._lite_path or "") / "collections" / index.collection  # noqa: SLF001
+    assert index._lite is not None  # noqa: SLF001
+    folder = Path(index._lite.path) / "collections" / index.collection  # noqa: SLF001
     index.close()
     _OPENED.remove(index)
     schemas = list(folder.rglob("schema.json"))
@@ -633,12 +637,46 @@ def test_faiss_and_milvus_agree(kind: str, tmp_path: Path, data: tuple[np.ndarra
     [("v2.3.5", False), ("v2.4.0", True), ("2.6.1-rc", True), ("v3.0.0", True), ("?", True)],
 )
 def test_milvus_l0_compaction_only_where_the_server_has_it(version: str, level0: bool) -> None:
-    assert _has_level0(version) is level0
+    assert has_level0(version) is level0
 
 
 def test_default_nprobe_keeps_the_scan_bounded_as_galleries_grow() -> None:
-    from lethe.index.faiss_index import default_nprobe
-
     assert default_nprobe(4000, 1_000_000) == 250  # nlist/16: 62.5k codes scanned (measured at 1M)
     assert default_nprobe(12649, 10_000_000) == 126  # capped near 100k codes (measured at 10M)
     assert default_nprobe(40, 2000) == 16  # small indexes still probe 16 lists (all of them here: 40)
+
+
+# ---------------------------------------------------------------------------------- sizing
+def test_both_backends_size_ivf_by_one_policy(tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    """The same gallery in both backends: each trains nlist for the rows of one IVF structure (the
+    whole FAISS index; one Milvus segment) and probes ``default_nprobe(nlist, gallery size)`` lists,
+    kept across a reopen."""
+    ids, vecs = data
+    n = int(ids.size)
+    backends: list[tuple[Callable[[], VectorIndex], int]] = [
+        (lambda: FaissIndex(tmp_path / "faiss", DIM, exact_max=500), n),
+        (lambda: _milvus(tmp_path / "milvus", exact_max=500), segment_rows(n)),
+    ]
+    for open_, rows in backends:
+        nlist = nlist_for(rows)
+        expected = {"kind": "ivf", "nlist": nlist, "nprobe": default_nprobe(nlist, n)}
+        open_().rebuild(ids, vecs)
+        reopened = open_()
+        assert {key: reopened.stats()[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize("rows", [50, 800, 39 * 16, 20_000, 100_000])
+def test_an_ivf_structure_of_the_same_rows_gets_the_same_nlist(rows: int) -> None:
+    """A FAISS index of ``rows`` vectors and a Milvus collection whose segments hold ``rows`` each
+    (one per hash partition) train the same number of lists."""
+    assert nlist_for(segment_rows(16 * rows)) == nlist_for(rows)
+
+
+@pytest.mark.parametrize("n", [200_000, 1_000_000, 3_000_000, 10_000_000])
+def test_both_layouts_keep_one_scan_budget(n: int) -> None:
+    """Codes one query scans (nprobe x rows per list, over every structure) at the default nprobe:
+    about the same budget whether the gallery is one FAISS structure or Milvus segments of at most
+    100k rows (the old Milvus rule, nlist/16 per segment, scanned 625k codes at 10M)."""
+    for nlist in (nlist_for(n), nlist_for(segment_rows(n))):
+        scanned = default_nprobe(nlist, n) * n / nlist
+        assert scanned <= max(SCAN_BUDGET_CODES * 1.3, 16 * n / nlist), (n, nlist, scanned)

@@ -1,6 +1,8 @@
 """Vector index of face templates: the backend contract and its FAISS and Milvus implementations.
 
-:func:`index_for` is the one factory: it opens the backend the settings choose.
+:func:`index_for` is the one factory: it opens the backend the settings choose. Both backends follow
+one sizing policy (:mod:`lethe.index._sizing`) and keep a JSON sidecar beside their data
+(:mod:`lethe.index._sidecar`).
 """
 
 from __future__ import annotations
@@ -9,13 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lethe.index.base import Hit, VectorIndex
-from lethe.index.faiss_index import FaissIndex
-from lethe.index.milvus_index import MilvusIndex
+from lethe.index.faiss_index import FaissIndex, set_threads
+from lethe.index.milvus import MilvusIndex
 
 if TYPE_CHECKING:
     from lethe.config import Settings
 
-__all__ = ["FaissIndex", "Hit", "MilvusIndex", "VectorIndex", "index_for"]
+__all__ = ["FaissIndex", "Hit", "MilvusIndex", "VectorIndex", "index_for", "set_threads"]
 
 
 def index_for(settings: Settings, directory: Path) -> VectorIndex:

@@ -3,13 +3,16 @@
 Two structures, both keyed by stable external int64 ids and both physically dropping removed codes:
 
 * ``flat``: ``IndexIDMap2(IndexFlatIP)`` -- exact cosine search; removal compacts the stored rows.
-* ``ivf``: ``IndexIVFScalarQuantizer`` (SQ8, inner product), ``nlist ~ 4*sqrt(n)`` trained on the
-  vectors given to :meth:`FaissIndex.rebuild` (or, for ``kind="ivf"``, on the first batch added).
+* ``ivf``: ``IndexIVFScalarQuantizer`` (SQ8, inner product) trained on the vectors given to
+  :meth:`FaissIndex.rebuild` (or, for ``kind="ivf"``, on the first batch added); structure, nlist
+  and nprobe follow the sizing policy shared with the Milvus backend (:mod:`lethe.index._sizing`).
 
 On disk: ``faces.faiss`` (a FAISS file, then the source id of every vector in ascending id order,
-then a trailer with both lengths and their SHA-256, so bit rot is caught on load) and
-``faces.meta.json`` (``count``, ``kind``, ``dim``, ``nprobe``), both replaced atomically. HNSW is
-deliberately not used: it cannot remove vectors.
+then a trailer with both lengths and their SHA-256, so bit rot is caught on load) and the sidecar
+``faces.meta.json`` (``count``, ``kind``, ``dim``, ``nprobe``; :mod:`lethe.index._sidecar`), both
+replaced through :func:`lethe.storage.atomic_write`. A save serialises the index in memory first
+(one copy of the file: about 140 bytes per face for IVF-SQ8, 520 for flat). HNSW is deliberately
+not used: it cannot remove vectors.
 
 ``deny_sources`` becomes an id selector over the faces of those sources, built once per content
 version and reused by every search until the next change.
@@ -19,43 +22,40 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
-import math
-import os
 import struct
-import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import faiss
 import numpy as np
 import numpy.typing as npt
 
+import lethe.index._sizing as sizing
 from lethe.errors import VectorIndexError
 from lethe.index._checks import NO_SOURCE, check_batch, check_ids, check_search
+from lethe.index._sidecar import disk_stamp, read_meta, write_meta
 from lethe.index.base import Hit
-from lethe.storage import remove_stale_temps
+from lethe.storage import atomic_write, remove_stale_temps
 from lethe.types import EMBEDDING_DIM
 
 INDEX_FILE = "faces.faiss"
 META_FILE = "faces.meta.json"
 _TRAILER = struct.Struct("<8sQQ32s")  # magic, FAISS length, source-id length, sha256(both)
 _MAGIC = b"LETHEIX2"
-_MIN_POINTS_PER_LIST = 39  # below this FAISS k-means warns and clusters poorly
-#: Codes an IVF search scans by default (nprobe x list size). Measured (docs/benchmarks.md, "ANN at
-#: scale"): at 1M faces nprobe 250 (62.5k codes) gives p50 1.75 ms and mated hits at parity with exact
-#: search; at 10M, nprobe 128 (101k codes) gives p50 3.3 ms, while nlist/16 = 790 would scan 625k.
-_SCAN_BUDGET_CODES = 100_000
 
 
-def default_nprobe(nlist: int, n: int) -> int:
-    """nlist/16 lists, but no more than about ``_SCAN_BUDGET_CODES`` codes, and at least 16."""
-    budget = round(_SCAN_BUDGET_CODES * nlist / max(n, 1))
-    return max(16, min(nlist // 16, budget))
-
-
-Kind = Literal["auto", "flat", "ivf"]
+@contextlib.contextmanager
+def _faiss_errors(what: str) -> Iterator[None]:
+    """Raise what FAISS raises inside the block (SWIG turns C++ failures into ``RuntimeError``) as
+    :class:`VectorIndexError` ``"<what>: <reason>"``; our own errors pass through."""
+    try:
+        yield
+    except VectorIndexError:
+        raise
+    except Exception as exc:
+        raise VectorIndexError(f"{what}: {exc}") from exc
 
 
 def set_threads(n: int) -> None:
@@ -63,20 +63,6 @@ def set_threads(n: int) -> None:
     if n < 1:
         raise VectorIndexError(f"thread count must be >= 1, got {n}")
     faiss.omp_set_num_threads(int(n))
-
-
-def read_meta(directory: Path) -> dict[str, Any] | None:
-    """Return the sidecar ``faces.meta.json`` of ``directory``, or ``None`` when absent."""
-    path = Path(directory) / META_FILE
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise VectorIndexError(f"index metadata {path} is unreadable: {exc}") from exc
-    if not isinstance(meta, dict):
-        raise VectorIndexError(f"index metadata {path} is not a JSON object")
-    return meta
 
 
 class FaissIndex:
@@ -87,20 +73,18 @@ class FaissIndex:
         directory: Path,
         dim: int = EMBEDDING_DIM,
         *,
-        kind: Kind = "auto",
+        kind: sizing.Mode = "auto",
         exact_max: int = 100_000,
         nprobe: int | None = None,
     ) -> None:
-        if kind not in ("auto", "flat", "ivf"):
-            raise VectorIndexError(f"unknown index kind {kind!r}")
+        self._mode = sizing.check_mode(kind)
         self.directory = Path(directory)
         self.dim = int(dim)
-        self._mode: Kind = kind
         self.exact_max = int(exact_max)
         self._nprobe_override = nprobe
         self._nprobe: int | None = None  # IVF only
         self._index: Any = None  # None until a structure exists (untrained kind="ivf")
-        self._kind: Literal["flat", "ivf"] = "ivf" if kind == "ivf" else "flat"
+        self._kind: sizing.Structure = "ivf" if kind == "ivf" else "flat"
         self._ids = np.empty(0, dtype=np.int64)  # sorted mirror of the stored ids
         self._sources = np.empty(0, dtype=np.int64)  # source id of each of self._ids
         self._version = 0  # bumped by every change of content: keys the deny_sources cache
@@ -115,7 +99,7 @@ class FaissIndex:
         return int(self._ids.size)
 
     @property
-    def kind(self) -> Literal["flat", "ivf"]:
+    def kind(self) -> sizing.Structure:
         """The structure in use now."""
         return self._kind
 
@@ -137,10 +121,8 @@ class FaissIndex:
             if self._index is None:
                 self._index = self._new_structure(self._kind, vecs)
                 self._nprobe = _nprobe_of(self._index)
-            try:
+            with _faiss_errors("adding to the index failed"):
                 self._index.add_with_ids(vecs, ids_)
-            except Exception as exc:  # SWIG raises RuntimeError on C++ failures
-                raise VectorIndexError(f"adding to the index failed: {exc}") from exc
             self._set_content(np.concatenate([self._ids, ids_]), np.concatenate([self._sources, srcs]))
 
     def remove(self, ids: npt.NDArray[np.int64]) -> int:
@@ -150,10 +132,8 @@ class FaissIndex:
             present = ids_[np.isin(ids_, self._ids, assume_unique=True)]
             if present.size == 0 or self._index is None:
                 return 0
-            try:
+            with _faiss_errors("removing from the index failed"):
                 removed = int(self._index.remove_ids(present))
-            except Exception as exc:
-                raise VectorIndexError(f"removing from the index failed: {exc}") from exc
             keep = ~np.isin(self._ids, present, assume_unique=True)
             self._set_content(self._ids[keep], self._sources[keep])
             if removed != present.size:
@@ -184,10 +164,8 @@ class FaissIndex:
             params.sel = sel
             if self._kind == "ivf":
                 params.nprobe = self._probes(n, allow_, denied)
-            try:
+            with _faiss_errors("index search failed"):
                 scores, found = self._index.search(queries, k_eff, params=params)
-            except Exception as exc:
-                raise VectorIndexError(f"index search failed: {exc}") from exc
         return [
             [(int(i), float(s)) for i, s in zip(row_i, row_s, strict=True) if i >= 0]
             for row_i, row_s in zip(found, scores, strict=True)
@@ -200,23 +178,17 @@ class FaissIndex:
 
     def save(self) -> None:
         """Write ``faces.faiss`` then ``faces.meta.json``, each atomically."""
-        with self._lock:
-            try:
-                self.directory.mkdir(parents=True, exist_ok=True)
-                target = self.directory / INDEX_FILE
-                if self._index is None:
-                    with contextlib.suppress(FileNotFoundError):
-                        target.unlink()
-                else:
-                    self._atomic_write(target, self._write_index_file)
-                meta = {"count": len(self), "kind": self._kind, "dim": self.dim, "nprobe": self._nprobe}
-                payload = json.dumps(meta, sort_keys=True).encode()
-                self._atomic_write(self.directory / META_FILE, lambda p: p.write_bytes(payload))
-                self._stamp = self._disk_stamp()
-            except VectorIndexError:
-                raise
-            except Exception as exc:
-                raise VectorIndexError(f"saving the index to {self.directory} failed: {exc}") from exc
+        with self._lock, _faiss_errors(f"saving the index to {self.directory} failed"):
+            self.directory.mkdir(parents=True, exist_ok=True)
+            target = self.directory / INDEX_FILE
+            if self._index is None:
+                with contextlib.suppress(FileNotFoundError):
+                    target.unlink()
+            else:
+                atomic_write(target, self._file_bytes())
+            meta = {"count": len(self), "kind": self._kind, "dim": self.dim, "nprobe": self._nprobe}
+            write_meta(self.directory / META_FILE, meta)
+            self._stamp = self._disk_stamp()
 
     def rebuild(
         self,
@@ -227,14 +199,11 @@ class FaissIndex:
     ) -> None:
         """Replace all content, choosing flat or IVF by size (``kind="auto"``), and save."""
         ids_, vecs, srcs = check_batch(ids, vectors, sources, self.dim)
-        use_ivf = self._mode == "ivf" or (self._mode == "auto" and ids_.size > self.exact_max)
-        kind: Literal["flat", "ivf"] = "ivf" if use_ivf else "flat"
+        kind = sizing.choose_structure(self._mode, int(ids_.size), self.exact_max)
         index = None if (kind == "ivf" and ids_.size == 0) else self._new_structure(kind, vecs)
         if index is not None and ids_.size:
-            try:
+            with _faiss_errors("rebuilding the index failed"):
                 index.add_with_ids(vecs, ids_)
-            except Exception as exc:
-                raise VectorIndexError(f"rebuilding the index failed: {exc}") from exc
         with self._lock:
             self._index, self._kind = index, kind
             self._set_content(ids_, srcs)
@@ -269,29 +238,25 @@ class FaissIndex:
         self._version += 1
         self._denied = None
 
-    def _new_structure(self, kind: Literal["flat", "ivf"], train: npt.NDArray[np.float32]) -> Any:
+    def _new_structure(self, kind: sizing.Structure, train: npt.NDArray[np.float32]) -> Any:
         if kind == "flat":
             return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
         n = int(train.shape[0])
-        nlist = max(1, min(round(4 * math.sqrt(n)), n // _MIN_POINTS_PER_LIST))
+        nlist = sizing.nlist_for(n)
         quantizer = faiss.IndexFlatIP(self.dim)
         index = faiss.IndexIVFScalarQuantizer(
             quantizer, self.dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
         )
         index.cp.verbose = False
-        try:
+        with _faiss_errors("training the IVF index failed"):
             index.train(train)
-        except Exception as exc:
-            raise VectorIndexError(f"training the IVF index failed: {exc}") from exc
-        index.nprobe = min(nlist, self._nprobe_override or default_nprobe(nlist, n))
+        index.nprobe = sizing.default_nprobe(nlist, n, override=self._nprobe_override)
         return index
 
     def _probes(self, n: int, allow: npt.NDArray[np.int64] | None, denied: int) -> int:
         """Widen nprobe so a filtered search still sees about as many eligible candidates."""
-        nlist, base = int(self._index.nlist), int(self._index.nprobe)
-        eligible = float(n if allow is None else min(n, allow.size))
-        eligible = max(1.0, eligible - denied)
-        return min(nlist, max(base, math.ceil(base * n / eligible)))
+        eligible = (n if allow is None else min(n, int(allow.size))) - denied
+        return sizing.widen_nprobe(int(self._index.nprobe), int(self._index.nlist), n, eligible)
 
     def _selector(
         self,
@@ -335,33 +300,19 @@ class FaissIndex:
         objects = cached[3]
         return (objects[1] if objects else None), int(cached[2].size)
 
-    def _write_index_file(self, path: Path) -> None:
-        faiss.write_index(self._index, str(path))
-        index_length = path.stat().st_size
-        sources = self._sources.astype("<i8").tobytes()
-        with open(path, "ab") as fh:
-            fh.write(sources)
-        digest, length = _hash_file(path, None)
-        with open(path, "ab") as fh:
-            fh.write(_TRAILER.pack(_MAGIC, index_length, length - index_length, digest))
-
-    def _atomic_write(self, target: Path, write: Any) -> None:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.directory)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            write(tmp)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    def _file_bytes(self) -> bytes:
+        """The content of ``faces.faiss``: the FAISS file, the source ids, the trailer."""
+        parts: list[bytes] = []
+        writer = faiss.PyCallbackIOWriter(parts.append)  # type: ignore[attr-defined]  # not in faiss's stubs
+        faiss.write_index(self._index, writer)
+        index_length = sum(len(part) for part in parts)
+        parts.append(self._sources.astype("<i8").tobytes())
+        digest = hashlib.sha256()
+        for part in parts:
+            digest.update(part)
+        sources_length = len(parts[-1])
+        parts.append(_TRAILER.pack(_MAGIC, index_length, sources_length, digest.digest()))
+        return b"".join(parts)
 
     def reload_if_changed(self) -> bool:
         """Re-read the files when another process saved them since this one loaded or saved
@@ -381,11 +332,7 @@ class FaissIndex:
 
     def _disk_stamp(self) -> tuple[int, int, int] | None:
         """Identity of the last save: the metadata file is replaced last by every save."""
-        try:
-            st = (self.directory / META_FILE).stat()
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        return disk_stamp(self.directory / META_FILE)
 
     def remove_stale_temps(self) -> int:
         """Delete temporary files a killed save left behind (they may hold removed vectors)."""
@@ -399,17 +346,15 @@ class FaissIndex:
             raise VectorIndexError(f"vector index {path} is unreadable: {exc}") from exc
         if index_length is None:
             raise VectorIndexError(f"vector index {path} is corrupt (checksum mismatch); rebuild it")
-        try:
+        with _faiss_errors(f"vector index {path} cannot be parsed"):
             index = faiss.read_index(str(path))  # already downcast; owns its memory
-        except Exception as exc:
-            raise VectorIndexError(f"vector index {path} cannot be parsed: {exc}") from exc
         if index.d != self.dim or index.metric_type != faiss.METRIC_INNER_PRODUCT:
             raise VectorIndexError(f"vector index {path} has dim {index.d}, expected {self.dim} (IP)")
         if isinstance(index, faiss.IndexIDMap2):
             self._kind, ids = "flat", faiss.vector_to_array(index.id_map)
         elif isinstance(index, faiss.IndexIVFScalarQuantizer):
             self._kind, ids = "ivf", _ivf_ids(index)
-            meta = read_meta(self.directory) or {}
+            meta = read_meta(self.directory / META_FILE) or {}
             index.nprobe = min(
                 int(index.nlist), int(self._nprobe_override or meta.get("nprobe") or index.nprobe)
             )
@@ -439,23 +384,23 @@ def _read_checked(path: Path) -> tuple[int | None, npt.NDArray[np.int64]]:
             return None, np.empty(0, dtype=np.int64)
         _, index_length, sources_length, digest = _TRAILER.unpack(tail)
         length = index_length + sources_length
-        if length != size - _TRAILER.size or sources_length % 8 or _hash_file(path, length)[0] != digest:
+        if length != size - _TRAILER.size or sources_length % 8 or _hash_file(path, length) != digest:
             return None, np.empty(0, dtype=np.int64)
         fh.seek(index_length)
         return index_length, np.frombuffer(fh.read(sources_length), dtype="<i8").astype(np.int64)
 
 
-def _hash_file(path: Path, length: int | None) -> tuple[bytes, int]:
-    """SHA-256 and byte count of the first ``length`` bytes of ``path`` (all when ``None``)."""
+def _hash_file(path: Path, length: int) -> bytes:
+    """SHA-256 of the first ``length`` bytes of ``path``."""
     h, done = hashlib.sha256(), 0
     with open(path, "rb") as fh:
-        while length is None or done < length:
-            chunk = fh.read(1 << 20 if length is None else min(1 << 20, length - done))
+        while done < length:
+            chunk = fh.read(min(1 << 20, length - done))
             if not chunk:
                 break
             h.update(chunk)
             done += len(chunk)
-    return h.digest(), done
+    return h.digest()
 
 
 def _ivf_ids(index: Any) -> npt.NDArray[np.int64]:
