@@ -47,6 +47,7 @@ class Stack:
     photos: Path  #: the folder that was ingested: photo paths are given relative to it
     faces: dict[int, tuple[str, tuple[int, ...]]] = field(default_factory=dict)  #: id -> (photo, box)
     images: dict[int, str] = field(default_factory=dict)  #: image id -> photo
+    indexed: list[int] = field(default_factory=list)  #: the index's face ids after the ingest
 
     def photo(self, uri: str) -> str:
         path = Path(uri)

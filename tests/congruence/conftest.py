@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from lethe.catalog.tables import FaceRow
 from lethe.engine import Lethe
 
 from .compare import Outcome, Stack, run_both
@@ -91,11 +93,13 @@ def stacks(
 
 
 def learn_ids(stack: Stack) -> None:
-    """Note what each face and image id of the stack names, for stack-neutral comparisons."""
-    ids = [int(i) for i in stack.lethe.index.ids()]
+    """Note what each face and image id of the catalog names, for stack-neutral comparisons."""
+    with stack.lethe.catalog.session() as session:
+        ids = [int(i) for i in session.scalars(select(FaceRow.id))]
     for face_id, info in stack.lethe.catalog.faces(ids).items():
         stack.faces[face_id] = (stack.photo(info.image_uri), tuple(info.box.as_list()))
         stack.images[info.image_id] = stack.photo(info.image_uri)
+    stack.indexed = sorted(int(i) for i in stack.lethe.index.ids())
 
 
 def search(stack: Stack, probe: bytes, face: int | None = None) -> dict[str, Any]:

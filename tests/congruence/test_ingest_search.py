@@ -44,6 +44,8 @@ def test_the_same_faces_get_the_same_ids(stacks: list[Stack], ingested: list[Out
     assert embedded.faces, "nothing was ingested"
     assert embedded.faces == scale.faces
     assert embedded.images == scale.images
+    for stack in stacks:  # and each index held a vector for every face of its catalog
+        assert stack.indexed == sorted(stack.faces), stack.name
 
 
 def neutral_search(stack: Stack, value: dict[str, Any]) -> dict[str, object]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .compare import Outcome, Stack, assert_same
+from .compare import Outcome, Stack, assert_same, compare
 from .conftest import ACCESS_PROBE, ERASED_PERSON, PURPOSE
 from .test_ingest_search import neutral_search
 
@@ -70,6 +70,10 @@ def test_an_erasure_request_erases_the_same_faces_and_photos(
     # Every face the person's own photo found before (the group photos' included) is gone.
     before = assert_same(stacks, searched["biden, a gallery photo"], neutral_search)[0]
     assert {face_key(m["face"]) for m in before["matches"]} <= {face_key(f) for f in erased_faces}
+    # Both indexes hold the same faces afterwards: everyone's but the erased faces.
+    left = compare(stacks, lambda s: sorted((s.face(i) for i in s.lethe.index.ids()), key=repr))
+    assert len(left) == len(stacks[0].faces) - len(erased_faces)
+    assert not {face_key(f) for f in left} & {face_key(f) for f in erased_faces}
 
 
 @pytest.mark.parametrize("photo", ERASED_PERSON)
