@@ -14,8 +14,12 @@ rebuilds train and fill an IVF index. The operations, each run on a fresh copy o
 * erase: ``Lethe.remove_faces`` of every face in the Colin Powell photos.
 
 Half of each operation's points are persistence events (a random one of all the operation's
-events, killed just before it), half random times over its duration. Prints a summary and writes
-every trial to ``--out``; exit status 1 when any invariant broke. ``LETHE_TEST_CATALOG=postgresql``
+events, killed just before it), half random times over its duration, alternating; every third
+trial is killed again while it restarts. So ``--points 6`` or more gives every operation both kinds
+of kill, each also with a second kill: these are the points ``tests/test_crash.py`` leaves to this
+soak (it keeps one per operation). Prints a summary with the kills of each kind per operation
+(and says when an operation lacks one) and writes every trial to ``--out``; exit status 1 when any
+invariant broke. ``LETHE_TEST_CATALOG=postgresql``
 and ``LETHE_TEST_INDEX=milvus`` put the catalog on a throwaway PostgreSQL server and the index in
 milvus-lite, as they do for the tests.
 """
@@ -47,6 +51,7 @@ import pg_server  # noqa: E402
 from conftest import backend_settings, consent_source, copy_gallery  # noqa: E402
 
 ERASE_PERSON = "Colin_Powell"
+KINDS = ("event", "timed")
 
 
 def build(
@@ -144,6 +149,10 @@ def summarise(trials: list[dict[str, Any]], setup: harness.Setup, seconds: float
     killed = [t for t in trials if t["killed"]]
     return {
         "points": len(trials),
+        "kinds": {kind: sum(t["kind"] == kind for t in trials) for kind in KINDS},
+        "second_kill_kinds": {
+            kind: sum(t["kind"] == kind and "second_kill" in t for t in trials) for kind in KINDS
+        },
         "killed": len(killed),
         "finished_before_the_kill": len(trials) - len(killed),
         "second_kills": sum(bool(t.get("second_kill", {}).get("killed")) for t in trials),
@@ -189,14 +198,29 @@ def main() -> int:
             results = run(args, Path(tmp))
     finally:
         pg_server.stop()
-    header = f"{'operation':<10} {'points':>6} {'killed':>6} {'again':>6} {'broken':>6}  killed in"
+    header = (
+        f"{'operation':<10} {'points':>6} {'event':>6} {'timed':>6} {'killed':>6} {'again':>6} "
+        f"{'broken':>6}  killed in"
+    )
     print(f"\n{header}", flush=True)
     for name, result in results.items():
         broken = result["broken_after_kill"] + result["broken_after_rerun"]
+        kinds = result["kinds"]
         print(
-            f"{name:<10} {result['points']:>6} {result['killed']:>6} {result['second_kills']:>6} "
-            f"{broken:>6}  {result['killed_in']}"
+            f"{name:<10} {result['points']:>6} {kinds['event']:>6} {kinds['timed']:>6} "
+            f"{result['killed']:>6} {result['second_kills']:>6} {broken:>6}  {result['killed_in']}"
         )
+    for name, result in results.items():
+        lacking = [f"no {kind} kill" for kind in KINDS if not result["kinds"][kind]]
+        article = {"event": "an", "timed": "a"}
+        lacking += [
+            f"no second kill after {article[kind]} {kind} kill"
+            for kind in KINDS
+            if not result["second_kill_kinds"][kind]
+        ]
+        if lacking:
+            print(f"note: {name} had {', '.join(lacking)} (--points 6 or more covers them)")
+
     report = {
         "machine": machine(),
         "load_average_end": os.getloadavg(),

@@ -1,9 +1,11 @@
 """Crash safety: a Lethe process SIGKILLed at random points of an ingest, an index rebuild and an
 erasure loses nothing, duplicates nothing and brings back nothing (see ``crash_harness.py``).
 
-A handful of points per operation here; ``make soak`` runs ``bench/crash_soak.py`` with >= 50 each.
-The points are drawn from a seeded generator (``LETHE_TEST_CRASH_SEED``, default fixed) as fractions
-of the operation's persistence events and of its duration, so a failure reproduces."""
+One point per operation here (each kind of kill, and a second kill during a restart, at least
+once); ``make soak`` runs ``bench/crash_soak.py``, which kills each operation at many points of
+both kinds, a third of them twice. The points are drawn from a seeded generator
+(``LETHE_TEST_CRASH_SEED``, default fixed) as fractions of the operation's persistence events and
+of its duration, so a failure reproduces."""
 
 from __future__ import annotations
 
@@ -23,8 +25,10 @@ from conftest import backend_settings, consent_source, copy_gallery, make_settin
 pytestmark = pytest.mark.storage
 
 SEED = int(os.environ.get("LETHE_TEST_CRASH_SEED", "2026"))
-EVENT_POINTS = 2
-TIMED_POINTS = 1
+#: The kind of kill each operation gets here, and whether its restart is killed again: the ingest
+#: (crop journal, batches) before a persistence event and again while it recovers, the rebuild at
+#: a random time (inside FAISS's or SQLite's C code too), the erasure before a persistence event.
+SLICE = {"ingest": ("event", True), "rebuild": ("timed", False), "erase": ("event", False)}
 
 
 def settings_for(data: Path) -> dict[str, object]:
@@ -84,12 +88,13 @@ def setups(
 
 def _points() -> list[tuple[str, str, float, float | None]]:
     """(operation, kind, where in it, where in the restart for a second kill or None)."""
+    assert set(SLICE) == set(harness.OPERATIONS)
     rng = random.Random(SEED)
     points = []
     for op in harness.OPERATIONS:
-        for number, kind in enumerate(["event"] * EVENT_POINTS + ["timed"] * TIMED_POINTS):
-            again = rng.random() if number == 1 else None  # one trial per operation is killed twice
-            points.append((op, kind, rng.random(), again))
+        kind, twice = SLICE[op]
+        fraction = rng.random()
+        points.append((op, kind, fraction, rng.random() if twice else None))
     return points
 
 
