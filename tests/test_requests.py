@@ -26,7 +26,7 @@ from lethe.catalog.privacy_tables import (
 )
 from lethe.catalog.tables import AuditEntryRow, FaceRow, ImageRow
 from lethe.engine import Lethe
-from lethe.errors import InputError, NotFoundError, PrivacyError
+from lethe.errors import ConflictError, InputError, NotFoundError, PrivacyError
 from lethe.imaging import decode_image
 from lethe.privacy.requests import add_months
 
@@ -180,7 +180,7 @@ def test_extension_needs_a_reason_and_is_granted_once(engine: Lethe, fixtures_di
     assert extended.due_at == add_months(view.received_at, 3)
     assert extended.extension_reason == "3000 photos to review by hand"
     assert extended.state == "received"
-    with pytest.raises(PrivacyError, match="already extended"):
+    with pytest.raises(ConflictError, match="already extended"):  # a state conflict, not a privacy rule
         requests.extend(request_id, reason="and another three months please", actor="op")
     assert requests.get(request_id).due_at == extended.due_at
     assert any("extended to" in str(e["note"]) for e in requests.events(request_id))
@@ -465,7 +465,7 @@ def test_an_objected_person_is_never_returned_nor_ingested_again_until_withdrawa
         with lethe.catalog.session() as session:
             row = session.get(SuppressionRow, objection["id"])
             assert row is not None and row.templates is None and row.withdrawn_at is not None
-        with pytest.raises(PrivacyError, match="already withdrawn"):
+        with pytest.raises(ConflictError, match="already withdrawn"):
             lethe.objections.withdraw(int(objection["id"]), actor="op")  # type: ignore[call-overload]
         with pytest.raises(NotFoundError):
             lethe.objections.withdraw(999, actor="op")
