@@ -15,10 +15,19 @@ from lethe.errors import ConfigError, LetheError
 HEAVY = ("faiss", "dlib", "sqlalchemy", "alembic", "onnxruntime", "cv2", "lethe.engine")
 
 
-@pytest.mark.parametrize("statement", ["import lethe.errors", "import lethe", "from lethe import LetheError"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import lethe.errors",
+        "import lethe",
+        "from lethe import LetheError",
+        "from lethe.__main__ import main",
+    ],
+)
 def test_importing_the_package_or_its_errors_loads_no_engine(statement: str) -> None:
     """``lethe/__init__.py`` loads its public names on first use, so naming an error does not
-    import the engine and its libraries."""
+    import the engine and its libraries; nor does the console script's module, which every ingest
+    worker spawned by the ``lethe`` command imports again as its ``__main__``."""
     probe = (
         f"{statement}\nimport json, sys\nprint(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
     )
