@@ -67,3 +67,15 @@ def test_invalid_settings_are_one_readable_error(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(ConfigError, match="LETHE_WORKERS") as caught:
         Settings.load()
     assert "LETHE_DETECTOR" in str(caught.value)
+
+
+def test_milvus_settings_with_the_faiss_index_are_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An operator who set where Milvus is but not LETHE_INDEX=milvus would otherwise run on a local
+    FAISS index without noticing (the review's "ambiguous configuration is refused")."""
+    monkeypatch.setenv("LETHE_MILVUS_URI", str(tmp_path / "milvus.db"))
+    with pytest.raises(ConfigError, match="LETHE_MILVUS_URI set but LETHE_INDEX is faiss"):
+        Settings.load()
+    monkeypatch.setenv("LETHE_INDEX", "milvus")
+    assert Settings.load().milvus_uri == str(tmp_path / "milvus.db")

@@ -210,6 +210,20 @@ class Settings(BaseSettings):
                     data[name] = getattr(defaults, name)
         return data
 
+    @model_validator(mode="after")
+    def _no_ambiguous_backend(self) -> Settings:
+        """Milvus settings with the FAISS index would be silently ignored: refuse them, so an
+        operator who meant Milvus does not run on a local FAISS index without noticing."""
+        if self.index == "faiss":
+            given = sorted(
+                f"LETHE_{name.upper()}" for name in self.model_fields_set if name.startswith("milvus_")
+            )
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} set but LETHE_INDEX is faiss: set LETHE_INDEX=milvus or unset them"
+                )
+        return self
+
     @property
     def model_cache(self) -> Path:
         """The model cache folder in force."""
@@ -241,7 +255,10 @@ class Settings(BaseSettings):
             return cls(**overrides)  # type: ignore[arg-type]
         except ValidationError as exc:
             problems = "; ".join(
-                f"LETHE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+                f"LETHE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                if e["loc"]
+                else str(e["msg"]).removeprefix("Value error, ")
+                for e in exc.errors()
             )
             raise ConfigError(f"invalid settings: {problems}") from exc
 
