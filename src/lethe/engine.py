@@ -13,12 +13,10 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from lethe.catalog import Catalog, Source
 from lethe.catalog.repository import now_utc
-from lethe.catalog.tables import AuditEntryRow
 from lethe.config import Settings
+from lethe.crops import CropStore
 from lethe.errors import InputError, ModelError
 from lethe.index import VectorIndex
 from lethe.ingest import IngestReport, Progress, run_ingest
@@ -35,7 +33,6 @@ from lethe.privacy.retention import Retention
 from lethe.privacy.searches import AuditedSearch
 from lethe.privacy.suppression import ActiveTemplates, Objections
 from lethe.search import Match, Search, SearchResult
-from lethe.storage import CropStore
 from lethe.store import Store
 
 __all__ = ["Lethe", "Match", "SearchResult"]
@@ -78,6 +75,19 @@ class Lethe:
         if self._pipeline is None:
             self._pipeline = build_pipeline(self.settings)
         return self._pipeline
+
+    def prepare_models(self) -> FacePipeline:
+        """Build the pipeline now: the model files are found (fetched when allowed) and checked, and
+        the derived graphs (SFace's prepared graph, dlib's ONNX conversion) made once in the model
+        cache, before ingest workers start and each would make them. Refuses an embedder whose model
+        is not the one this store's templates were made with."""
+        pipeline = self.pipeline
+        if pipeline.embedder.model_sha256 != self.model_sha256:
+            raise ModelError(
+                f"the embedder's model file has sha256 {pipeline.embedder.model_sha256}, expected "
+                f"{self.model_sha256} ({model_name(self.model_sha256)})"
+            )
+        return pipeline
 
     # The store's parts, for the tests and tools that inspect them.
     @property
@@ -151,15 +161,9 @@ class Lethe:
         ``uri_for`` names each photo in the catalog (default: its path as given); the service uses
         it for uploads, whose temporary files are deleted afterwards."""
         source = self.gate.admit(source_name)
-        embedder = self.pipeline.embedder
-        if embedder.model_sha256 != self.model_sha256:
-            raise ModelError(
-                f"the embedder's model file has sha256 {embedder.model_sha256}, expected "
-                f"{self.model_sha256} ({model_name(self.model_sha256)})"
-            )
-        name = embedder.name  # also prepares the ONNX model once, before workers start
+        embedder = self.prepare_models().embedder
         with self.gate.ingesting(
-            source, actor=actor, detector=self.settings.detector, embedder=name, uri_for=uri_for
+            source, actor=actor, detector=self.settings.detector, embedder=embedder.name, uri_for=uri_for
         ) as writer:
             also = writer.other_models
             pipeline = self.pipeline if not also else build_pipeline(self.settings, also)
@@ -203,8 +207,7 @@ class Lethe:
     def count_audited(self, action: str, *, since: datetime) -> int:
         """How many times ``action`` was recorded since ``since`` (e.g. searches today)."""
         with self.catalog.session() as session:
-            query = select(func.count()).where(AuditEntryRow.action == action, AuditEntryRow.at >= since)
-            return int(session.scalar(query) or 0)
+            return audit.count(session, action, since=since)
 
     def compliance_pack(self, out: Path, *, actor: str) -> dict[str, object]:
         """The evidence pack for a regulator (lethe.privacy.report)."""

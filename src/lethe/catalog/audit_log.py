@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from lethe.catalog.dialects import insert_ignoring_duplicates
@@ -242,6 +242,12 @@ def entries(
     if before:
         query = query.where(AuditEntryRow.seq < before)
     return _entries(session, session.scalars(query))
+
+
+def count(session: Session, action: str, *, since: datetime) -> int:
+    """How many times ``action`` was recorded since ``since``."""
+    query = select(func.count()).where(AuditEntryRow.action == action, AuditEntryRow.at >= since)
+    return int(session.scalar(query) or 0)
 
 
 def entries_for_faces(session: Session, face_ids: Iterable[int]) -> dict[int, list[AuditEntry]]:

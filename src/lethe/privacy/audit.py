@@ -18,7 +18,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from lethe.catalog import audit_log
-from lethe.catalog.audit_log import AuditEntry, AuditRecord, Verification, entries, entries_for_faces, verify
+from lethe.catalog.audit_log import (
+    AuditEntry,
+    AuditRecord,
+    Verification,
+    count,
+    entries,
+    entries_for_faces,
+    verify,
+)
 from lethe.catalog.tables import AuditEntryRow
 from lethe.errors import NotFoundError, PrivacyError
 
@@ -29,6 +37,7 @@ __all__ = [
     "AuditRecord",
     "Verification",
     "append",
+    "count",
     "entries",
     "entries_for_faces",
     "record",
