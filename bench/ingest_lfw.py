@@ -44,10 +44,10 @@ from lethe.catalog.tables import FaceRow
 from lethe.config import Settings
 from lethe.engine import Lethe
 from lethe.imaging import decode_image
+from lethe.ingest.inputs import IMAGE_SUFFIXES
 from lethe.models import dlib_model_path
 from lethe.pipeline import build_pipeline, encode_jpeg
 from lethe.privacy import SourceSpec
-from lethe.sources_input import IMAGE_SUFFIXES
 
 MB = 1024 * 1024
 

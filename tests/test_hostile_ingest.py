@@ -19,7 +19,7 @@ from lethe.engine import Lethe
 from lethe.errors import LetheError
 from lethe.imaging import decode_image
 from lethe.ingest.driver import MAX_LISTED_ERRORS, _read
-from lethe.sources_input import MAX_LINE_CHARS, InputItem, InputProblem, iter_inputs
+from lethe.ingest.inputs import MAX_LINE_CHARS, InputItem, InputProblem, iter_inputs
 from lethe.types import Detection
 
 import hostile_files

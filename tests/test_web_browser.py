@@ -35,7 +35,7 @@ from sqlalchemy import create_engine, update
 from lethe.catalog.privacy_tables import RequestRow
 from lethe.catalog.repository import now_utc
 from lethe.config import Settings
-from lethe.sources_input import IMAGE_SUFFIXES
+from lethe.ingest.inputs import IMAGE_SUFFIXES
 
 from conftest import REVIEW_AUTO_THRESHOLD, REVIEW_FLOOR_THRESHOLD, child_env
 

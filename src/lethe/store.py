@@ -24,11 +24,12 @@ import numpy as np
 from lethe.catalog import Catalog, Source
 from lethe.catalog.audit_log import AuditRecord
 from lethe.config import Settings
+from lethe.crops import CropStore
 from lethe.errors import CatalogError, NotFoundError
 from lethe.index import VectorIndex, index_for
 from lethe.keyring import KeyRing
 from lethe.model_ids import template_model
-from lethe.storage import CropStore, private_dir
+from lethe.storage import private_dir
 
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 
 ::
 
+    inputs.py      what to ingest: the image files of a folder, or the rows of a CSV / JSONL manifest
     driver.py      reads and hashes files, skips known ones, keeps a bounded number of chunks in
                    flight, hands finished photos to the engine's commit in batches (one writing
                    side for every runner: same idempotence, duplicate skip, per-file errors, resume)

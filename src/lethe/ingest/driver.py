@@ -22,10 +22,10 @@ from pathlib import Path
 
 from lethe.config import Settings
 from lethe.errors import ConfigError
+from lethe.ingest.inputs import InputItem, InputProblem, iter_inputs
 from lethe.ingest.local import local_runner
 from lethe.ingest.work import Outcomes, ProcessedImage, Runner
 from lethe.pipeline import FacePipeline
-from lethe.sources_input import InputItem, InputProblem, iter_inputs
 
 COMMIT_EVERY_IMAGES = 64
 #: Refused files listed one by one in a report; past this only counted (``errors_omitted``), so a

@@ -1,4 +1,4 @@
-"""Tests for lethe.sources_input: folder walking and CSV / JSONL manifests, on real files in tmp_path."""
+"""Tests for lethe.ingest.inputs: folder walking and CSV / JSONL manifests, on real files in tmp_path."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lethe.errors import ManifestError
-from lethe.sources_input import MAX_LINE_CHARS, InputItem, InputProblem, iter_inputs
+from lethe.ingest.inputs import MAX_LINE_CHARS, InputItem, InputProblem, iter_inputs
 
 
 def touch(path: Path, data: bytes = b"not really an image") -> Path:
