@@ -45,18 +45,14 @@ import os
 import stat
 import tempfile
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 
-from lethe.catalog.privacy_tables import SourceKeyRow
-from lethe.catalog.tables import FaceRow, ImageRow
-from lethe.errors import CatalogError, ConfigError, KeyShreddedError, PrivacyError, SealedDataError
+from lethe.catalog.keys import KeyRows
+from lethe.errors import ConfigError, KeyShreddedError, PrivacyError, SealedDataError
 from lethe.storage import atomic_write, fsync_dir, private_dir
 
 if TYPE_CHECKING:
@@ -139,6 +135,7 @@ class KeyRing:
     def __init__(self, keys_dir: Path, catalog: Catalog, *, master_key_file: Path | None = None) -> None:
         self.master_path = master_key_file if master_key_file is not None else keys_dir / MASTER_FILE
         self._catalog = catalog
+        self._rows = KeyRows(catalog)
         self._lock = threading.RLock()
         self._keys: dict[int, AESGCM] = {}
         folder = self.master_path.parent
@@ -222,11 +219,7 @@ class KeyRing:
         if source_id == CATALOG_KEY_ID:
             raise PrivacyError("the catalog-wide key cannot be shredded (it protects open requests)")
         with self._lock:
-            with self._catalog.session() as session, session.begin():
-                row = session.get(SourceKeyRow, source_id)
-                existed = row is not None
-                if row is not None:
-                    session.delete(row)
+            existed = self._rows.delete(source_id)
             self._keys.pop(source_id, None)
             self._checkpoint()
         return existed
@@ -256,29 +249,11 @@ class KeyRing:
 
     def _rewrap_all(self, old: AESGCM, new: AESGCM) -> int:
         """Re-wrap every data key in one transaction, committed durably before the key file moves."""
-        with self._catalog.engine.connect() as conn:
-            sqlite = conn.dialect.name == "sqlite"
-            if sqlite:
-                conn.exec_driver_sql("PRAGMA synchronous=FULL")
-                conn.commit()
-            try:
-                with conn.begin():
-                    rows = conn.execute(select(SourceKeyRow.source_id, SourceKeyRow.wrapped_key)).all()
-                    for key_id, wrapped in rows:
-                        key = self._unwrap_with(old, key_id, wrapped)
-                        conn.execute(
-                            update(SourceKeyRow)
-                            .where(SourceKeyRow.source_id == key_id)
-                            .values(wrapped_key=_seal(new, key, _wrap_aad(key_id)))
-                        )
-                    # The first UPDATE took the write lock: a key created since the SELECT shows here.
-                    if conn.scalar(select(func.count()).select_from(SourceKeyRow)) != len(rows):
-                        raise CatalogError("a data key was created during the rotation; run it again")
-            finally:
-                if sqlite:
-                    conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-                    conn.commit()
-        return len(rows)
+
+        def rewrap(key_id: int, wrapped: bytes) -> bytes:
+            return _seal(new, self._unwrap_with(old, key_id, wrapped), _wrap_aad(key_id))
+
+        return self._rows.rewrap_all(rewrap)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -317,16 +292,15 @@ class KeyRing:
     def _finish_rotation(self) -> None:
         """A rotation was interrupted: keep whichever key file opens the catalog."""
         path, staged = self.master_path, self.staged_path
-        with self._catalog.session() as session:
-            probe = session.get(SourceKeyRow, CATALOG_KEY_ID)
+        probe = self._rows.wrapped(CATALOG_KEY_ID)
         if probe is None:  # no wrapped key at all: either file will do
             if path.exists():
                 staged.unlink()
             else:
                 os.replace(staged, path)
-        elif path.exists() and self._opens(_read_key_file(path), probe.wrapped_key):
+        elif path.exists() and self._opens(_read_key_file(path), probe):
             staged.unlink()  # the re-wrap never committed
-        elif self._opens(_read_key_file(staged), probe.wrapped_key):
+        elif self._opens(_read_key_file(staged), probe):
             os.replace(staged, path)  # it committed: finish the swap
         else:
             raise ConfigError(f"neither {path} nor {staged} opens the catalog's keys: restore the master key")
@@ -341,8 +315,7 @@ class KeyRing:
         return True
 
     def _wrapped_count(self) -> int:
-        with self._catalog.session() as session:
-            return int(session.scalar(select(func.count()).select_from(SourceKeyRow)) or 0)
+        return self._rows.count()
 
     def _reload_master_if_changed(self) -> bool:
         """Another process may have rotated the key: pick up the new file."""
@@ -384,9 +357,7 @@ class KeyRing:
             aead = self._keys.get(key_id)
             if aead is not None:
                 return aead
-            with self._catalog.session() as session:
-                row = session.get(SourceKeyRow, key_id)
-                wrapped = None if row is None else row.wrapped_key
+            wrapped = self._rows.wrapped(key_id)
             if wrapped is not None:
                 key = self._unwrap(key_id, wrapped)
             elif create:
@@ -402,12 +373,7 @@ class KeyRing:
 
     def _create_data_key(self, key_id: int) -> bytes:
         if key_id != CATALOG_KEY_ID:
-            with self._catalog.session() as session:
-                sealed = session.scalar(
-                    select(func.count(FaceRow.id))
-                    .join(ImageRow, FaceRow.image_id == ImageRow.id)
-                    .where(ImageRow.source_id == key_id)
-                )
+            sealed = self._rows.faces_of(key_id)
             if sealed:
                 raise KeyShreddedError(
                     f"the key of source {key_id} was shredded but {sealed} of its faces remain; "
@@ -415,20 +381,9 @@ class KeyRing:
                 )
         self._reload_master_if_changed()
         key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
-        row = SourceKeyRow(
-            source_id=key_id,
-            wrapped_key=_seal(AESGCM(self._master), key, _wrap_aad(key_id)),
-            created_at=datetime.now(UTC),
-        )
-        try:
-            with self._catalog.session() as session, session.begin():
-                session.add(row)
-        except IntegrityError:  # another process created it first: use theirs
-            with self._catalog.session() as session:
-                existing = session.get(SourceKeyRow, key_id)
-            if existing is None:
-                raise
-            return self._unwrap(key_id, existing.wrapped_key)
+        theirs = self._rows.create(key_id, _seal(AESGCM(self._master), key, _wrap_aad(key_id)))
+        if theirs is not None:  # another process created it first: use theirs
+            return self._unwrap(key_id, theirs)
         return key
 
     def _checkpoint(self) -> None:
