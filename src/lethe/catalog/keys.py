@@ -71,7 +71,7 @@ class KeyRows:
         """Replace every wrapped key by ``rewrap(key_id, wrapped)`` in one transaction, committed
         durably (``synchronous=FULL`` on SQLite); returns how many. A key created meanwhile makes it
         fail (:class:`CatalogError`) and roll back."""
-        with self.catalog.engine.connect() as conn:
+        with self.catalog.database.connect() as conn:
             sqlite = conn.dialect.name == "sqlite"
             if sqlite:
                 conn.exec_driver_sql("PRAGMA synchronous=FULL")

@@ -154,20 +154,20 @@ class Catalog:
         self.template_model = template_model
         try:
             self.url = dialects.sqlalchemy_url(url)
-            self.engine: Engine = create_engine(self.url, future=True, **dialects.engine_options(self.url))
-            dialects.configure(self.engine)
+            self.database: Engine = create_engine(self.url, future=True, **dialects.engine_options(self.url))
+            dialects.configure(self.database)
             self._migrate()
         except SQLAlchemyError as exc:
             raise CatalogError(
                 f"cannot open catalog: {exc.__class__.__name__}: {exc.args[0] if exc.args else ''}"
             ) from exc
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions = sessionmaker(self.database, expire_on_commit=False)
 
     def _migrate(self) -> None:
         script_location = str(resources.files("lethe.catalog") / "migrations")
         config = Config()
         config.set_main_option("script_location", script_location)
-        with self.engine.begin() as connection:
+        with self.database.begin() as connection:
             dialects.lock_for_migration(connection)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
@@ -184,7 +184,7 @@ class Catalog:
         return self.keyring
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.database.dispose()
 
     # -- sources ---------------------------------------------------------------------------------
 
@@ -275,7 +275,7 @@ class Catalog:
         """Make the rows deleted so far physically gone from the database files: SQLite's
         write-ahead log is checkpointed and truncated, PostgreSQL's tables holding personal data are
         rewritten (``VACUUM FULL``). See :func:`lethe.catalog.dialects.purge`."""
-        dialects.purge(self.engine)
+        dialects.purge(self.database)
 
     def add_images(
         self,
@@ -306,7 +306,7 @@ class Catalog:
             # concurrent ingests then never wait on each other's photos in opposite orders.
             audit_log.lock_head(session)
             insert_image = dialects.insert_ignoring_duplicates(
-                self.engine.dialect.name, ImageRow, "source_id", "sha256"
+                self.database.dialect.name, ImageRow, "source_id", "sha256"
             ).returning(ImageRow.id)
             for meta, faces in items:
                 image_id = session.scalar(
