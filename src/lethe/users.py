@@ -21,6 +21,7 @@ password is shown once and only its hash is kept.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -110,6 +111,10 @@ def hash_password(password: str) -> str:
     digest = hashlib.scrypt(
         password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=_SCRYPT_LEN
     )
+    return _stored_form(salt, digest)
+
+
+def _stored_form(salt: bytes, digest: bytes) -> str:
     return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
@@ -140,8 +145,13 @@ def new_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-#: Checked against when a login names nobody, so that both cases take the same time.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(18))
+@functools.cache
+def _nobodys_hash() -> str:
+    """What a login that names nobody is checked against, so that it costs one scrypt, as a login
+    that names a user does. A random salt and digest in the stored form: checking it runs the same
+    scrypt as a real hash (same parameters, same length), and no password matches it. Made on first
+    use (no scrypt at import, none to make it), then the same for the process's life."""
+    return _stored_form(secrets.token_bytes(16), secrets.token_bytes(_SCRYPT_LEN))
 
 
 def _roles(roles: Iterable[str]) -> tuple[str, ...]:
@@ -232,7 +242,7 @@ class Users:
         """The active user with this name and password, or None (same cost either way)."""
         with self.catalog.session() as session:
             row = session.scalar(select(UserRow).where(UserRow.name == name.strip()))
-        ok = check_password(password[:MAX_PASSWORD], row.password_hash if row else _DUMMY_HASH)
+        ok = check_password(password[:MAX_PASSWORD], row.password_hash if row else _nobodys_hash())
         if row is None or not ok or row.disabled_at is not None:
             return None
         return _user(row)
