@@ -287,21 +287,6 @@ def test_search_reports_thresholds_bands_and_what_they_imply(searchable: Path, f
     assert 0.0 <= implied["fpir"] <= 0.05  # the default keeps false matches rare on LFW
 
 
-def test_vectors_without_a_source_are_rebuilt_on_open(gallery: Path, tmp_path: Path) -> None:
-    """An index written before vectors carried their source id (restrictions filter on it inside the
-    search) is rebuilt from the catalog when the engine opens it."""
-    data = copy_gallery(gallery, tmp_path)
-    with Lethe(make_settings(data)) as lethe:
-        assert lethe.index.stats()["unsourced"] == 0
-        ids = lethe.index.ids()
-        templates = lethe.catalog.face_templates(ids.tolist())
-        lethe.index.rebuild(ids, np.vstack([templates[int(i)] for i in ids]))  # no sources
-        assert lethe.index.stats()["unsourced"] == ids.size
-    with Lethe(make_settings(data)) as lethe:
-        assert lethe.index.stats()["unsourced"] == 0
-        np.testing.assert_array_equal(lethe.index.ids(), ids)
-
-
 def test_one_pipeline_serves_several_threads(engine: Lethe, fixtures_dir: Path) -> None:
     """The service searches from many threads while an in-process ingest uses the same pipeline."""
     import threading

@@ -27,8 +27,6 @@ class CropStore:
     its source's key (``<id % 256>/<id>.sealed``; see :mod:`lethe.keyring`)."""
 
     SUFFIX = ".sealed"
-    #: Crops written before encryption at rest: still found and deleted, never written.
-    LEGACY_SUFFIX = ".jpg"
     #: Face ids whose crops are being written for a catalog transaction not yet committed: a
     #: process killed before the commit leaves crops of faces that do not exist, which
     #: :meth:`recover` deletes when the engine next opens.
@@ -59,12 +57,11 @@ class CropStore:
         return self.keyring.open_crop(source_id, face_id, sealed)
 
     def delete(self, face_id: int) -> bool:
-        deleted = False
-        for path in (self.path(face_id), self.path(face_id).with_suffix(self.LEGACY_SUFFIX)):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                deleted = True
-        return deleted
+        try:
+            self.path(face_id).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def begin(self, face_ids: Iterable[int]) -> None:
         """Note the faces whose crops are about to be written, before any is written."""
@@ -104,8 +101,7 @@ class CropStore:
 
     def face_ids_on_disk(self) -> set[int]:
         ids: set[int] = set()
-        for pattern in (f"*/*{self.SUFFIX}", f"*/*{self.LEGACY_SUFFIX}"):
-            for file in self.root.glob(pattern):
-                with contextlib.suppress(ValueError):
-                    ids.add(int(file.stem))
+        for file in self.root.glob(f"*/*{self.SUFFIX}"):
+            with contextlib.suppress(ValueError):
+                ids.add(int(file.stem))
         return ids

@@ -191,16 +191,12 @@ class Store:
         """After a crash the index may lag or lead the catalog: make it match the catalog exactly."""
         catalog_ids = self.catalog.face_ids()
         index_ids = self.index.ids()
-        same = len(catalog_ids) == len(index_ids) and np.array_equal(np.sort(catalog_ids), np.sort(index_ids))
-        if same and not self.index.stats().get("unsourced"):
+        if len(catalog_ids) == len(index_ids) and np.array_equal(np.sort(catalog_ids), np.sort(index_ids)):
             return
-        if same:  # written before vectors carried their source: restrictions need it
-            log.warning("vector index has vectors without a source id; rebuilding")
-        else:
-            log.warning(
-                "vector index out of step with the catalog (%d vs %d); rebuilding",
-                len(index_ids),
-                len(catalog_ids),
-            )
+        log.warning(
+            "vector index out of step with the catalog (%d vs %d); rebuilding",
+            len(index_ids),
+            len(catalog_ids),
+        )
         with self.writing():
             self.rebuild_vectors()

@@ -86,7 +86,8 @@ class VectorIndex(Protocol):
 
     def stats(self) -> dict[str, object]:
         """At least ``backend``, ``kind``, ``count``, ``file_bytes`` and ``unsourced`` (vectors
-        stored without a source id, e.g. by an older version: the engine rebuilds those)."""
+        added without a source id, which a restriction cannot filter inside the search; Lethe's own
+        writes always give one)."""
         ...
 
     def remove_stale_temps(self) -> int:
