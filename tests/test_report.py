@@ -1,15 +1,22 @@
-"""The evidence pack: complete, consistent with the catalog, and independently verifiable."""
+"""The evidence pack: complete, consistent with the catalog, and independently verifiable; and the
+HTML pages of the pack and of the access export show what people typed as text, never as markup."""
 
 from __future__ import annotations
 
 import hashlib
+import html
 import json
+import re
+import shutil
 from pathlib import Path
 
-from lethe.engine import Lethe
 from lethe.catalog.audit_log import GENESIS, entry_hash
+from lethe.engine import Lethe
+from lethe.privacy.sources import SourceSpec
 
 from conftest import copy_gallery, make_settings
+
+MARKUP = '<script>alert("x")</script>'
 
 
 def test_compliance_pack(gallery: Path, tmp_path: Path, fixtures_dir: Path) -> None:
@@ -56,3 +63,49 @@ def test_compliance_pack(gallery: Path, tmp_path: Path, fixtures_dir: Path) -> N
     verification = json.loads((pack / "audit_verification.json").read_text())
     assert verification["ok"] and verification["head"] == prev == result["audit_head"]
     assert "rose" not in (pack / "audit_log.jsonl").read_text().lower()
+
+
+def test_both_pages_show_markup_as_text(engine: Lethe, tmp_path: Path, fixtures_dir: Path) -> None:
+    """A source's purpose, a photo's file name and published URL, and a search's stated purpose with
+    markup in them: the access export's page and the compliance pack's page escape each (the JSON
+    files keep them as they were given)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = '"><script>x.jpg'  # a file name cannot hold '/'
+    shutil.copy(fixtures_dir / "identities" / "joe_biden" / "biden.jpg", folder / name)
+    url = f'https://example.org/photo?q="><{MARKUP[1:]}'
+    manifest = folder / "manifest.jsonl"
+    manifest.write_text(json.dumps({"path": name, "source_url": url, "caption": MARKUP}) + "\n")
+    source_purpose, search_purpose = f"event photos {MARKUP}", f"check {MARKUP}"
+    engine.add_source(
+        SourceSpec.validated(
+            name="events",
+            lawful_basis="consent",
+            art9_condition="explicit_consent",
+            purpose=source_purpose,
+            jurisdiction="FR",
+            retention_days=365,
+        )
+    )
+    report = engine.ingest("events", manifest)
+    assert report.errors == [] and engine.catalog.count_faces() == 1
+    probe = (folder / name).read_bytes()
+    assert engine.search(probe, purpose=search_purpose, actor="alice").matches
+    requests = engine.requests
+    request = requests.open(kind="access", photos=[probe], contact="joe@example.org", actor="dpo")
+    export = Path(str(requests.run(request.id, actor="dpo", auto_only=True)["export"]))
+    engine.compliance_pack(tmp_path / "pack", actor="dpo")
+
+    (face,) = json.loads((export / "export.json").read_text())["faces"]
+    assert (face["source_url"], face["purpose"]) == (url, source_purpose)
+    assert Path(face["image"]).name == name
+    assert [s["purpose"] for s in face["searches"]] == [search_purpose]
+    access_page = (export / "index.html").read_text()
+    pack_page = (tmp_path / "pack" / "index.html").read_text()
+    for page in (access_page, pack_page):
+        assert "<script" not in page
+        assert source_purpose in html.unescape(page)
+    text = html.unescape(access_page)
+    assert name in text and search_purpose in text
+    (href,) = re.findall(r'<a href="([^"]*)">', access_page)  # the quote in the URL did not end it
+    assert html.unescape(href) == url

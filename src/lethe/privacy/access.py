@@ -3,7 +3,6 @@ until when it is kept, and every search that returned it — as JSON and as a re
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Sequence
 from datetime import timedelta
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from lethe.catalog.repository import now_utc
 from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
 from lethe.privacy import audit
+from lethe.privacy.pages import render
 from lethe.storage import atomic_write, private_dir
 
 if TYPE_CHECKING:
@@ -71,52 +71,8 @@ def write_export(store: Store, request: RequestView, face_ids: Sequence[int]) ->
         "faces": items,
     }
     atomic_write(folder / "export.json", json.dumps(document, indent=2).encode())
-    atomic_write(folder / "index.html", _html(document).encode())
+    page = render(
+        "access.html", request=document["request"], generated_at=document["generated_at"], faces=items
+    )
+    atomic_write(folder / "index.html", page.encode())
     return folder, len(items)
-
-
-def _html(document: dict[str, Any]) -> str:
-    e = html.escape
-    request = document["request"]
-    assert isinstance(request, dict)  # noqa: S101 - built above
-    faces = document["faces"]
-    assert isinstance(faces, list)  # noqa: S101
-    cards = []
-    for item in faces:
-        searches = (
-            "".join(
-                f"<li>{e(s['at'])} — {e(str(s['operator']))}: {e(str(s['purpose']))}</li>"
-                for s in item["searches"]
-            )
-            or "<li>never returned by a search</li>"
-        )
-        link = f'<a href="{e(item["source_url"])}">{e(item["source_url"])}</a>' if item["source_url"] else "—"
-        cards.append(
-            f"""<article>
-  <img src="{e(item["crop"])}" alt="face {item["face_id"]}" width="150" height="150">
-  <dl>
-    <dt>Photo</dt><dd>{e(item["image"])}</dd>
-    <dt>Published at</dt><dd>{link}</dd>
-    <dt>Source</dt><dd>{e(item["source"])} ({e(item["jurisdiction"])})</dd>
-    <dt>Lawful basis</dt><dd>{e(item["lawful_basis"])}; Art. 9(2): {e(item["art9_condition"])}</dd>
-    <dt>Purpose</dt><dd>{e(item["purpose"])}</dd>
-    <dt>Ingested</dt><dd>{e(item["ingested_at"])}</dd>
-    <dt>Kept until</dt><dd>{e(item["retention_until"])}</dd>
-    <dt>Searches that returned it</dt><dd><ul>{searches}</ul></dd>
-  </dl>
-</article>"""
-        )
-    body = "\n".join(cards) or "<p>No photo of you was found.</p>"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Your data — request {request["id"]}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:auto;padding:1rem}}
-article{{display:flex;gap:1rem;border-bottom:1px solid #ccc;padding:1rem 0;flex-wrap:wrap}}
-dt{{font-weight:600}}dd{{margin:0 0 .4rem 0}}</style></head>
-<body><h1>Your data held by this service</h1>
-<p>Request {request["id"]} (reference {e(str(request["ref"]))}), received {e(str(request["received_at"]))}.
-Generated {e(str(document["generated_at"]))}. {len(faces)} photo(s) found.</p>
-{body}
-</body></html>
-"""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import html
 import io
 import json
 from pathlib import Path
@@ -19,6 +18,7 @@ from lethe.catalog.privacy_tables import ErasureJobRow
 from lethe.catalog.repository import now_utc
 from lethe.catalog.tables import AuditEntryRow, AuditTextRow
 from lethe.privacy import audit
+from lethe.privacy.pages import render
 from lethe.storage import atomic_write, private_dir
 
 if TYPE_CHECKING:
@@ -111,8 +111,14 @@ def compliance_pack(
     # hash its entry chains; an erased (redacted) text is absent.
     files["audit_texts.jsonl"] = "".join(json.dumps(t, sort_keys=True) + "\n" for t in texts).encode()
     files["audit_verification.json"] = _json(verification.as_dict() | {"hash_rule": HASH_RULE})
-    files["index.html"] = _html(
-        generated.isoformat(), sources, rows, len(receipts), verification.as_dict()
+    files["index.html"] = render(
+        "compliance.html",
+        generated=generated.isoformat(),
+        sources=sources,
+        requests=rows,
+        receipts=len(receipts),
+        verification=verification.as_dict(),
+        hash_rule=HASH_RULE,
     ).encode()
     manifest = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
     for name, data in files.items():
@@ -144,35 +150,3 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
         writer.writeheader()
         writer.writerows(rows)
     return buffer.getvalue().encode()
-
-
-def _html(generated: str, sources: list[dict[str, Any]], requests: list[dict[str, Any]], receipts: int,
-          verification: dict[str, Any]) -> str:  # fmt: skip
-    e = html.escape
-    source_rows = "".join(
-        f"<tr><td>{e(s['source'])}</td><td>{e(s['lawful_basis_art6'])}</td><td>{e(s['art9_condition'])}</td>"
-        f"<td>{e(s['purpose'])}</td><td>{e(s['jurisdiction'])}</td><td>{s['retention_days']}</td>"
-        f"<td>{e(s['status'])}</td><td>{s['faces']}</td></tr>"
-        for s in sources
-    )
-    request_rows = "".join(
-        f"<tr><td>{r['id']}</td><td>{e(r['kind'])}</td><td>{e(r['state'])}</td><td>{e(r['received_at'][:10])}</td>"
-        f"<td>{e(r['due_at'][:10])}</td><td>{e(str(r['answered_at'])[:10])}</td><td>{r['response_days']}</td>"
-        f"<td>{'late' if r['answered_late'] or r['overdue'] else ''}</td></tr>"
-        for r in requests
-    )
-    chain = "intact" if verification["ok"] else f"BROKEN at entry {verification['first_bad_seq']}"
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Compliance pack</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem}}td,th{{border:1px solid #ccc;padding:.3rem}}
-table{{border-collapse:collapse;margin-bottom:2rem}}</style></head><body>
-<h1>Compliance pack</h1><p>Generated {e(generated)}. Audit chain: <strong>{chain}</strong>,
-{verification["entries"]} entries, head <code>{e(verification["head"])}</code>.
-Erasure receipts: {receipts}.</p>
-<h2>Record of processing (Art. 30)</h2><table><tr><th>source</th><th>Art. 6</th><th>Art. 9(2)</th>
-<th>purpose</th><th>jurisdiction</th><th>retention (days)</th><th>status</th><th>faces</th></tr>
-{source_rows}</table>
-<h2>Data-subject requests</h2><table><tr><th>id</th><th>kind</th><th>state</th><th>received</th><th>due</th>
-<th>answered</th><th>days</th><th></th></tr>{request_rows}</table>
-<p>Files and their sha256: manifest.json. The audit log (audit_log.jsonl) can be re-verified independently:
-{e(HASH_RULE)}.</p></body></html>
-"""
