@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 from fastapi.testclient import TestClient
 
-from lethe.api import create_app
+from lethe.service import create_app
 
 from conftest import make_settings
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from lethe.api.metrics import escape_label
+from lethe.http.metrics import escape_label
 
 from api_support import PURPOSE, add_user, assert_error, bearer, jpeg, serve, wait_for_job
 from conftest import copy_gallery

@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from lethe.api import create_app
-from lethe.api.ratelimit import RateLimiter
 from lethe.catalog.user_tables import ApiTokenRow
 from lethe.cli import app as cli_app
 from lethe.cli.serve import _is_loopback
+from lethe.http.ratelimit import RateLimiter
+from lethe.service import create_app
 from lethe.users import ROLES, Users, first_admin_password, hash_token
 
 from api_support import PURPOSE, add_user, assert_error, bearer, serve
@@ -296,7 +296,7 @@ def test_first_admin_is_created_once(tmp_path: Path) -> None:
 def test_the_app_factory_creates_the_first_admin_and_shows_its_password_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``uvicorn --factory lethe.api:create_app`` on a fresh data folder: the same first admin as
+    """``uvicorn --factory lethe.service:create_app`` on a fresh data folder: the same first admin as
     ``lethe serve``, its password on stderr once, and never again on the next start."""
     settings = make_settings(tmp_path / "data")
     app = create_app(settings)

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from lethe.api import create_app
-from lethe.api.params import ROW_ID_MAX
-from lethe.api.ratelimit import RateLimiter
 from lethe.engine import Lethe
+from lethe.http.params import ROW_ID_MAX
+from lethe.http.ratelimit import RateLimiter
+from lethe.service import create_app
 from lethe.users import ROLES, Users
 
 from api_support import add_user, assert_error, bearer, serve

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from lethe.api.ratelimit import RateLimiter
 from lethe.errors import ConfigError, LetheError
+from lethe.http.ratelimit import RateLimiter
 
 #: Loaded by the engine, the catalog, the index and the models; none is needed to name an error.
 HEAVY = ("faiss", "dlib", "sqlalchemy", "alembic", "onnxruntime", "cv2", "lethe.engine")

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from lethe.engine import Lethe
     from lethe.privacy.requests import CandidateView
 
-#: A signed link to a face's crop for the user who is shown it (``lethe.api.state.CropLinks``).
+#: A signed link to a face's crop for the user who is shown it (``lethe.http.state.CropLinks``).
 CropUrl = Callable[[int], str]
 
 

@@ -1,27 +1,14 @@
-"""The HTTP service: a FastAPI app over the engine (``create_app``), run by ``lethe serve``.
+"""The JSON API under ``/api``: one router per area (``routes``), the table that turns Lethe's
+errors into HTTP answers (``errors``), the access log and body limit (``middleware``), the service's
+periodic maintenance and zip downloads.
 
-Run it elsewhere with ``uvicorn --factory lethe.api:create_app`` (settings from ``LETHE_*``).
-
-Layers inside, top first: ``app`` (the one place that assembles the service: routers, the web pages
-of :mod:`lethe.web`, middleware, the lifespan) → ``routes`` (one router per area) → the building
-blocks the routes and the web pages share (``auth``, ``sessions``, ``state``, ``params``,
-``uploads``, ``errors``, ...). ``create_app`` is imported on first use, so importing a building
-block (as :mod:`lethe.web` does) never builds the app and its pages first.
+:func:`install` adds the routes and the error handlers to an app. The app itself, with the web pages
+beside the API, is composed one layer above, by :func:`lethe.service.create_app` (run it with
+``lethe serve`` or ``uvicorn --factory lethe.service:create_app``). What the API shares with the
+pages (who is calling, sessions, the app's state, parameters, upload limits) is :mod:`lethe.http`,
+one layer below; the API never imports the pages, nor the pages the API.
 """
 
-from __future__ import annotations
+from lethe.api.router import DESCRIPTION, install, router
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from lethe.api.app import create_app
-
-__all__ = ["create_app"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "create_app":
-        from lethe.api.app import create_app
-
-        return create_app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["DESCRIPTION", "install", "router"]

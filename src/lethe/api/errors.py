@@ -1,18 +1,18 @@
-"""The one JSON error shape, and the one place where errors become HTTP status codes.
+"""The one place where Lethe's errors become HTTP status codes, and the handlers that answer them.
 
 Every error the service answers, whatever raised it (an unknown route, a wrong method, a body that
-fails validation, a :class:`~lethe.errors.LetheError`, a refused login, a rate limit), has this body::
+fails validation, a :class:`~lethe.errors.LetheError`, a refused login, a rate limit), has the one
+JSON error shape of :mod:`lethe.http.errors`::
 
     {"error": {"code": "not_found", "message": "no request 7", "status": 404}}
 
-``code`` is a stable machine-readable word, ``message`` one readable sentence, ``status`` repeats the
-HTTP status. Unexpected exceptions become a 500 ``internal_error`` that reveals nothing of the cause.
+:data:`LETHE_ERRORS` maps the error tree to (status, code); :func:`install` puts the handlers on
+the app. Unexpected exceptions become a 500 ``internal_error`` that reveals nothing of the cause.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from http import HTTPStatus
 from typing import cast
 
@@ -37,6 +37,7 @@ from lethe.errors import (
     SealedDataError,
     VectorIndexError,
 )
+from lethe.http.errors import ApiError, error_response
 
 log = logging.getLogger(__name__)
 
@@ -73,29 +74,6 @@ HTTP_CODES: dict[int, str] = {
     500: "internal_error",
     503: "unavailable",
 }
-
-
-class ApiError(Exception):
-    """An error raised by the API layer itself (auth, limits, ...)."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
-
-
-def error_body(status: int, code: str, message: str) -> dict[str, object]:
-    return {"error": {"code": code, "message": message, "status": status}}
-
-
-def error_response(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(error_body(status, code, message), status_code=status, headers=dict(headers or {}))
 
 
 def lethe_status(exc: LetheError) -> tuple[int, str]:

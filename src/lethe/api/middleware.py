@@ -15,8 +15,8 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lethe.api.errors import error_response
-from lethe.api.metrics import Metrics
+from lethe.http.errors import error_response
+from lethe.http.metrics import Metrics
 
 access_log = logging.getLogger("lethe.api.access")
 

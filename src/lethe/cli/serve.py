@@ -1,6 +1,6 @@
 """``lethe serve``: the web service (API + pages) with uvicorn, on 127.0.0.1 unless told otherwise.
 
-The first user of a fresh data folder is the app factory's business (``lethe.api.create_app``), the
+The first user of a fresh data folder is the app factory's business (``lethe.service.create_app``), the
 same when the service runs under ``uvicorn --factory``; this command only starts and reports."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def serve(
     """Serve the web UI at / and the API (schema at /openapi.json) until stopped."""
     import uvicorn
 
-    from lethe.api import create_app
+    from lethe.service import create_app
 
     try:
         app = create_app(Settings.load())  # on a fresh data folder: the first admin, its password once

@@ -8,8 +8,9 @@
 The pages read through the same read models as the JSON API (:mod:`lethe.views`) and change data
 only through the JSON API (from the browser, with the session's CSRF token), so the rules and the
 audit are the API's. Pages need a login session: without one they redirect to ``/login``; with the
-wrong role they answer a 403 page. ``lethe.api.app`` installs them (:func:`install`); they never
-import the API's routes or its app, so ``import lethe.web`` works on its own.
+wrong role they answer a 403 page. :mod:`lethe.service` installs them (:func:`install`) beside the
+API; they never import the API (what both use is :mod:`lethe.http`), so ``import lethe.web`` works
+on its own.
 """
 
 from lethe.web.common import STATIC_DIR, TEMPLATES_DIR

@@ -8,9 +8,9 @@ so a page shows what the API would answer the same user), and every change goes 
 from the browser with the session's CSRF token (``<meta name="csrf-token">``, sent back as
 ``X-CSRF-Token``).
 
-From ``lethe.api`` the pages use only the service's building blocks (who is calling, the session
-cookie, the app's state, shared parameters and upload limits), never its routes or its app:
-``lethe.api.app`` installs the pages, so the pages must not import it.
+The pages and the JSON API are independent siblings: what they share (who is calling, the session
+cookie, the app's state, shared parameters and upload limits) is :mod:`lethe.http`, below both;
+:mod:`lethe.service` composes both into one app, above both. The pages never import the API.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from lethe.api.auth import Principal
-from lethe.api.sessions import SESSION_COOKIE, safe_next
-from lethe.api.state import AppState, app_state
+from lethe.http.auth import Principal
+from lethe.http.sessions import SESSION_COOKIE, safe_next
+from lethe.http.state import AppState, app_state
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from lethe import views
-from lethe.api.params import BeforeSeq, RowId
 from lethe.errors import NotFoundError
+from lethe.http.params import BeforeSeq, RowId
 from lethe.privacy.requests import OPEN_STATES
 from lethe.web.common import DpoPage, OrdersPage, PageNotFound, State, Viewer, render
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from lethe import views
-from lethe.api.uploads import MAX_UPLOAD_PHOTOS
+from lethe.http.uploads import MAX_UPLOAD_PHOTOS
 from lethe.privacy import ART6_BASES, ART9_CONDITIONS
 from lethe.web.common import AnyReader, OperatorPage, State, render
 

@@ -12,8 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from lethe.api.sessions import safe_next
-from lethe.api.uploads import MAX_PORTAL_PHOTOS
+from lethe.http.sessions import safe_next
+from lethe.http.uploads import MAX_PORTAL_PHOTOS
 from lethe.web.common import current_viewer, render
 
 router = APIRouter(include_in_schema=False)

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from lethe.api.auth import Admin, OrderReader
-from lethe.api.state import AppState, app_state
+from lethe.http.auth import Admin, OrderReader
+from lethe.http.state import AppState, app_state
 from lethe.views import order_rows
 
 router = APIRouter(prefix="/api", tags=["admin"])

@@ -11,10 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from pydantic import BaseModel, Field
 
-from lethe.api.auth import Operator
-from lethe.api.state import AppState, app_state
-from lethe.api.uploads import MAX_UPLOAD_PHOTOS, image_type, read_upload
 from lethe.errors import InputError
+from lethe.http.auth import Operator
+from lethe.http.state import AppState, app_state
+from lethe.http.uploads import MAX_UPLOAD_PHOTOS, image_type, read_upload
 from lethe.storage import atomic_write, private_dir
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"])

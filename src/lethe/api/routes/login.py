@@ -1,4 +1,4 @@
-"""Web login and logout: a signed session cookie plus its CSRF token (see lethe.api.sessions)."""
+"""Web login and logout: a signed session cookie plus its CSRF token (see lethe.http.sessions)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from lethe.api.auth import Authenticated
-from lethe.api.errors import ApiError
-from lethe.api.sessions import CSRF_COOKIE, SESSION_COOKIE, SessionSigner, safe_next
-from lethe.api.state import AppState, app_state
+from lethe.http.auth import Authenticated
+from lethe.http.errors import ApiError
+from lethe.http.sessions import CSRF_COOKIE, SESSION_COOKIE, SessionSigner, safe_next
+from lethe.http.state import AppState, app_state
 
 router = APIRouter(tags=["login"])
 State = Annotated[AppState, Depends(app_state)]

@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from lethe.api.auth import Dpo
 from lethe.api.downloads import zip_download
-from lethe.api.params import BeforeSeq, RowId
-from lethe.api.state import AppState, app_state
+from lethe.http.auth import Dpo
+from lethe.http.params import BeforeSeq, RowId
+from lethe.http.state import AppState, app_state
 from lethe.storage import private_dir
 from lethe.views import audit_rows, audit_verification
 

@@ -14,8 +14,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
 from lethe.api.routes.login import client_ip
-from lethe.api.state import AppState, app_state
-from lethe.api.uploads import MAX_PORTAL_PHOTOS, read_photos
+from lethe.http.state import AppState, app_state
+from lethe.http.uploads import MAX_PORTAL_PHOTOS, read_photos
 from lethe.privacy.requests import KINDS
 
 router = APIRouter(prefix="/api/portal", tags=["portal"])

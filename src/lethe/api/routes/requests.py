@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from lethe.api.auth import Dpo, Principal
 from lethe.api.downloads import zip_download
-from lethe.api.params import Position, RowId
-from lethe.api.state import AppState, app_state
-from lethe.api.uploads import MAX_REQUEST_PHOTOS, MEDIA_TYPES, image_type, read_photos
 from lethe.errors import NotFoundError
+from lethe.http.auth import Dpo, Principal
+from lethe.http.params import Position, RowId
+from lethe.http.state import AppState, app_state
+from lethe.http.uploads import MAX_REQUEST_PHOTOS, MEDIA_TYPES, image_type, read_photos
 from lethe.imaging import decode_image
 from lethe.privacy.access import exports_root
 from lethe.privacy.requests import KINDS

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
-from lethe.api.auth import CropViewer, Operator
-from lethe.api.errors import ApiError
-from lethe.api.params import RowId
-from lethe.api.state import AppState, app_state
-from lethe.api.uploads import read_upload
+from lethe.http.auth import CropViewer, Operator
+from lethe.http.errors import ApiError
+from lethe.http.params import RowId
+from lethe.http.state import AppState, app_state
+from lethe.http.uploads import read_upload
 
 router = APIRouter(prefix="/api", tags=["search"])
 State = Annotated[AppState, Depends(app_state)]

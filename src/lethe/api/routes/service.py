@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
-from lethe.api.auth import Authenticated, MetricsReader, Reader
-from lethe.api.metrics import CONTENT_TYPE
-from lethe.api.state import AppState, app_state
+from lethe.http.auth import Authenticated, MetricsReader, Reader
+from lethe.http.metrics import CONTENT_TYPE
+from lethe.http.state import AppState, app_state
 from lethe.views import dashboard_stats
 
 router = APIRouter()

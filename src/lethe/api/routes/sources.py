@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from lethe.api.auth import Admin, Reader
-from lethe.api.state import AppState, app_state
+from lethe.http.auth import Admin, Reader
+from lethe.http.state import AppState, app_state
 from lethe.privacy import ART6_BASES, ART9_CONDITIONS, SourceSpec
 from lethe.views import source_rows
 

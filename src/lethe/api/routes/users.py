@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from lethe.api.auth import Admin
-from lethe.api.params import RowId
-from lethe.api.state import AppState, app_state
+from lethe.http.auth import Admin
+from lethe.http.params import RowId
+from lethe.http.state import AppState, app_state
 from lethe.users import ROLES
 
 router = APIRouter(prefix="/api", tags=["users"])

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from lethe.api.jobs import IngestJobs
-from lethe.api.metrics import Metrics
-from lethe.api.ratelimit import RateLimiter
-from lethe.api.sessions import SessionSigner
 from lethe.config import Settings
 from lethe.engine import Lethe
+from lethe.http.jobs import IngestJobs
+from lethe.http.metrics import Metrics
+from lethe.http.ratelimit import RateLimiter
+from lethe.http.sessions import SessionSigner
 from lethe.users import Users
 
 #: A crop link is valid this long after the search or review that showed the face.

@@ -1,8 +1,13 @@
-"""The app factory: one engine per app, opened at startup and closed at shutdown.
+"""The service: the app factory that composes the JSON API (:mod:`lethe.api`) and the web pages
+(:mod:`lethe.web`) into one app, with one engine per app, opened at startup and closed at shutdown.
+
+It is the one module above both front ends: the API and the pages never import each other, nor this
+module; what they share (auth, sessions, the app's state) is :mod:`lethe.http`. ``lethe serve``
+starts it, or ``uvicorn --factory lethe.service:create_app`` (settings from ``LETHE_*``).
 
 The factory is also where a new service gets its first user: on a data folder with no user at all it
 creates ``admin`` and writes the password once to stderr (:func:`lethe.users.first_admin_password`),
-whether it was started by ``lethe serve`` or by ``uvicorn --factory lethe.api:create_app``.
+whether it was started by ``lethe serve`` or by ``uvicorn --factory lethe.service:create_app``.
 """
 
 from __future__ import annotations
@@ -14,40 +19,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from lethe import __version__
-from lethe.api import errors
-from lethe.api.jobs import IngestJobs
+from lethe.api import DESCRIPTION
+from lethe.api import install as install_api
 from lethe.api.maintenance import Maintenance
-from lethe.api.metrics import Metrics
 from lethe.api.middleware import BodyLimitMiddleware, ObserveMiddleware
-from lethe.api.ratelimit import RateLimiter
-from lethe.api.routes import (
-    admin,
-    ingest,
-    login,
-    oversight,
-    portal,
-    requests,
-    search,
-    service,
-    sources,
-    users,
-)
-from lethe.api.sessions import SessionSigner, load_session_key, session_key_path
-from lethe.api.state import AppState, CropLinks
 from lethe.config import Settings
 from lethe.engine import Lethe
+from lethe.http.jobs import IngestJobs
+from lethe.http.metrics import Metrics
+from lethe.http.ratelimit import RateLimiter
+from lethe.http.sessions import SessionSigner, load_session_key, session_key_path
+from lethe.http.state import AppState, CropLinks
 from lethe.users import Users, first_admin_password
 from lethe.web import install as install_web
-
-DESCRIPTION = """\
-The API of Lethe, face search that obeys data-protection law by construction.
-
-Authenticate with `Authorization: Bearer <token>` (`lethe token create USER`) or the session cookie of
-`POST /login` (then send the CSRF token in `X-CSRF-Token` with every POST). Roles: `admin`,
-`operator`, `dpo`, `monitor`. Every error has the body
-`{"error": {"code": ..., "message": ..., "status": ...}}`. See docs/api.md.
-"""
-
 
 #: What the service writes to stderr, once, when it created the first user.
 FIRST_ADMIN_NOTICE = (
@@ -121,10 +105,8 @@ def create_app(settings: Settings | None = None, *, first_admin: bool = True) ->
     metrics.gauge("lethe_faces", "Faces in the catalog.", lambda: engine().catalog.count_faces())
     metrics.gauge("lethe_images", "Photos in the catalog.", lambda: engine().catalog.count_images())
     metrics.gauge("lethe_sources", "Registered sources.", lambda: len(engine().catalog.sources()))
-    errors.install(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
-    for module in (service, login, sources, ingest, search, requests, portal, admin, oversight, users):
-        app.include_router(module.router)
+    install_api(app)
     install_web(app)
     return app

@@ -3,7 +3,7 @@
 - ``Authorization: Bearer <token>``: an API token (exempt from CSRF: a browser never adds it alone).
 - Otherwise the ``lethe_session`` cookie set by ``POST /login``; for a POST/PUT/PATCH/DELETE the
   CSRF token must come back in ``X-CSRF-Token`` or a ``csrf_token`` form field (see
-  :mod:`lethe.api.sessions`).
+  :mod:`lethe.http.sessions`).
 
 No credentials → 401; credentials without the role the endpoint needs → 403.
 """
@@ -18,9 +18,9 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from lethe.api.errors import ApiError
-from lethe.api.sessions import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE
-from lethe.api.state import AppState, app_state
+from lethe.http.errors import ApiError
+from lethe.http.sessions import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE
+from lethe.http.state import AppState, app_state
 from lethe.users import User
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from fastapi import UploadFile
 
-from lethe.api.errors import ApiError
 from lethe.config import Settings
 from lethe.errors import ImageError, ImageTooLargeError, InputError
+from lethe.http.errors import ApiError
 from lethe.imaging import decode_image
 
 #: Photos one ingest upload may carry (``POST /api/ingest/upload``, the ingest page).

@@ -12,8 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from lethe.api.errors import ApiError
 from lethe.errors import ConfigError
+from lethe.http.errors import ApiError
 
 MAX_KEYS = 50_000
 
