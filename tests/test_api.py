@@ -230,6 +230,29 @@ def test_ingest_refuses_bad_input(
     assert "photo 2" in str(error["message"]) and "notes.jpg" in str(error["message"])
 
 
+def test_ingest_into_a_restricted_source_is_refused_before_a_job_starts(
+    tmp_path: Path, fixtures_dir: Path
+) -> None:
+    """The route asks the privacy gate whether the source may take photos now: a source restricted
+    by a regulator's order answers 422 at once, for a folder and for an upload."""
+    with serve(tmp_path / "data") as client:
+        admin = bearer(add_user(client, "ada", "admin"))
+        operator = bearer(add_user(client, "otto", "operator"))
+        spec = {"name": "press-de", "basis": "legitimate_interests", "art9": "made_public_by_subject",
+                "purpose": "press archive", "jurisdiction": "DE", "retention_days": 30}  # fmt: skip
+        assert client.post("/api/sources", headers=admin, json=spec).status_code == 201
+        stop = client.post("/api/orders/stop", headers=admin, json={"jurisdiction": "DE", "reference": "O-1"})
+        assert stop.status_code == 200 and stop.json()["sources_restricted"] == 1
+        folder = {"source": "press-de", "path": str(fixtures_dir / "no_face")}
+        answer = client.post("/api/ingest", headers=operator, json=folder)
+        refused = assert_error(answer, 422, "no_lawful_basis")
+        assert "press-de" in str(refused["message"])
+        files = {"photos": jpeg(fixtures_dir / "no_face" / "dog.jpg")}
+        upload = client.post("/api/ingest/upload", headers=operator, data={"source": "press-de"}, files=files)
+        assert_error(upload, 422, "no_lawful_basis")
+        assert not client.app.state.lethe.jobs.running()  # type: ignore[attr-defined]
+
+
 def test_only_one_ingest_job_at_a_time(client: TestClient, tokens: dict[str, str], tmp_path: Path) -> None:
     operator = bearer(tokens["operator"])
     engine = client.app.state.lethe.engine  # type: ignore[attr-defined]

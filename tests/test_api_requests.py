@@ -87,6 +87,11 @@ def test_erasure_request_through_the_review_queue(
     assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
     assert photo.content == probe.read_bytes()
     assert_error(client.get(f"/api/requests/{request_id}/photos/1", headers=dpo), 404)
+    face = client.get(f"/api/requests/{request_id}/photos/0/face", headers=dpo)  # the requester's face
+    assert face.status_code == 200 and face.headers["content-type"] == "image/jpeg"
+    assert face.content[:2] == b"\xff\xd8" and face.headers["cache-control"] == "private, no-store"
+    assert_error(client.get(f"/api/requests/{request_id}/photos/1/face", headers=dpo), 404, "not_found")
+    assert_error(client.get("/api/requests/424242/photos/0/face", headers=dpo), 404, "not_found")
 
     verified = client.post(
         f"/api/requests/{request_id}/verify", headers=dpo, json={"note": "ID card checked"}
@@ -124,6 +129,7 @@ def test_erasure_request_through_the_review_queue(
     assert confirmed not in after and len(after) < len(before)
     assert set(rejected) <= after  # the reviewer said: not the person
     assert_error(client.get(f"/api/requests/{request_id}/photos/0", headers=dpo), 404)  # deleted on close
+    assert_error(client.get(f"/api/requests/{request_id}/photos/0/face", headers=dpo), 404)
     assert_error(client.post(f"/api/requests/{request_id}/run", headers=dpo), 409, "refused")
     events = client.get(f"/api/requests/{request_id}", headers=dpo).json()["events"]
     assert [e["to"] for e in events][-1] == "answered" and all(

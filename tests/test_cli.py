@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from lethe.cli import app
+from lethe.config import Settings
+from lethe.engine import Lethe
 
 from conftest import child_env, copy_gallery
 
@@ -163,3 +166,34 @@ def test_index_stats_and_rebuild(
     assert stats["count"] == stats["catalog_faces"] and stats["backend"] == "faiss"
     rebuilt = invoke_json(cli, "index", "rebuild")
     assert rebuilt["count"] == stats["count"]
+
+
+def test_request_candidates_write_every_crop_but_those_whose_key_was_shredded(
+    cli: CliRunner, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    """``lethe request candidates --crops``: a face whose source key was shredded is listed without a
+    crop (``"crop": null``, no file) instead of failing the command; the other faces' crops are
+    written."""
+    biden = fixtures_dir / "identities" / "joe_biden"
+    for name, photo in (("doomed", "biden.jpg"), ("kept", "biden2.jpg")):
+        folder = tmp_path / name
+        folder.mkdir()
+        shutil.copy(biden / photo, folder / photo)
+        invoke_json(cli, "source", "add", name, *SOURCE_ARGS)
+        invoke_json(cli, "ingest", name, str(folder))
+    probe = str(biden / "biden.jpg")
+    opened = invoke_json(cli, "request", "open", "--kind", "access", "--photo", probe, "--contact", "j@x.org")
+    request_id = str(opened["id"])
+    invoke_json(cli, "request", "run", request_id)
+    with Lethe(Settings.load()) as engine:
+        doomed = engine.catalog.source("doomed").id
+        doomed_faces = set(engine.catalog.face_ids_of_sources([doomed]).tolist())
+        assert doomed_faces and engine.keyring.shred(doomed)
+    out = tmp_path / "crops"
+    rows = invoke_json(cli, "request", "candidates", request_id, "--crops", str(out))["candidates"]
+    assert isinstance(rows, list)
+    shredded = {r["face_id"]: r["crop"] for r in rows if r["face_id"] in doomed_faces}
+    written = {r["face_id"]: r["crop"] for r in rows if r["face_id"] not in doomed_faces}
+    assert shredded and set(shredded.values()) == {None}
+    assert written and all(Path(path).read_bytes()[:2] == b"\xff\xd8" for path in written.values())
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{f}.jpg" for f in written)

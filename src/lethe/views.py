@@ -11,6 +11,7 @@ and how it is shaped is this module's.
 - :func:`request_rows`, :func:`request_detail`: data-subject requests by due date, and one with
   its history and contact;
 - :func:`candidate_rows`, :func:`candidate_row`: the faces found for a request, with a crop link;
+- :func:`face_crops`: faces' crops, or "shredded" (``None``) where their source key was destroyed;
 - :func:`audit_rows`, :func:`audit_verification`: audit entries newest first, and a fresh check of
   the hash chain;
 - :func:`order_rows`: regulators' orders with their state and proof.
@@ -18,9 +19,11 @@ and how it is shaped is this module's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+from lethe.errors import KeyShreddedError
 
 if TYPE_CHECKING:
     from lethe.engine import Lethe
@@ -89,6 +92,19 @@ def candidate_rows(
     requests = engine.requests
     requests.get(request_id)  # an unknown request is an error, not an empty list
     return [candidate_row(c, crop_url) for c in requests.candidates(request_id, pending_only=pending_only)]
+
+
+def face_crops(engine: Lethe, face_ids: Iterable[int]) -> dict[int, bytes | None]:
+    """Each face's crop (JPEG, decrypted), or ``None`` where the face's source key was shredded: that
+    crop can never be read again, so a listing shows the face without it instead of failing.
+    ``NotFoundError`` for a face the catalog does not hold."""
+    crops: dict[int, bytes | None] = {}
+    for face_id in face_ids:
+        try:
+            crops[face_id] = engine.crop_jpeg(face_id)
+        except KeyShreddedError:
+            crops[face_id] = None
+    return crops
 
 
 def audit_rows(

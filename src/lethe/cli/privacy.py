@@ -10,9 +10,9 @@ from rich.table import Table
 
 from lethe.cli._support import JsonOpt, actor, emit, err, fail, out
 from lethe.cli._support import engine_from_settings as _engine
-from lethe.errors import PrivacyError
 from lethe.privacy.requests import KINDS
 from lethe.storage import atomic_write, private_dir
+from lethe.views import face_crops
 
 request_app = typer.Typer(
     no_args_is_help=True, help="Data-subject requests: access, erasure, objection, restriction."
@@ -163,13 +163,11 @@ def request_candidates(
         written: dict[int, str] = {}
         if crops is not None:
             folder = private_dir(crops)
-            for v in views:
-                target = folder / f"{v.face_id}.jpg"
-                try:
-                    atomic_write(target, engine.crop_jpeg(v.face_id), durable=False)
-                    written[v.face_id] = str(target)
-                except PrivacyError:
-                    continue
+            for face_id, jpeg in face_crops(engine, [v.face_id for v in views]).items():
+                if jpeg is not None:  # None: its source key was shredded, the crop is gone for good
+                    target = folder / f"{face_id}.jpg"
+                    atomic_write(target, jpeg, durable=False)
+                    written[face_id] = str(target)
     rows = [
         {"face_id": v.face_id, "score": round(v.score, 6), "band": v.band, "round": v.round,
          "decision": v.decision, "crop": written.get(v.face_id)}

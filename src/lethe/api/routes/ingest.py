@@ -50,7 +50,7 @@ def ingest_path(body: IngestPath, state: State, caller: Operator) -> dict[str, o
         raise InputError("the path is outside the folder the service may ingest from")
     if not target.exists():
         raise InputError("no such folder or manifest on the server")
-    state.engine.catalog.source(body.source)  # 404 now rather than a failed job
+    state.engine.gate.admit(body.source)  # 404 / 422 now rather than a failed job
     return state.jobs.start(body.source, target, actor=caller.actor).as_dict()
 
 
@@ -63,7 +63,7 @@ def ingest_upload(
 ) -> dict[str, object]:
     """Upload photos and ingest them; they are kept in a private folder of the data folder only for
     the run. In the catalog each is named `upload:<file name>`."""
-    state.engine.catalog.source(source)
+    state.engine.gate.admit(source)  # before reading the photos: 404 / 422 now, not a failed job
     if not photos or len(photos) > MAX_UPLOAD_PHOTOS:
         raise InputError(f"upload 1 to {MAX_UPLOAD_PHOTOS} photos at once")
     checked = []

@@ -15,7 +15,6 @@ from lethe.http.auth import Dpo, Principal
 from lethe.http.params import Position, RowId
 from lethe.http.state import AppState, app_state
 from lethe.http.uploads import MAX_REQUEST_PHOTOS, MEDIA_TYPES, image_type, read_photos
-from lethe.imaging import decode_image
 from lethe.privacy.access import exports_root
 from lethe.privacy.requests import KINDS
 from lethe.views import CropUrl, candidate_row, candidate_rows, request_detail, request_rows
@@ -150,14 +149,10 @@ def photo(request_id: RowId, number: Position, state: State, _caller: Dpo) -> Re
 def photo_face(request_id: RowId, number: Position, state: State, _caller: Dpo) -> Response:
     """The largest face of the requester's photo `number`, cropped and aligned like the gallery's
     crops (JPEG), while the request is open: the review screen compares like with like."""
-    data = _probe_photo(state, request_id, number)
-    settings = state.settings
-    image = decode_image(data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes)
-    faces = state.engine.pipeline.faces(image.pixels)
-    if not faces:
-        raise NotFoundError(f"no face found in photo {number} of request {request_id}")
     return Response(
-        faces[0].crop_jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"}
+        state.engine.requests.probe_face_crop(request_id, number),
+        media_type="image/jpeg",
+        headers={"Cache-Control": "private, no-store"},
     )
 
 

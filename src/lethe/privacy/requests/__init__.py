@@ -110,6 +110,22 @@ class Requests:
         """The requester's photos (decrypted) while the request is open: for the reviewer's screen."""
         return [photo for _, photo in records.probe_photos(self.store, request_id)]
 
+    def probe_face_crop(self, request_id: int, number: int) -> bytes:
+        """The largest face of the requester's photo ``number`` (0-based), cropped and aligned like
+        the gallery's crops (JPEG), while the request is open: the review screen compares like with
+        like. ``NotFoundError`` for an unknown request, a photo it does not hold, or no face."""
+        self.get(request_id)
+        photos = self.probe_photos(request_id)
+        if not 0 <= number < len(photos):
+            raise NotFoundError(
+                f"request {request_id} holds {len(photos)} photo(s) (closed requests hold none)"
+            )
+        faces = self._faces(photos[number])
+        if not faces:
+            raise NotFoundError(f"no face found in photo {number} of request {request_id}")
+        crop: bytes = faces[0].crop_jpeg
+        return crop
+
     # -- state changes -------------------------------------------------------------------------
 
     def verify(self, request_id: int, *, actor: str, note: str | None = None) -> RequestView:
