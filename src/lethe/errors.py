@@ -19,7 +19,7 @@
         ├── LawfulBasisError   a source lacks a valid lawful basis / is restricted
         └── KeyShreddedError   the data's source key was shredded: it can never be read again
 
-HTTP status codes live only in ``lethe.api``; exit codes only in ``lethe.cli``.
+HTTP status codes live only in ``lethe.api`` and ``lethe.http``; exit codes only in ``lethe.cli``.
 Third-party exceptions are mapped at the boundary with ``raise ... from exc``. Where a library
 would wrap our error in its own, a private subclass of a class above marks it to be left alone
 (``lethe.catalog.tables._NaiveDatetimeError``, a :class:`CatalogError` SQLAlchemy does not wrap);

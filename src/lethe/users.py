@@ -14,7 +14,7 @@ details.
 
 The first user: on a data folder whose catalog holds no user at all, the service creates ``admin``
 (roles admin, operator, dpo) with a random password when it starts (:func:`first_admin_password`,
-called by ``lethe.api.create_app``, hence by ``lethe serve`` and ``uvicorn --factory`` alike); the
+called by ``lethe.service.create_app``, hence by ``lethe serve`` and ``uvicorn --factory`` alike); the
 password is shown once and only its hash is kept.
 """
 
