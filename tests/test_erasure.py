@@ -232,8 +232,6 @@ elif point == "index-save":
 elif point == "checkpoint":
     after(engine.catalog, "checkpoint")
 if isinstance(ids, int):  # a request id: run the request, which plans and executes the erasure
-    from lethe.privacy.requests import Requests
-
     print(ids, flush=True)
     engine.requests.run(ids, actor="crash-test", auto_only=True)
 else:

@@ -26,12 +26,12 @@ from lethe.pipeline import FacePipeline, build_pipeline
 from lethe.privacy import SourceSpec, audit
 from lethe.privacy.audit import AuditEntry, Verification
 from lethe.privacy.gate import Gate, ReembedReport
+from lethe.privacy.objections import ActiveTemplates, Objections
 from lethe.privacy.orders import Orders
 from lethe.privacy.report import compliance_pack
-from lethe.privacy.requests import Requests
+from lethe.privacy.requests import SubjectRequests
 from lethe.privacy.retention import Retention
 from lethe.privacy.searches import AuditedSearch
-from lethe.privacy.suppression import ActiveTemplates, Objections
 from lethe.search import Match, Search, SearchResult
 from lethe.store import Store
 
@@ -51,7 +51,7 @@ class Lethe:
             self.objection_templates = ActiveTemplates(self.store)
             self.gate = Gate(self.store, self.objection_templates)
             self.search = AuditedSearch(Search(self.store, lambda: self.pipeline), self.objection_templates)
-            self.requests = Requests(self.gate, lambda: self.pipeline)
+            self.requests = SubjectRequests(self.gate, lambda: self.pipeline)
             self.orders = Orders(self.gate)
             self.objections = Objections(self.gate)
             self.retention = Retention(self.gate)

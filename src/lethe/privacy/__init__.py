@@ -11,7 +11,7 @@
                     states, review, answers
     searches.py     search as the law allows it: a stated purpose, restricted sources and objecting
                     people left out, every search audited
-    suppression.py  objections and restrictions: protected templates that keep a person out
+    objections.py   objections and restrictions: protected templates that keep a person out
     orders.py       regulator's orders: a jurisdiction stop restricts (and may erase) its sources
     retention.py    faces kept longer than their source allows are erased
     finder.py       every face of one person, from the photos they supplied, in bands

@@ -30,7 +30,7 @@ class Candidate:
     face_id: int
     score: float  # best similarity to any seed
     anchor: float  # best similarity to the requester's own photos
-    band: str  # "auto" | "review"
+    band: str  # "automatic" | "review" (the names search uses too)
     round: int
 
 
@@ -77,13 +77,17 @@ def find_person(
             if face_id in rejected_set:
                 continue
             anchor = anchors.get(face_id, -1.0)
-            band = "auto" if score >= auto_threshold and anchor >= review_threshold else "review"
+            band = "automatic" if score >= auto_threshold and anchor >= review_threshold else "review"
             previous = found.get(face_id)
-            if previous is None or (band == "auto" and previous.band == "review") or score > previous.score:
+            if (
+                previous is None
+                or (band == "automatic" and previous.band == "review")
+                or score > previous.score
+            ):
                 keep_round = previous.round if previous and previous.band == band else round_no
                 best = max(score, previous.score) if previous else score
                 found[face_id] = Candidate(face_id, best, anchor, band, keep_round)
-        new_seeds = [f for f, c in found.items() if c.band == "auto" and f not in seeds_used]
+        new_seeds = [f for f, c in found.items() if c.band == "automatic" and f not in seeds_used]
         new_seeds += [f for f in next_seeds if f not in seeds_used]
         next_seeds = []
         if not new_seeds:

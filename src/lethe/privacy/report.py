@@ -22,9 +22,9 @@ from lethe.privacy.pages import render
 from lethe.storage import atomic_write, private_dir
 
 if TYPE_CHECKING:
+    from lethe.privacy.objections import Objections
     from lethe.privacy.orders import Orders
-    from lethe.privacy.requests import Requests
-    from lethe.privacy.suppression import Objections
+    from lethe.privacy.requests import SubjectRequests
     from lethe.store import Store
 
 HASH_RULE = (
@@ -36,7 +36,7 @@ HASH_RULE = (
 
 
 def compliance_pack(
-    store: Store, requests: Requests, orders: Orders, objections: Objections, out: Path, *, actor: str
+    store: Store, requests: SubjectRequests, orders: Orders, objections: Objections, out: Path, *, actor: str
 ) -> dict[str, object]:
     folder = private_dir(out)
     generated = now_utc()

@@ -13,7 +13,7 @@ import numpy as np
 from lethe.errors import InputError
 from lethe.model_ids import model_name
 from lethe.privacy import audit
-from lethe.privacy.suppression import ActiveTemplates
+from lethe.privacy.objections import ActiveTemplates
 from lethe.search import Search, SearchResult
 from lethe.store import Store
 from lethe.types import match_any

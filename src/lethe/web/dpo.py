@@ -77,7 +77,7 @@ def review_queue(request: Request, request_id: RowId, state: State, viewer: DpoP
         viewer,
         r=detail,
         candidates=review if is_open else [],
-        automatic=sum(1 for c in listed if c.get("band") == "auto"),
+        automatic=sum(1 for c in listed if c.get("band") == "automatic"),
         pending=sum(1 for c in review if c.get("decision") is None),
         is_open=is_open,
         photos=len(detail.get("probe_sha256") or []) if is_open else 0,

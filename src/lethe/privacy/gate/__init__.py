@@ -36,7 +36,7 @@ from lethe.privacy.gate import objections, probes
 from lethe.privacy.gate.erasure import Eraser, ErasureReceipt
 from lethe.privacy.gate.ingest import IngestGate
 from lethe.privacy.gate.reembed import ReembedReport, reembed
-from lethe.privacy.suppression import ActiveTemplates
+from lethe.privacy.objections import ActiveTemplates
 from lethe.store import Store
 
 if TYPE_CHECKING:

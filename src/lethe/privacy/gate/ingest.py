@@ -20,7 +20,7 @@ from lethe.catalog import ImageMeta, Source
 from lethe.errors import LawfulBasisError
 from lethe.ingest import Job, ProcessedImage
 from lethe.privacy import audit
-from lethe.privacy.suppression import ActiveTemplates, Entry, entries_of_other_models
+from lethe.privacy.objections import ActiveTemplates, Entry, entries_of_other_models
 from lethe.store import Store
 from lethe.types import FaceRecord, match_any
 

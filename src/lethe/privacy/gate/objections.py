@@ -1,5 +1,5 @@
 """Objection and restriction templates (GDPR Arts. 18, 21): storing, replacing and withdrawing them.
-Reading them (what ingest and search keep out) is :mod:`lethe.privacy.suppression`."""
+Reading them (what ingest and search keep out) is :mod:`lethe.privacy.objections`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from lethe.catalog.privacy_tables import SuppressionRow
 from lethe.catalog.repository import now_utc
 from lethe.errors import ConflictError, NotFoundError
 from lethe.privacy import audit
-from lethe.privacy.suppression import objection_aad
+from lethe.privacy.objections import objection_aad
 
 if TYPE_CHECKING:
     from lethe.store import Store

@@ -37,7 +37,7 @@ from lethe.catalog.repository import StaleImage
 from lethe.errors import LetheError
 from lethe.imaging import decode_image
 from lethe.model_ids import model_name
-from lethe.privacy import audit, suppression
+from lethe.privacy import audit, objections
 from lethe.privacy.gate.objections import suppress
 from lethe.types import Box, FaceRecord, match_any
 
@@ -133,7 +133,7 @@ def reembed(
     report = ReembedReport()
     embedder = pipeline.embedder.name
     total = store.catalog.count_faces() - len(store.catalog.face_ids())
-    old_entries = suppression.entries_of_other_models(store)
+    old_entries = objections.entries_of_other_models(store)
     carried: dict[tuple[int | None, str], list[np.ndarray]] = {}
     after = 0
     while photos := store.catalog.photos_of_other_models(after, BATCH_PHOTOS):
@@ -199,7 +199,7 @@ def _carry_over(store: Store, carried: dict[tuple[int | None, str], list[np.ndar
     request's entry under the configured model (made when missing). Returns templates added."""
     added = 0
     for (request_id, scope), vectors in carried.items():
-        existing = suppression.active_of_model(store, request_id, scope)
+        existing = objections.active_of_model(store, request_id, scope)
         suppress(store, np.vstack([existing, *vectors]), request_id=request_id, actor=actor, scope=scope)
         added += len(vectors)
     return added

@@ -1,5 +1,5 @@
-"""Data-subject requests (GDPR Arts. 12, 15, 17, 18, 21): :class:`Requests` opens, reads, moves and
-runs them. The package's parts: ``records`` (views, and the sealed data opened for the workflow),
+"""Data-subject requests (GDPR Arts. 12, 15, 17, 18, 21): :class:`SubjectRequests` opens, reads,
+moves and runs them. The package's parts: ``records`` (views, and the sealed data opened for the workflow),
 ``workflow`` (states, due dates, the answer rule), ``actions`` (erase, export, keep out). Every write
 of a requester's personal data goes through the gate (:mod:`lethe.privacy.gate`).
 
@@ -32,10 +32,10 @@ from lethe.privacy.requests.workflow import KINDS, MAX_CONTACT, OPEN_STATES, add
 if TYPE_CHECKING:
     from lethe.pipeline import FacePipeline
 
-__all__ = ["KINDS", "OPEN_STATES", "CandidateView", "RequestView", "Requests", "add_months"]
+__all__ = ["KINDS", "OPEN_STATES", "CandidateView", "RequestView", "SubjectRequests", "add_months"]
 
 
-class Requests:
+class SubjectRequests:
     """The request workflow over an open store; writes through ``gate``."""
 
     def __init__(self, gate: Gate, pipeline: Callable[[], FacePipeline]) -> None:
@@ -215,7 +215,7 @@ class Requests:
         targets = [
             f
             for f, c in found.items()
-            if c.band == "auto" or (not auto_only and decisions.get(f) == "confirmed")
+            if c.band == "automatic" or (not auto_only and decisions.get(f) == "confirmed")
         ]
         pending = [f for f, c in found.items() if c.band == "review" and decisions.get(f) is None]
         result = ACTIONS[kind](self, Run(request_id, kind, actor, targets, pending, probes))

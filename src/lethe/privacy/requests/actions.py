@@ -13,7 +13,7 @@ from lethe.catalog.repository import now_utc
 from lethe.privacy.access import write_export
 
 if TYPE_CHECKING:
-    from lethe.privacy.requests import Requests
+    from lethe.privacy.requests import SubjectRequests
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ class Run:
     probes: np.ndarray
 
 
-def erase(requests: Requests, run: Run) -> dict[str, Any]:
+def erase(requests: SubjectRequests, run: Run) -> dict[str, Any]:
     receipt = requests.gate.erase(
         run.targets, reason="erasure request", actor=run.actor, request_id=run.request_id
     )
@@ -51,12 +51,12 @@ def erase(requests: Requests, run: Run) -> dict[str, Any]:
     }
 
 
-def export(requests: Requests, run: Run) -> dict[str, Any]:
+def export(requests: SubjectRequests, run: Run) -> dict[str, Any]:
     path, faces = write_export(requests.store, requests.get(run.request_id), run.targets)
     return {"export": str(path), "faces": faces, "review_candidates": len(run.pending)}
 
 
-def suppress(requests: Requests, run: Run) -> dict[str, Any]:
+def suppress(requests: SubjectRequests, run: Run) -> dict[str, Any]:
     templates = [run.probes] + ([requests.templates(run.targets)] if run.targets else [])
     count = requests.gate.suppress(
         np.vstack(templates), request_id=run.request_id, actor=run.actor, scope=run.kind
@@ -65,7 +65,7 @@ def suppress(requests: Requests, run: Run) -> dict[str, Any]:
     return {flag: True, "templates": count, "faces": len(run.targets), "review_candidates": len(run.pending)}
 
 
-ACTIONS: dict[str, Callable[[Requests, Run], dict[str, Any]]] = {
+ACTIONS: dict[str, Callable[[SubjectRequests, Run], dict[str, Any]]] = {
     "erasure": erase,
     "access": export,
     "objection": suppress,

@@ -1,8 +1,10 @@
-"""Objection / opt-out (GDPR Art. 21): a protected template that only keeps a person out.
+"""Objections (GDPR Art. 21) and restrictions (Art. 18): protected templates that only keep a person
+out, read here; stored, replaced and withdrawn through the gate (:mod:`lethe.privacy.gate.objections`).
 
-The person's templates are stored encrypted with the master key in a ``suppression`` entry, used for
-nothing but this check: ingest skips faces that match (they are counted, never stored), and search
-never returns them. Withdrawing the objection deletes the templates.
+The person's templates are stored encrypted with the master key in a ``suppression`` row (the
+table's name), used for nothing but this check: ingest skips faces that match an objection (they are
+counted, never stored), and search never returns faces that match an objection or a restriction.
+Withdrawing the objection deletes the templates.
 """
 
 from __future__ import annotations
