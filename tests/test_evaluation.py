@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -123,3 +124,14 @@ def test_cli_contract(mini_lfw: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     assert payload["accuracy"] == pytest.approx(0.875) and payload["std"] == pytest.approx(0.125)
     assert 0.0 <= payload["tar_at_far_1e-3"] <= 1.0
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+
+
+def test_plots_without_matplotlib_name_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An optional dependency missing is a ConfigError naming the extra, like every other one."""
+    from lethe.errors import ConfigError
+    from lethe.evaluation import plot_roc_det
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what an install without the extra has
+    with pytest.raises(ConfigError, match=r"lethe\[plots\]"):
+        plot_roc_det({}, tmp_path / "roc.png")
+    assert not (tmp_path / "roc.png").exists()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lethe.config import Settings
-from lethe.errors import InputError, LetheError
+from lethe.errors import ConfigError, InputError, ModelError
 from lethe.imaging import decode_image
 from lethe.pipeline import FacePipeline, build_pipeline
 
@@ -124,7 +124,7 @@ def _init(settings: Settings) -> None:
 
 def _embed(path: Path) -> np.ndarray | None:
     if _PIPELINE is None:
-        raise LetheError("evaluation worker not initialised")
+        raise ModelError("evaluation worker not initialised: its pipeline was never built")
     return central_face(_PIPELINE, path, _MAX_PIXELS)
 
 
@@ -259,7 +259,7 @@ def plot_roc_det(results: dict[str, EvalResult], path: Path) -> Path:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise LetheError("plots need matplotlib: pip install 'lethe[plots]'") from exc
+        raise ConfigError("plots need matplotlib: pip install 'lethe[plots]'") from exc
     figure, (roc, det) = plt.subplots(1, 2, figsize=(11, 4.5))
     plotted = {"roc": False, "det": False}
     for label, result in results.items():

@@ -7,8 +7,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -30,8 +31,10 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix.
+def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], None], *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix. ``data``
+    may be a function that writes the content to the open file itself (a large file is then never
+    held in memory whole).
 
     ``durable`` also fsyncs the file and its folder (index files). Crops skip it for speed: they are
     written before the catalog commit that names them, which a killed process cannot undo (the
@@ -41,7 +44,10 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if callable(data):
+                data(handle)
+            else:
+                handle.write(data)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -10,8 +10,8 @@ Two structures, both keyed by stable external int64 ids and both physically drop
 On disk: ``faces.faiss`` (a FAISS file, then the source id of every vector in ascending id order,
 then a trailer with both lengths and their SHA-256, so bit rot is caught on load) and the sidecar
 ``faces.meta.json`` (``count``, ``kind``, ``dim``, ``nprobe``; :mod:`lethe.index._sidecar`), both
-replaced through :func:`lethe.storage.atomic_write`. A save serialises the index in memory first
-(one copy of the file: about 140 bytes per face for IVF-SQ8, 520 for flat). HNSW is deliberately
+replaced through :func:`lethe.storage.atomic_write`; a save streams the FAISS file into the
+temporary file as FAISS serialises it (no copy of the whole file in memory). HNSW is deliberately
 not used: it cannot remove vectors.
 
 ``deny_sources`` becomes an id selector over the faces of those sources, built once per content
@@ -26,7 +26,7 @@ import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import faiss
 import numpy as np
@@ -185,7 +185,7 @@ class FaissIndex:
                 with contextlib.suppress(FileNotFoundError):
                     target.unlink()
             else:
-                atomic_write(target, self._file_bytes())
+                atomic_write(target, self._write_file)
             meta = {"count": len(self), "kind": self._kind, "dim": self.dim, "nprobe": self._nprobe}
             write_meta(self.directory / META_FILE, meta)
             self._stamp = self._disk_stamp()
@@ -300,19 +300,22 @@ class FaissIndex:
         objects = cached[3]
         return (objects[1] if objects else None), int(cached[2].size)
 
-    def _file_bytes(self) -> bytes:
-        """The content of ``faces.faiss``: the FAISS file, the source ids, the trailer."""
-        parts: list[bytes] = []
-        writer = faiss.PyCallbackIOWriter(parts.append)  # type: ignore[attr-defined]  # not in faiss's stubs
-        faiss.write_index(self._index, writer)
-        index_length = sum(len(part) for part in parts)
-        parts.append(self._sources.astype("<i8").tobytes())
+    def _write_file(self, handle: BinaryIO) -> None:
+        """Write ``faces.faiss`` to ``handle``: the FAISS file, the source ids, the trailer (both
+        lengths and the SHA-256 of what precedes it), hashed as it is written."""
         digest = hashlib.sha256()
-        for part in parts:
-            digest.update(part)
-        sources_length = len(parts[-1])
-        parts.append(_TRAILER.pack(_MAGIC, index_length, sources_length, digest.digest()))
-        return b"".join(parts)
+        written = 0
+
+        def put(chunk: bytes) -> None:
+            nonlocal written
+            handle.write(chunk)
+            digest.update(chunk)
+            written += len(chunk)
+
+        faiss.write_index(self._index, faiss.PyCallbackIOWriter(put))  # type: ignore[attr-defined]  # not in faiss's stubs
+        index_length = written
+        put(self._sources.astype("<i8").tobytes())
+        handle.write(_TRAILER.pack(_MAGIC, index_length, written - index_length, digest.digest()))
 
     def reload_if_changed(self) -> bool:
         """Re-read the files when another process saved them since this one loaded or saved
