@@ -131,8 +131,9 @@ class Settings(BaseSettings):
     erasure_review_threshold: float = Field(  # filled in by _calibrated_defaults when unset
         ge=-1.0,
         le=1.0,
-        description="Requests: similarity from which a face goes to the review queue; default: the "
-        "embedder's calibrated value.",
+        description="Requests: similarity from which a face goes to the review queue; also where ingest "
+        "and search keep out a person who objected or asked for restriction; default: the embedder's "
+        "calibrated value.",
     )
     exports_dir: Path | None = Field(
         default=None, description="Where access exports are written; default `exports/` in the data folder."
