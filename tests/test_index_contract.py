@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,14 +24,17 @@ import faiss
 import numpy as np
 import pytest
 
+from lethe.catalog import Catalog
 from lethe.config import Settings
-from lethe.errors import ConfigError, VectorIndexError
+from lethe.errors import ConfigError, SealedDataError, VectorIndexError
 from lethe.index import FaissIndex, MilvusIndex, VectorIndex, index_for
+from lethe.index._sealed import CHUNK_BYTES, ProcessKeySealer, SealedReader
 from lethe.index._sidecar import read_meta
 from lethe.index._sizing import SCAN_BUDGET_CODES, default_nprobe, nlist_for
 from lethe.index.faiss_index import INDEX_FILE, META_FILE, set_threads
 from lethe.index.milvus.index import segment_rows
 from lethe.index.milvus.purge import has_level0
+from lethe.keyring import KeyRing
 from lethe.types import EMBEDDING_DIM, l2_normalise
 
 DIM = EMBEDDING_DIM
@@ -44,6 +48,8 @@ class Backend:
     open: Callable[[Path], VectorIndex]
     #: bytes the backend keeps on disk for ``face_id`` (raw row, SQ code...), or None if unknown.
     stored_bytes: Callable[[Any, int, np.ndarray], bytes] | None = None
+    #: what a reader holding the key finds in the backend's folder (FAISS files are sealed).
+    readable: Callable[[Path], bytes] | None = None
 
 
 def _flat_bytes(index: Any, face_id: int, vector: np.ndarray) -> bytes:
@@ -95,9 +101,21 @@ def _close_milvus() -> Iterator[None]:
         index.close()
 
 
+def _faiss_readable(directory: Path) -> bytes:
+    """The FAISS folder as its key opens it: the index file decrypted (this process's key), the
+    sidecar as it is."""
+    path = directory / INDEX_FILE
+    plain = b""
+    if path.exists():
+        with open(path, "rb") as fh:
+            plain = SealedReader(fh, ProcessKeySealer(), str(path)).read(1 << 40)
+    meta = directory / META_FILE
+    return plain + (meta.read_bytes() if meta.exists() else b"")
+
+
 BACKENDS = [
-    Backend("faiss-flat", lambda d: FaissIndex(d, DIM, kind="flat"), _flat_bytes),
-    Backend("faiss-ivf", lambda d: FaissIndex(d, DIM, kind="ivf"), _ivf_code_bytes),
+    Backend("faiss-flat", lambda d: FaissIndex(d, DIM, kind="flat"), _flat_bytes, _faiss_readable),
+    Backend("faiss-ivf", lambda d: FaissIndex(d, DIM, kind="ivf"), _ivf_code_bytes, _faiss_readable),
     # milvus-lite keeps float32 rows in parquet data files and FLAT index files
     Backend("milvus", _milvus, _flat_bytes),
     Backend("milvus-server", _milvus_server),  # its files are not ours to read
@@ -300,10 +318,11 @@ def test_removed_bytes_leave_disk(
     victim, survivor = 3, 4
     victim_bytes = backend.stored_bytes(index, int(ids[victim]), vecs[victim])
     survivor_bytes = backend.stored_bytes(index, int(ids[survivor]), vecs[survivor])
-    assert victim_bytes in _dir_bytes(tmp_path), "the check must be able to see stored bytes"
+    readable = backend.readable or _dir_bytes  # FAISS: what its key opens (the file is sealed)
+    assert victim_bytes in readable(tmp_path), "the check must be able to see stored bytes"
     assert index.remove(ids[victim : victim + 1]) == 1
     index.save()
-    on_disk = _dir_bytes(tmp_path)
+    on_disk = readable(tmp_path)
     assert survivor_bytes in on_disk
     assert victim_bytes not in on_disk
     assert vecs[victim].tobytes() not in on_disk
@@ -448,6 +467,107 @@ def test_faiss_corrupt_file(
     path.write_bytes(bytes(raw))
     with pytest.raises(VectorIndexError, match="corrupt|unreadable|cannot be parsed"):
         FaissIndex(tmp_path, DIM, kind=kind)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_faiss_files_hold_no_template_in_clear(
+    kind: str, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """Issue 16: a copied index folder reveals no template without the key. Neither a vector nor
+    its stored code (IVF-SQ8) appears in any file under the folder, while the key opens them all."""
+    ids, vecs = data
+    index = FaissIndex(tmp_path, DIM, kind=kind)  # type: ignore[arg-type]
+    index.add(ids, vecs, sources=_sources(ids))
+    index.save()
+    stored = _flat_bytes if kind == "flat" else _ivf_code_bytes
+    needles = [stored(index, int(i), v) for i, v in zip(ids, vecs, strict=True)]
+    needles += [v.tobytes() for v in vecs] + [v[:8].tobytes() for v in vecs[:100]]
+    readable = _faiss_readable(tmp_path)
+    assert all(n in readable for n in needles[: ids.size]), "the check can see what it looks for"
+    on_disk = _dir_bytes(tmp_path)
+    assert [n for n in needles if n in on_disk] == []
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+
+def test_faiss_file_under_another_key_is_a_sealed_data_error(
+    tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """Two data folders, two real key rings: an index file copied from one does not open in the
+    other, with a SealedDataError that says why."""
+    rings = []
+    for name in ("a", "b"):
+        catalog = Catalog(f"sqlite:///{tmp_path / name}.sqlite3")
+        rings.append((catalog, KeyRing(tmp_path / f"keys-{name}", catalog)))
+    try:
+        index = FaissIndex(tmp_path / "index", DIM, kind="flat", sealer=rings[0][1])
+        index.add(*data)
+        index.save()
+        assert len(FaissIndex(tmp_path / "index", DIM, sealer=rings[0][1])) == data[0].size
+        with pytest.raises(SealedDataError, match="another master key"):
+            FaissIndex(tmp_path / "index", DIM, sealer=rings[1][1])
+        with pytest.raises(SealedDataError, match="another master key"):
+            FaissIndex(tmp_path / "index", DIM)  # no key ring: this process's own key
+    finally:
+        for catalog, _ in rings:
+            catalog.close()
+
+
+@pytest.mark.parametrize("damage", ["cut_at_chunk", "chunk_dropped", "chunks_swapped", "appended", "header"])
+def test_faiss_sealed_file_altered_between_chunks_is_refused(damage: str, tmp_path: Path) -> None:
+    """Damage a bit flip cannot show: whole chunks cut, dropped, swapped or added, the header's
+    wrapped key altered. Each is refused on load."""
+    vecs = l2_normalise(np.random.default_rng(5).normal(size=(3000, DIM)))  # 1.5 MB: 2 chunks
+    index = FaissIndex(tmp_path, DIM, kind="flat")
+    index.add(np.arange(3000, dtype=np.int64), vecs)
+    index.save()
+    path = tmp_path / INDEX_FILE
+    raw = path.read_bytes()
+    header = 8 + 4 + 2 + int.from_bytes(raw[12:14], "little")
+    size = CHUNK_BYTES + 16
+    chunks = [raw[i : i + size] for i in range(header, len(raw), size)]
+    assert len(chunks) == 2
+    if damage == "cut_at_chunk":
+        raw = raw[: header + size]
+    elif damage == "chunk_dropped":
+        raw = raw[:header] + chunks[1]
+    elif damage == "chunks_swapped":
+        raw = raw[:header] + chunks[1] + chunks[0]
+    elif damage == "appended":
+        raw = raw + chunks[1]
+    else:
+        raw = raw[: header - 1] + bytes([raw[header - 1] ^ 1]) + raw[header:]
+    path.write_bytes(raw)
+    error = SealedDataError if damage == "header" else VectorIndexError
+    with pytest.raises(error, match="corrupt|another master key"):
+        FaissIndex(tmp_path, DIM, kind="flat")
+
+
+def test_faiss_reads_the_former_unsealed_format_and_says_so(
+    tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """A data folder from before sealing: its plaintext file still opens (the Store then saves it
+    sealed at once, test_data_at_rest.py), and the next save replaces it with a sealed one."""
+    ids, vecs = data
+    write_unsealed(tmp_path, ids, vecs)
+    index = FaissIndex(tmp_path, DIM, kind="flat")
+    assert index.plaintext_on_disk and len(index) == ids.size
+    assert index.search(vecs[:1], 1)[0][0][0] == ids[0]
+    index.save()
+    assert not index.plaintext_on_disk
+    assert vecs[0].tobytes() not in _dir_bytes(tmp_path)
+    assert not FaissIndex(tmp_path, DIM).plaintext_on_disk
+
+
+def write_unsealed(directory: Path, ids: np.ndarray, vecs: np.ndarray) -> None:
+    """An index file of the former unsealed format (FAISS file, source ids, ``LETHEIX2`` trailer)."""
+    flat = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    flat.add_with_ids(vecs.astype(np.float32), ids.astype(np.int64))
+    body = faiss.serialize_index(flat).tobytes()
+    sources = np.full(ids.size, -1, dtype="<i8").tobytes()
+    digest = hashlib.sha256(body + sources).digest()
+    trailer = struct.pack("<8sQQ32s", b"LETHEIX2", len(body), len(sources), digest)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / INDEX_FILE).write_bytes(body + sources + trailer)
 
 
 def test_faiss_dim_mismatch_on_load(tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:

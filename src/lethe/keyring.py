@@ -12,6 +12,13 @@ Keys
     (requester photos, contact addresses, objection templates): because it is a wrapped data key like
     the others, rotating the master key re-wraps 32-byte keys and never re-encrypts data.
 
+*Index file keys*: every save of the FAISS index file draws a fresh random key (see
+    :mod:`lethe.index._sealed`) and has it wrapped here under the catalog-wide key, with AAD
+    ``b"lethe-master:lethe-index-key:" + the file's format``. The catalog-wide key rather than a key
+    of its own: the index holds every source's templates, it must outlive any one source's
+    shredding, and a master-key rotation re-wraps it with the others (the index file is never
+    re-encrypted).
+
 Sealed blob
     ``0x01`` (format version) + 12-byte random nonce + ciphertext with its 16-byte tag. The AAD binds
     a blob to what it is: a template to its source, photo hash and face id; a crop to its source and
@@ -195,6 +202,14 @@ class KeyRing:
             raise SealedDataError(
                 "catalog-sealed data failed authentication: it was altered or copied from another record"
             ) from None
+
+    # The vector index file's key (lethe.index.IndexSealer).
+
+    def wrap_index_key(self, key: bytes, aad: bytes) -> bytes:
+        return self.seal_master(key, b"lethe-index-key:" + aad)
+
+    def unwrap_index_key(self, wrapped: bytes, aad: bytes) -> bytes:
+        return self.open_master(wrapped, b"lethe-index-key:" + aad)
 
     # Templates and crops: the record formats live here so that nobody builds an AAD by hand.
 

@@ -18,6 +18,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
@@ -25,8 +26,9 @@ from lethe.catalog import Catalog, Source
 from lethe.catalog.audit_log import AuditRecord
 from lethe.config import Settings
 from lethe.crops import CropStore
-from lethe.errors import CatalogError, NotFoundError
+from lethe.errors import CatalogError, NotFoundError, SealedDataError, VectorIndexError
 from lethe.index import VectorIndex, index_for
+from lethe.index.faiss_index import discard_files
 from lethe.keyring import KeyRing
 from lethe.model_ids import template_model
 from lethe.storage import private_dir
@@ -48,7 +50,7 @@ class Store:
             self.keyring = KeyRing(data_dir / "keys", self.catalog, master_key_file=settings.master_key_file)
             self.catalog.attach_sealer(self.keyring)
             self.crops = CropStore(data_dir / "crops", self.keyring)
-            self.index: VectorIndex = index_for(settings, private_dir(data_dir / "index"))
+            self.index: VectorIndex = self._open_index(private_dir(data_dir / "index"))
         except BaseException:
             self.catalog.close()
             raise
@@ -60,6 +62,20 @@ class Store:
         except BaseException:
             self.close()
             raise
+
+    def _open_index(self, folder: Path) -> VectorIndex:
+        """The index, its files sealed by the key ring. A FAISS file that is refused (altered, cut
+        short, sealed under another key) is deleted and the index starts empty: :meth:`recover`
+        then rebuilds it from the catalog's templates, as after a crash (the catalog decides which
+        faces exist; the file is only a derived copy)."""
+        try:
+            return index_for(self.settings, folder, sealer=self.keyring)
+        except (VectorIndexError, SealedDataError) as exc:
+            if self.settings.index != "faiss":
+                raise
+            log.warning("vector index file refused, rebuilding it from the catalog: %s", exc)
+            discard_files(folder)
+            return index_for(self.settings, folder, sealer=self.keyring)
 
     def close(self) -> None:
         try:
@@ -164,6 +180,10 @@ class Store:
         privacy gate, :meth:`lethe.privacy.gate.Gate.resume_erasures`.)"""
         self._clean_up_after_crash()
         self._sync_index()
+        if getattr(self.index, "plaintext_on_disk", False):
+            log.warning("vector index file of the former unsealed format: saving it sealed")
+            with self.writing():
+                self.index.save()
 
     def _clean_up_after_crash(self) -> None:
         """Delete what a process killed mid-write left: crops written for a batch whose catalog

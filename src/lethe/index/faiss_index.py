@@ -7,11 +7,18 @@ Two structures, both keyed by stable external int64 ids and both physically drop
   :meth:`FaissIndex.rebuild` (or, for ``kind="ivf"``, on the first batch added); structure, nlist
   and nprobe follow the sizing policy shared with the Milvus backend (:mod:`lethe.index._sizing`).
 
-On disk: ``faces.faiss`` (a FAISS file, then the source id of every vector in ascending id order,
-then a trailer with both lengths and their SHA-256, so bit rot is caught on load) and the sidecar
-``faces.meta.json`` (``count``, ``kind``, ``dim``, ``nprobe``; :mod:`lethe.index._sidecar`), both
-replaced through :func:`lethe.storage.atomic_write`; a save streams the FAISS file into the
-temporary file as FAISS serialises it (no copy of the whole file in memory). HNSW is deliberately
+On disk: ``faces.faiss``, sealed (:mod:`lethe.index._sealed`: chunked AES-256-GCM under a fresh
+random file key wrapped by the :class:`IndexSealer` the index is given -- the Store passes the key
+ring -- so a copied data folder or a stolen disk shows no template without the master key), and the
+sidecar ``faces.meta.json`` (``count``, ``kind``, ``dim``, ``nprobe``; :mod:`lethe.index._sidecar`),
+both replaced through :func:`lethe.storage.atomic_write`. Inside the seal: a FAISS file, then the
+source id of every vector in ascending id order, then a trailer with both lengths and their SHA-256.
+A save streams: FAISS serialises into the sealing writer, which encrypts 1 MiB at a time into the
+temporary file; a load decrypts chunk by chunk into FAISS's reader, each chunk authenticated before
+FAISS sees a byte of it (no copy of the whole file in memory either way). An index opened without a
+sealer uses a key that lives only in its process (:class:`ProcessKeySealer`): no code path writes a
+template in clear. A file of the former unsealed format (``LETHEIX2`` trailer) is still read, and
+:attr:`FaissIndex.plaintext_on_disk` tells the Store to save it sealed at once. HNSW is deliberately
 not used: it cannot remove vectors.
 
 ``deny_sources`` becomes an id selector over the faces of those sources, built once per content
@@ -35,6 +42,7 @@ import numpy.typing as npt
 import lethe.index._sizing as sizing
 from lethe.errors import VectorIndexError
 from lethe.index._checks import NO_SOURCE, check_batch, check_ids, check_search
+from lethe.index._sealed import IndexSealer, ProcessKeySealer, SealedReader, SealedWriter, is_sealed
 from lethe.index._sidecar import disk_stamp, read_meta, write_meta
 from lethe.index.base import Hit
 from lethe.storage import atomic_write, remove_stale_temps
@@ -76,8 +84,12 @@ class FaissIndex:
         kind: sizing.Mode = "auto",
         exact_max: int = 100_000,
         nprobe: int | None = None,
+        sealer: IndexSealer | None = None,
     ) -> None:
         self._mode = sizing.check_mode(kind)
+        self._sealer: IndexSealer = sealer if sealer is not None else ProcessKeySealer()
+        #: Whether the file last loaded was of the former unsealed format (save it sealed now).
+        self.plaintext_on_disk = False
         self.directory = Path(directory)
         self.dim = int(dim)
         self.exact_max = int(exact_max)
@@ -189,6 +201,7 @@ class FaissIndex:
             meta = {"count": len(self), "kind": self._kind, "dim": self.dim, "nprobe": self._nprobe}
             write_meta(self.directory / META_FILE, meta)
             self._stamp = self._disk_stamp()
+            self.plaintext_on_disk = False
 
     def rebuild(
         self,
@@ -301,21 +314,23 @@ class FaissIndex:
         return (objects[1] if objects else None), int(cached[2].size)
 
     def _write_file(self, handle: BinaryIO) -> None:
-        """Write ``faces.faiss`` to ``handle``: the FAISS file, the source ids, the trailer (both
-        lengths and the SHA-256 of what precedes it), hashed as it is written."""
+        """Write ``faces.faiss`` to ``handle``, sealed as it streams: the FAISS file, the source ids,
+        the trailer (both lengths and the SHA-256 of what precedes it)."""
+        sealed = SealedWriter(handle, self._sealer)
         digest = hashlib.sha256()
         written = 0
 
         def put(chunk: bytes) -> None:
             nonlocal written
-            handle.write(chunk)
+            sealed.write(chunk)
             digest.update(chunk)
             written += len(chunk)
 
         faiss.write_index(self._index, faiss.PyCallbackIOWriter(put))  # type: ignore[attr-defined]  # not in faiss's stubs
         index_length = written
         put(self._sources.astype("<i8").tobytes())
-        handle.write(_TRAILER.pack(_MAGIC, index_length, written - index_length, digest.digest()))
+        sealed.write(_TRAILER.pack(_MAGIC, index_length, written - index_length, digest.digest()))
+        sealed.finish()
 
     def reload_if_changed(self) -> bool:
         """Re-read the files when another process saved them since this one loaded or saved
@@ -344,13 +359,59 @@ class FaissIndex:
     def _load(self) -> None:
         path = self.directory / INDEX_FILE
         try:
-            index_length, sources = _read_checked(path)
+            with open(path, "rb") as fh:
+                sealed = is_sealed(fh.read(8))
+            if sealed:
+                index, sources = self._read_sealed(path)
+            else:
+                index, sources = self._read_plaintext(path)
         except (OSError, struct.error, ValueError) as exc:
             raise VectorIndexError(f"vector index {path} is unreadable: {exc}") from exc
+        self.plaintext_on_disk = not sealed
+        self._adopt(path, index, sources)
+
+    def _read_sealed(self, path: Path) -> tuple[Any, npt.NDArray[np.int64]]:
+        """Decrypt ``path`` chunk by chunk into FAISS's reader, then the source ids and the trailer."""
+        with open(path, "rb") as raw:
+            reader = SealedReader(raw, self._sealer, str(path))
+            digest = hashlib.sha256()
+            consumed = 0
+
+            def take(n: int) -> bytes:
+                nonlocal consumed
+                data = reader.read(n)
+                digest.update(data)
+                consumed += len(data)
+                return data
+
+            with _faiss_errors(f"vector index {path} cannot be parsed"):
+                index = faiss.read_index(faiss.PyCallbackIOReader(take))  # type: ignore[attr-defined]  # not in faiss's stubs
+            index_length = consumed
+            sources = np.frombuffer(take(int(index.ntotal) * 8), dtype="<i8").astype(np.int64)
+            tail = reader.read(_TRAILER.size)
+            if len(tail) != _TRAILER.size or not reader.at_end():
+                raise VectorIndexError(f"vector index {path} is corrupt (length mismatch)")
+            magic, stored_index, stored_sources, stored_digest = _TRAILER.unpack(tail)
+            if (magic, stored_index, stored_sources, stored_digest) != (
+                _MAGIC,
+                index_length,
+                consumed - index_length,
+                digest.digest(),
+            ):
+                raise VectorIndexError(f"vector index {path} is corrupt (checksum mismatch); rebuild it")
+        return index, sources
+
+    @staticmethod
+    def _read_plaintext(path: Path) -> tuple[Any, npt.NDArray[np.int64]]:
+        """A file of the former unsealed format: checksum first, then FAISS parses it."""
+        index_length, sources = _read_checked(path)
         if index_length is None:
             raise VectorIndexError(f"vector index {path} is corrupt (checksum mismatch); rebuild it")
         with _faiss_errors(f"vector index {path} cannot be parsed"):
             index = faiss.read_index(str(path))  # already downcast; owns its memory
+        return index, sources
+
+    def _adopt(self, path: Path, index: Any, sources: npt.NDArray[np.int64]) -> None:
         if index.d != self.dim or index.metric_type != faiss.METRIC_INNER_PRODUCT:
             raise VectorIndexError(f"vector index {path} has dim {index.d}, expected {self.dim} (IP)")
         if isinstance(index, faiss.IndexIDMap2):
@@ -369,6 +430,14 @@ class FaissIndex:
         self._index = index
         self._set_content(ids, sources)
         self._nprobe = _nprobe_of(index)
+
+
+def discard_files(directory: Path) -> None:
+    """Delete the index files of ``directory`` (the Store does it when a file is refused, before it
+    rebuilds the index from the catalog)."""
+    for name in (INDEX_FILE, META_FILE):
+        with contextlib.suppress(FileNotFoundError):
+            (directory / name).unlink()
 
 
 def _nprobe_of(index: Any) -> int | None:
