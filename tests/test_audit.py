@@ -222,3 +222,54 @@ def test_concurrent_appends_from_threads_all_land_in_one_chain(engine: Lethe) ->
     assert errors == []
     verification = engine.verify_audit()
     assert verification.ok and verification.entries == 8 * 15
+
+
+TRUNCATE = [
+    "DELETE FROM audit_face WHERE seq > {k}",
+    "DELETE FROM audit_text WHERE seq > {k}",
+    "DELETE FROM audit_entry WHERE seq > {k}",
+    "UPDATE audit_head SET seq = {k}, hash = (SELECT hash FROM audit_entry WHERE seq = {k})",
+]
+
+
+def test_tail_truncation_with_a_head_rewrite_is_detected(
+    audited: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 16 (security review): cutting the tail and rewriting the head needs no hash at all,
+    and used to pass. The signed checkpoints beside the master key vouch for the cut entries."""
+    with Lethe(make_settings(audited)) as lethe:
+        before = lethe.verify_audit()
+    assert before.ok and before.anchored == before.entries
+    k = before.entries - 2
+    with catalog_sql(audited) as db:
+        for statement in TRUNCATE:
+            db.execute(text(statement.format(k=k)))
+    with Lethe(make_settings(audited)) as lethe:
+        result = lethe.verify_audit()
+    assert not result.ok and result.entries == k
+    assert "truncated" in (result.problem or "") and str(before.entries) in (result.problem or "")
+    use_data_dir(monkeypatch, audited)
+    cli = CliRunner().invoke(app, ["audit", "verify", "--json"])
+    assert cli.exit_code == 6 and "truncated" in json.loads(cli.stdout)["problem"]
+
+
+def test_the_faces_a_search_returned_are_covered_by_the_chain(audited: Path) -> None:
+    """Finding 16: deleting audit_face rows hid searches from a face's access export."""
+    with catalog_sql(audited) as db:
+        face = db.execute(text("SELECT face_id FROM audit_face ORDER BY seq DESC LIMIT 1")).scalar_one()
+        db.execute(text(f"DELETE FROM audit_face WHERE face_id = {int(face)}"))
+    with Lethe(make_settings(audited)) as lethe:
+        result = lethe.verify_audit()
+    assert not result.ok and "faces recorded" in (result.problem or "")
+
+
+def test_an_altered_checkpoint_is_reported(audited: Path) -> None:
+    with Lethe(make_settings(audited)) as lethe:
+        assert lethe.verify_audit().ok
+        path = lethe.store.anchor_path
+    lines = path.read_text().splitlines()
+    forged = json.loads(lines[-1]) | {"seq": 10_000}
+    path.write_text("\n".join([*lines, json.dumps(forged)]) + "\n")
+    with Lethe(make_settings(audited)) as lethe:
+        result = lethe.verify_audit()
+    assert not result.ok and "do not verify" in (result.problem or "")

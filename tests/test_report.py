@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lethe.catalog.audit_log import GENESIS, entry_hash
 from lethe.engine import Lethe
+from lethe.privacy.report import verify_pack
 from lethe.privacy.sources import SourceSpec
 
 from conftest import copy_gallery, make_settings
@@ -25,6 +26,7 @@ def test_compliance_pack(gallery: Path, tmp_path: Path, fixtures_dir: Path) -> N
     with Lethe(make_settings(data)) as lethe:
         requests = lethe.requests
         erasure = requests.open(kind="erasure", photos=[probe], contact="rose@example.org", actor="dpo")
+        requests.verify(erasure.id, actor="dpo", method="id_document", attested=True)
         requests.run(erasure.id, actor="dpo", auto_only=True)
         requests.open(kind="access", photos=[probe], contact="rose@example.org", actor="dpo")
         result = lethe.compliance_pack(tmp_path / "pack", actor="dpo")
@@ -93,6 +95,7 @@ def test_both_pages_show_markup_as_text(engine: Lethe, tmp_path: Path, fixtures_
     assert engine.search(probe, purpose=search_purpose, actor="alice").matches
     requests = engine.requests
     request = requests.open(kind="access", photos=[probe], contact="joe@example.org", actor="dpo")
+    requests.verify(request.id, actor="dpo", method="id_document", attested=True)
     export = Path(str(requests.run(request.id, actor="dpo", auto_only=True)["export"]))
     engine.compliance_pack(tmp_path / "pack", actor="dpo")
 
@@ -109,3 +112,29 @@ def test_both_pages_show_markup_as_text(engine: Lethe, tmp_path: Path, fixtures_
     assert name in text and search_purpose in text
     (href,) = re.findall(r'<a href="([^"]*)">', access_page)  # the quote in the URL did not end it
     assert html.unescape(href) == url
+
+
+def test_a_pack_is_verifiable_from_its_files_and_shows_a_cut_tail(
+    gallery: Path, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    """Finding 16: every pack carries the signed checkpoints and the public key; a regulator checks
+    the pack with them alone, and a pack whose log was cut back (and its manifest redone) fails."""
+    data = copy_gallery(gallery, tmp_path)
+    probe = (fixtures_dir / "identities" / "joe_biden" / "biden.jpg").read_bytes()
+    with Lethe(make_settings(data)) as lethe:
+        lethe.search(probe, purpose="test: pack", actor="alice")
+        result = lethe.compliance_pack(tmp_path / "pack", actor="dpo")
+    pack = tmp_path / "pack"
+    assert {"audit_checkpoints.jsonl", "audit_public_key.txt", "audit_faces.jsonl"} <= set(result["files"])  # type: ignore[arg-type]
+    checked = verify_pack(pack)
+    assert checked["ok"], checked
+    assert checked["anchored"] == checked["entries"] == result["audit_entries"]
+    lines = (pack / "audit_log.jsonl").read_text().splitlines()
+    (pack / "audit_log.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    manifest = json.loads((pack / "manifest.json").read_text())
+    manifest["sha256"]["audit_log.jsonl"] = hashlib.sha256(
+        (pack / "audit_log.jsonl").read_bytes()
+    ).hexdigest()
+    (pack / "manifest.json").write_text(json.dumps(manifest))
+    cut = verify_pack(pack)
+    assert not cut["ok"] and "checkpoint" in str(cut["problem"])

@@ -19,6 +19,12 @@ Keys
     shredding, and a master-key rotation re-wraps it with the others (the index file is never
     re-encrypted).
 
+*Audit signing key*: an Ed25519 key derived from the catalog-wide data key (HKDF-SHA256, info
+    ``b"lethe-audit-checkpoint-ed25519"``) signs the audit chain's checkpoints (see
+    :mod:`lethe.catalog.audit_log`). Asymmetric, so that a compliance pack is verifiable with the
+    public key alone, by someone who holds no secret and could not forge a checkpoint; derived, so
+    that it needs no storage of its own and survives master-key rotations unchanged.
+
 Sealed blob
     ``0x01`` (format version) + 12-byte random nonce + ciphertext with its 16-byte tag. The AAD binds
     a blob to what it is: a template to its source, photo hash and face id; a crop to its source and
@@ -56,7 +62,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from lethe.catalog.keys import KeyRows
 from lethe.errors import ConfigError, KeyShreddedError, PrivacyError, SealedDataError
@@ -210,6 +219,29 @@ class KeyRing:
 
     def unwrap_index_key(self, wrapped: bytes, aad: bytes) -> bytes:
         return self.open_master(wrapped, b"lethe-index-key:" + aad)
+
+    # The audit chain's checkpoints (lethe.catalog.audit_log).
+
+    def _audit_key(self) -> Ed25519PrivateKey:
+        wrapped = self._rows.wrapped(CATALOG_KEY_ID)
+        if wrapped is None:
+            raise ConfigError("the catalog-wide key is missing: the audit signing key cannot be derived")
+        seed = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"lethe-audit-checkpoint-ed25519"
+        ).derive(self._unwrap(CATALOG_KEY_ID, wrapped))
+        return Ed25519PrivateKey.from_private_bytes(seed)
+
+    def sign_audit(self, message: bytes) -> bytes:
+        """Ed25519 signature of ``message`` under the audit signing key."""
+        return self._audit_key().sign(message)
+
+    def audit_public_key(self) -> bytes:
+        """The audit signing key's public half (32 raw bytes)."""
+        return (
+            self._audit_key()
+            .public_key()
+            .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        )
 
     # Templates and crops: the record formats live here so that nobody builds an AAD by hand.
 

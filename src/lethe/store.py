@@ -13,17 +13,19 @@ face the catalog does not already hold or lack).
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from lethe.catalog import Catalog, Source
-from lethe.catalog.audit_log import AuditRecord
+from lethe.catalog import Catalog, Source, audit_log
+from lethe.catalog.audit_log import AuditRecord, Verification
 from lethe.config import Settings
 from lethe.crops import CropStore
 from lethe.errors import CatalogError, NotFoundError, SealedDataError, VectorIndexError
@@ -35,6 +37,19 @@ from lethe.storage import private_dir
 
 log = logging.getLogger(__name__)
 
+#: Signed checkpoints of the audit chain's head, beside the master key (lethe.catalog.audit_log).
+ANCHOR_FILE = "audit-checkpoints.jsonl"
+
+
+class AnchoredCatalog(Catalog):
+    """The catalog whose :meth:`verify_audit` also holds the chain to the signed checkpoints kept
+    outside it (the Store sets :attr:`verifier`)."""
+
+    verifier: Callable[[], Verification] | None = None
+
+    def verify_audit(self) -> Verification:
+        return self.verifier() if self.verifier is not None else super().verify_audit()
+
 
 class Store:
     """Open with ``Store(settings)``; close with ``close()``. Opening repairs what a crash left
@@ -45,7 +60,7 @@ class Store:
         data_dir = settings.ensure_data_dir()
         #: The model whose templates this store holds, indexes and compares (lethe.model_ids).
         self.model_sha256 = template_model(settings.embedder)
-        self.catalog = Catalog(settings.resolved_catalog_url, template_model=self.model_sha256)
+        self.catalog = AnchoredCatalog(settings.resolved_catalog_url, template_model=self.model_sha256)
         try:
             self.keyring = KeyRing(data_dir / "keys", self.catalog, master_key_file=settings.master_key_file)
             self.catalog.attach_sealer(self.keyring)
@@ -54,6 +69,8 @@ class Store:
         except BaseException:
             self.catalog.close()
             raise
+        self.catalog.verifier = self.verify_audit
+        self._anchored_seq: int | None = None
         self._lock_path = data_dir / ".write.lock"
         self._lock_depth = 0
         self._thread_lock = threading.RLock()
@@ -79,9 +96,104 @@ class Store:
 
     def close(self) -> None:
         try:
-            self.index.close()
+            with self._file_lock():
+                self.anchor_audit()
         finally:
-            self.catalog.close()
+            try:
+                self.index.close()
+            finally:
+                self.catalog.close()
+
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """The exclusive lock on the data folder's lock file (across processes)."""
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    # -- the audit chain's anchors ---------------------------------------------------------------
+
+    @property
+    def anchor_path(self) -> Path:
+        """The signed checkpoints of the audit chain: beside the master key, outside the catalog."""
+        return self.keyring.master_path.parent / ANCHOR_FILE
+
+    def audit_checkpoints(self) -> tuple[list[str], list[tuple[int, str]], int]:
+        """The checkpoint lines, those whose signature holds as (seq, hash), and how many do not."""
+        try:
+            lines = self.anchor_path.read_text(encoding="ascii").splitlines()
+        except FileNotFoundError:
+            lines = []
+        good, bad = audit_log.check_checkpoints(lines, self.keyring.audit_public_key())
+        return lines, good, bad
+
+    def verify_audit(self) -> Verification:
+        """The chain recomputed (texts and faces included) and held to every signed checkpoint: a
+        tail cut back to an earlier entry, head rewritten, is reported as a truncation."""
+        _, good, bad = self.audit_checkpoints()
+        with self.catalog.session() as session:
+            result = audit_log.verify(session, anchors=good)
+        if result.ok and not bad:
+            self.anchor_audit_now()  # a verified head, vouched for from now on
+        if result.ok and bad:
+            return Verification(
+                False,
+                result.entries,
+                result.head,
+                None,
+                f"{bad} checkpoint(s) in {self.anchor_path} do not verify: the file was altered",
+                anchored=result.anchored,
+            )
+        return result
+
+    def anchor_audit(self) -> None:
+        """Append a signed checkpoint of the committed head when it moved since the last one. Call
+        holding the file lock (:meth:`writing` does at its end, :meth:`close` too). A checkpoint
+        that cannot be written is a warning, never a failed action."""
+        try:
+            with self.catalog.session() as session:
+                seq, hash_ = audit_log.head(session)
+            if self._anchored_seq is None:
+                self._anchored_seq = self._last_anchored()
+            if seq <= self._anchored_seq:
+                return  # nothing new (or a chain shorter than its checkpoints: verify reports it)
+            at = datetime.now(UTC).isoformat()
+            signature = self.keyring.sign_audit(audit_log.checkpoint_message(seq, hash_, at))
+            line = audit_log.checkpoint_line(seq, hash_, at, signature).encode("ascii")
+            fd = os.open(self.anchor_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._anchored_seq = seq
+        except (OSError, CatalogError) as exc:
+            log.warning("could not write an audit checkpoint to %s: %s", self.anchor_path, exc)
+
+    def anchor_audit_now(self) -> None:
+        """A checkpoint of the head as it is now (reads too are audited: a search commits its entry
+        outside the write lock, anchored at the next write, close, verification or pack)."""
+        with self._file_lock():
+            self.anchor_audit()
+
+    def _last_anchored(self) -> int:
+        try:
+            with open(self.anchor_path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - 4096))
+                tail = fh.read().decode("ascii", "replace").splitlines()
+        except FileNotFoundError:
+            return 0
+        for line in reversed(tail):
+            try:
+                return int(json.loads(line)["seq"])
+            except (ValueError, KeyError, TypeError):
+                continue
+        return 0
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -96,17 +208,15 @@ class Store:
                 finally:
                     self._lock_depth -= 1
                 return
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+            with self._file_lock():
                 self._lock_depth = 1
-                # Another process may have written since: never build on (or save) a stale index.
-                self.index.reload_if_changed()
-                yield
-            finally:
-                self._lock_depth = 0
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+                try:
+                    # Another process may have written since: never build on (or save) a stale index.
+                    self.index.reload_if_changed()
+                    yield
+                finally:
+                    self._lock_depth = 0
+                self.anchor_audit()  # what the block committed is anchored before the lock goes
 
     # -- reads -----------------------------------------------------------------------------------
 

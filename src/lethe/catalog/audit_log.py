@@ -13,20 +13,36 @@ to ``audit_text`` with its random salt, where :func:`erase_text` can delete it w
 chain. Reads merge the text back under its key (``None`` once erased, the key listed in
 ``details["erased_texts"]``).
 
+Which searches returned which face (``audit_face``, read into access exports) is covered too: every
+entry chains ``details["faces_sha256"]``, the SHA-256 of its sorted face ids (:func:`faces_digest`),
+and :func:`verify` recomputes it from the rows (entries from before this rule have no digest and are
+not checked). Readers never see the key.
+
+Anchors. The chain alone cannot tell a clean cut of its tail (entries and head rewritten back to an
+earlier entry) from a shorter history. The Store therefore appends *signed checkpoints* of the head
+(``{"seq", "hash", "at", "sig"}``, one JSON line each, Ed25519 over :func:`checkpoint_message`) to a
+file beside the master key, outside the catalog; :func:`verify` takes the checkpoints whose
+signatures held and reports a chain that ends before one, or disagrees with one. Every compliance
+pack carries the checkpoints and the public key, so a regulator checks a pack with
+:func:`check_checkpoints` and nothing secret.
+
 Entries are written in the same database transaction as the action they record, so an entry exists
 exactly when its action committed.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -36,6 +52,7 @@ from lethe.errors import CatalogError
 
 GENESIS = "0" * 64
 HEAD_ID = 1
+FACES_KEY = "faces_sha256"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +89,8 @@ class Verification:
     head: str
     first_bad_seq: int | None = None
     problem: str | None = None
+    #: The last entry a signed checkpoint vouches for (0: none checked).
+    anchored: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -80,6 +99,7 @@ class Verification:
             "head": self.head,
             "first_bad_seq": self.first_bad_seq,
             "problem": self.problem,
+            "anchored": self.anchored,
         }
 
 
@@ -92,7 +112,51 @@ def entry_hash(prev_hash: str, seq: int, at: datetime, actor: str, action: str, 
     return hashlib.sha256(prev_hash.encode() + _canonical(seq, at, actor, action, details)).hexdigest()
 
 
-def _text_hash(salt: str, text: str) -> str:
+def faces_digest(face_ids: Iterable[int]) -> str:
+    """SHA-256 of the sorted, distinct face ids, comma-separated in decimal."""
+    return hashlib.sha256(
+        ",".join(str(f) for f in sorted(set(int(i) for i in face_ids))).encode()
+    ).hexdigest()
+
+
+def checkpoint_message(seq: int, hash_: str, at: str) -> bytes:
+    """What a checkpoint's Ed25519 signature covers."""
+    return f"lethe-audit-checkpoint:v1:{seq}:{hash_}:{at}".encode()
+
+
+def checkpoint_line(seq: int, hash_: str, at: str, signature: bytes) -> str:
+    body = {"seq": seq, "hash": hash_, "at": at, "sig": base64.b64encode(signature).decode()}
+    return json.dumps(body, sort_keys=True) + "\n"
+
+
+def check_checkpoints(lines: Iterable[str], public_key: bytes) -> tuple[list[tuple[int, str]], int]:
+    """The checkpoints (seq, hash) whose signature ``public_key`` (raw Ed25519) verifies, and how
+    many lines did not verify (altered, or signed by another key)."""
+    key = Ed25519PublicKey.from_public_bytes(public_key)
+    good: list[tuple[int, str]] = []
+    bad = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            c = json.loads(line)
+            key.verify(
+                base64.b64decode(c["sig"]), checkpoint_message(int(c["seq"]), str(c["hash"]), str(c["at"]))
+            )
+        except (InvalidSignature, ValueError, KeyError, TypeError):
+            bad += 1
+            continue
+        good.append((int(c["seq"]), str(c["hash"])))
+    return good, bad
+
+
+def head(session: Session) -> tuple[int, str]:
+    """The committed head: (last seq, its hash); (0, GENESIS) before the first entry."""
+    row = session.get(AuditHeadRow, HEAD_ID)
+    return (row.seq, row.hash) if row is not None else (0, GENESIS)
+
+
+def text_hash(salt: str, text: str) -> str:
     return hashlib.sha256((salt + text).encode()).hexdigest()
 
 
@@ -123,9 +187,10 @@ def append(session: Session, record: AuditRecord, *, at: datetime) -> AuditEntry
     head = lock_head(session)
     seq = head.seq + 1
     details = dict(record.details)
+    details[FACES_KEY] = faces_digest(record.faces)
     salts = {key: secrets.token_hex(16) for key in record.texts}
     if record.texts:
-        details["texts"] = {key: _text_hash(salts[key], text) for key, text in record.texts.items()}
+        details["texts"] = {key: text_hash(salts[key], text) for key, text in record.texts.items()}
     text = json.dumps(details, sort_keys=True, separators=(",", ":"), default=str)
     at = at.astimezone(UTC)
     digest = entry_hash(head.hash, seq, at, record.actor, record.action, text)
@@ -160,11 +225,12 @@ def erase_text(session: Session, seq: int) -> list[str]:
 def _texts_match(row: AuditEntryRow, stored: list[AuditTextRow]) -> bool:
     """Whether every free text still stored for ``row`` is the one its chained hash names."""
     hashes = json.loads(row.details).get("texts", {})
-    return all(hashes.get(t.key) == _text_hash(t.salt, t.text) for t in stored)
+    return all(hashes.get(t.key) == text_hash(t.salt, t.text) for t in stored)
 
 
 def _readable(details: dict[str, Any], texts: dict[str, str]) -> dict[str, Any]:
     """Chained details as a reader sees them: each off-chain text under its key (None if erased)."""
+    details.pop(FACES_KEY, None)
     hashed = details.pop("texts", None)
     if not hashed:
         return details
@@ -197,9 +263,13 @@ def _entries(session: Session, rows: Iterable[AuditEntryRow]) -> list[AuditEntry
     ]
 
 
-def verify(session: Session, batch: int = 10_000) -> Verification:
+def verify(session: Session, batch: int = 10_000, *, anchors: Sequence[tuple[int, str]] = ()) -> Verification:
     """Recompute the whole chain; report the first entry where it breaks. A free text kept off the
-    chain must still match the salted hash its entry chains (an erased one is simply absent)."""
+    chain must still match the salted hash its entry chains (an erased one is simply absent); an
+    entry's ``audit_face`` rows must match the digest it chains. ``anchors`` are signed checkpoints
+    (seq, hash), already checked (:func:`check_checkpoints`): the chain must reach and agree with
+    each of them."""
+    anchored = dict(anchors)
     prev, expected_seq, count = GENESIS, 1, 0
     last = 0
     while True:
@@ -213,6 +283,13 @@ def verify(session: Session, batch: int = 10_000) -> Verification:
             select(AuditTextRow).where(AuditTextRow.seq > last, AuditTextRow.seq <= rows[-1].seq)
         ):
             texts.setdefault(t.seq, []).append(t)
+        faces: dict[int, list[int]] = {}
+        for seq, face_id in session.execute(
+            select(AuditFaceRow.seq, AuditFaceRow.face_id).where(
+                AuditFaceRow.seq > last, AuditFaceRow.seq <= rows[-1].seq
+            )
+        ):
+            faces.setdefault(seq, []).append(face_id)
         for row in rows:
             if row.seq != expected_seq:
                 return Verification(False, count, prev, row.seq, f"entry {expected_seq} is missing")
@@ -222,15 +299,34 @@ def verify(session: Session, batch: int = 10_000) -> Verification:
                 return Verification(False, count, prev, row.seq, "entry content was changed")
             if row.seq in texts and not _texts_match(row, texts[row.seq]):
                 return Verification(False, count, prev, row.seq, "free text of the entry was changed")
+            digest = json.loads(row.details).get(FACES_KEY)
+            if digest is not None and digest != faces_digest(faces.get(row.seq, ())):
+                return Verification(
+                    False, count, prev, row.seq, "the faces recorded for the entry (audit_face) were changed"
+                )
+            if row.seq in anchored and anchored[row.seq] != row.hash:
+                return Verification(
+                    False, count, prev, row.seq, "the entry differs from the signed checkpoint of it"
+                )
             prev, expected_seq, count = row.hash, expected_seq + 1, count + 1
         last = rows[-1].seq
-    head = session.get(AuditHeadRow, HEAD_ID)
-    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
+    head_seq, head_hash = head(session)
     if (head_seq, head_hash) != (count, prev):
         return Verification(
             False, count, prev, count + 1, "entries at the end were removed or the head was changed"
         )
-    return Verification(True, count, prev)
+    top = max(anchored, default=0)
+    if top > count:
+        return Verification(
+            False,
+            count,
+            prev,
+            count + 1,
+            f"truncated: the chain ends at entry {count} but a signed checkpoint vouches for entry {top} "
+            "(entries at the end were removed and the head rewritten)",
+            anchored=top,
+        )
+    return Verification(True, count, prev, anchored=top)
 
 
 def entries(

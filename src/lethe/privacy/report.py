@@ -1,6 +1,9 @@
 """The evidence pack for a regulator (GDPR Arts. 5(2), 30, 31): what is processed, on what basis,
 every request and how fast it was answered, every erasure receipt, every order and its proof, and
-the audit log with its verified chain head. Every file is listed with its sha256 in ``manifest.json``.
+the audit log with its verified chain head, the faces each entry recorded (``audit_faces.jsonl``), and
+the signed checkpoints of the chain's head with the public key that checks them
+(``audit_checkpoints.jsonl``, ``audit_public_key.txt``): :func:`verify_pack` checks a pack from its
+files alone. Every file is listed with its sha256 in ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -9,14 +12,16 @@ import csv
 import hashlib
 import io
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from lethe.catalog import audit_log
 from lethe.catalog.privacy_tables import ErasureJobRow
 from lethe.catalog.repository import now_utc
-from lethe.catalog.tables import AuditEntryRow, AuditTextRow
+from lethe.catalog.tables import AuditEntryRow, AuditFaceRow, AuditTextRow
 from lethe.privacy import audit
 from lethe.privacy.pages import render
 from lethe.storage import atomic_write, private_dir
@@ -31,7 +36,11 @@ HASH_RULE = (
     "hash = sha256(prev_hash_hex_ascii + canonical_json({seq, at (ISO 8601), actor, action, details "
     "(the stored JSON text)}, keys sorted, separators ',' and ':', ASCII)); the first entry chains from "
     "64 zeros; an off-chain text (audit_texts.jsonl) is checked by details.texts[key] == "
-    "sha256(salt + text)"
+    "sha256(salt + text); details.faces_sha256 (where present) == sha256 of the entry's distinct face ids "
+    "(audit_faces.jsonl), sorted, decimal, comma-separated; each line of audit_checkpoints.jsonl is an "
+    "Ed25519 signature (base64) under audit_public_key.txt (hex, raw 32 bytes) of "
+    "'lethe-audit-checkpoint:v1:{seq}:{hash}:{at}', and the log must reach each checkpoint's seq with "
+    "that hash"
 )
 
 
@@ -102,7 +111,17 @@ def compliance_pack(
             {"seq": t.seq, "key": t.key, "salt": t.salt, "text": t.text}
             for t in session.scalars(select(AuditTextRow).order_by(AuditTextRow.seq, AuditTextRow.key))
         ]
-        verification = audit.verify(session)
+        faces = [
+            {"seq": seq, "face_id": face_id}
+            for seq, face_id in session.execute(
+                select(AuditFaceRow.seq, AuditFaceRow.face_id).order_by(
+                    AuditFaceRow.seq, AuditFaceRow.face_id
+                )
+            )
+        ]
+    verification = store.verify_audit()
+    checkpoints, _, _ = store.audit_checkpoints()
+    public_key = store.keyring.audit_public_key().hex()
     files["erasure_receipts.json"] = _json(receipts)
     files["orders.json"] = _json(orders.list_orders())
     files["objections.json"] = _json(objections.list_active())
@@ -110,7 +129,12 @@ def compliance_pack(
     # Free text kept off the chain (stated purposes), with the salt that checks each against the
     # hash its entry chains; an erased (redacted) text is absent.
     files["audit_texts.jsonl"] = "".join(json.dumps(t, sort_keys=True) + "\n" for t in texts).encode()
-    files["audit_verification.json"] = _json(verification.as_dict() | {"hash_rule": HASH_RULE})
+    files["audit_faces.jsonl"] = "".join(json.dumps(f, sort_keys=True) + "\n" for f in faces).encode()
+    files["audit_checkpoints.jsonl"] = "".join(line + "\n" for line in checkpoints).encode()
+    files["audit_public_key.txt"] = (public_key + "\n").encode()
+    files["audit_verification.json"] = _json(
+        verification.as_dict() | {"hash_rule": HASH_RULE, "audit_public_key": public_key}
+    )
     files["index.html"] = render(
         "compliance.html",
         generated=generated.isoformat(),
@@ -137,6 +161,67 @@ def compliance_pack(
         "audit_entries": verification.entries,
         "audit_head": verification.head,
     }
+
+
+def verify_pack(folder: Path) -> dict[str, object]:
+    """Check a compliance pack from its files alone (no catalog, no secret): the manifest's hashes,
+    the chain of ``audit_log.jsonl`` (its off-chain texts and recorded faces included), and every
+    signed checkpoint, which the log must reach with the same hash."""
+    manifest = json.loads((folder / "manifest.json").read_text())["sha256"]
+    altered = sorted(
+        n for n, h in manifest.items() if hashlib.sha256((folder / n).read_bytes()).hexdigest() != h
+    )
+    lines = [json.loads(x) for x in (folder / "audit_log.jsonl").read_text().splitlines() if x]
+    texts: dict[int, list[dict[str, Any]]] = {}
+    for t in _jsonl(folder / "audit_texts.jsonl"):
+        texts.setdefault(int(t["seq"]), []).append(t)
+    faces: dict[int, list[int]] = {}
+    for f in _jsonl(folder / "audit_faces.jsonl"):
+        faces.setdefault(int(f["seq"]), []).append(int(f["face_id"]))
+    key = bytes.fromhex((folder / "audit_public_key.txt").read_text().strip())
+    anchors, bad_checkpoints = audit_log.check_checkpoints(
+        (folder / "audit_checkpoints.jsonl").read_text().splitlines(), key
+    )
+    hashes: dict[int, str] = {}
+    prev, problem = audit_log.GENESIS, None
+    for n, e in enumerate(lines, start=1):
+        details = json.loads(e["details"])
+        at = datetime.fromisoformat(e["at"])
+        if e["seq"] != n or e["prev_hash"] != prev:
+            problem = f"entry {n} is missing or out of order"
+        elif audit_log.entry_hash(prev, n, at, e["actor"], e["action"], e["details"]) != e["hash"]:
+            problem = f"entry {n} was changed"
+        elif any(
+            details.get("texts", {}).get(t["key"]) != audit_log.text_hash(t["salt"], t["text"])
+            for t in texts.get(n, [])
+        ):
+            problem = f"a free text of entry {n} was changed"
+        elif audit_log.FACES_KEY in details and details[audit_log.FACES_KEY] != audit_log.faces_digest(
+            faces.get(n, ())
+        ):
+            problem = f"the faces recorded for entry {n} were changed"
+        if problem:
+            break
+        hashes[n], prev = e["hash"], e["hash"]
+    for seq, hash_ in anchors:
+        if problem is None and hashes.get(seq) != hash_:
+            problem = (
+                f"a signed checkpoint names entry {seq}, which the log lacks or holds otherwise (truncated?)"
+            )
+    if problem is None and bad_checkpoints:
+        problem = f"{bad_checkpoints} checkpoint(s) do not verify under the pack's public key"
+    if problem is None and altered:
+        problem = f"files differ from the manifest: {', '.join(altered)}"
+    return {
+        "ok": problem is None,
+        "entries": len(hashes),
+        "anchored": max((s for s, _ in anchors), default=0),
+        "problem": problem,
+    }
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x] if path.exists() else []
 
 
 def _json(data: Any) -> bytes:
