@@ -59,7 +59,8 @@ MODEL_ENV_KEYS = ("LETHE_MODEL_CACHE_DIR", "LETHE_OFFLINE", *SHARED_MODEL_FILES)
 def child_env() -> dict[str, str]:
     """The environment for a Lethe started in a subprocess: this one's, without its LETHE_ settings
     except where the models come from."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("LETHE_") or k in MODEL_ENV_KEYS}
+    keep = (*MODEL_ENV_KEYS, "LETHE_ACTOR")  # the acting identity: CLI commands need one
+    return {k: v for k, v in os.environ.items() if not k.startswith("LETHE_") or k in keep}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -73,6 +74,7 @@ def _test_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             patch.delenv(key, raising=False)
         patch.setenv("LETHE_MODEL_CACHE_DIR", str(tmp_path_factory.mktemp("model-cache")))
         patch.setenv("LETHE_OFFLINE", "1")
+        patch.setenv("LETHE_ACTOR", "tests")  # a local administrator identity (docs/cli.md)
         for key, relative in SHARED_MODEL_FILES.items():
             if (_shared_models() / relative).is_file():
                 patch.setenv(key, str(_shared_models() / relative))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -184,6 +185,7 @@ def test_request_candidates_write_every_crop_but_those_whose_key_was_shredded(
     probe = str(biden / "biden.jpg")
     opened = invoke_json(cli, "request", "open", "--kind", "access", "--photo", probe, "--contact", "j@x.org")
     request_id = str(opened["id"])
+    invoke_json(cli, "request", "verify", request_id, "--method", "id_document")
     invoke_json(cli, "request", "run", request_id)
     with Lethe(Settings.load()) as engine:
         doomed = engine.catalog.source("doomed").id
@@ -197,3 +199,50 @@ def test_request_candidates_write_every_crop_but_those_whose_key_was_shredded(
     assert shredded and set(shredded.values()) == {None}
     assert written and all(Path(path).read_bytes()[:2] == b"\xff\xd8" for path in written.values())
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{f}.jpg" for f in written)
+
+
+def _last_actor(data: Path) -> str:
+    with Lethe(Settings(data_dir=data)) as engine:
+        return engine.audit_entries(limit=1)[0].actor
+
+
+def test_the_acting_identity_is_explicit_never_logname(tmp_path: Path, fixtures_dir: Path) -> None:
+    """Finding 17 (security review): `LOGNAME=dora lethe ...` was audited as `cli:dora`. The actor
+    now comes from --actor or LETHE_ACTOR only, with the account from the process's uid."""
+    import pwd
+
+    data = tmp_path / "data"
+    account = pwd.getpwuid(os.getuid()).pw_name
+    env = child_env() | {"LETHE_DATA_DIR": str(data), "LOGNAME": "dora", "USER": "dora"}
+    env.pop("LETHE_ACTOR", None)
+    add = [str(LETHE), "source", "add", "events", *SOURCE_ARGS, "--json"]
+    refused = subprocess.run(add, capture_output=True, text=True, env=env, timeout=300)
+    assert refused.returncode == 2
+    assert "--actor" in refused.stderr and "LETHE_ACTOR" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    # read-only commands need no actor
+    listed = subprocess.run(
+        [str(LETHE), "audit", "verify", "--json"], capture_output=True, text=True, env=env
+    )
+    assert listed.returncode == 0, listed.stderr
+    done = subprocess.run(add, capture_output=True, text=True, env=env | {"LETHE_ACTOR": "acceptance"})
+    assert done.returncode == 0, done.stderr
+    assert _last_actor(data) == f"cli:acceptance@{account}"
+    probe = str(fixtures_dir / "identities" / "joe_biden" / "biden.jpg")
+    searched = subprocess.run(
+        [str(LETHE), "--actor", "olga", "search", probe, "--purpose", "test: actor", "--json"],
+        capture_output=True,
+        text=True,
+        env=env | {"LETHE_ACTOR": "acceptance"},
+        timeout=300,
+    )
+    assert searched.returncode == 0, searched.stderr
+    assert _last_actor(data) == f"cli:olga@{account}"
+    assert "dora" not in json.dumps([e.actor for e in Lethe(Settings(data_dir=data)).audit_entries()])
+
+
+def test_a_disabled_user_cannot_be_the_actor(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    invoke_json(cli, "user", "add", "otto", "--role", "operator")
+    invoke_json(cli, "user", "disable", "otto")
+    result = cli.invoke(app, ["--actor", "otto", "source", "add", "events", *SOURCE_ARGS, "--json"])
+    assert result.exit_code == 4 and "disabled" in result.output

@@ -195,7 +195,65 @@ class Settings(BaseSettings):
     )
     ingest_root: Path | None = Field(
         default=None,
-        description="Service: when set, `POST /api/ingest` only reads folders and manifests inside it.",
+        description="Service: the one folder `POST /api/ingest` may read folders and manifests from; unset, "
+        "the API ingests uploads only. Lethe's own folders (data, exports, keys, temporary files) are "
+        "never ingested, whatever it says.",
+    )
+    contact_outbox_dir: Path | None = Field(
+        default=None,
+        description="Portal: folder where the confirmation message for a requester's contact address is "
+        "written (one JSON file per message, mode 0600) for the operator's mailer to send and delete; "
+        "default `outbox/` in the data folder.",
+    )
+    contact_confirmation_ttl_s: int = Field(
+        default=72 * 3600,
+        ge=60,
+        description="Portal: a request whose contact address is not confirmed within this many seconds "
+        "expires (its photos and contact are deleted).",
+    )
+    erasure_suppression_days: int = Field(
+        default=1096,
+        ge=1,
+        le=3653,
+        description="Erasure: days the templates of a person erased on request are kept (sealed, used only "
+        "to keep copies of the erased photos out of every later ingest), then deleted; see "
+        "docs/privacy.md, 'Erasure that stays erased'.",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Service: comma-separated addresses or networks of reverse proxies whose "
+        "`X-Forwarded-For` names the client (for rate limits); from any other peer the header is "
+        "ignored. Default none.",
+    )
+    portal_global_rate_per_minute: int = Field(
+        default=30,
+        ge=1,
+        description="Service: public portal submissions per minute from all clients together (then 429).",
+    )
+    api_docs: bool = Field(
+        default=False,
+        description="Service: serve Swagger UI at `/docs` (from the installed `swagger-ui-bundle` "
+        "package, never a CDN, under a strict CSP). Off by default; `/openapi.json` is always served.",
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Service (`lethe serve`): a connection that has not sent a whole request head "
+        "(request line and headers) this many seconds after it opened, or after its previous response, "
+        "is closed.",
+    )
+    body_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Service: a request body that has not arrived in full this many seconds after its "
+        "headers is refused with 408 and the connection closed.",
+    )
+    actor: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.@-]{1,64}$",
+        description="Command line: the acting identity recorded in the audit log (`--actor NAME` "
+        "overrides it); an existing user of this installation, or a local administrator identity "
+        "(docs/cli.md#who-acts). A command that writes or searches refuses to run with neither.",
     )
 
     @model_validator(mode="before")

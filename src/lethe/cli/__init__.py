@@ -8,9 +8,17 @@ import sys
 from lethe.cli import evaluate as _evaluate
 from lethe.cli import models as _models
 from lethe.cli import users as _users
+from lethe.cli._support import ActorOpt, set_actor
 from lethe.cli.core import app
 from lethe.cli.privacy import register
 from lethe.cli.serve import serve
+
+
+@app.callback()
+def _who_acts(actor: ActorOpt = None) -> None:
+    """Lethe: face search that obeys data-protection law (docs/cli.md)."""
+    set_actor(actor)
+
 
 register(app)
 _users.register(app)
