@@ -29,7 +29,9 @@ STRICT = {"erasure_auto_threshold": 0.999, "erasure_review_threshold": REVIEW_FL
 
 @pytest.fixture(scope="module")
 def client(gallery: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    with serve(copy_gallery(gallery, tmp_path_factory.mktemp("dpo")), **STRICT) as test_client:
+    with serve(
+        copy_gallery(gallery, tmp_path_factory.mktemp("dpo")), **STRICT, portal_rate_per_minute=100
+    ) as test_client:
         yield test_client
 
 
@@ -93,10 +95,21 @@ def test_erasure_request_through_the_review_queue(
     assert_error(client.get(f"/api/requests/{request_id}/photos/1/face", headers=dpo), 404, "not_found")
     assert_error(client.get("/api/requests/424242/photos/0/face", headers=dpo), 404, "not_found")
 
+    # nothing runs before the identity is verified (security review, finding 1)
+    assert_error(
+        client.post(f"/api/requests/{request_id}/run", headers=dpo, json={"auto": True}), 409, "refused"
+    )
+    assert_error(client.post(f"/api/requests/{request_id}/verify", headers=dpo, json={"note": "x"}), 422)
+    unattested = {"method": "id_document", "attest": False, "note": "ID card checked"}
+    assert_error(client.post(f"/api/requests/{request_id}/verify", headers=dpo, json=unattested), 422)
     verified = client.post(
-        f"/api/requests/{request_id}/verify", headers=dpo, json={"note": "ID card checked"}
+        f"/api/requests/{request_id}/verify",
+        headers=dpo,
+        json={"method": "id_document", "attest": True, "note": "ID card checked"},
     )
     assert verified.json()["state"] == "verified"
+    (check,) = client.get(f"/api/requests/{request_id}", headers=dpo).json()["verifications"]
+    assert (check["method"], check["verified_by"], check["attested"]) == ("id_document", "user:dana", True)
     first = client.post(f"/api/requests/{request_id}/run", headers=dpo, json={"auto": True}).json()
     assert first["state"] == "in_review" and first["erased_faces"] >= 1 and first["review_candidates"] >= 2
 
@@ -142,6 +155,9 @@ def test_access_request_export_is_a_zip(client: TestClient, dpo: dict[str, str],
     probe = fixtures_dir / "identities" / "kit_harington" / "john1.jpeg"
     request_id = open_request(client, dpo, "access", probe, "kit@example.org")["id"]
     assert_error(client.get(f"/api/requests/{request_id}/export", headers=dpo), 404)
+    assert_error(client.post(f"/api/requests/{request_id}/run", headers=dpo), 409, "refused")
+    check = {"method": "id_document", "attest": True}
+    assert client.post(f"/api/requests/{request_id}/verify", headers=dpo, json=check).status_code == 200
     result = client.post(f"/api/requests/{request_id}/run", headers=dpo).json()
     assert result["faces"] >= 1  # the automatic band (others wait for a reviewer)
     exported = client.get(f"/api/requests/{request_id}/export", headers=dpo)
@@ -168,7 +184,8 @@ def test_extension_and_rejection(client: TestClient, dpo: dict[str, str], fixtur
         f"/api/requests/{request_id}/reject", headers=dpo, json={"reason": "identity not shown"}
     )
     assert rejected.json()["state"] == "rejected"
-    assert_error(client.post(f"/api/requests/{request_id}/verify", headers=dpo), 409, "refused")
+    check = {"method": "id_document", "attest": True}
+    assert_error(client.post(f"/api/requests/{request_id}/verify", headers=dpo, json=check), 409, "refused")
     gossip = {"kind": "gossip", "contact": "x@example.org"}
     assert_error(client.post("/api/requests", headers=dpo, data=gossip,
                              files={"photos": jpeg(probe)}), 422, "invalid_input")  # fmt: skip
@@ -203,6 +220,8 @@ def test_objection_keeps_the_person_out_until_withdrawn(
         files={"photos": (probe.name, probe.read_bytes(), "image/png")},
     )  # fmt: skip
     request_id = response.json()["id"]
+    check = {"method": "signed_letter", "attest": True}
+    assert client.post(f"/api/requests/{request_id}/verify", headers=dpo, json=check).status_code == 200
     assert client.post(f"/api/requests/{request_id}/run", headers=dpo, json={"auto": True}).json()[
         "suppressed"
     ]
@@ -298,15 +317,100 @@ def test_the_portal_never_tells_whether_someone_is_in_the_gallery(
     assert all(len(a["reference"]) == 16 and int(a["reference"], 16) >= 0 for a in answers)
     # no search ran: nothing found, nothing audited as a search, until a data-protection officer acts
     assert engine.count_audited("search", since=now_utc() - timedelta(days=1)) == searches
+    # unconfirmed: not in the DPO's queue until the code sent to the address comes back
+    listed = client.get("/api/requests", headers=dpo, params={"limit": 500}).json()["requests"]
+    assert not {r["ref"] for r in listed} & {known["reference"], unknown["reference"]}
     portal = [
-        r for r in client.get("/api/requests", headers=dpo).json()["requests"] if r["channel"] == "portal"
+        r
+        for r in client.get(
+            "/api/requests", headers=dpo, params={"state": "unconfirmed", "limit": 500}
+        ).json()["requests"]
+        if r["channel"] == "portal"
     ]
     assert {r["ref"] for r in portal} >= {known["reference"], unknown["reference"]}
     for request in portal:
-        assert request["state"] == "received" and request["candidates"] == {}
+        assert request["state"] == "unconfirmed" and request["candidates"] == {}
         assert client.get(f"/api/requests/{request['id']}/candidates", headers=dpo).json() == {
             "candidates": []
         }
     refused = client.post("/api/portal/requests", data={"kind": "erasure", "contact": "x@example.org"},
                           files={"photos": ("a.jpg", b"GIF89a-not-really", "image/gif")})  # fmt: skip
     assert_error(refused, 415, "unsupported_media_type")
+
+
+def test_a_portal_request_reaches_the_dpo_only_once_its_contact_address_is_confirmed(
+    client: TestClient, dpo: dict[str, str], fixtures_dir: Path
+) -> None:
+    """Security review, finding 1 (c): the code goes to the outbox the operator's mailer sends; the
+    request is in the DPO's queue only once the requester returns it."""
+    probe = fixtures_dir / "identities" / "rose_leslie" / "img2.jpg"
+    submitted = client.post(
+        "/api/portal/requests",
+        data={"kind": "erasure", "contact": "rose.person@example.org"},
+        files={"photos": jpeg(probe)},
+    )
+    assert submitted.status_code == 202, submitted.text
+    reference = submitted.json()["reference"]
+    engine = client.app.state.lethe.engine  # type: ignore[attr-defined]
+    unconfirmed = client.get("/api/requests", headers=dpo, params={"state": "unconfirmed"}).json()
+    (waiting,) = [r for r in unconfirmed["requests"] if r["ref"] == reference]
+    request_id = waiting["id"]
+    check = {"method": "id_document", "attest": True}
+    assert_error(client.post(f"/api/requests/{request_id}/verify", headers=dpo, json=check), 409, "refused")
+    assert_error(client.post(f"/api/requests/{request_id}/run", headers=dpo, json={"auto": True}), 409)
+
+    message_file = engine.settings.data_dir / "outbox" / f"request-{request_id}.json"
+    message = json.loads(message_file.read_text())
+    assert message["to"] == "rose.person@example.org" and message["reference"] == reference
+    wrong = client.post("/api/portal/confirm", json={"reference": reference, "code": "0000"})
+    unknown = client.post("/api/portal/confirm", json={"reference": "f" * 16, "code": message["code"]})
+    assert assert_error(wrong, 422, "invalid_input") == assert_error(unknown, 422, "invalid_input")
+    # the link in the message opens the portal with the form filled in
+    page = client.get(message["confirm_path"]).text
+    assert f'value="{reference}"' in page and f'value="{message["code"]}"' in page
+    confirmed = client.post("/api/portal/confirm", json={"reference": reference, "code": message["code"]})
+    assert confirmed.status_code == 200 and confirmed.json()["confirmed"] is True
+    assert set(confirmed.json()) == {"confirmed", "message"} and not message_file.exists()
+    listed = client.get("/api/requests", headers=dpo, params={"open": True, "limit": 500}).json()["requests"]
+    assert any(r["id"] == request_id and r["state"] == "received" for r in listed)
+    assert (
+        client.post(f"/api/requests/{request_id}/verify", headers=dpo, json=check).json()["state"]
+        == "verified"
+    )
+
+
+def test_request_lists_are_paginated(client: TestClient, dpo: dict[str, str]) -> None:
+    """Security review, finding 14: a bounded page by default, `limit` and `page` to move on."""
+    everything = client.get("/api/requests", headers=dpo, params={"limit": 500}).json()
+    total = everything["total"]
+    assert total == len(everything["requests"]) >= 3 and everything["next_page"] is None
+    first = client.get("/api/requests", headers=dpo, params={"limit": 2}).json()
+    second = client.get("/api/requests", headers=dpo, params={"limit": 2, "page": 2}).json()
+    assert (first["total"], first["page"], first["next_page"]) == (total, 1, 2)
+    assert [r["id"] for r in first["requests"] + second["requests"]] == [
+        r["id"] for r in everything["requests"][:4]
+    ]
+    assert_error(client.get("/api/requests", headers=dpo, params={"limit": 501}), 422)
+    assert_error(client.get("/api/requests", headers=dpo, params={"page": 0}), 422)
+
+
+def test_a_rejected_access_requests_export_is_deleted(
+    client: TestClient, dpo: dict[str, str], fixtures_dir: Path
+) -> None:
+    """Security review, finding 5: the export of a rejected request never stays on disk."""
+    probe = fixtures_dir / "identities" / "barack_obama" / "obama1.jpg"
+    request_id = open_request(client, dpo, "access", probe, "bo@example.org")["id"]
+    check = {"method": "id_document", "attest": True}
+    assert client.post(f"/api/requests/{request_id}/verify", headers=dpo, json=check).status_code == 200
+    ran = client.post(f"/api/requests/{request_id}/run", headers=dpo, json={"auto": True}).json()
+    folder = Path(ran["export"])
+    assert client.get(f"/api/requests/{request_id}/export", headers=dpo).status_code == 200
+    crops = list((folder / "crops").iterdir())
+    assert crops
+    assert ran["state"] == "in_review"  # (STRICT: some faces wait for a reviewer) a request still open
+    reason = {"reason": "the identity document did not match"}
+    assert client.post(f"/api/requests/{request_id}/reject", headers=dpo, json=reason).status_code == 200
+    assert not folder.exists() and not any(c.exists() for c in crops)
+    assert_error(client.get(f"/api/requests/{request_id}/export", headers=dpo), 404, "not_found")
+    candidates = client.get(f"/api/requests/{request_id}/candidates", headers=dpo).json()["candidates"]
+    assert all(c["crop_url"] is None for c in candidates)  # no crop link for a closed request

@@ -97,6 +97,7 @@ def test_erasure_by_one_photo_removes_that_person_and_nobody_else(
         opened = requests.open(
             kind="erasure", photos=[photos[0].read_bytes()], contact="person@example.org", actor="op"
         )
+        requests.verify(opened.id, actor="op", method="id_document", attested=True)
         first = requests.run(opened.id, actor="op", auto_only=True)
         keys = {"erased_faces", "erased_images", "review_candidates", "remaining_after_verify"}
         assert keys <= set(first)
@@ -178,6 +179,7 @@ def test_erased_bytes_are_found_nowhere_under_the_data_folder(
                 assert any(hit.startswith(f"{kind} #{number} in ") for hit in before), (kind, number)
         requests = lethe.requests
         opened = requests.open(kind="erasure", photos=[probe], contact="o@example.org", actor="op")
+        requests.verify(opened.id, actor="op", method="id_document", attested=True)
         result = requests.run(opened.id, actor="op", auto_only=True)
         assert result["erased_faces"] == len(theirs) and result["remaining_after_verify"] == 0
         # While the engine is still open (write-ahead log and shared memory files present).
@@ -320,6 +322,7 @@ def test_request_killed_mid_erasure_is_answered_in_full_when_run_again(
         request_id = lethe.requests.open(
             kind="erasure", photos=[photos[0].read_bytes()], contact="jb@example.org", actor="op"
         ).id
+        lethe.requests.verify(request_id, actor="op", method="id_document", attested=True)
     _kill_mid_erasure(data, "rows", request_id, tmp_path)
     with Lethe(make_settings(data)) as lethe:  # the erasure job is finished on open
         assert set(lethe.catalog.face_ids().tolist()).isdisjoint(theirs)
@@ -363,12 +366,15 @@ def test_erasure_deletes_the_persons_access_exports(
     rose = [(fixtures_dir / "identities" / "rose_leslie" / "img1.jpg").read_bytes()]
     with Lethe(make_settings(data)) as lethe:
         requests = lethe.requests
-        biden_export = Path(str(requests.run(requests.open(kind="access", photos=biden, contact="b@x.org").id,
-                                             actor="dpo")["export"]))  # fmt: skip
-        rose_export = Path(str(requests.run(requests.open(kind="access", photos=rose, contact="r@x.org").id,
-                                            actor="dpo")["export"]))  # fmt: skip
+        exports = []
+        for photos in (biden, rose):
+            access = requests.open(kind="access", photos=photos, contact="x@x.org").id
+            requests.verify(access, actor="dpo", method="id_document", attested=True)
+            exports.append(Path(str(requests.run(access, actor="dpo")["export"])))
+        biden_export, rose_export = exports
         assert (biden_export / "export.json").is_file() and (rose_export / "export.json").is_file()
         erasure = requests.open(kind="erasure", photos=biden, contact="b@x.org")
+        requests.verify(erasure.id, actor="dpo", method="id_document", attested=True)
         requests.run(erasure.id, actor="dpo", auto_only=True)
     assert not biden_export.exists()
     assert (rose_export / "export.json").is_file()

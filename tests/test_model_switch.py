@@ -106,6 +106,7 @@ def test_an_objection_made_under_the_old_model_keeps_the_person_out_after_the_sw
         opened = requests.open(
             kind="objection", photos=[(kit / "john1.jpeg").read_bytes()], contact="k@example.org"
         )
+        requests.verify(opened.id, actor="dpo", method="id_document", attested=True)
         assert requests.run(opened.id, actor="dpo", auto_only=True)["suppressed"] is True
         (entry,) = lethe.objections.list_active()
         assert entry["model"] == "dlib-resnet-v1"
@@ -130,6 +131,7 @@ def test_a_restriction_made_under_the_old_model_still_hides_the_person_after_ree
         opened = requests.open(
             kind="restriction", photos=[(rose / "img1.jpg").read_bytes()], contact="r@x.org"
         )
+        requests.verify(opened.id, actor="dpo", method="id_document", attested=True)
         assert requests.run(opened.id, actor="dpo", auto_only=True)["restricted"] is True
     with Lethe(make_settings(data)) as lethe:
         report = lethe.reembed(actor="dpo")

@@ -149,6 +149,8 @@ def test_then_delete_waits_for_open_access_requests_and_then_erases_and_shreds(
     access = requests.open(
         kind="access", photos=[biden_photos(fixtures_dir)[0].read_bytes()], contact="jb@example.org"
     ).id
+    # Only a verified request holds an order back (an unverified one is anyone's: security review 10).
+    requests.verify(access, actor="dpo", method="id_document", attested=True)
 
     result = lethe.orders.stop("DE", then_delete=True, actor="dpo")
     assert result["sources_restricted"] == 1
@@ -198,6 +200,7 @@ def test_then_delete_with_no_open_request_erases_at_once(lethe: Lethe, fixtures_
     answered = lethe.requests.open(
         kind="access", photos=[biden_photos(fixtures_dir)[0].read_bytes()], contact="a@example.org"
     ).id
+    lethe.requests.verify(answered, actor="dpo", method="id_document", attested=True)
     lethe.requests.run(answered, actor="op")
     # An erasure request still open does not hold the order back (only access requests do).
     lethe.requests.open(
@@ -210,6 +213,48 @@ def test_then_delete_with_no_open_request_erases_at_once(lethe: Lethe, fixtures_
     assert (result["state"], result["erased_faces"], result["faces_remaining"]) == ("completed", 2, 0)
     assert faces_by_source(lethe) == {"events": french}
     assert status(lethe) == {"events": "active", "press": "deleted"}
+
+
+def test_unverified_access_requests_do_not_hold_a_deletion_order_back(
+    lethe: Lethe, fixtures_dir: Path
+) -> None:
+    """Security review, finding 10: anonymous portal access requests (confirmed or not) and desk
+    requests nobody verified kept every ``then_delete`` order pending; only a verified access
+    request that may still need the stopped source's faces holds it now."""
+    german, french = faces_by_source(lethe)["press"], faces_by_source(lethe)["events"]
+    requests = lethe.requests
+    photo = biden_photos(fixtures_dir)[0].read_bytes()
+    unconfirmed = requests.open(
+        kind="access", photos=[photo], contact="a@example.org", channel="portal", confirm_contact=True
+    )
+    confirmed = requests.open(
+        kind="access", photos=[photo], contact="b@example.org", channel="portal", confirm_contact=True
+    )
+    message = json.loads((lethe.settings.data_dir / "outbox" / f"request-{confirmed.id}.json").read_text())
+    requests.confirm_contact(confirmed.ref, str(message["code"]))
+    desk = requests.open(kind="access", photos=[photo], contact="c@example.org")
+    # A verified access request, not run yet, may still need the source: it holds the order.
+    strict = requests.open(kind="access", photos=[photo], contact="d@example.org")
+    requests.verify(strict.id, actor="dpo", method="id_document", attested=True)
+    assert [requests.get(r).state for r in (unconfirmed.id, confirmed.id, desk.id)] == [
+        "unconfirmed",
+        "received",
+        "received",
+    ]
+
+    result = lethe.orders.stop("DE", then_delete=True, actor="dpo", reference="BfDI-2026-7")
+    # the verified one holds it (not run yet: it might need the source); the others do not
+    assert result["state"] == "pending_delete" and result["waiting_for_requests"] == [strict.id]
+    ran = requests.run(strict.id, actor="dpo", auto_only=True)
+    assert ran["faces"] == 2 and ran["state"] == "answered"
+    (done,) = lethe.orders.complete_pending(actor="dpo")
+    assert done["state"] == "completed" and done["erased_faces"] == len(german) == 2
+    assert faces_by_source(lethe) == {"events": french}
+    assert [requests.get(r).state for r in (unconfirmed.id, confirmed.id, desk.id)] == [
+        "unconfirmed",
+        "received",
+        "received",
+    ]
 
 
 def test_cli_order_stop_contract(data: Path, fixtures_dir: Path) -> None:

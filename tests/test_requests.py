@@ -222,7 +222,7 @@ def test_reject_closes_the_request_and_deletes_the_requesters_photos(
     with pytest.raises(PrivacyError, match="rejected"):
         requests.run(request_id, actor="op")
     with pytest.raises(PrivacyError):
-        requests.verify(request_id, actor="op")
+        requests.verify(request_id, actor="op", method="id_document", attested=True)
     with pytest.raises(PrivacyError):
         requests.extend(request_id, reason="a perfectly good reason", actor="op")
     with pytest.raises(PrivacyError):
@@ -303,6 +303,7 @@ def test_review_band_waits_for_a_reviewer_and_only_confirmed_faces_are_erased(
         request_id = requests.open(
             kind="erasure", photos=[probe.read_bytes()], contact="jb@example.org", actor="op"
         ).id
+        requests.verify(request_id, actor="dpo", method="id_document", attested=True)
         first = requests.run(request_id, actor="op", auto_only=True)
         assert first["erased_faces"] == len(duplicates)
         assert first["review_candidates"] == len(similar) > 0
@@ -360,6 +361,7 @@ def test_a_request_rejected_after_a_partial_erasure_keeps_the_record_of_it(
             kind="erasure", photos=[photo(fixtures_dir, "joe_biden", "biden.jpg").read_bytes()],
             contact="jb@example.org", actor="op",
         ).id  # fmt: skip
+        requests.verify(request_id, actor="dpo", method="id_document", attested=True)
         first = requests.run(request_id, actor="op", auto_only=True)
         assert first["state"] == "in_review" and int(first["erased_faces"]) >= 1  # type: ignore[call-overload]
         view = requests.reject(request_id, reason="the requester withdrew the request", actor="op")
@@ -381,6 +383,7 @@ def test_an_objection_recorded_by_another_process_applies_at_once(
             kind="objection", photos=[photo(fixtures_dir, "kit_harington").read_bytes()],
             contact="k@example.org",
         ).id  # fmt: skip
+        cli.requests.verify(request_id, actor="dpo", method="id_document", attested=True)
         assert cli.requests.run(request_id, actor="op", auto_only=True)["suppressed"] is True
         assert cli.search(probe, purpose=PURPOSE).no_match
         assert service.search(probe, purpose=PURPOSE).no_match
@@ -408,6 +411,7 @@ def test_an_objected_person_is_never_returned_nor_ingested_again_until_withdrawa
         request_id = requests.open(
             kind="objection", photos=[kit_photos[0].read_bytes()], contact="k@example.org", actor="op"
         ).id
+        requests.verify(request_id, actor="dpo", method="id_document", attested=True)
         result = requests.run(request_id, actor="op", auto_only=True)
         assert result["suppressed"] is True and result["state"] == "answered"
         assert result["review_candidates"] == 0
@@ -515,6 +519,7 @@ def test_access_export_lists_every_photo_and_every_search_that_returned_it(
             contact="bo@example.org",
             actor="op",
         ).id
+        requests.verify(request_id, actor="dpo", method="id_document", attested=True)
         result = requests.run(request_id, actor="op", auto_only=True)
         assert result["state"] == "answered" and result["review_candidates"] == 0
         assert result["faces"] == len(theirs)
@@ -562,6 +567,10 @@ def test_cli_request_contract(gallery: Path, tmp_path: Path, fixtures_dir: Path)
     assert isinstance(opened["id"], int)
     due = datetime.fromisoformat(str(opened["due_at"]))
     assert due.tzinfo is not None and timedelta(days=27) < due - datetime.now(UTC) < timedelta(days=32)
+    refused = run_cli(data, "request", "run", str(opened["id"]), "--auto", "--json")
+    assert refused.returncode == 4 and refused.stdout == "" and "not verified" in refused.stderr
+    verified = cli_json(data, "request", "verify", str(opened["id"]), "--method", "id_document")
+    assert verified["id"] == opened["id"] and verified["state"] == "verified"
     erased = cli_json(data, "request", "run", str(opened["id"]), "--auto")
     assert {"erased_faces", "erased_images", "review_candidates", "remaining_after_verify"} <= set(erased)
     assert erased["erased_faces"] == 4 and erased["erased_images"] == 2
@@ -572,6 +581,7 @@ def test_cli_request_contract(gallery: Path, tmp_path: Path, fixtures_dir: Path)
         "--photo", str(photo(fixtures_dir, "barack_obama", "obama.jpg")),
         "--photo", str(photo(fixtures_dir, "barack_obama", "obama1.jpg")), "--contact", "o@example.org",
     )  # fmt: skip
+    cli_json(data, "request", "verify", str(access["id"]), "--method", "id_document", "--note", "passport")
     exported = cli_json(data, "request", "run", str(access["id"]), "--auto")
     assert exported["faces"] == 9
     assert (Path(str(exported["export"])) / "export.json").is_file()
@@ -580,6 +590,7 @@ def test_cli_request_contract(gallery: Path, tmp_path: Path, fixtures_dir: Path)
         data, "request", "open", "--kind", "objection",
         "--photo", str(photo(fixtures_dir, "kit_harington")), "--contact", "k@example.org",
     )  # fmt: skip
+    cli_json(data, "request", "verify", str(objection["id"]), "--method", "signed_letter")
     assert cli_json(data, "request", "run", str(objection["id"]), "--auto")["suppressed"] is True
 
     # Failures: one-line reason on stderr, nothing on stdout, the documented exit codes.
@@ -620,6 +631,7 @@ def test_an_objection_reviewed_in_two_runs_is_one_objection_that_one_withdrawal_
             kind="objection", photos=[photo(fixtures_dir, person, "img1.jpg").read_bytes()],
             contact="al@example.org", actor="op",
         ).id  # fmt: skip
+        requests.verify(request_id, actor="dpo", method="id_document", attested=True)
         first = requests.run(request_id, actor="op", auto_only=True)
         # One of his photos is less alike (PNG portrait): it waits for a reviewer.
         assert first["suppressed"] is True and first["state"] == "in_review"
@@ -652,6 +664,7 @@ def test_a_restriction_hides_the_person_from_search_but_keeps_their_data(
         assert not lethe.search(photos[1].read_bytes(), purpose="test").no_match
         requests = lethe.requests
         opened = requests.open(kind="restriction", photos=[photos[0].read_bytes()], contact="r@example.org")
+        requests.verify(opened.id, actor="dpo", method="id_document", attested=True)
         result = requests.run(opened.id, actor="dpo", auto_only=True)
         assert result["restricted"] is True and result["state"] == "answered"
         assert lethe.catalog.count_faces() == faces_before

@@ -57,7 +57,8 @@ def request_id(client: TestClient, fixtures_dir: Path) -> int:
     )
     assert opened.status_code == 201, opened.text
     number = int(opened.json()["id"])
-    verified = client.post(f"/api/requests/{number}/verify", headers={"X-CSRF-Token": csrf}, json={})
+    check = {"method": "id_document", "attest": True}
+    verified = client.post(f"/api/requests/{number}/verify", headers={"X-CSRF-Token": csrf}, json=check)
     assert verified.status_code == 200, verified.text
     ran = client.post(f"/api/requests/{number}/run", headers={"X-CSRF-Token": csrf}, json={"auto": True})
     assert ran.status_code == 200 and ran.json()["review_candidates"] >= 1, ran.text
@@ -265,8 +266,11 @@ def test_the_portal_has_no_place_for_results(client: TestClient) -> None:
     for kind in ("access", "erasure", "objection"):
         assert f'value="{kind}"' in html
     assert 'name="contact"' in html and 'name="photos"' in html
-    # it calls nothing but the portal endpoint, and has nowhere to show what the gallery holds
-    assert set(re.findall(r'"(/api/[^"]*)"', html)) == {"/api/portal/requests"}
+    # it calls nothing but the portal's endpoints (submit, and confirm the contact address with the
+    # code sent there), and has nowhere to show what the gallery holds
+    assert set(re.findall(r'"(/api/[^"]*)"', html)) == {"/api/portal/requests", "/api/portal/confirm"}
+    # a photo of someone else is refused (security review, finding 1)
+    assert "only about yourself" in html.lower() and "someone else" in html and "is refused" in html
     for word in ("result", "match", "score", "similar", "crop", "found"):
         assert word not in html.lower(), word
     script = client.get("/static/portal.js").text
@@ -286,6 +290,8 @@ def test_an_answered_access_request_offers_its_export(client: TestClient, fixtur
         files={"photos": jpeg(probe)},
     )
     number = opened.json()["id"]
+    check = {"method": "id_document", "attest": True}
+    assert client.post(f"/api/requests/{number}/verify", headers=headers, json=check).status_code == 200
     client.post(f"/api/requests/{number}/run", headers=headers, json={"auto": True})
     pending = client.get(f"/api/requests/{number}/candidates", params={"pending": True}).json()["candidates"]
     for candidate in pending:  # whatever waits for a reviewer: not the person

@@ -8,8 +8,8 @@ and how it is shaped is this module's.
 
 - :func:`dashboard_stats`: gallery size, searches today, open requests and the next due date;
 - :func:`source_rows`: every source with its lawful basis, status and counts;
-- :func:`request_rows`, :func:`request_detail`: data-subject requests by due date, and one with
-  its history and contact;
+- :func:`request_rows`, :func:`request_page`, :func:`request_detail`: data-subject requests by due
+  date (a bounded page), and one with its history, identity checks and contact;
 - :func:`candidate_rows`, :func:`candidate_row`: the faces found for a request, with a crop link;
 - :func:`face_crops`: faces' crops, or "shredded" (``None``) where their source key was destroyed;
 - :func:`audit_rows`, :func:`audit_verification`: audit entries newest first, and a fresh check of
@@ -30,23 +30,24 @@ if TYPE_CHECKING:
     from lethe.privacy.requests import CandidateView
 
 #: A signed link to a face's crop for the user who is shown it (``lethe.http.state.CropLinks``).
-CropUrl = Callable[[int], str]
+CropUrl = Callable[[int], str | None]
 
 
 def dashboard_stats(engine: Lethe, *, now: datetime | None = None) -> dict[str, object]:
     """Figures for a dashboard: gallery size, searches since midnight (UTC), open requests, how many
     are overdue and the next due date."""
     midnight = (now or datetime.now(UTC)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    open_requests = engine.requests.list_requests(open_only=True)
+    queue = engine.requests.queue_summary()
+    next_due = queue["next_due_at"]
     return {
         "faces": engine.catalog.count_faces(),
         "images": engine.catalog.count_images(),
         "sources": len(engine.catalog.sources()),
         "index_vectors": len(engine.index),
         "searches_today": engine.count_audited("search", since=midnight),
-        "open_requests": len(open_requests),
-        "overdue_requests": sum(1 for r in open_requests if r.overdue),
-        "next_due_at": open_requests[0].due_at.isoformat() if open_requests else None,
+        "open_requests": queue["open"],
+        "overdue_requests": queue["overdue"],
+        "next_due_at": next_due.isoformat() if isinstance(next_due, datetime) else None,
     }
 
 
@@ -57,18 +58,37 @@ def source_rows(engine: Lethe) -> list[dict[str, object]]:
 
 
 def request_rows(
-    engine: Lethe, *, state: str | None = None, open_only: bool = False
+    engine: Lethe, *, state: str | None = None, open_only: bool = False, limit: int = 50
 ) -> list[dict[str, object]]:
-    """Requests by due date (soonest first), each with its ``overdue`` flag."""
-    return [v.as_dict() for v in engine.requests.list_requests(state=state, open_only=open_only)]
+    """The first ``limit`` requests by due date (soonest first), each with its ``overdue`` flag."""
+    return request_page(engine, state=state, open_only=open_only, limit=limit)["requests"]  # type: ignore[return-value]
+
+
+def request_page(
+    engine: Lethe, *, state: str | None = None, open_only: bool = False, limit: int = 50, page: int = 1
+) -> dict[str, object]:
+    """One page of requests by due date: ``requests``, ``total`` matched, ``page`` and
+    ``next_page`` (``None`` on the last page)."""
+    views = engine.requests.list_requests(state=state, open_only=open_only, limit=limit, page=page)
+    return {
+        "requests": [v.as_dict() for v in views],
+        "total": views.total,
+        "page": views.page,
+        "next_page": views.next_page,
+    }
 
 
 def request_detail(engine: Lethe, request_id: int) -> dict[str, object]:
-    """One request: state, dates, candidate counts, its history (``events``) and the contact address
-    to answer. ``NotFoundError`` for an unknown request."""
+    """One request: state, dates, candidate counts, its history (``events``), its identity checks
+    (``verifications``) and the contact address to answer. ``NotFoundError`` for an unknown
+    request."""
     requests = engine.requests
     view = requests.get(request_id)
-    return view.as_dict() | {"events": requests.events(request_id), "contact": requests.contact(request_id)}
+    return view.as_dict() | {
+        "events": requests.events(request_id),
+        "verifications": requests.verifications(request_id),
+        "contact": requests.contact(request_id),
+    }
 
 
 def candidate_row(candidate: CandidateView, crop_url: CropUrl) -> dict[str, object]:
@@ -90,8 +110,14 @@ def candidate_rows(
     """The faces found for a request, best first (``pending_only``: those still waiting for a
     reviewer). ``NotFoundError`` for an unknown request."""
     requests = engine.requests
-    requests.get(request_id)  # an unknown request is an error, not an empty list
+    view = requests.get(request_id)  # an unknown request is an error, not an empty list
+    if view.closed_at is not None:  # no crop link for a closed request: nothing is left to decide
+        crop_url = _no_link
     return [candidate_row(c, crop_url) for c in requests.candidates(request_id, pending_only=pending_only)]
+
+
+def _no_link(_face_id: int) -> None:
+    return None
 
 
 def face_crops(engine: Lethe, face_ids: Iterable[int]) -> dict[int, bytes | None]:

@@ -141,7 +141,7 @@ def subject_request(stack: Stack, kind: str, probe: bytes) -> dict[str, Any]:
     run on the automatic band (``lethe request run --auto``); an access request's export read."""
     requests = stack.lethe.requests
     opened = requests.open(kind=kind, photos=[probe], contact="subject@example.org", actor=ACTOR)
-    requests.verify(opened.id, actor="dpo")
+    requests.verify(opened.id, actor="dpo", method="id_document", attested=True)
     run = requests.run(opened.id, actor="dpo", auto_only=True)
     answer = {"run": run, "request": requests.get(opened.id), "candidates": requests.candidates(opened.id)}
     if kind == "access":

@@ -82,7 +82,9 @@ def open_and_decide(stack: Stack, probe: bytes, face_id: int) -> object:
             id="run an answered request again",
         ),
         pytest.param(
-            lambda s: s.lethe.requests.verify(request_of(s, "erasure"), actor="dpo"),
+            lambda s: s.lethe.requests.verify(
+                request_of(s, "erasure"), actor="dpo", method="id_document", attested=True
+            ),
             PrivacyError,
             id="verify an answered request",
         ),

@@ -1,8 +1,9 @@
 """The service's scheduled job: retention purges and pending order deletions, on a timer.
 
 A daemon thread waits ``maintenance_interval_s`` (the first pass after at most a minute), then
-erases faces kept past their source's retention and completes jurisdiction-stop deletions whose
-access requests have been answered. Each pass is audited by the actions it takes; failures are
+erases faces kept past their source's retention, completes jurisdiction-stop deletions whose
+access requests have been answered, and expires portal requests whose contact address was not
+confirmed in time. Each pass is audited by the actions it takes; failures are
 logged (ids and counts only) and retried at the next pass.
 """
 
@@ -21,12 +22,15 @@ FIRST_PASS_MAX_S = 60.0
 def run_once(engine: Lethe) -> dict[str, object]:
     purged = engine.retention.purge(actor=ACTOR)
     completed = engine.orders.complete_pending(actor=ACTOR)
+    expired = engine.requests.expire_unconfirmed()
     log.info(
-        "maintenance: retention erased %s face(s); %d pending order(s) checked",
+        "maintenance: retention erased %s face(s); %d pending order(s) checked; "
+        "%d unconfirmed portal request(s) expired",
         purged["erased_faces"],
         len(completed),
+        expired,
     )
-    return {"retention": purged, "orders": completed}
+    return {"retention": purged, "orders": completed, "expired_requests": expired}
 
 
 class Maintenance:

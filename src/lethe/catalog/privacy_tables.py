@@ -1,5 +1,6 @@
 """Tables of the privacy layer (migration 0003): requests, candidates, probes, suppression,
-orders, erasure jobs, erased-photo tombstones and per-source keys."""
+orders, erasure jobs, erased-photo tombstones and per-source keys; identity verifications and the
+contact confirmation (migration 0010)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,29 @@ class RequestRow(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Portal requests (migration 0010): SHA-256 of the one-time code sent to the contact address,
+    #: when it came back, and how many wrong codes were tried.
+    confirm_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    confirm_attempts: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
+class RequestVerificationRow(Base):
+    """One check of a requester's identity (migration 0010): how, by whom, when, and the verifier's
+    attestation that the person checked is the person in the photos. The note is free text (it may
+    name a document): it stays here, off the audit chain."""
+
+    __tablename__ = "request_verification"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("request.id"), index=True)
+    method: Mapped[str] = mapped_column(String(30))
+    verified_by: Mapped[str] = mapped_column(String(200))
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attested: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = {"sqlite_autoincrement": True}
 

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from lethe.cli._support import JsonOpt, actor, emit, err, fail, out
 from lethe.cli._support import engine_from_settings as _engine
-from lethe.privacy.requests import KINDS
+from lethe.privacy.requests import KINDS, METHODS
 from lethe.storage import atomic_write, private_dir
 from lethe.views import face_crops
 
@@ -70,11 +70,13 @@ def request_open(
 def request_list(
     state: Annotated[str | None, typer.Option(help="Only requests in this state.")] = None,
     open_only: Annotated[bool, typer.Option("--open", help="Only requests not yet answered.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Requests per page.")] = 50,
+    page: Annotated[int, typer.Option(min=1, help="Page number (from 1).")] = 1,
     as_json: JsonOpt = False,
 ) -> None:
-    """Requests by due date; overdue ones are marked."""
+    """Requests by due date, one page at a time; overdue ones are marked."""
     with _engine() as engine:
-        views = engine.requests.list_requests(state=state, open_only=open_only)
+        views = engine.requests.list_requests(state=state, open_only=open_only, limit=limit, page=page)
 
     def human() -> None:
         table = Table("id", "kind", "state", "received", "due", "overdue")
@@ -85,7 +87,8 @@ def request_list(
             )
         out.print(table)
 
-    emit(as_json, {"requests": [v.as_dict() for v in views]}, human)
+    payload = {"requests": [v.as_dict() for v in views], "total": views.total, "next_page": views.next_page}
+    emit(as_json, payload, human)
 
 
 @request_app.command("show")
@@ -96,19 +99,28 @@ def request_show(
     with _engine() as engine:
         requests = engine.requests
         view = requests.get(request_id)
-        payload = view.as_dict() | {"events": requests.events(request_id)}
+        payload = view.as_dict() | {
+            "events": requests.events(request_id),
+            "verifications": requests.verifications(request_id),
+        }
     emit(as_json, payload, lambda: out.print_json(data=payload))
 
 
 @request_app.command("verify")
 def request_verify(
     request_id: Annotated[int, typer.Argument()],
-    note: Annotated[str | None, typer.Option(help="How the identity was checked.")] = None,
+    method: Annotated[str, typer.Option(help=f"How the identity was checked: {', '.join(METHODS)}.")],
+    note: Annotated[
+        str | None, typer.Option(help="Details of the check (kept with the record, off the audit chain).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Record that the requester's identity was verified."""
+    """Record a check of the requester's identity. Running it attests that the person checked is the
+    person in the request's photos. An erasure, objection or restriction needs one check; an access
+    request needs an identity document (--method id_document) or a second, different verifier. A
+    request recorded here was received at the desk: no contact confirmation is needed."""
     with _engine() as engine:
-        view = engine.requests.verify(request_id, actor=actor(), note=note)
+        view = engine.requests.verify(request_id, actor=actor(), method=method, attested=True, note=note)
     emit(as_json, view.as_dict(), lambda: out.print(f"request {view.id} is {view.state}"))
 
 

@@ -1,9 +1,14 @@
 """The access export (GDPR Art. 15): every photo of the person, where it came from, on what basis,
-until when it is kept, and every search that returned it — as JSON and as a readable HTML page."""
+until when it is kept, and every search that returned it — as JSON and as a readable HTML page.
+
+An export is written only for a request whose requester's identity was verified: for any other it
+lists nothing (no face, no photo, no source URL), whatever faces it is given. A rejected request's
+export is deleted (:func:`delete_export`)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -26,11 +31,26 @@ def exports_root(store: Store) -> Path:
     return store.settings.exports_dir or store.settings.data_dir / "exports"
 
 
+def delete_export(store: Store, folder: str | Path) -> bool:
+    """Delete an export folder (decrypted crops, the person's photo details) if it lies in the
+    exports folder; whether one was deleted."""
+    path = Path(folder).resolve()
+    if not path.is_relative_to(exports_root(store).resolve()) or not path.is_dir():
+        return False
+    shutil.rmtree(path)
+    return True
+
+
 def write_export(store: Store, request: RequestView, face_ids: Sequence[int]) -> tuple[Path, int]:
-    """Write ``export.json``, ``index.html`` and the face crops; returns (folder, faces listed)."""
+    """Write ``export.json``, ``index.html`` and the face crops; returns (folder, faces listed).
+    Nothing is listed until the requester's identity is verified."""
+    from lethe.privacy.requests.records import verified  # the requests package imports this module
+
     folder = private_dir(exports_root(store) / f"request-{request.id}-{request.ref}")
     crops = private_dir(folder / "crops")
     with store.catalog.session() as session:
+        if not verified(session, request.id, request.kind):
+            face_ids = []
         rows = session.execute(
             select(FaceRow, ImageRow, SourceRow)
             .join(ImageRow, FaceRow.image_id == ImageRow.id)

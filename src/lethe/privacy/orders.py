@@ -2,7 +2,8 @@
 
 ``stop`` marks the sources ``restricted`` in one transaction: from that commit on, search never
 returns their faces and ingest refuses them. With ``then_delete`` their faces are erased (and the
-sources' keys shredded) once no open access request still needs them; until then the order stays
+sources' keys shredded) once no verified access request still needs them (an unverified one never
+holds an order back); until then the order stays
 ``pending_delete`` and :func:`complete_pending` retries it (the service runs it on a schedule). The
 order, its execution and the proof (counts before and after) are recorded and audited.
 """
@@ -12,14 +13,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from lethe.catalog.privacy_tables import LegalOrderRow, RequestCandidateRow, RequestRow
 from lethe.catalog.repository import now_utc
 from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
 from lethe.errors import InputError, NotFoundError
 from lethe.privacy import audit
-from lethe.privacy.requests import OPEN_STATES
 from lethe.privacy.sources import ISO3166_ALPHA2
 
 if TYPE_CHECKING:
@@ -180,25 +180,40 @@ def _face_count(session: Session, source_ids: list[int]) -> int:
 
 
 def _blocking_requests(session: Session, source_ids: list[int]) -> list[int]:
-    """Open access requests that touch these sources, or have not been searched yet (they might)."""
-    open_access = session.scalars(
-        select(RequestRow).where(RequestRow.kind == "access", RequestRow.state.in_(OPEN_STATES))
-    ).all()
-    blocking = []
-    for request in open_access:
-        candidates = list(
-            session.scalars(
-                select(RequestCandidateRow.face_id).where(RequestCandidateRow.request_id == request.id)
-            )
+    """Verified access requests that may still need these sources' faces: those not run yet (they
+    might find the person there) and those with an undecided or confirmed candidate there.
+
+    A request whose requester's identity is not verified holds nothing back (an anonymous portal
+    submission, confirmed or not, could otherwise stall a regulator's order for as long as its
+    sender liked); nor does one whose candidates there were all rejected by a reviewer. Three
+    queries, whatever the number of requests."""
+    waiting = list(
+        session.scalars(
+            select(RequestRow.id)
+            .where(RequestRow.kind == "access", RequestRow.state.in_(("verified", "in_review")))
+            .order_by(RequestRow.id)
         )
-        if not candidates and request.state in ("received", "verified"):
-            blocking.append(request.id)
-            continue
-        touching = session.scalar(
-            select(func.count(FaceRow.id))
+    )
+    if not waiting or not source_ids:
+        return []
+    searched = set(
+        session.scalars(
+            select(RequestCandidateRow.request_id)
+            .where(RequestCandidateRow.request_id.in_(waiting))
+            .distinct()
+        )
+    )
+    touching = set(
+        session.scalars(
+            select(RequestCandidateRow.request_id)
+            .join(FaceRow, FaceRow.id == RequestCandidateRow.face_id)
             .join(ImageRow, FaceRow.image_id == ImageRow.id)
-            .where(FaceRow.id.in_(candidates), ImageRow.source_id.in_(source_ids))
+            .where(
+                RequestCandidateRow.request_id.in_(waiting),
+                ImageRow.source_id.in_(source_ids),
+                or_(RequestCandidateRow.decision.is_(None), RequestCandidateRow.decision == "confirmed"),
+            )
+            .distinct()
         )
-        if touching:
-            blocking.append(request.id)
-    return blocking
+    )
+    return [r for r in waiting if r not in searched or r in touching]

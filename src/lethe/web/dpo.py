@@ -16,12 +16,13 @@ from fastapi.responses import HTMLResponse
 from lethe import views
 from lethe.errors import NotFoundError
 from lethe.http.params import BeforeSeq, RowId
-from lethe.privacy.requests import OPEN_STATES
+from lethe.privacy.requests import METHODS, OPEN_STATES
 from lethe.web.common import DpoPage, OrdersPage, PageNotFound, State, Viewer, render
 
 router = APIRouter(include_in_schema=False)
 
 AUDIT_PAGE = 50
+REQUEST_PAGE = 50
 
 
 def _request(state: State, viewer: Viewer, request_id: int) -> dict[str, Any]:
@@ -37,10 +38,21 @@ def request_queue(
     state: State,
     viewer: DpoPage,
     show: Annotated[str, Query(pattern="^(open|all)$")] = "open",
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> HTMLResponse:
-    """Requests by due date, the overdue ones marked (in red and in words)."""
-    listed = views.request_rows(state.engine, open_only=show == "open")
-    return render(request, "requests.html", viewer, requests=listed, show=show, title="Requests")
+    """Requests by due date, the overdue ones marked (in red and in words), a page at a time."""
+    listed = views.request_page(state.engine, open_only=show == "open", limit=REQUEST_PAGE, page=page)
+    return render(
+        request,
+        "requests.html",
+        viewer,
+        requests=listed["requests"],
+        total=listed["total"],
+        page=page,
+        next_page=listed["next_page"],
+        show=show,
+        title="Requests",
+    )
 
 
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
@@ -58,6 +70,7 @@ def request_detail(request: Request, request_id: RowId, state: State, viewer: Dp
         pending=int(counts.get("review", 0)),
         photos=len(detail.get("probe_sha256") or []) if is_open else 0,
         has_export=detail["kind"] == "access" and bool((detail.get("outcome") or {}).get("export")),
+        methods=METHODS,
         title=f"Request {detail['ref']}",
     )
 

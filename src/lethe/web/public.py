@@ -1,8 +1,9 @@
 """Pages without a login: the login form and the public data-subject portal.
 
 The portal page only submits to ``POST /api/portal/requests`` and shows the receipt (reference and
-due date). It has no place for results of any kind: a submission never searches, and whether the
-person is in the gallery is told only by a data-protection officer after checking who asks.
+due date), and confirms a request with the code sent to the requester (``POST
+/api/portal/confirm``). It has no place for results of any kind: a submission never searches, and
+whether the person is in the gallery is told only by a data-protection officer after checking who asks.
 """
 
 from __future__ import annotations
@@ -41,13 +42,21 @@ async def login_page(
 
 
 @router.get("/portal", response_class=HTMLResponse)
-async def portal(request: Request) -> Response:
-    """The public form for a data subject's access, erasure or objection request."""
+async def portal(
+    request: Request,
+    reference: Annotated[str | None, Query(max_length=32)] = None,
+    code: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """The public form for a data subject's access, erasure, objection or restriction request, and
+    the form that confirms it with the code sent to the requester (the link in that message fills
+    it in)."""
     return render(
         request,
         "portal.html",
         await current_viewer(request),
         kinds=PORTAL_KINDS,
         most=MAX_PORTAL_PHOTOS,
+        reference=reference or "",
+        code=code or "",
         title="Your rights over your photos",
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
@@ -16,15 +16,24 @@ from lethe.http.params import Position, RowId
 from lethe.http.state import AppState, app_state
 from lethe.http.uploads import MAX_REQUEST_PHOTOS, MEDIA_TYPES, image_type, read_photos
 from lethe.privacy.access import exports_root
-from lethe.privacy.requests import KINDS
-from lethe.views import CropUrl, candidate_row, candidate_rows, request_detail, request_rows
+from lethe.privacy.requests import KINDS, MAX_PAGE_SIZE, METHODS, PAGE_SIZE
+from lethe.views import CropUrl, candidate_row, candidate_rows, request_detail, request_page
 
 router = APIRouter(prefix="/api/requests", tags=["requests"])
 State = Annotated[AppState, Depends(app_state)]
 
 
-class Note(BaseModel):
-    note: str | None = Field(default=None, max_length=2000, description="How the identity was checked.")
+class Verification(BaseModel):
+    method: Literal["id_document", "signed_letter", "account_holder", "in_person"] = Field(
+        description="How the identity was checked: " + "; ".join(f"`{k}`: {v}" for k, v in METHODS.items())
+    )
+    attest: bool = Field(
+        description="The verifier attests that the person checked is the person in the request's photos "
+        "(must be true)."
+    )
+    note: str | None = Field(
+        default=None, max_length=2000, description="Details of the check (kept off the audit chain)."
+    )
 
 
 class Reason(BaseModel):
@@ -67,9 +76,13 @@ def list_requests(
     _caller: Dpo,
     request_state: Annotated[str | None, Query(alias="state", max_length=20)] = None,
     open_only: Annotated[bool, Query(alias="open")] = False,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Requests per page.")] = PAGE_SIZE,
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
 ) -> dict[str, object]:
-    """Requests by due date, each with its `overdue` flag."""
-    return {"requests": request_rows(state.engine, state=request_state, open_only=open_only)}
+    """One page of requests by due date, each with its `overdue` flag; `total` matched and
+    `next_page` (null on the last page). Portal requests whose contact address is not confirmed
+    are listed only with `state=unconfirmed`."""
+    return request_page(state.engine, state=request_state, open_only=open_only, limit=limit, page=page)
 
 
 @router.get("/{request_id}")
@@ -79,10 +92,15 @@ def get_request(request_id: RowId, state: State, _caller: Dpo) -> dict[str, obje
 
 
 @router.post("/{request_id}/verify")
-def verify(request_id: RowId, state: State, caller: Dpo, body: Note | None = None) -> dict[str, object]:
-    """Record that the requester's identity was verified."""
-    note = body.note if body else None
-    return state.engine.requests.verify(request_id, actor=caller.actor, note=note).as_dict()
+def verify(request_id: RowId, body: Verification, state: State, caller: Dpo) -> dict[str, object]:
+    """Record a check of the requester's identity (method, attestation, note). An erasure,
+    objection or restriction is `verified` after one check; an access request after an
+    `id_document` check or checks by two different people. `409` before a portal requester has
+    confirmed the contact address, or when the same person checks twice."""
+    requests = state.engine.requests
+    return requests.verify(
+        request_id, actor=caller.actor, method=body.method, attested=body.attest, note=body.note
+    ).as_dict()
 
 
 @router.post("/{request_id}/extend")
@@ -100,7 +118,7 @@ def reject(request_id: RowId, body: Reason, state: State, caller: Dpo) -> dict[s
 @router.post("/{request_id}/run")
 def run(request_id: RowId, state: State, caller: Dpo, body: Run | None = None) -> dict[str, object]:
     """Find the person and act (erase / export / suppress); review candidates wait for a reviewer.
-    With `auto` only the automatic band is acted on."""
+    With `auto` only the automatic band is acted on. `409` unless the request is verified."""
     auto = body.auto if body else False
     return state.engine.requests.run(request_id, actor=caller.actor, auto_only=auto)
 

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from lethe.catalog import Source
 from lethe.catalog.repository import now_utc
 from lethe.errors import LawfulBasisError
-from lethe.privacy.gate import objections, probes
+from lethe.privacy.gate import erasure, objections, probes
 from lethe.privacy.gate.erasure import Eraser, ErasureReceipt
 from lethe.privacy.gate.ingest import IngestGate
 from lethe.privacy.gate.reembed import ReembedReport, reembed
@@ -76,6 +76,7 @@ class Gate:
         """Hold the write lock for one ingest into ``source`` and give the writer of its batches;
         afterwards the index is restructured if it grew past its exact size, and saved."""
         with self.store.writing():
+            objections.expire(self.store)  # erasure suppressions past their period go first
             writer = IngestGate(
                 self.store,
                 self.objection_templates,
@@ -117,6 +118,20 @@ class Gate:
     def receipt(self, job_id: int) -> ErasureReceipt | None:
         return self._eraser.receipt(job_id)
 
+    def lift_erasure(
+        self, *, actor: str, reason: str, job_id: int | None = None, sha256: str | None = None
+    ) -> dict[str, object]:
+        """An admin's audited override: the tombstones of one photo hash (``sha256``), or those of one
+        erasure job and its request's erasure suppression (``job_id``), are deleted, so the photos
+        may be ingested again. The caller checks that the actor is an admin."""
+        with self.store.writing():
+            return erasure.lift(self.store, actor=actor, reason=reason, job_id=job_id, sha256=sha256)
+
+    def expire_erasure_suppressions(self) -> int:
+        """Delete erasure suppressions past ``erasure_suppression_days`` (also done before each ingest)."""
+        with self.store.writing():
+            return objections.expire(self.store)
+
     def shred(self, source_ids: Sequence[int]) -> None:
         """Crypto-erase sources: their data keys are deleted, so every template and crop of theirs
         that any copy still holds is noise."""
@@ -138,8 +153,13 @@ class Gate:
         actor: str,
         received: datetime,
         due: datetime,
+        confirm_code: str | None = None,
+        confirm_hash: str | None = None,
+        confirm_until: datetime | None = None,
     ) -> int:
-        """Store a new request with the requester's sealed contact and photos; its id."""
+        """Store a new request with the requester's sealed contact and photos; its id. With
+        ``confirm_code`` (the portal) the request waits for the code, which is sent in a message
+        written to the outbox (:func:`probes.outbox`)."""
         with self.store.writing():
             return probes.open_request(
                 self.store,
@@ -152,7 +172,16 @@ class Gate:
                 actor=actor,
                 received=received,
                 due=due,
+                confirm_code=confirm_code,
+                confirm_hash=confirm_hash,
+                confirm_until=confirm_until,
             )
+
+    def drop_confirmation(self, request_id: int) -> bool:
+        """Delete a request's confirmation message still waiting in the outbox (the code came back,
+        or the request expired): it holds the contact address in clear."""
+        with self.store.writing():
+            return probes.drop_message(self.store, request_id)
 
     def replace_probe_template(self, probe_id: int, template: np.ndarray) -> None:
         with self.store.writing():
@@ -167,7 +196,8 @@ class Gate:
     # -- objections and restrictions -------------------------------------------------------------
 
     def suppress(self, templates: np.ndarray, *, request_id: int | None, actor: str, scope: str) -> int:
-        """Store (or replace) a request's objection or restriction templates; how many."""
+        """Store (or replace) a request's objection or restriction templates, or add to its erasure
+        suppression (scope ``erasure``); how many it holds."""
         with self.store.writing():
             return objections.suppress(self.store, templates, request_id=request_id, actor=actor, scope=scope)
 

@@ -1,13 +1,17 @@
 """A data-subject request's personal data: the requester's contact address and photos with their
 templates, stored sealed (master key) while the request is open and deleted when it closes (only
-the photos' hashes remain)."""
+the photos' hashes remain); and the message that asks a portal requester to confirm the contact
+address, left in the outbox for the operator's mailer (``LETHE_CONTACT_OUTBOX_DIR``) until the code
+comes back or the request expires."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,6 +21,7 @@ from sqlalchemy.orm import Session
 from lethe.catalog.privacy_tables import RequestEventRow, RequestProbeBlobRow, RequestProbeRow, RequestRow
 from lethe.errors import PrivacyError
 from lethe.privacy import audit
+from lethe.storage import atomic_write, private_dir
 
 if TYPE_CHECKING:
     from lethe.store import Store
@@ -42,15 +47,21 @@ def open_request(
     actor: str,
     received: datetime,
     due: datetime,
+    confirm_code: str | None = None,
+    confirm_hash: str | None = None,
+    confirm_until: datetime | None = None,
 ) -> int:
     """The request row with its sealed contact, each photo with its template and face count, its
-    first event and audit entry, in one transaction. Returns the request id."""
+    first event and audit entry, in one transaction. Returns the request id. With ``confirm_code``
+    the request is ``unconfirmed`` and the message carrying the code is written to the outbox
+    inside the transaction (no request is stored whose message could not be written)."""
     keyring = store.keyring
     with store.catalog.session() as session, session.begin():
         row = RequestRow(
             ref=secrets.token_hex(8),
             kind=kind,
-            state="received",
+            state="unconfirmed" if confirm_code else "received",
+            confirm_hash=confirm_hash,
             received_at=received,
             due_at=due,
             channel=channel,
@@ -83,10 +94,12 @@ def open_request(
                 at=received,
                 actor=actor,
                 from_state=None,
-                to_state="received",
+                to_state=row.state,
                 note=f"opened via {channel}",
             )
         )
+        if confirm_code:
+            _write_message(store, row.id, row.ref, contact, confirm_code, confirm_until or due)
         audit.append(
             session,
             actor=actor,
@@ -119,3 +132,44 @@ def drop(session: Session, request_id: int, at: datetime) -> int:
             session.delete(blob)
         probe.deleted_at = at
     return len(probes)
+
+
+def outbox(store: Store) -> Path:
+    """The folder the operator's mailer reads (``LETHE_CONTACT_OUTBOX_DIR``, default ``outbox/`` in the
+    data folder)."""
+    configured = store.settings.contact_outbox_dir
+    return configured.expanduser() if configured is not None else store.settings.data_dir / "outbox"
+
+
+def _message_path(store: Store, request_id: int) -> Path:
+    return outbox(store) / f"request-{request_id}.json"
+
+
+def _write_message(store: Store, request_id: int, ref: str, contact: str, code: str, until: datetime) -> None:
+    path = f"/portal?reference={ref}&code={code}"
+    message = {
+        "to": contact,
+        "subject": f"Confirm your request {ref}",
+        "body": (
+            "Someone asked, with this address, for a data-subject request about photos held by this "
+            f"service (reference {ref}). If it was you, confirm it with the code {code} on the portal "
+            f"page ({path}) before {until:%Y-%m-%d %H:%M} UTC. If it was not you, ignore this message: "
+            "the request and its photos are then deleted."
+        ),
+        "reference": ref,
+        "code": code,
+        "confirm_path": path,
+        "expires_at": until.isoformat(),
+    }
+    atomic_write(_message_path(store, request_id), json.dumps(message, indent=2).encode())
+
+
+def drop_message(store: Store, request_id: int) -> bool:
+    """Delete the request's waiting confirmation message (it holds the contact address), if the mailer
+    has not taken it yet. Whether one was there."""
+    private_dir(outbox(store))
+    try:
+        _message_path(store, request_id).unlink()
+    except FileNotFoundError:
+        return False
+    return True

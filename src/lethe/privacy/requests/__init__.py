@@ -6,33 +6,81 @@ of a requester's personal data goes through the gate (:mod:`lethe.privacy.gate`)
 There is no cap on how often a person may ask, nor on how far back an answer reaches. The
 requester's photos are stored encrypted (master key) only while the request is open; when it is
 answered or rejected the photos and their templates are deleted and only their hashes remain.
+
+Nothing runs for a requester whose identity was not verified: :meth:`SubjectRequests.verify`
+records each check (method, verifier, attestation) and moves the request to ``verified`` once the
+checks are enough for its kind (:func:`workflow.verification_complete`). A portal request first
+waits for its requester to return the one-time code sent to the contact address
+(:meth:`SubjectRequests.confirm_contact`); requests recorded at the desk skip that step.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import secrets
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from lethe.catalog.privacy_tables import ErasureJobRow, RequestCandidateRow, RequestRow
+from lethe.catalog.privacy_tables import (
+    ErasureJobRow,
+    RequestCandidateRow,
+    RequestRow,
+    RequestVerificationRow,
+)
 from lethe.catalog.repository import now_utc
 from lethe.errors import ConflictError, InputError, NotFoundError, PrivacyError
 from lethe.imaging import decode_image
+from lethe.model_ids import model_name
 from lethe.privacy import audit
+from lethe.privacy.access import delete_export
 from lethe.privacy.finder import Candidate, find_person
 from lethe.privacy.gate import ErasureReceipt, Gate
 from lethe.privacy.requests import records, workflow
 from lethe.privacy.requests.actions import ACTIONS, Run
 from lethe.privacy.requests.records import CandidateView, RequestView
-from lethe.privacy.requests.workflow import KINDS, MAX_CONTACT, OPEN_STATES, add_months
+from lethe.privacy.requests.workflow import (
+    KINDS,
+    MAX_CONTACT,
+    MAX_NOTE,
+    METHODS,
+    OPEN_STATES,
+    add_months,
+    verification_complete,
+)
 
 if TYPE_CHECKING:
     from lethe.pipeline import FacePipeline
 
-__all__ = ["KINDS", "OPEN_STATES", "CandidateView", "RequestView", "SubjectRequests", "add_months"]
+__all__ = [
+    "KINDS",
+    "METHODS",
+    "OPEN_STATES",
+    "CandidateView",
+    "RequestPage",
+    "RequestView",
+    "SubjectRequests",
+    "add_months",
+]
+
+#: Wrong confirmation codes after which a portal request expires.
+MAX_CONFIRM_ATTEMPTS = 5
+#: Requests per page of a list, by default and at most.
+PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
+_NOT_CONFIRMED = "the reference or the code is not right, or the request expired"
+
+
+class RequestPage(list[RequestView]):
+    """One page of requests by due date, with the total matched and the next page's number."""
+
+    def __init__(self, views: list[RequestView], *, total: int, page: int, next_page: int | None) -> None:
+        super().__init__(views)
+        self.total, self.page, self.next_page = total, page, next_page
 
 
 class SubjectRequests:
@@ -48,8 +96,18 @@ class SubjectRequests:
     # -- opening -------------------------------------------------------------------------------
 
     def open(
-        self, *, kind: str, photos: Sequence[bytes], contact: str, channel: str = "cli", actor: str = "system"
+        self,
+        *,
+        kind: str,
+        photos: Sequence[bytes],
+        contact: str,
+        channel: str = "cli",
+        actor: str = "system",
+        confirm_contact: bool = False,
     ) -> RequestView:
+        """Record a request. With ``confirm_contact`` (the public portal) it stays ``unconfirmed``,
+        out of the DPO's queue, until the one-time code sent to ``contact`` comes back
+        (:meth:`confirm_contact`); a request recorded at the desk is ``received`` at once."""
         if kind not in KINDS:
             raise InputError(f"request kind must be one of {', '.join(KINDS)}")
         contact = contact.strip()
@@ -66,6 +124,7 @@ class SubjectRequests:
             templates.append(faces[0].embedding)
             counts.append(len(faces))
         received = now_utc()
+        code = secrets.token_urlsafe(9) if confirm_contact else None
         request_id = self.gate.open_request(
             kind=kind,
             photos=photos,
@@ -76,8 +135,63 @@ class SubjectRequests:
             actor=actor,
             received=received,
             due=add_months(received, 1),
+            confirm_code=code,
+            confirm_hash=_code_hash(code) if code else None,
+            confirm_until=received + timedelta(seconds=self.settings.contact_confirmation_ttl_s),
         )
         return self.get(request_id)
+
+    def confirm_contact(self, reference: str, code: str) -> RequestView:
+        """The requester returned the code sent to their contact address: the request is
+        ``received`` and goes to the DPO's queue. One answer (:class:`InputError`) for an unknown
+        reference, a wrong code and an expired request; after ``MAX_CONFIRM_ATTEMPTS`` wrong codes,
+        or past ``contact_confirmation_ttl_s``, the request expires. Confirming twice is harmless."""
+        confirmed = expired = False
+        with self.catalog.session() as session, session.begin():
+            row = session.scalars(select(RequestRow).where(RequestRow.ref == reference.strip())).first()
+            if row is None or row.confirm_hash is None:
+                raise InputError(_NOT_CONFIRMED)
+            request_id = row.id
+            right = hmac.compare_digest(_code_hash(code.strip()), row.confirm_hash)
+            if row.state != "unconfirmed":
+                if right and row.confirmed_at is not None:
+                    return records.view(session, row)
+                raise InputError(_NOT_CONFIRMED)
+            late = now_utc() > row.received_at + timedelta(seconds=self.settings.contact_confirmation_ttl_s)
+            if right and not late:
+                row.confirmed_at = now_utc()
+                workflow.move(session, row, "received", "portal", "contact address confirmed")
+                confirmed = True
+            else:  # counted in this transaction, refused after it commits
+                row.confirm_attempts += 1
+                if late or row.confirm_attempts >= MAX_CONFIRM_ATTEMPTS:
+                    self._expire(session, row)
+                    expired = True
+        if confirmed or expired:
+            self.gate.drop_confirmation(request_id)
+        if not confirmed:
+            raise InputError(_NOT_CONFIRMED)
+        return self.get(request_id)
+
+    def expire_unconfirmed(self, *, now: datetime | None = None) -> int:
+        """Close portal requests whose contact address was not confirmed in time (photos, contact
+        and the waiting message deleted); how many."""
+        limit = (now or now_utc()) - timedelta(seconds=self.settings.contact_confirmation_ttl_s)
+        with self.catalog.session() as session, session.begin():
+            rows = session.scalars(
+                select(RequestRow).where(RequestRow.state == "unconfirmed", RequestRow.received_at < limit)
+            ).all()
+            ids = [row.id for row in rows]
+            for row in rows:
+                self._expire(session, row)
+        for request_id in ids:
+            self.gate.drop_confirmation(request_id)
+        return len(ids)
+
+    @staticmethod
+    def _expire(session: Any, row: RequestRow) -> None:
+        workflow.move(session, row, "expired", "system", "contact address not confirmed")
+        workflow.close(session, row, {"expired": "contact address not confirmed"})
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -85,14 +199,54 @@ class SubjectRequests:
         with self.catalog.session() as session:
             return records.view(session, workflow.row_of(session, request_id))
 
-    def list_requests(self, *, state: str | None = None, open_only: bool = False) -> list[RequestView]:
+    def list_requests(
+        self,
+        *,
+        state: str | None = None,
+        open_only: bool = False,
+        limit: int | None = None,
+        page: int = 1,
+    ) -> RequestPage:
+        """Requests by due date (soonest first): one page of ``limit`` (at most ``MAX_PAGE_SIZE``;
+        pages numbered from 1), or every one with no ``limit`` (the compliance pack; the API, the
+        pages and the CLI always ask for a page). Portal requests whose contact address is not
+        confirmed are listed only when asked for by state (``unconfirmed``). A fixed number of
+        queries whatever the page size (:func:`records.views`)."""
+        page = max(1, int(page))
         with self.catalog.session() as session:
-            query = select(RequestRow).order_by(RequestRow.due_at)
+            where = []
             if state:
-                query = query.where(RequestRow.state == state)
-            if open_only:
-                query = query.where(RequestRow.state.in_(OPEN_STATES))
-            return [records.view(session, r) for r in session.scalars(query)]
+                where.append(RequestRow.state == state)
+            elif open_only:
+                where.append(RequestRow.state.in_(OPEN_STATES))
+            else:
+                where.append(RequestRow.state != "unconfirmed")
+            if open_only and state:
+                where.append(RequestRow.state.in_(OPEN_STATES))
+            total = int(session.scalar(select(func.count(RequestRow.id)).where(*where)) or 0)
+            query = select(RequestRow).where(*where).order_by(RequestRow.due_at, RequestRow.id)
+            if limit is not None:
+                limit = max(1, min(int(limit), MAX_PAGE_SIZE))
+                query = query.offset((page - 1) * limit).limit(limit)
+            views = records.views(session, session.scalars(query).all())
+        more = limit is not None and page * limit < total
+        return RequestPage(views, total=total, page=page, next_page=page + 1 if more else None)
+
+    def queue_summary(self, *, now: datetime | None = None) -> dict[str, object]:
+        """The DPO's queue counted in SQL: open requests, overdue ones, the next due date."""
+        at = now or now_utc()
+        with self.catalog.session() as session:
+            opened = RequestRow.state.in_(OPEN_STATES)
+            count, next_due = session.execute(
+                select(func.count(RequestRow.id), func.min(RequestRow.due_at)).where(opened)
+            ).one()
+            overdue = session.scalar(select(func.count(RequestRow.id)).where(opened, RequestRow.due_at < at))
+        return {"open": int(count or 0), "overdue": int(overdue or 0), "next_due_at": next_due}
+
+    def verifications(self, request_id: int) -> list[dict[str, object]]:
+        """The identity checks recorded for a request, oldest first."""
+        with self.catalog.session() as session:
+            return records.verifications(session, request_id)
 
     def contact(self, request_id: int) -> str:
         with self.catalog.session() as session:
@@ -128,10 +282,66 @@ class SubjectRequests:
 
     # -- state changes -------------------------------------------------------------------------
 
-    def verify(self, request_id: int, *, actor: str, note: str | None = None) -> RequestView:
+    def verify(
+        self, request_id: int, *, actor: str, method: str, attested: bool, note: str | None = None
+    ) -> RequestView:
+        """Record one check of the requester's identity: how (``method``, one of :data:`METHODS`),
+        by whom, and the verifier's attestation that the person checked is the person in the
+        photos (required). The request becomes ``verified`` once the checks are enough for its
+        kind (:func:`workflow.verification_complete`); a second check must be someone else's. The
+        note stays with the record, off the audit chain."""
+        if method not in METHODS:
+            raise InputError(f"verification method must be one of {', '.join(METHODS)}")
+        if not attested:
+            raise InputError("the verifier must attest that the person checked is the person in the photos")
+        note = (note or "").strip() or None
+        if note is not None and len(note) > MAX_NOTE:
+            raise InputError(f"a verification note holds at most {MAX_NOTE} characters")
+        at = now_utc()
         with self.catalog.session() as session, session.begin():
             row = workflow.row_of(session, request_id)
-            workflow.move(session, row, "verified", actor, note or "identity of the requester verified")
+            if row.state == "unconfirmed":
+                raise PrivacyError(
+                    f"request {row.id}: the requester has not confirmed the contact address yet"
+                )
+            if row.state != "received":
+                raise PrivacyError(f"request {row.id} is {row.state}; it cannot be verified again")
+            earlier = [
+                (r.method, r.verified_by)
+                for r in session.scalars(
+                    select(RequestVerificationRow).where(RequestVerificationRow.request_id == row.id)
+                )
+            ]
+            if actor in {by for _, by in earlier}:
+                raise ConflictError(
+                    f"request {row.id} was already checked by {actor}: a second check must be someone else's"
+                )
+            session.add(
+                RequestVerificationRow(
+                    request_id=row.id,
+                    method=method,
+                    verified_by=actor,
+                    verified_at=at,
+                    attested=True,
+                    note=note,
+                )
+            )
+            audit.append(
+                session,
+                actor=actor,
+                action="request.verify",
+                details={"request_id": row.id, "method": method, "attested": True},
+                at=at,
+                texts={"note": note} if note else None,
+            )
+            if verification_complete(row.kind, [*earlier, (method, actor)]):
+                workflow.move(session, row, "verified", actor, f"identity verified ({method})")
+            else:
+                workflow.event(
+                    session, row, row.state, row.state, actor,
+                    f"identity checked ({method}); an access request also needs an identity document "
+                    "or a second, different verifier",
+                )  # fmt: skip
         return self.get(request_id)
 
     def extend(self, request_id: int, *, reason: str, actor: str) -> RequestView:
@@ -166,8 +376,13 @@ class SubjectRequests:
             workflow.move(session, row, "rejected", actor, reason)
             # What earlier runs already did (faces erased before the rejection) stays on record.
             earlier = json.loads(row.outcome) if row.outcome else {}
+            export = earlier.pop("export", None)
+            if export:
+                earlier["export_deleted"] = True
             workflow.close(session, row, earlier | {"rejected": reason})
         self.catalog.checkpoint()
+        if isinstance(export, str):  # a rejected request's export is never delivered: it goes
+            delete_export(self.store, export)
         return self.get(request_id)
 
     def decide(self, request_id: int, face_id: int, *, confirm: bool, actor: str) -> CandidateView:
@@ -202,11 +417,9 @@ class SubjectRequests:
         """Find the person and act: erase, export or suppress. With ``auto_only`` only the automatic
         band is acted on; otherwise reviewer-confirmed faces too. Closes the request when nothing is
         left for a reviewer."""
-        with self.catalog.session() as session, session.begin():
+        with self.catalog.session() as session:
             row = workflow.row_of(session, request_id)
-            workflow.require_open(row, "it cannot be run again")
-            if row.state == "received":
-                workflow.move(session, row, "verified", actor, "verified by the operator who ran it")
+            workflow.require_verified(row)
             kind = row.kind
         probes = self._probe_templates(request_id)
         found = self._find(request_id, probes)
@@ -230,6 +443,26 @@ class SubjectRequests:
                 details={"request_id": request_id, "acted_on": len(targets), "pending": len(pending)},
                 at=now_utc(),
             )
+            if kind == "access":
+                # Finding a person for an access request is a face search by whoever runs it: it is
+                # audited as one, so the faces it returned show it in their own access exports.
+                audit.append(
+                    session,
+                    actor=actor,
+                    action="search",
+                    details={
+                        "request_id": request_id,
+                        "threshold": self.settings.erasure_review_threshold,
+                        "face_ids": sorted(found),
+                        "model_sha256": self.store.model_sha256,
+                        "model": model_name(self.store.model_sha256),
+                        "gallery_faces": len(self.store.index),
+                        "sources_searched": sorted(s.name for s in self.catalog.sources()),
+                    },
+                    faces=sorted(found),
+                    at=now_utc(),
+                    texts={"purpose": f"access request {request_id}"},
+                )
             if pending:
                 workflow.move(
                     session, row, "in_review", actor, f"{len(pending)} candidate(s) wait for a reviewer"
@@ -340,3 +573,7 @@ class SubjectRequests:
         template = np.asarray(faces[0].embedding, np.float32)
         self.gate.replace_probe_template(probe_id, template)
         return template
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()

@@ -1,9 +1,14 @@
 """The request state machine (GDPR Art. 12): states, the transitions allowed, due dates, and the
 moves that record an event and an audit entry.
 
-States: ``received`` → ``verified`` → ``in_review`` → ``answered`` | ``rejected``. The answer is due
-one calendar month after receipt; an extension to three months needs a recorded reason (Art. 12(3)).
-Closing (answered or rejected) deletes the requester's photos and templates through the gate.
+States: (``unconfirmed`` →) ``received`` → ``verified`` → ``in_review`` → ``answered`` |
+``rejected``. A portal request is ``unconfirmed`` until its requester returns the one-time code sent
+to the contact address; it is not in the DPO's queue until then, and it ``expired`` when the code
+does not come back in time. A request becomes ``verified`` only through identity verifications
+that satisfy :func:`verification_complete`; nothing runs before that. The answer is due one
+calendar month after receipt; an extension to three months needs a recorded reason (Art. 12(3)).
+Closing (answered, rejected or expired) deletes the requester's photos and templates through the
+gate.
 """
 
 from __future__ import annotations
@@ -21,13 +26,37 @@ from lethe.privacy import audit
 from lethe.privacy.gate import Gate
 
 KINDS = ("access", "erasure", "objection", "restriction")
+#: The DPO's queue: requests that wait for someone to act. ``unconfirmed`` is not in it.
 OPEN_STATES = ("received", "verified", "in_review")
 TRANSITIONS = {
+    "unconfirmed": {"received", "expired"},
     "received": {"verified", "rejected"},
     "verified": {"in_review", "answered", "rejected"},
     "in_review": {"in_review", "answered", "rejected"},
 }
 MAX_CONTACT = 320
+MAX_NOTE = 2000
+#: How a verifier checked the requester's identity.
+METHODS = {
+    "id_document": "an identity document compared with the photos (in person or a copy)",
+    "signed_letter": "a signed letter from the requester",
+    "account_holder": "the requester is a known account holder of the service the photos come from",
+    "in_person": "the requester was seen in person and compared with the photos",
+}
+
+
+def verification_complete(kind: str, verifications: list[tuple[str, str]]) -> bool:
+    """Whether ``verifications`` ((method, verifier) each, all attested) are enough for ``kind``.
+
+    An erasure, objection or restriction needs one verifier. An access request hands out every
+    photo of a person, where each was published and who searched for them, so a mistaken identity
+    discloses a third party's data: it needs a documented comparison with an identity document, or
+    two different verifiers."""
+    if not verifications:
+        return False
+    if kind != "access":
+        return True
+    return any(m == "id_document" for m, _ in verifications) or len({v for _, v in verifications}) >= 2
 
 
 def add_months(when: datetime, months: int) -> datetime:
@@ -47,6 +76,16 @@ def row_of(session: Session, request_id: int) -> RequestRow:
 def require_open(row: RequestRow, doing: str) -> None:
     if row.state not in OPEN_STATES:
         raise PrivacyError(f"request {row.id} is {row.state}; {doing}")
+
+
+def require_verified(row: RequestRow) -> None:
+    """Nothing is searched, erased, exported or suppressed for a requester whose identity was not
+    verified (:func:`verification_complete`)."""
+    require_open(row, "it cannot be run again")
+    if row.state == "received":
+        raise PrivacyError(
+            f"request {row.id} is not verified: record the identity verification first (request verify)"
+        )
 
 
 def require_decided(pending: int) -> None:

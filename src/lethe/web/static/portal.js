@@ -1,5 +1,6 @@
 // The public portal: after POST /api/portal/requests, show the receipt (reference and due date) in
-// place of the form. The API answers nothing else, and this page shows nothing else.
+// place of the form, and put the reference in the confirmation form (the code arrives at the
+// requester's address). The API answers nothing else, and this page shows nothing else.
 "use strict";
 
 (() => {
@@ -15,6 +16,8 @@
       ? answer.due_at
       : due.toLocaleDateString(undefined, { year: "numeric", month: "long", day: "numeric" });
     document.getElementById("receipt-message").textContent = answer.message;
+    const reference = document.getElementById("confirm-reference");
+    if (reference) reference.value = answer.reference;
     form.reset();
     form.hidden = true;
     receipt.hidden = false;
