@@ -25,6 +25,8 @@ from lethe.api.maintenance import Maintenance
 from lethe.api.middleware import BodyLimitMiddleware, ObserveMiddleware
 from lethe.config import Settings
 from lethe.engine import Lethe
+from lethe.http.clients import trusted_networks
+from lethe.http.docs import install_docs
 from lethe.http.jobs import IngestJobs
 from lethe.http.metrics import Metrics
 from lethe.http.ratelimit import RateLimiter
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None, *, first_admin: bool = True) ->
     its password written once to stderr (never to a log, never stored in clear); ``False`` leaves
     the users to the caller (the tests make their own)."""
     settings = settings or Settings.load()
+    trusted = trusted_networks(settings.trusted_proxies)
     if first_admin:
         password = first_admin_password(settings)
         if password:
@@ -70,8 +73,14 @@ def create_app(settings: Settings | None = None, *, first_admin: bool = True) ->
                 metrics=metrics,
                 jobs=IngestJobs(engine, on_progress=metrics.count_ingested),
                 search_limit=RateLimiter(settings.search_rate_per_minute, what="searches"),
-                portal_limit=RateLimiter(settings.portal_rate_per_minute, what="submissions"),
+                portal_limit=RateLimiter(
+                    settings.portal_rate_per_minute,
+                    what="submissions",
+                    global_rate_per_minute=settings.portal_global_rate_per_minute,
+                ),
                 login_limit=RateLimiter(settings.login_rate_per_minute, what="login attempts"),
+                trusted_proxies=trusted,
+                client_hash_key=key,
             )
             app.state.lethe = state
             maintenance = Maintenance(engine, settings.maintenance_interval_s)
@@ -92,7 +101,7 @@ def create_app(settings: Settings | None = None, *, first_admin: bool = True) ->
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # Swagger UI only when LETHE_API_DOCS asks for it, from local files (below)
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -105,8 +114,12 @@ def create_app(settings: Settings | None = None, *, first_admin: bool = True) ->
     metrics.gauge("lethe_faces", "Faces in the catalog.", lambda: engine().catalog.count_faces())
     metrics.gauge("lethe_images", "Photos in the catalog.", lambda: engine().catalog.count_images())
     metrics.gauge("lethe_sources", "Registered sources.", lambda: len(engine().catalog.sources()))
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, limit=settings.max_upload_bytes, timeout_s=settings.body_timeout_s
+    )
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     install_api(app)
     install_web(app)
+    if settings.api_docs:
+        install_docs(app)
     return app

@@ -12,6 +12,17 @@ Secrets are never stored: a password is kept as a salted scrypt hash, an API tok
 Creating users and tokens, revoking tokens and disabling users are audited, with no secret in the
 details.
 
+Tokens are minted only for oneself (:meth:`Users.create_own_token`, behind ``POST
+/api/users/{name}/tokens``): an admin cannot make a token for another user and then act, and be
+audited, as them (security review, finding 4). The host's ``lethe token create NAME``
+(:meth:`Users.create_token`) stays: whoever runs it can read the data folder and its keys anyway.
+
+Login sessions are revocable: each user has a *session generation* that every session cookie carries
+and every request compares; :meth:`Users.end_sessions` (logout), :meth:`Users.reset_password` and
+:meth:`Users.disable` raise it. A failed login is audited (``login.failed``) with the user's id when
+the name exists, else ``unknown`` (never the name typed: it may be a password typed in the wrong
+field), and a keyed hash of the client address given by the caller.
+
 The first user: on a data folder whose catalog holds no user at all, the service creates ``admin``
 (roles admin, operator, dpo) with a random password when it starts (:func:`first_admin_password`,
 called by ``lethe.service.create_app``, hence by ``lethe serve`` and ``uvicorn --factory`` alike); the
@@ -38,7 +49,7 @@ from lethe.catalog import Catalog
 from lethe.catalog.repository import now_utc
 from lethe.catalog.user_tables import ApiTokenRow, UserRow
 from lethe.config import Settings
-from lethe.errors import ConflictError, InputError, NotFoundError
+from lethe.errors import ConflictError, InputError, NotFoundError, PrivacyError
 from lethe.privacy import audit
 
 ROLES = ("admin", "operator", "dpo", "monitor")
@@ -62,6 +73,7 @@ class User:
     roles: tuple[str, ...]
     created_at: datetime
     disabled_at: datetime | None
+    session_generation: int = 0
 
     @property
     def active(self) -> bool:
@@ -165,7 +177,8 @@ def _roles(roles: Iterable[str]) -> tuple[str, ...]:
 
 
 def _user(row: UserRow) -> User:
-    return User(row.id, row.name, tuple(filter(None, row.roles.split(","))), row.created_at, row.disabled_at)
+    roles = tuple(filter(None, row.roles.split(",")))
+    return User(row.id, row.name, roles, row.created_at, row.disabled_at, row.session_generation or 0)
 
 
 def _token(row: ApiTokenRow, user: str) -> Token:
@@ -247,12 +260,47 @@ class Users:
             return None
         return _user(row)
 
+    def login(self, name: str, password: str, *, client: str) -> User | None:
+        """:meth:`authenticate`, and a failure audited (``login.failed``): the user's id when the
+        name exists (else ``unknown``: the name typed is never recorded, not even hashed, since it may
+        be a password typed in the wrong field), why, and ``client``, a keyed hash of the address."""
+        user = self.authenticate(name, password)
+        if user is not None:
+            return user
+        with self.catalog.session() as session, session.begin():
+            row = session.scalar(select(UserRow).where(UserRow.name == name.strip()))
+            who: int | str = "unknown" if row is None else row.id
+            if row is None:
+                why = "unknown_user"
+            else:
+                why = "disabled" if row.disabled_at is not None else "wrong_password"
+            audit.append(
+                session,
+                actor="anonymous",
+                action="login.failed",
+                details={"user_id": who, "reason": why, "client": client},
+                at=now_utc(),
+            )
+        return None
+
+    def end_sessions(self, user_id: int, *, actor: str) -> None:
+        """End every login session of the user at once (logout: on every device)."""
+        with self.catalog.session() as session, session.begin():
+            row = session.get(UserRow, user_id)
+            if row is None:
+                raise NotFoundError(f"no user {user_id}")
+            row.session_generation = (row.session_generation or 0) + 1
+            audit.append(
+                session, actor=actor, action="user.logout", details={"user_id": row.id}, at=now_utc()
+            )
+
     def reset_password(self, name: str, *, actor: str) -> str:
         """A new random password for the user (shown once); the old one stops working."""
         password = new_password()
         with self.catalog.session() as session, session.begin():
             row = self._row(session, name)
             row.password_hash = hash_password(password)
+            row.session_generation = (row.session_generation or 0) + 1  # every session ends
             audit.append(
                 session, actor=actor, action="user.password", details={"user_id": row.id}, at=now_utc()
             )
@@ -267,6 +315,7 @@ class Users:
             if actor == f"user:{row.name}":
                 raise InputError("you cannot disable yourself")
             row.disabled_at = now_utc()
+            row.session_generation = (row.session_generation or 0) + 1
             audit.append(
                 session, actor=actor, action="user.disable", details={"user_id": row.id}, at=row.disabled_at
             )
@@ -294,6 +343,28 @@ class Users:
                 at=at,
             )
             return _token(row, owner.name), secret
+
+    def create_own_token(self, caller: User, user: str, *, label: str = "", actor: str) -> tuple[Token, str]:
+        """A token for ``user``, made by ``caller`` through the service: only for oneself. A token
+        for anyone else is refused (``PrivacyError``) and the attempt audited (``token.refused``):
+        acting with another user's token would be audited in their name. A service account (a
+        Prometheus scraper's ``monitor`` user) gets its token from the host (``lethe token create``)
+        or by logging in as itself."""
+        target = self.get(user)
+        if target.id != caller.id:
+            with self.catalog.session() as session, session.begin():
+                audit.append(
+                    session,
+                    actor=actor,
+                    action="token.refused",
+                    details={"user_id": target.id, "reason": "not_own"},
+                    at=now_utc(),
+                )
+            raise PrivacyError(
+                f"a token can only be made for yourself, not for {user!r}: "
+                "that user logs in and makes their own, or the host runs `lethe token create`"
+            )
+        return self.create_token(user, label=label, actor=actor)
 
     def revoke_token(self, token_id: int, *, actor: str) -> Token:
         with self.catalog.session() as session, session.begin():

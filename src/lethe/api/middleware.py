@@ -7,6 +7,7 @@ tokens, cookies, bodies, file names or contact addresses ever reach it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -34,12 +35,26 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the request body is over the limit of {limit} bytes (LETHE_MAX_UPLOAD_BYTES)")
 
 
-class BodyLimitMiddleware:
-    """413 for a body over ``limit`` bytes: at once from ``Content-Length``, else while it streams."""
+class BodyTimedOut(HTTPException):
+    """The body did not arrive in time; raised while it is read, shaped like BodyTooLarge."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            408,
+            f"the request body did not arrive within {seconds:g} s (LETHE_BODY_TIMEOUT_S)",
+            headers={"Connection": "close"},  # the rest of the body is not read: the connection ends
+        )
+
+
+class BodyLimitMiddleware:
+    """413 for a body over ``limit`` bytes: at once from ``Content-Length``, else while it streams.
+    408 (and the connection closed) for a body not received in full ``timeout_s`` seconds after the
+    request's head: a client dribbling a body cannot hold a connection and a worker forever."""
+
+    def __init__(self, app: ASGIApp, limit: int, timeout_s: float = 60.0) -> None:
         self.app = app
         self.limit = limit
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,14 +66,24 @@ class BodyLimitMiddleware:
             return
         seen = 0
         started = False
+        body_done = False
+        deadline = time.monotonic() + self.timeout_s
 
         async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, body_done
+            if body_done:  # after the body: only a disconnect comes, whenever it comes
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise BodyTimedOut(self.timeout_s) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
                     raise BodyTooLarge(self.limit)
+                body_done = not message.get("more_body", False)
+            else:
+                body_done = True
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -73,12 +98,25 @@ class BodyLimitMiddleware:
             if started:
                 raise
             await self._refuse(scope, receive, send)
+        except BodyTimedOut as exc:
+            if started:
+                raise
+            await self._refuse(scope, receive, send, status=408, code="request_timeout", message=exc.detail)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        status: int = 413,
+        code: str = "payload_too_large",
+        message: str | None = None,
+    ) -> None:
         response = error_response(
-            413,
-            "payload_too_large",
-            f"the request body is over the limit of {self.limit} bytes (LETHE_MAX_UPLOAD_BYTES)",
+            status,
+            code,
+            message or f"the request body is over the limit of {self.limit} bytes (LETHE_MAX_UPLOAD_BYTES)",
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)

@@ -1,10 +1,10 @@
-"""Tables of the service's users and API tokens (migration 0004). See :mod:`lethe.users`."""
+"""Tables of the service's users and API tokens (migrations 0004, 0011). See :mod:`lethe.users`."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lethe.catalog.tables import Base, BigId, UTCDateTime
@@ -12,7 +12,8 @@ from lethe.catalog.tables import Base, BigId, UTCDateTime
 
 class UserRow(Base):
     """A person who uses the service. ``roles`` is a comma-separated list; the password is stored
-    only as a salted scrypt hash."""
+    only as a salted scrypt hash. ``session_generation`` is carried by every login session and raised
+    to end them all (logout, password reset, disable)."""
 
     __tablename__ = "app_user"
 
@@ -22,6 +23,7 @@ class UserRow(Base):
     roles: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = {"sqlite_autoincrement": True}
 

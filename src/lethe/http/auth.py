@@ -3,7 +3,8 @@
 - ``Authorization: Bearer <token>``: an API token (exempt from CSRF: a browser never adds it alone).
 - Otherwise the ``lethe_session`` cookie set by ``POST /login``; for a POST/PUT/PATCH/DELETE the
   CSRF token must come back in ``X-CSRF-Token`` or a ``csrf_token`` form field (see
-  :mod:`lethe.http.sessions`).
+  :mod:`lethe.http.sessions`). A session ended by logout, a password reset or disabling the user is
+  refused at once (its generation no longer matches the user's).
 
 No credentials → 401; credentials without the role the endpoint needs → 403.
 """
@@ -96,6 +97,8 @@ async def principal(
         user = await run_in_threadpool(state.users.get_by_id, session.user_id)
         if user is None or not user.active:
             raise _unauthorized("the session's user no longer exists or is disabled")
+        if user.session_generation != session.generation:
+            raise _unauthorized("the session was ended (logout, password reset); log in again")
         if request.method not in SAFE_METHODS:
             await _check_csrf(request, session.csrf)
         found = Principal(user, "session")

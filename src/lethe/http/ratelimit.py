@@ -1,4 +1,6 @@
-"""In-memory token buckets: ``rate`` actions per minute per key (a user, a client address).
+"""In-memory token buckets: ``rate`` actions per minute per key (a user, a client address), and
+optionally one global bucket shared by every key (the public portal: many addresses cannot together
+go past it; an IPv6 /64 or a botnet gets no more than the global rate).
 
 A bucket holds at most ``rate`` tokens and refills continuously at ``rate`` per minute, so a client
 may burst up to ``rate`` at once and then goes at the steady rate. Buckets live in the memory of the
@@ -20,10 +22,20 @@ MAX_KEYS = 50_000
 
 class RateLimiter:
     def __init__(
-        self, rate_per_minute: int, *, what: str, clock: Callable[[], float] = time.monotonic
+        self,
+        rate_per_minute: int,
+        *,
+        what: str,
+        clock: Callable[[], float] = time.monotonic,
+        global_rate_per_minute: int | None = None,
     ) -> None:
         if rate_per_minute < 1:
             raise ConfigError(f"a rate limit of {what} must be at least 1 per minute, got {rate_per_minute}")
+        self.everyone = (
+            None
+            if global_rate_per_minute is None
+            else RateLimiter(global_rate_per_minute, what=f"{what} from all clients together", clock=clock)
+        )
         self.capacity = float(rate_per_minute)
         self.per_second = rate_per_minute / 60.0
         self.what = what
@@ -46,8 +58,13 @@ class RateLimiter:
             return (1.0 - tokens) / self.per_second
 
     def check(self, key: str) -> None:
-        """Raise a 429 :class:`ApiError` (with ``Retry-After``) when ``key`` is over its rate."""
-        wait = self.try_take(key)
+        """Raise a 429 :class:`ApiError` (with ``Retry-After``) when ``key`` is over its rate, or
+        everyone together over the global rate."""
+        self._refuse_after(self.try_take(key))
+        if self.everyone is not None:
+            self.everyone.check("*")
+
+    def _refuse_after(self, wait: float) -> None:
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             raise ApiError(

@@ -7,17 +7,24 @@ The session cookie (``lethe_session``: HttpOnly, SameSite=Lax, ``Secure`` with
 (double submit): a cookie-authenticated POST/PUT/PATCH/DELETE must send it back in the
 ``X-CSRF-Token`` header or a ``csrf_token`` form field, which a page of another site cannot read.
 After a login (or a logout) the browser goes back only to a path of this site (:func:`safe_next`).
+
+Sessions are revocable: the cookie also carries the user's *session generation* at login, which the
+catalog keeps per user and every request compares (:attr:`lethe.users.User.session_generation`).
+Logging out, a password reset and disabling the user raise it, which ends every session of that user
+at once, on every device (a signed cookie alone would stay valid until it expires).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -36,11 +43,23 @@ KEY_BYTES = 32
 class Session:
     user_id: int
     csrf: str
+    generation: int = 0
+
+
+#: Control characters (C0, DEL, C1) and every kind of white space: a URL parser drops tab and newline
+#: (``/\t/evil.example`` becomes ``//evil.example``), so none of them may appear in a target.
+_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f\s\\]")
 
 
 def safe_next(target: str | None) -> str | None:
-    """Only a path on this site: no scheme, no host, no ``//`` (an open redirect otherwise)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only a path on this site: no scheme, no host, no ``//``, no backslash, no control character or
+    white space (an open redirect otherwise, once a browser has dropped them), or None."""
+    if not target or _UNSAFE.search(target):
+        return None
+    if not target.startswith("/") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
         return None
     return target
 
@@ -89,7 +108,7 @@ class SessionSigner:
         self.max_age_s = max_age_s
 
     def dumps(self, session: Session) -> str:
-        return self._serializer.dumps({"u": session.user_id, "c": session.csrf})
+        return self._serializer.dumps({"u": session.user_id, "c": session.csrf, "g": session.generation})
 
     def loads(self, value: str) -> Session | None:
         """The session in a cookie, or None when it is forged, altered or expired."""
@@ -101,10 +120,11 @@ class SessionSigner:
             not isinstance(data, dict)
             or not isinstance(data.get("u"), int)
             or not isinstance(data.get("c"), str)
+            or not isinstance(data.get("g"), int)
         ):
-            return None
-        return Session(user_id=data["u"], csrf=data["c"])
+            return None  # a cookie from before sessions were revocable (no "g") is no session
+        return Session(user_id=data["u"], csrf=data["c"], generation=data["g"])
 
     @staticmethod
-    def new(user_id: int) -> Session:
-        return Session(user_id=user_id, csrf=secrets.token_urlsafe(32))
+    def new(user_id: int, generation: int) -> Session:
+        return Session(user_id=user_id, csrf=secrets.token_urlsafe(32), generation=generation)

@@ -2,6 +2,15 @@
 sources (a jurisdiction stop) or of people who objected or asked for restriction, and is audited —
 who, the stated purpose (kept off the chain, erasable: :mod:`lethe.privacy.audit`), the probe's
 hash, the model, the gallery and what it returned. The mechanism is :class:`lethe.search.Search`.
+
+A search asked over the service (:meth:`AuditedSearch.on_request`) may raise the threshold, never
+lower it below the floor: the deployment's calibrated match threshold (``LETHE_MATCH_THRESHOLD``,
+by default the embedder's calibrated value), the point whose false-match rate the calibration
+states. Below it a search pages through the nearest faces of any probe, mostly other people
+(security review, finding 11). The floor is fixed there rather than an admin's runtime setting:
+lowering it is a change of the deployment's configuration, made on the host, where the calibration
+table shows what it costs. In-process callers (the engine's own checks, the host's CLI, whose user
+can read the data folder anyway) keep the whole range.
 """
 
 from __future__ import annotations
@@ -10,7 +19,7 @@ import hashlib
 
 import numpy as np
 
-from lethe.errors import InputError
+from lethe.errors import InputError, PrivacyError
 from lethe.model_ids import model_name
 from lethe.privacy import audit
 from lethe.privacy.objections import ActiveTemplates
@@ -53,6 +62,30 @@ class AuditedSearch:
         )
         self._audit(actor, purpose, probe, result.threshold, top_k, [m.face_id for m in result.matches])
         return result
+
+    @property
+    def threshold_floor(self) -> float:
+        """The lowest threshold a search over the service may ask for (see the module)."""
+        return float(self.store.settings.match_threshold)
+
+    def on_request(
+        self,
+        probe: bytes,
+        *,
+        purpose: str,
+        actor: str,
+        top_k: int = 10,
+        threshold: float | None = None,
+        face: int | None = None,
+    ) -> SearchResult:
+        """A search asked by a user of the service: as :meth:`__call__`, and a threshold below
+        :attr:`threshold_floor` is refused (``PrivacyError``) before anything is searched."""
+        if threshold is not None and threshold < self.threshold_floor:
+            raise PrivacyError(
+                f"a search threshold below {self.threshold_floor:.4f} (the calibrated match threshold) "
+                "is refused: matches below it are mostly other people"
+            )
+        return self(probe, purpose=purpose, actor=actor, top_k=top_k, threshold=threshold, face=face)
 
     def calibration(self, match_threshold: float | None = None) -> dict[str, object]:
         return self.mechanism.calibration(match_threshold)

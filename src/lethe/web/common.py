@@ -168,14 +168,15 @@ class PageNotFound(Exception):
 
 
 async def current_viewer(request: Request) -> Viewer | None:
-    """The user of the request's login session, or None (no, expired, forged session; disabled user)."""
+    """The user of the request's login session, or None (no, expired, forged or ended session;
+    disabled user)."""
     state: AppState = app_state(request)
     cookie = request.cookies.get(SESSION_COOKIE)
     session = state.sessions.loads(cookie) if cookie else None
     if session is None:
         return None
     user = await run_in_threadpool(state.users.get_by_id, session.user_id)
-    if user is None or not user.active:
+    if user is None or not user.active or user.session_generation != session.generation:
         return None
     return Viewer(Principal(user, "session"), session.csrf)
 

@@ -1,4 +1,10 @@
-"""Web login and logout: a signed session cookie plus its CSRF token (see lethe.http.sessions)."""
+"""Web login and logout: a signed session cookie plus its CSRF token (see lethe.http.sessions).
+
+``POST /login`` is refused (403 ``csrf_failed``) when a browser says it comes from a page of another
+site (its ``Origin`` or ``Referer``): another site cannot log a visitor into the attacker's account.
+A failed login is audited (``login.failed``: the user's id or ``unknown``, a keyed hash of the client
+address). Logout ends every session of the user at once (:meth:`lethe.users.Users.end_sessions`).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +15,15 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from lethe.http.auth import Authenticated
+from lethe.http.clients import address_hash, same_site
 from lethe.http.errors import ApiError
 from lethe.http.sessions import CSRF_COOKIE, SESSION_COOKIE, SessionSigner, safe_next
-from lethe.http.state import AppState, app_state
+from lethe.http.state import AppState, app_state, client_ip
+
+__all__ = ["client_ip", "router"]
 
 router = APIRouter(tags=["login"])
 State = Annotated[AppState, Depends(app_state)]
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 @router.post("/login", response_model=None)
@@ -31,11 +36,15 @@ async def login(
 ) -> Response:
     """Log in with a user name and password (form fields). Sets the session cookie (HttpOnly) and
     the CSRF cookie; answers `{user, roles, csrf_token}`, or a 303 redirect to `next` when given."""
-    state.login_limit.check(client_ip(request))
-    user = await run_in_threadpool(state.users.authenticate, name, password)
+    if not same_site(request):
+        raise ApiError(403, "csrf_failed", "a login must come from this site's own login page")
+    address = client_ip(request)
+    state.login_limit.check(address)
+    client = address_hash(state.client_hash_key, address)
+    user = await run_in_threadpool(lambda: state.users.login(name, password, client=client))
     if user is None:
         raise ApiError(401, "login_failed", "wrong user name or password, or the user is disabled")
-    session = SessionSigner.new(user.id)
+    session = SessionSigner.new(user.id, user.session_generation)
     target = safe_next(next)
     response: Response
     if target:
@@ -61,10 +70,12 @@ async def login(
 @router.post("/logout", response_model=None)
 def logout(
     state: State,
-    _caller: Authenticated,
+    caller: Authenticated,
     next: Annotated[str | None, Form(max_length=500)] = None,  # noqa: A002
 ) -> Response:
-    """End the session (the cookies are cleared; needs the CSRF token like every cookie POST)."""
+    """End the user's sessions, at once and on every device (the cookies are cleared too; needs the
+    CSRF token like every cookie POST)."""
+    state.users.end_sessions(caller.id, actor=caller.actor)
     target = safe_next(next)
     response: Response = (
         RedirectResponse(target, status_code=303) if target else JSONResponse({"logged_out": True})

@@ -27,7 +27,13 @@ def search(
     ],
     top: Annotated[int, Form(ge=1, le=200, description="At most this many matches.")] = 10,
     threshold: Annotated[
-        float | None, Form(ge=-1.0, le=1.0, description="Similarity for a match (default: calibrated).")
+        float | None,
+        Form(
+            ge=-1.0,
+            le=1.0,
+            description="Similarity for a match (default: calibrated); never below the calibrated "
+            "match threshold (409 otherwise).",
+        ),
     ] = None,
     face: Annotated[int | None, Form(ge=0, description="Which probe face to use (0 = largest).")] = None,
 ) -> dict[str, object]:
@@ -35,7 +41,7 @@ def search(
     threshold. Every search is audited: who, the stated purpose, the probe's hash, what it found."""
     state.search_limit.check(f"user:{caller.id}")
     data = read_upload(probe, state.settings, what="probe")
-    result = state.engine.search(
+    result = state.engine.search.on_request(
         data, purpose=purpose, actor=caller.actor, top_k=top, threshold=threshold, face=face
     )
     state.metrics.count_search()
@@ -60,10 +66,23 @@ def face_crop(
     t: Annotated[str, Query(max_length=500, description="The signature from a crop_url.")] = "",
 ) -> Response:
     """A face's crop, decrypted (operator or dpo). Only through a `crop_url` given to the same user by
-    a search or a review screen, for an hour: crops cannot be browsed by face id."""
-    if not state.crop_links.valid(t, face_id, caller.id):
+    a search or a review screen, for an hour: crops cannot be browsed by face id. A search's link
+    stops working as soon as the face's source is restricted (a stop order)."""
+    kind = state.crop_links.kind(t, face_id, caller.id)
+    if kind is None:
         raise ApiError(
             403, "forbidden", "crop links are only valid for the user who was shown the face, for an hour"
         )
+    if kind == "search" and not _source_active(state, face_id):
+        raise ApiError(403, "forbidden", "this face's source is restricted: search no longer shows it")
     jpeg = state.engine.crop_jpeg(face_id)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+def _source_active(state: AppState, face_id: int) -> bool:
+    """Whether the face's source is active now (read when the link is served, not when it was made)."""
+    catalog = state.engine.catalog
+    source_id = catalog.face_source_ids([face_id]).get(face_id)
+    if source_id is None:
+        return True  # no such face: crop_jpeg answers 404 as before
+    return any(s.id == source_id and s.status == "active" for s in catalog.sources())

@@ -17,9 +17,11 @@ State = Annotated[AppState, Depends(app_state)]
 
 
 @router.get("/api/health", tags=["service"])
-def health(state: State) -> dict[str, object]:
-    """Liveness, no authentication: `{"status": "ok", "faces": n}`."""
-    return {"status": "ok", "faces": state.engine.catalog.count_faces()}
+def health() -> dict[str, object]:
+    """Liveness, no authentication: `{"status": "ok"}` and nothing else. No count: a public figure
+    that drops when an erasure runs would tell a stranger whether a person was in the gallery. The
+    counts are in `/metrics` (admin, monitor) and `/api/stats` (readers)."""
+    return {"status": "ok"}
 
 
 @router.get("/metrics", tags=["service"], response_class=PlainTextResponse)

@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from lethe.errors import PrivacyError
 from lethe.http.auth import Admin
+from lethe.http.errors import ApiError
 from lethe.http.params import RowId
 from lethe.http.state import AppState, app_state
 from lethe.users import ROLES
@@ -46,8 +48,16 @@ def disable_user(name: str, state: State, caller: Admin) -> dict[str, object]:
 
 @router.post("/users/{name}/tokens", status_code=201)
 def create_token(name: str, state: State, caller: Admin, body: NewToken | None = None) -> dict[str, object]:
-    """A new API token for the user; the answer holds it, shown this once (stored hashed)."""
-    token, secret = state.users.create_token(name, label=body.label if body else "", actor=caller.actor)
+    """A new API token for yourself (`name` is your own user name); the answer holds it, shown this
+    once (stored hashed). A token for another user is refused (403) and the attempt audited: it would
+    let an admin act, and be audited, as someone else. Other users make their own (log in) or get one
+    from the host: `lethe token create NAME`."""
+    try:
+        token, secret = state.users.create_own_token(
+            caller.user, name, label=body.label if body else "", actor=caller.actor
+        )
+    except PrivacyError as exc:
+        raise ApiError(403, "forbidden", str(exc)) from exc
     return token.as_dict() | {"token": secret}
 
 

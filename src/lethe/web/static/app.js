@@ -116,7 +116,7 @@
 
   // Forms with data-api post to the API. data-encoding="multipart" sends the form as is (files);
   // otherwise JSON. data-then: "reload", "event" (a lethe:done event for the page's script), or a
-  // path to go to. data-done: a message shown after the reload. data-omit: fields not to send.
+  // path of this site to go to (filled from the answer unless data-then-literal). data-done: a message shown after the reload. data-omit: fields not to send.
   async function submitApiForm(form, submitter) {
     clearError(form);
     const omit = (form.dataset.omit || "").split(/\s+/).filter(Boolean);
@@ -150,7 +150,12 @@
       if (form.hasAttribute("data-keep-scroll")) sessionStorage.setItem(SCROLL_KEY, String(window.scrollY));
       window.location.reload();
     } else {
-      window.location.assign(fill(then, result));
+      // A target written by the page may name fields of the answer ({id}); one that came from the
+      // address bar (the login page's next, data-then-literal) never: {csrf_token} would leak.
+      const target = form.hasAttribute("data-then-literal") ? then : fill(then, result);
+      const url = new URL(target, window.location.origin);
+      // Only ever a page of this site, whatever the server let through (an open redirect otherwise).
+      window.location.assign(url.origin === window.location.origin ? url.pathname + url.search + url.hash : "/");
     }
   }
 
