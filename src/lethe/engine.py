@@ -20,6 +20,7 @@ from lethe.crops import CropStore
 from lethe.errors import InputError, ModelError
 from lethe.index import VectorIndex
 from lethe.ingest import IngestReport, Progress, run_ingest
+from lethe.ingest.roots import check_target, never_ingested
 from lethe.keyring import KeyRing
 from lethe.model_ids import model_name
 from lethe.pipeline import FacePipeline, build_pipeline
@@ -156,10 +157,23 @@ class Lethe:
         *,
         actor: str = "system",
         uri_for: Callable[[Path], str] | None = None,
+        uploaded: bool = False,
+        cancelled: Callable[[], bool] | None = None,
     ) -> IngestReport:
         """Ingest a folder or manifest through the privacy gate (:mod:`lethe.privacy.gate`).
         ``uri_for`` names each photo in the catalog (default: its path as given); the service uses
-        it for uploads, whose temporary files are deleted afterwards."""
+        it for uploads, whose temporary files are deleted afterwards. Lethe's own folders are never
+        read (:func:`never_ingested`: a target inside one is refused, a walk skips them), except
+        with ``uploaded``: the service's own upload folder in the data folder's ``tmp/``.
+        ``cancelled()`` stops the run between files (the report says ``cancelled``)."""
+        forbidden = self.never_ingested()
+        if uploaded:
+            uploads = (self.settings.data_dir / "tmp").resolve()
+            if target.resolve().parent != uploads:
+                raise InputError("uploaded photos are ingested from the service's upload folder only")
+            forbidden = []
+        else:
+            check_target(target, forbidden)
         source = self.gate.admit(source_name)
         embedder = self.prepare_models().embedder
         with self.gate.ingesting(
@@ -175,6 +189,8 @@ class Lethe:
                 pipeline=lambda: pipeline,
                 progress=progress,
                 also_models=also,
+                forbidden=forbidden,
+                cancelled=cancelled,
             )
         log.info(
             "ingest source_id=%s images=%d faces=%d skipped=%d errors=%d",
@@ -185,6 +201,16 @@ class Lethe:
             len(report.errors) + report.errors_omitted,
         )
         return report
+
+    def never_ingested(self) -> list[Path]:
+        """Lethe's own folders (data, exports, keys, temporary files): never ingested."""
+        return never_ingested(self.settings, [self.keyring.master_path])
+
+    def lift_erasure(
+        self, *, actor: str, reason: str, job_id: int | None = None, sha256: str | None = None
+    ) -> dict[str, object]:
+        """An admin's audited override of an erasure (:meth:`lethe.privacy.gate.Gate.lift_erasure`)."""
+        return self.gate.lift_erasure(actor=actor, reason=reason, job_id=job_id, sha256=sha256)
 
     # -- reads -----------------------------------------------------------------------------------
 

@@ -249,7 +249,8 @@ class Catalog:
     # -- images and faces ------------------------------------------------------------------------
 
     def known_hashes(self, source_id: int, hashes: Iterable[str]) -> set[str]:
-        """Hashes already ingested for the source, or erased from it (tombstones: never again)."""
+        """Hashes already ingested for the source, or erased from any source (tombstones hold
+        everywhere: an erased photo offered to another source stays out too)."""
         wanted = list(set(hashes))
         found: set[str] = set()
         with self.session() as session:
@@ -263,11 +264,7 @@ class Catalog:
                     )
                 )
                 found.update(
-                    session.scalars(
-                        select(ErasedImageRow.sha256).where(
-                            ErasedImageRow.source_id == source_id, ErasedImageRow.sha256.in_(chunk)
-                        )
-                    )
+                    session.scalars(select(ErasedImageRow.sha256).where(ErasedImageRow.sha256.in_(chunk)))
                 )
         return found
 

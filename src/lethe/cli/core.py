@@ -26,9 +26,13 @@ source_app = typer.Typer(
 index_app = typer.Typer(no_args_is_help=True, help="Maintain the vector index.")
 audit_app = typer.Typer(no_args_is_help=True, help="Read and verify the tamper-evident audit log.")
 keys_app = typer.Typer(no_args_is_help=True, help="Manage the keys that encrypt templates and crops.")
+erasure_app = typer.Typer(
+    no_args_is_help=True, help="Erasures that stay erased: the admin's audited override."
+)
 app.add_typer(source_app, name="source")
 app.add_typer(index_app, name="index")
 app.add_typer(audit_app, name="audit")
+app.add_typer(erasure_app, name="erasure")
 app.add_typer(keys_app, name="keys")
 
 
@@ -330,3 +334,27 @@ def keys_rotate(as_json: JsonOpt = False) -> None:
         path = engine.keyring.master_path
     payload = {"rotated": True, "keys": count, "master_key": str(path)}
     emit(as_json, payload, lambda: err.print(f"master key rotated ({count} keys re-wrapped): {path}"))
+
+
+@erasure_app.command("lift")
+def erasure_lift(
+    reason: Annotated[
+        str, typer.Option(help="Why the erasure is overridden (at least 10 characters; audited).")
+    ],
+    job: Annotated[
+        int | None, typer.Option(help="An erasure job: its photos and its request's templates.")
+    ] = None,
+    photo: Annotated[str | None, typer.Option(help="A photo's sha256: that photo's tombstones.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Let erased photos be ingested again (the only way back; audited as erasure.lift)."""
+    with _engine() as engine:
+        lifted = engine.lift_erasure(actor=actor(), reason=reason, job_id=job, sha256=photo)
+    emit(
+        as_json,
+        lifted,
+        lambda: err.print(
+            f"lifted {lifted['tombstones']} tombstone(s) and {len(lifted['suppression_ids'])} "  # type: ignore[arg-type]
+            "erasure suppression(s)"
+        ),
+    )

@@ -1,8 +1,10 @@
 """Ingest jobs of the service: one at a time, in a background thread, with progress to poll.
 
 A job runs :meth:`lethe.engine.Lethe.ingest` (which takes the engine's writer lock). Its state moves
-``running`` → ``done`` | ``failed`` | ``cancelled`` (the service stops). Uploaded photos are written
-into a private folder of the data folder for the run and deleted when it ends, whatever the outcome.
+``running`` → ``done`` | ``failed`` | ``cancelled`` (an operator cancelled it, or the service
+stopped: the driver stops between files, and what it had committed stays). Uploaded photos are
+written into a private folder of the data folder for the run and deleted when it ends, whatever the
+outcome.
 """
 
 from __future__ import annotations
@@ -25,10 +27,6 @@ log = logging.getLogger(__name__)
 KEEP_FINISHED = 50
 
 
-class _Cancelled(Exception):
-    pass
-
-
 @dataclass
 class IngestJob:
     """One job: who started it on which source, where it stands, and once done the ingest's report."""
@@ -43,6 +41,9 @@ class IngestJob:
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
+    #: Set to ask the run to stop after the file it is reading.
+    cancel: threading.Event = field(default_factory=threading.Event)
+    cancelled_by: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         elapsed = self.seconds if self.state != "running" else time.monotonic() - self.started
@@ -60,6 +61,7 @@ class IngestJob:
             "errors": report.errors,
             "errors_omitted": report.errors_omitted,
             "error": self.error,
+            "cancelled_by": self.cancelled_by,
             "seconds": round(elapsed, 3),
             "images_per_s": round(self.done / elapsed, 2) if elapsed > 0 else 0.0,
         }
@@ -84,7 +86,7 @@ class IngestJobs:
         uri_for: Callable[[Path], str] | None = None,
     ) -> IngestJob:
         """Start a job; ``ConflictError`` when one is already running (``cleanup`` is then deleted at
-        once)."""
+        once). A job with ``cleanup`` ingests that folder as the service's own upload."""
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 if cleanup is not None:
@@ -107,6 +109,21 @@ class IngestJobs:
             raise NotFoundError(f"no ingest job {job_id}")
         return job
 
+    def cancel(self, job_id: str, *, actor: str) -> IngestJob:
+        """Ask a running job to stop after the file it is reading (``ConflictError`` once it ended);
+        the job answers ``cancelled`` when its thread has stopped."""
+        job = self.get(job_id)
+        with self._lock:
+            if job.state != "running":
+                raise ConflictError(
+                    f"ingest job {job_id} is {job.state}; only a running job can be cancelled"
+                )
+            if job.cancelled_by is None:
+                job.cancelled_by = actor
+            job.cancel.set()
+        log.info("ingest job %s: cancel asked", job.id)
+        return job
+
     def running(self) -> bool:
         with self._lock:
             return self._thread is not None and self._thread.is_alive()
@@ -125,15 +142,20 @@ class IngestJobs:
             if self._on_progress is not None:
                 self._on_progress(done - job.done)
             job.done, job.total = done, total
-            if self._stop.is_set():
-                raise _Cancelled
+
+        def cancelled() -> bool:
+            return job.cancel.is_set() or self._stop.is_set()
 
         try:
             report = self.engine.ingest(
-                job.source, target, progress=progress, actor=job.actor, uri_for=uri_for
+                job.source,
+                target,
+                progress=progress,
+                actor=job.actor,
+                uri_for=uri_for,
+                uploaded=cleanup is not None,
+                cancelled=cancelled,
             )
-        except _Cancelled:
-            job.state, job.error = "cancelled", "the service stopped during the ingest"
         except LetheError as exc:
             job.state, job.error = "failed", str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         except Exception as exc:  # noqa: BLE001 - the thread must always record an end state
@@ -146,7 +168,13 @@ class IngestJobs:
             refused = len(report.errors) + report.errors_omitted
             job.done = max(job.done, report.images + report.skipped + refused)
             job.total = max(job.total, job.done)
-            job.state = "done"
+            if report.cancelled:
+                job.state = "cancelled"
+                job.error = (
+                    f"cancelled by {job.cancelled_by}" if job.cancel.is_set() else "the service stopped"
+                )
+            else:
+                job.state = "done"
         finally:
             job.seconds = time.monotonic() - job.started
             if cleanup is not None:

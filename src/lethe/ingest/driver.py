@@ -4,7 +4,10 @@ The driver reads and hashes each file (so re-runs skip known photos without deco
 chunks of photo bytes to a runner's workers with at most ``window`` chunks in flight (flat memory),
 and hands finished photos to ``commit`` in batches: catalog rows and crops first, then vectors to
 the index. A crash between the two is repaired when the engine next opens (the index is
-re-synchronised from the catalog); an interrupted run is resumed by running it again.
+re-synchronised from the catalog); an interrupted run is resumed by running it again. A run can be
+cancelled: ``cancelled()`` is asked before each file (while counting and while reading), and a
+cancelled run stops reading, finishes the photos already with the workers, commits them and reports
+``cancelled``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -47,6 +50,8 @@ class IngestReport:
     errors: list[dict[str, str]] = field(default_factory=list)
     errors_omitted: int = 0
     seconds: float = 0.0
+    #: The run was cancelled before it read every file (what it committed stays).
+    cancelled: bool = False
 
     def refuse(self, path: str, reason: str) -> None:
         """Note one refused file: listed while fewer than :data:`MAX_LISTED_ERRORS` are, else counted."""
@@ -63,6 +68,7 @@ class IngestReport:
             "suppressed": self.suppressed,
             "errors": self.errors,
             "errors_omitted": self.errors_omitted,
+            "cancelled": self.cancelled,
             "seconds": round(self.seconds, 3),
             "images_per_s": round((self.images + self.skipped) / self.seconds, 2) if self.seconds else 0.0,
         }
@@ -77,8 +83,9 @@ class Job:
 
 #: progress(done, total) — called from the main process.
 Progress = Callable[[int, int], None]
-#: commit(batch of (job, processed)) -> (faces stored, faces kept out by an objection).
-Commit = Callable[[list[tuple[Job, ProcessedImage]]], tuple[int, int]]
+#: commit(batch of (job, processed)) -> (faces stored, faces kept out by an objection or an erasure
+#: suppression, photos not stored because every face of theirs was a copy of an erased face).
+Commit = Callable[[list[tuple[Job, ProcessedImage]]], tuple[int, int, int]]
 
 
 def open_runner(
@@ -190,12 +197,27 @@ def run_ingest(
     pipeline: Callable[[], FacePipeline],
     progress: Progress | None = None,
     also_models: tuple[str, ...] = (),
+    forbidden: Sequence[Path] = (),
+    cancelled: Callable[[], bool] | None = None,
 ) -> IngestReport:
     """Drive one ingest run. ``is_known(sha256)`` tells already-ingested photos apart; ``pipeline``
-    is the driver's own, used when it processes photos itself (``workers=1``)."""
+    is the driver's own, used when it processes photos itself (``workers=1``); nothing inside the
+    ``forbidden`` folders is read (:mod:`lethe.ingest.roots`); ``cancelled()`` stops the run
+    between files (see the module)."""
     report = IngestReport()
     started = time.perf_counter()
-    total = sum(1 for _ in iter_inputs(target))
+
+    def stop() -> bool:
+        if cancelled is not None and not report.cancelled and cancelled():
+            report.cancelled = True
+        return report.cancelled
+
+    total = 0
+    for _ in iter_inputs(target, forbidden):
+        if stop():
+            report.seconds = time.perf_counter() - started
+            return report
+        total += 1
     done = 0
     seen: set[str] = set()
     batch: list[tuple[Job, ProcessedImage]] = []
@@ -214,15 +236,17 @@ def run_ingest(
 
     def flush() -> None:
         if batch:
-            stored, suppressed = commit(batch)
+            stored, suppressed, kept_out = commit(batch)
             report.faces += stored
             report.suppressed += suppressed
-            report.images += len(batch)
+            report.images += len(batch) - kept_out
             batch.clear()
 
     def jobs() -> Iterator[tuple[Job, bytes]]:
         nonlocal done
-        for entry in iter_inputs(target):
+        for entry in iter_inputs(target, forbidden):
+            if stop():
+                return
             if isinstance(entry, InputProblem):
                 done += 1
                 report.refuse(entry.where, entry.reason)

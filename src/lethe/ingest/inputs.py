@@ -2,7 +2,8 @@
 
 Every item is resolved inside its collection root: paths that escape it (``..``, absolute paths
 elsewhere, symlinks pointing out) and URLs are refused per row, with a reason; the rest goes on.
-Lethe never fetches anything from the network.
+Lethe never fetches anything from the network. Folders given as ``forbidden`` (Lethe's own, see
+:mod:`lethe.ingest.roots`) are never walked into, and manifest rows pointing into them are refused.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,24 +44,36 @@ class InputProblem:
     reason: str
 
 
-def iter_inputs(target: Path) -> Iterator[InputItem | InputProblem]:
+OWN_FOLDER = "inside a folder where Lethe keeps its own data (data, exports, keys): never ingested"
+
+
+def is_inside(path: Path, forbidden: Sequence[Path]) -> bool:
+    """Whether ``path`` (resolved) is one of the ``forbidden`` folders or inside one."""
+    return any(path == folder or path.is_relative_to(folder) for folder in forbidden)
+
+
+def iter_inputs(target: Path, forbidden: Sequence[Path] = ()) -> Iterator[InputItem | InputProblem]:
     if not target.exists():
         raise ManifestError(f"{target} does not exist")
     if target.is_dir():
-        yield from _iter_folder(target)
+        yield from _iter_folder(target, forbidden)
     elif target.suffix.lower() in MANIFEST_SUFFIXES:
-        yield from _iter_manifest(target)
+        yield from _iter_manifest(target, forbidden)
     else:
         raise ManifestError(f"{target} is neither a folder nor a .csv / .jsonl manifest")
 
 
-def _iter_folder(root: Path) -> Iterator[InputItem | InputProblem]:
+def _iter_folder(root: Path, forbidden: Sequence[Path] = ()) -> Iterator[InputItem | InputProblem]:
     real_root = root.resolve()
     unreadable: list[OSError] = []
     for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable.append, followlinks=False):
         while unreadable:  # a subfolder that cannot be listed is reported, not silently left out
             exc = unreadable.pop(0)
             yield InputProblem(str(exc.filename), f"cannot read folder: {exc.strerror or exc}")
+        if forbidden and is_inside(Path(dirpath).resolve(), forbidden):
+            yield InputProblem(dirpath, OWN_FOLDER)  # one report for the folder, nothing inside read
+            dirnames.clear()
+            continue
         dirnames.sort()
         for name in dirnames:
             link = Path(dirpath) / name
@@ -81,12 +94,15 @@ def _iter_folder(root: Path) -> Iterator[InputItem | InputProblem]:
             if not resolved.is_relative_to(real_root):
                 yield InputProblem(str(path), "symbolic link points outside the collection folder")
                 continue
+            if forbidden and is_inside(resolved, forbidden):
+                yield InputProblem(str(path), OWN_FOLDER)
+                continue
             yield InputItem(path=resolved, root=real_root)
     for exc in unreadable:
         yield InputProblem(str(exc.filename), f"cannot read folder: {exc.strerror or exc}")
 
 
-def _iter_manifest(manifest: Path) -> Iterator[InputItem | InputProblem]:
+def _iter_manifest(manifest: Path, forbidden: Sequence[Path] = ()) -> Iterator[InputItem | InputProblem]:
     root = manifest.parent.resolve()
     try:
         with manifest.open("rb") as handle:
@@ -99,7 +115,10 @@ def _iter_manifest(manifest: Path) -> Iterator[InputItem | InputProblem]:
         else:
             rows = _jsonl_rows(manifest)
         for line, row in rows:
-            yield _manifest_item(root, f"{manifest.name}:{line}", row)
+            item = _manifest_item(root, f"{manifest.name}:{line}", row)
+            if isinstance(item, InputItem) and forbidden and is_inside(item.path, forbidden):
+                item = InputProblem(f"{manifest.name}:{line}", OWN_FOLDER)
+            yield item
     except UnicodeDecodeError as exc:
         raise ManifestError(f"{manifest} is not valid UTF-8 text") from exc
     except csv.Error as exc:

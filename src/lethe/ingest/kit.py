@@ -76,6 +76,16 @@ DRIVER_SETTINGS = frozenset(
         "session_max_age_s",
         "cookie_secure",
         "ingest_root",
+        "erasure_suppression_days",
+        # the service's and the portal's (issue 16, other engineers' settings classified here)
+        "api_docs",
+        "body_timeout_s",
+        "header_timeout_s",
+        "contact_confirmation_ttl_s",
+        "contact_outbox_dir",
+        "portal_global_rate_per_minute",
+        "trusted_proxies",
+        "actor",  # the CLI's acting identity
     }
 )
 

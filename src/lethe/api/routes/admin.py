@@ -1,4 +1,4 @@
-"""Regulator's orders, retention and keys (admin)."""
+"""Regulator's orders, retention, keys and the erasure override (admin)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from lethe.http.auth import Admin, OrderReader
+from lethe.http.params import ROW_ID_MAX
 from lethe.http.state import AppState, app_state
 from lethe.views import order_rows
 
@@ -55,3 +56,23 @@ def keys_rotate(state: State, caller: Admin) -> dict[str, object]:
     """Replace the master key and re-wrap every source key with it."""
     count = state.engine.rotate_master_key(actor=caller.actor)
     return {"rotated": True, "keys": count}
+
+
+class LiftErasure(BaseModel):
+    job_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX, description="An erasure job (its receipt).")
+    sha256: str | None = Field(
+        default=None, min_length=64, max_length=64, pattern="^[0-9a-fA-F]{64}$", description="A photo's hash."
+    )
+    reason: str = Field(
+        min_length=10, max_length=2000, description="Why the erasure is overridden (audited)."
+    )
+
+
+@router.post("/erasures/lift")
+def erasure_lift(body: LiftErasure, state: State, caller: Admin) -> dict[str, object]:
+    """The only way back for an erased photo: delete the tombstones of one photo hash, or those of
+    one erasure job with its request's erasure suppression, so the photos may be ingested again.
+    Audited as `erasure.lift` (the reason off the chain)."""
+    return state.engine.lift_erasure(
+        actor=caller.actor, reason=body.reason, job_id=body.job_id, sha256=body.sha256
+    )

@@ -1,4 +1,5 @@
-"""Ingest (operator): a folder or manifest the server can read, or uploaded photos; progress to poll."""
+"""Ingest (operator): a folder or manifest inside the ingest root (``LETHE_INGEST_ROOT``; never
+Lethe's own folders), or uploaded photos; progress to poll; a running job can be cancelled."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from lethe.errors import InputError
 from lethe.http.auth import Operator
 from lethe.http.state import AppState, app_state
 from lethe.http.uploads import MAX_UPLOAD_PHOTOS, image_type, read_upload
+from lethe.ingest.roots import check_service_target
 from lethe.storage import atomic_write, private_dir
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"])
@@ -39,17 +41,10 @@ def _safe_name(name: str | None) -> str:
 
 @router.post("", status_code=202)
 def ingest_path(body: IngestPath, state: State, caller: Operator) -> dict[str, object]:
-    """Start ingesting a folder (recursive) or a manifest the server can read; returns the job."""
-    try:
-        target = Path(body.path).expanduser()
-        resolved = target.resolve()
-    except (OSError, ValueError, RuntimeError):  # a NUL byte, a symbolic link loop, an unknown ~user
-        raise InputError("the path cannot be resolved on the server") from None
-    root = state.settings.ingest_root
-    if root is not None and not resolved.is_relative_to(root.resolve()):
-        raise InputError("the path is outside the folder the service may ingest from")
-    if not target.exists():
-        raise InputError("no such folder or manifest on the server")
+    """Start ingesting a folder (recursive) or a manifest inside the ingest root; returns the job.
+    One answer (422) for a path that does not exist, cannot be resolved, is outside the root or is
+    one of Lethe's own folders; with no root configured, path ingest is refused (uploads work)."""
+    target = check_service_target(body.path, state.settings, state.engine.never_ingested())
     state.engine.gate.admit(body.source)  # 404 / 422 now rather than a failed job
     return state.jobs.start(body.source, target, actor=caller.actor).as_dict()
 
@@ -93,3 +88,10 @@ def ingest_upload(
 def ingest_progress(job_id: str, state: State, _caller: Operator) -> dict[str, object]:
     """A job's progress: state (running, done, failed, cancelled), done/total, counts, rate."""
     return state.jobs.get(job_id).as_dict()
+
+
+@router.post("/{job_id}/cancel", status_code=202)
+def ingest_cancel(job_id: str, state: State, caller: Operator) -> dict[str, object]:
+    """Ask a running job to stop after the file it is reading; poll it until it is `cancelled`
+    (what it stored so far stays). 409 once the job has ended."""
+    return state.jobs.cancel(job_id, actor=caller.actor).as_dict()

@@ -9,6 +9,11 @@
    write-ahead log is checkpointed and truncated; PostgreSQL's tables are rewritten (``VACUUM FULL``).
 3. *Complete*: the job gets its receipt (counts, ids, photo hashes, timestamps).
 
+A tombstone keeps its photo out of every source, not only the one it was erased from. The only way
+back is :func:`lift`, an admin's audited override (``lethe erasure lift``, ``POST
+/api/erasures/lift``): it deletes the tombstones of one photo hash, or those of one erasure job
+together with its request's erasure suppression (:mod:`lethe.privacy.objections`).
+
 Every step tolerates having run before, so :meth:`Eraser.resume` simply executes pending jobs again
 when the engine opens. Run it through :class:`lethe.privacy.gate.Gate`, which holds the write lock.
 A face that was erased can never come back: its row, crop and vector are gone and the index is
@@ -28,11 +33,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlalchemy import func, select
 
-from lethe.catalog.privacy_tables import ErasedImageRow, ErasureJobRow
+from lethe.catalog.privacy_tables import ErasedImageRow, ErasureJobRow, SuppressionRow
 from lethe.catalog.repository import now_utc
 from lethe.catalog.tables import AuditEntryRow, FaceRow, ImageRow
-from lethe.errors import CatalogError, NotFoundError
+from lethe.errors import CatalogError, ConflictError, InputError, NotFoundError
 from lethe.privacy import audit
+from lethe.privacy.objections import ERASURE
 
 if TYPE_CHECKING:
     from lethe.store import Store
@@ -226,6 +232,72 @@ class Eraser:
         with self.catalog.session() as session:
             job = session.get(ErasureJobRow, job_id)
             return _receipt(json.loads(job.receipt)) if job and job.receipt else None
+
+
+SHA256_HEX = frozenset("0123456789abcdef")
+
+
+def lift(
+    store: Store, *, actor: str, reason: str, job_id: int | None = None, sha256: str | None = None
+) -> dict[str, object]:
+    """The admin's override (see the module): exactly one of ``job_id`` (its photos' tombstones and
+    its request's erasure suppression) or ``sha256`` (that photo's tombstones). Audited as
+    ``erasure.lift`` with the reason kept off the chain; what was lifted is returned."""
+    reason = reason.strip()
+    if len(reason) < 10:
+        raise InputError("an override of an erasure needs a stated reason (at least 10 characters)")
+    if (job_id is None) == (sha256 is None):
+        raise InputError("name either an erasure job or a photo's sha256")
+    if sha256 is not None:
+        sha256 = sha256.strip().lower()
+        if len(sha256) != 64 or not set(sha256) <= SHA256_HEX:
+            raise InputError("a photo's sha256 is 64 hexadecimal digits")
+    at = now_utc()
+    with store.catalog.session() as session, session.begin():
+        request_id: int | None = None
+        if job_id is not None:
+            job = session.get(ErasureJobRow, job_id)
+            if job is None:
+                raise NotFoundError(f"no erasure job {job_id}")
+            if job.state != "done" or not job.receipt:
+                raise ConflictError(f"erasure job {job_id} has not finished")
+            hashes = sorted({h for h in json.loads(job.receipt)["image_sha256"] if h})
+            request_id = job.request_id
+        else:
+            hashes = [str(sha256)]
+        tombstones = session.scalars(select(ErasedImageRow).where(ErasedImageRow.sha256.in_(hashes))).all()
+        suppressions = (
+            session.scalars(
+                select(SuppressionRow).where(
+                    SuppressionRow.request_id == request_id,
+                    SuppressionRow.scope == ERASURE,
+                    SuppressionRow.withdrawn_at.is_(None),
+                )
+            ).all()
+            if request_id is not None
+            else []
+        )
+        if not tombstones and not suppressions:
+            raise NotFoundError("nothing to lift: no tombstone or erasure suppression in force for it")
+        for tombstone in tombstones:
+            session.delete(tombstone)
+        for row in suppressions:
+            row.withdrawn_at, row.templates = at, None
+        lifted: dict[str, object] = {
+            "job_id": job_id,
+            "request_id": request_id,
+            "image_sha256": sorted({t.sha256 for t in tombstones}),
+            "tombstones": len(tombstones),
+            "suppression_ids": [r.id for r in suppressions],
+        }
+        audit.append(
+            session, actor=actor, action="erasure.lift", details=lifted, at=at, texts={"note": reason}
+        )
+    store.catalog.checkpoint()
+    log.warning(
+        "erasure override: %d tombstone(s), %d suppression(s) lifted", len(tombstones), len(suppressions)
+    )
+    return lifted
 
 
 def delete_exports_with(store: Store, face_ids: Sequence[int]) -> int:

@@ -1,9 +1,11 @@
 """Ingest through the gate: the one code path that stores new faces — their catalog rows, sealed
 templates, sealed crops and vectors.
 
-It refuses a source that is not active (stopped by an order, or whose basis lapsed), drops every
-face that matches an active objection (under the configured model, and under the models of older
-objections, whose templates each new face also gets in memory only), and writes what is left in
+It refuses a source that is not active (stopped by an order, or whose basis lapsed), skips photos
+erased before from any source (tombstones), drops every face that matches an active objection or
+erasure suppression (under the configured model, and under the models of older entries, whose
+templates each new face also gets in memory only; a photo whose faces were all erased copies is not
+stored at all), and writes what is left in
 one catalog transaction with its audit entry, crops on disk before the commit (journalled, so the
 next open deletes them if the process dies first), vectors after it. :meth:`lethe.privacy.gate.Gate.ingesting`
 holds the store's write lock for the whole ingest.
@@ -20,7 +22,7 @@ from lethe.catalog import ImageMeta, Source
 from lethe.errors import LawfulBasisError
 from lethe.ingest import Job, ProcessedImage
 from lethe.privacy import audit
-from lethe.privacy.objections import ActiveTemplates, Entry, entries_of_other_models
+from lethe.privacy.objections import INGEST_SCOPES, ActiveTemplates, Entry, entries_of_other_models
 from lethe.store import Store
 from lethe.types import FaceRecord, match_any
 
@@ -56,9 +58,10 @@ class IngestGate:
         self.detector = detector
         self.embedder = embedder
         self.uri_for = uri_for
-        #: Objections made under another model (docs/models.md, "Changing the embedder").
+        #: Objections and erasure suppressions made under another model (docs/models.md, "Changing
+        #: the embedder").
         self.old_objections: list[Entry] = [
-            e for e in entries_of_other_models(store) if e.scope == "objection"
+            e for e in entries_of_other_models(store) if e.scope in INGEST_SCOPES
         ]
 
     @property
@@ -67,10 +70,13 @@ class IngestGate:
         return tuple(sorted({e.model_sha256 for e in self.old_objections}))
 
     def is_known(self, digest: str) -> bool:
+        """Already in this source, or erased from any source (a tombstone)."""
         return bool(self.store.catalog.known_hashes(self.source.id, [digest]))
 
-    def commit(self, batch: Batch) -> tuple[int, int]:
-        """Store one batch of processed photos: (faces stored, faces kept out by an objection)."""
+    def commit(self, batch: Batch) -> tuple[int, int, int]:
+        """Store one batch of processed photos: (faces stored, faces kept out by an objection or an
+        erasure suppression, photos not stored because each face of theirs was an erased one's)."""
+        offered = len(batch)
         batch, suppressed = self._without_objections(batch)
         items = [
             (
@@ -104,23 +110,34 @@ class IngestGate:
                 np.vstack(vectors).astype(np.float32),
                 sources=np.full(len(ids), self.source.id, dtype=np.int64),
             )
-        return len(ids), suppressed
+        return len(ids), suppressed, offered - len(batch)
 
     def _without_objections(self, batch: Batch) -> tuple[Batch, int]:
-        excluded = self.objections.excluded
-        if not len(excluded) and not self.old_objections:
+        excluded, erased = self.objections.excluded, self.objections.erased
+        if not len(excluded) and not len(erased) and not self.old_objections:
             return batch, 0
-        keep_out = self.store.settings.erasure_review_threshold
+        settings = self.store.settings
         kept: Batch = []
         suppressed = 0
         for job, processed in batch:
+            if not processed.faces:
+                kept.append((job, processed))
+                continue
             found = np.array([f.embedding for f in processed.faces], dtype=np.float32)
-            objected = match_any(excluded, found, keep_out)
+            objected = match_any(excluded, found, settings.erasure_review_threshold)
+            copied = match_any(erased, found, settings.erasure_auto_threshold)
             for entry in self.old_objections:
                 theirs = np.array([f.others[entry.model_sha256] for f in processed.faces], np.float32)
-                objected |= match_any(entry.templates, theirs, entry.threshold)
-            suppressed += int(objected.sum())
-            faces = [f for f, out in zip(processed.faces, objected, strict=True) if not out]
+                hit = match_any(entry.templates, theirs, entry.threshold)
+                if entry.scope == "objection":
+                    objected |= hit
+                else:
+                    copied |= hit
+            out = objected | copied
+            suppressed += int(out.sum())
+            if copied.all():
+                continue  # a copy of an erased photo: not even its row is stored
+            faces = [f for f, drop in zip(processed.faces, out, strict=True) if not drop]
             kept.append((job, ProcessedImage(processed.width, processed.height, processed.format, faces)))
         return kept, suppressed
 

@@ -1,5 +1,6 @@
-"""Objection and restriction templates (GDPR Arts. 18, 21): storing, replacing and withdrawing them.
-Reading them (what ingest and search keep out) is :mod:`lethe.privacy.objections`."""
+"""Objection, restriction and erasure-suppression templates (GDPR Arts. 17, 18, 21): storing,
+replacing, withdrawing, lifting and expiring them. Reading them (what ingest and search keep out) is
+:mod:`lethe.privacy.objections`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from lethe.catalog.privacy_tables import SuppressionRow
 from lethe.catalog.repository import now_utc
 from lethe.errors import ConflictError, NotFoundError
 from lethe.privacy import audit
-from lethe.privacy.objections import objection_aad
+from lethe.privacy.objections import ERASURE, erasure_cutoff, objection_aad
 
 if TYPE_CHECKING:
     from lethe.store import Store
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 def suppress(store: Store, templates: np.ndarray, *, request_id: int | None, actor: str, scope: str) -> int:
     """Store an objection; returns how many templates protect it. A request run again (after a
     reviewer's decisions) replaces the templates of its active objection: one request, one
-    objection, so that one withdrawal lifts it."""
+    objection, so that one withdrawal lifts it. An erasure suppression (scope ``erasure``) gathers
+    instead: each run of the request erases other faces, whose templates join the earlier ones."""
     vectors = np.ascontiguousarray(templates, dtype=np.float32)
     at = now_utc()
     with store.catalog.session() as session, session.begin():
@@ -33,9 +35,15 @@ def suppress(store: Store, templates: np.ndarray, *, request_id: int | None, act
                     SuppressionRow.request_id == request_id,
                     SuppressionRow.withdrawn_at.is_(None),
                     SuppressionRow.model_sha256 == store.model_sha256,
+                    SuppressionRow.scope == scope,
                 )
                 .order_by(SuppressionRow.id)
             ).first()
+        if row is not None and scope == ERASURE and row.templates:
+            earlier = np.frombuffer(
+                store.keyring.open_master(row.templates, objection_aad(row.id)), np.float32
+            )
+            vectors = np.unique(np.vstack([earlier.reshape(-1, vectors.shape[1]), vectors]), axis=0)
         action = "suppression.add" if row is None else "suppression.update"
         if row is None:
             row = SuppressionRow(
@@ -75,6 +83,11 @@ def withdraw(store: Store, suppression_id: int, *, actor: str) -> None:
             raise NotFoundError(f"no objection {suppression_id}")
         if row.withdrawn_at is not None:
             raise ConflictError(f"objection {suppression_id} was already withdrawn")
+        if row.scope == ERASURE:
+            raise ConflictError(
+                f"suppression {suppression_id} keeps an erasure effective: only an admin's override "
+                "(lethe erasure lift) lifts it"
+            )
         row.withdrawn_at, row.templates = at, None
         audit.append(
             session,
@@ -84,3 +97,32 @@ def withdraw(store: Store, suppression_id: int, *, actor: str) -> None:
             at=at,
         )
     store.catalog.checkpoint()
+
+
+def expire(store: Store) -> int:
+    """Delete the templates of every erasure suppression past its period; how many (audited)."""
+    at = now_utc()
+    with store.catalog.session() as session, session.begin():
+        rows = session.scalars(
+            select(SuppressionRow).where(
+                SuppressionRow.scope == ERASURE,
+                SuppressionRow.withdrawn_at.is_(None),
+                SuppressionRow.created_at < erasure_cutoff(store),
+            )
+        ).all()
+        for row in rows:
+            row.withdrawn_at, row.templates = at, None
+        if rows:
+            audit.append(
+                session,
+                actor="system",
+                action="suppression.expire",
+                details={
+                    "suppression_ids": [r.id for r in rows],
+                    "days": store.settings.erasure_suppression_days,
+                },
+                at=at,
+            )
+    if rows:
+        store.catalog.checkpoint()
+    return len(rows)

@@ -11,6 +11,7 @@ import numpy as np
 
 from lethe.catalog.repository import now_utc
 from lethe.privacy.access import write_export
+from lethe.privacy.objections import ERASURE
 
 if TYPE_CHECKING:
     from lethe.privacy.requests import SubjectRequests
@@ -30,6 +31,16 @@ class Run:
 
 
 def erase(requests: SubjectRequests, run: Run) -> dict[str, Any]:
+    """Erase the person's faces. Their templates (the requester's and the faces about to be erased)
+    are first kept as the request's erasure suppression, so a re-encoded or resized copy of an
+    erased photo stays out of every later ingest (docs/privacy.md, "Erasure that stays erased")."""
+    if run.targets:
+        requests.gate.suppress(
+            np.vstack([run.probes, requests.templates(run.targets)]),
+            request_id=run.request_id,
+            actor=run.actor,
+            scope=ERASURE,
+        )
     receipt = requests.gate.erase(
         run.targets, reason="erasure request", actor=run.actor, request_id=run.request_id
     )
