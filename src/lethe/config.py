@@ -255,6 +255,28 @@ class Settings(BaseSettings):
         "overrides it); an existing user of this installation, or a local administrator identity "
         "(docs/cli.md#who-acts). A command that writes or searches refuses to run with neither.",
     )
+    portal_max_image_pixels: int = Field(
+        default=24_000_000,
+        ge=1,
+        description="Portal: a photo whose header says it has more pixels is refused (413) before any of "
+        "it is decoded.",
+    )
+    portal_max_photo_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1,
+        description="Portal: a photo file over this size is refused (413).",
+    )
+    portal_pending_max_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=1,
+        description="Portal: photos of open portal requests may hold this many bytes in the catalog "
+        "together; past it new submissions get 503 until requests are handled or expire.",
+    )
+    portal_concurrent_submissions: int = Field(
+        default=2,
+        ge=1,
+        description="Portal: submissions read and decoded at the same time; one more gets 503 at once.",
+    )
 
     @model_validator(mode="before")
     @classmethod

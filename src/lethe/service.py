@@ -32,6 +32,7 @@ from lethe.http.metrics import Metrics
 from lethe.http.ratelimit import RateLimiter
 from lethe.http.sessions import SessionSigner, load_session_key, session_key_path
 from lethe.http.state import AppState, CropLinks
+from lethe.http.uploads import PortalUploads
 from lethe.users import Users, first_admin_password
 from lethe.web import install as install_web
 
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, *, first_admin: bool = True) ->
                     global_rate_per_minute=settings.portal_global_rate_per_minute,
                 ),
                 login_limit=RateLimiter(settings.login_rate_per_minute, what="login attempts"),
+                portal_uploads=PortalUploads(settings, engine.catalog),
                 trusted_proxies=trusted,
                 client_hash_key=key,
             )

@@ -14,6 +14,7 @@ from lethe.http.jobs import IngestJobs
 from lethe.http.metrics import Metrics
 from lethe.http.ratelimit import RateLimiter
 from lethe.http.sessions import SessionSigner
+from lethe.http.uploads import PortalUploads
 from lethe.users import Users
 
 #: A crop link is valid this long after the search or review that showed the face.
@@ -65,6 +66,8 @@ class AppState:
     search_limit: RateLimiter
     portal_limit: RateLimiter
     login_limit: RateLimiter
+    #: What a public portal submission may cost (photo limits, concurrent submissions, stored bytes).
+    portal_uploads: PortalUploads
     #: Reverse proxies whose X-Forwarded-For is believed (``LETHE_TRUSTED_PROXIES``; none by default).
     trusted_proxies: tuple[Network, ...] = ()
     #: Keys the hash of a client address in the audit log (the session key: never written anywhere).

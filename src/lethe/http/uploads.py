@@ -1,15 +1,35 @@
 """Reading uploaded photos: how many one request may carry, the size limit (413) and content
 sniffing, never trusting file names. A file that is not a usable image raises the error tree's
-``ImageError`` / ``ImageTooLargeError``, which ``lethe.api.errors`` maps to 415 / 413 like any other."""
+``ImageError`` / ``ImageTooLargeError``, which ``lethe.api.errors`` maps to 415 / 413 like any other.
+
+The public portal's uploads cost bounded memory, CPU and disk (security review, finding 7), through
+:class:`PortalUploads`: a smaller size and pixel limit per photo (``LETHE_PORTAL_MAX_PHOTO_BYTES``,
+``LETHE_PORTAL_MAX_IMAGE_PIXELS``; the pixel count is read from the header before any pixel is
+decoded), at most ``LETHE_PORTAL_CONCURRENT_SUBMISSIONS`` submissions read and decoded at once (one
+more: 503 at once, never a queue), and a budget for the photos that open portal requests hold in the
+catalog together (``LETHE_PORTAL_PENDING_MAX_BYTES``; past it: 503 until requests are handled or
+expire). The rate limits (per address and for everyone together) are the portal limiter's
+(:mod:`lethe.http.ratelimit`).
+"""
 
 from __future__ import annotations
 
-from fastapi import UploadFile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from fastapi import UploadFile
+from sqlalchemy import func, select
+
+from lethe.catalog import Catalog
+from lethe.catalog.privacy_tables import RequestProbeBlobRow, RequestProbeRow, RequestRow
 from lethe.config import Settings
 from lethe.errors import ImageError, ImageTooLargeError, InputError
 from lethe.http.errors import ApiError
 from lethe.imaging import decode_image
+
+#: Seconds a client told "busy" or "full" is asked to wait.
+PORTAL_RETRY_AFTER_S = 60
 
 #: Photos one ingest upload may carry (``POST /api/ingest/upload``, the ingest page).
 MAX_UPLOAD_PHOTOS = 500
@@ -28,9 +48,11 @@ MEDIA_TYPES = {
 }
 
 
-def read_upload(upload: UploadFile, settings: Settings, *, what: str = "photo") -> bytes:
+def read_upload(
+    upload: UploadFile, settings: Settings, *, what: str = "photo", most_bytes: int | None = None
+) -> bytes:
     """The bytes of one uploaded file; 413 when over the limit, ``InputError`` when empty."""
-    limit = min(settings.max_upload_bytes, settings.max_image_bytes)
+    limit = min(settings.max_upload_bytes, settings.max_image_bytes, most_bytes or settings.max_image_bytes)
     upload.file.seek(0)
     data = upload.file.read(limit + 1)
     if len(data) > limit:
@@ -40,12 +62,15 @@ def read_upload(upload: UploadFile, settings: Settings, *, what: str = "photo") 
     return data
 
 
-def image_type(data: bytes, settings: Settings, *, what: str = "photo") -> str:
+def image_type(
+    data: bytes, settings: Settings, *, what: str = "photo", most_pixels: int | None = None
+) -> str:
     """The media type of an image, found by decoding its content (not its name or declared type);
     ``ImageError`` when it is not a supported image, ``ImageTooLargeError`` when it has too many
-    pixels, each naming ``what``."""
+    pixels (read from the header, before decoding), each naming ``what``."""
+    pixels = min(settings.max_image_pixels, most_pixels or settings.max_image_pixels)
     try:
-        image = decode_image(data, max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes)
+        image = decode_image(data, max_pixels=pixels, max_bytes=settings.max_image_bytes)
     except ImageTooLargeError as exc:
         raise ImageTooLargeError(f"the {what} is too large: {exc}") from exc
     except ImageError as exc:
@@ -53,8 +78,16 @@ def image_type(data: bytes, settings: Settings, *, what: str = "photo") -> str:
     return MEDIA_TYPES.get(image.format, "application/octet-stream")
 
 
-def read_photos(uploads: list[UploadFile], settings: Settings, *, most: int) -> list[bytes]:
-    """Read and check every uploaded photo (1..``most``)."""
+def read_photos(
+    uploads: list[UploadFile],
+    settings: Settings,
+    *,
+    most: int,
+    most_bytes: int | None = None,
+    most_pixels: int | None = None,
+) -> list[bytes]:
+    """Read and check every uploaded photo (1..``most``), each within ``most_bytes`` and
+    ``most_pixels`` when given (and the service's limits always)."""
     if not uploads:
         raise InputError("at least one photo is needed")
     if len(uploads) > most:
@@ -62,7 +95,67 @@ def read_photos(uploads: list[UploadFile], settings: Settings, *, most: int) -> 
     photos = []
     for number, upload in enumerate(uploads, start=1):
         what = f"photo {number}" if len(uploads) > 1 else "photo"
-        data = read_upload(upload, settings, what=what)
-        image_type(data, settings, what=what)
+        data = read_upload(upload, settings, what=what, most_bytes=most_bytes)
+        image_type(data, settings, what=what, most_pixels=most_pixels)
         photos.append(data)
     return photos
+
+
+def pending_portal_bytes(catalog: Catalog) -> int:
+    """Bytes of the photos that portal requests hold in the catalog now (a request's photos are
+    deleted when it closes or expires, so every stored one is pending)."""
+    with catalog.session() as session:
+        total = session.scalar(
+            select(func.coalesce(func.sum(func.length(RequestProbeBlobRow.photo)), 0))
+            .join(RequestProbeRow, RequestProbeRow.id == RequestProbeBlobRow.probe_id)
+            .join(RequestRow, RequestRow.id == RequestProbeRow.request_id)
+            .where(RequestRow.channel == "portal")
+        )
+    return int(total or 0)
+
+
+class PortalUploads:
+    """What one public portal submission may cost (see the module). The portal route reads its
+    photos through :meth:`submission` and stores the request inside it::
+
+        with state.portal_uploads.submission(photos) as blobs:
+            view = state.engine.requests.open(kind=..., photos=blobs, ...)
+
+    The slot is held until the request is stored, so at most ``concurrent`` submissions can pass the
+    budget check before their bytes show in the catalog: the budget is exceeded by at most that many
+    submissions' photos."""
+
+    def __init__(self, settings: Settings, catalog: Catalog) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self._slots = threading.BoundedSemaphore(settings.portal_concurrent_submissions)
+
+    @contextmanager
+    def submission(self, uploads: list[UploadFile]) -> Iterator[list[bytes]]:
+        """The photos, read and checked while holding a slot; 503 when every slot is taken or the
+        pending photos' budget would be exceeded; 413/415/422 for the photos themselves."""
+        if not self._slots.acquire(blocking=False):
+            raise _unavailable("portal_busy", "too many requests are being submitted right now")
+        try:
+            photos = read_photos(
+                uploads,
+                self.settings,
+                most=MAX_PORTAL_PHOTOS,
+                most_bytes=self.settings.portal_max_photo_bytes,
+                most_pixels=self.settings.portal_max_image_pixels,
+            )
+            size = sum(len(p) for p in photos)
+            if pending_portal_bytes(self.catalog) + size > self.settings.portal_pending_max_bytes:
+                raise _unavailable("portal_full", "the portal holds as many photos as it may")
+            yield photos
+        finally:
+            self._slots.release()
+
+
+def _unavailable(code: str, why: str) -> ApiError:
+    return ApiError(
+        503,
+        code,
+        f"{why}; please try again later",
+        headers={"Retry-After": str(PORTAL_RETRY_AFTER_S)},
+    )
