@@ -40,6 +40,7 @@ ENDPOINTS: list[tuple[str, str, set[str]]] = [
     ("POST", "/api/ingest", {"operator"}),
     ("POST", "/api/ingest/upload", {"operator"}),
     ("GET", "/api/ingest/nojob", {"operator"}),
+    ("POST", "/api/ingest/nojob/cancel", {"operator"}),
     ("POST", "/api/search", {"operator"}),
     ("GET", "{crop}", {"operator", "dpo"}),
     ("POST", "/api/requests", {"dpo"}),
@@ -65,6 +66,7 @@ ENDPOINTS: list[tuple[str, str, set[str]]] = [
     ("POST", "/api/orders/complete", {"admin"}),
     ("POST", "/api/retention/run", {"admin"}),
     ("POST", "/api/keys/rotate", {"admin"}),
+    ("POST", "/api/erasures/lift", {"admin"}),
     ("POST", "/api/users", {"admin"}),
     ("GET", "/api/users", {"admin"}),
     ("POST", "/api/users/nobody/disable", {"admin"}),
@@ -72,7 +74,13 @@ ENDPOINTS: list[tuple[str, str, set[str]]] = [
     ("GET", "/api/tokens", {"admin"}),
     ("POST", "/api/tokens/999999/revoke", {"admin"}),
 ]
-PUBLIC = {("GET", "/api/health"), ("POST", "/api/portal/requests"), ("POST", "/login"), ("POST", "/logout")}
+PUBLIC = {
+    ("GET", "/api/health"),
+    ("POST", "/api/portal/requests"),
+    ("POST", "/api/portal/confirm"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+}
 MATRIX = [(m, p, role, role in allowed) for m, p, allowed in ENDPOINTS for role in ROLES]
 
 
