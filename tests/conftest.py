@@ -288,6 +288,12 @@ def erased_bytes(lethe: Lethe, face_ids: list[int]) -> dict[str, list[bytes]]:
     }
 
 
+def index_holds_plaintext() -> bool:
+    """Whether the vector index under test keeps templates in clear in its files: Milvus does
+    (docs/operations.md says how to encrypt its volumes); FAISS files are sealed."""
+    return os.environ.get("LETHE_TEST_INDEX", "faiss") == "milvus"
+
+
 def occurrences(data: Path, needles: dict[str, list[bytes]]) -> list[str]:
     files = storage_files(data)  # the data folder (index, crops, keys, exports...) and the catalog
     found = []

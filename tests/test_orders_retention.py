@@ -25,6 +25,7 @@ from conftest import (
     consent_source,
     copy_gallery,
     erased_bytes,
+    index_holds_plaintext,
     make_settings,
     occurrences,
 )
@@ -144,7 +145,9 @@ def test_then_delete_waits_for_open_access_requests_and_then_erases_and_shreds(
     german, french = faces_by_source(lethe)["press"], faces_by_source(lethe)["events"]
     press_id = lethe.catalog.source("press").id
     doomed = erased_bytes(lethe, sorted(german))
-    assert len(occurrences(data, doomed)) >= 6
+    found = occurrences(data, doomed)  # sealed templates and crops; plaintext only in a Milvus index
+    assert len(found) >= (6 if index_holds_plaintext() else 4)
+    assert index_holds_plaintext() or not any(hit.startswith("plaintext") for hit in found)
     requests = lethe.requests
     access = requests.open(
         kind="access", photos=[biden_photos(fixtures_dir)[0].read_bytes()], contact="jb@example.org"
