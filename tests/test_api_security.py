@@ -423,3 +423,14 @@ def test_the_login_redirect_stays_on_this_site_in_a_browser(served: Served, tmp_
             assert token not in page.url
         finally:
             browser.close()
+
+
+def test_a_too_short_purpose_is_told_as_such(gallery_client: TestClient, fixtures_dir: Path) -> None:
+    """Review, small items: ``purpose=x`` was answered "a search must state its purpose"."""
+    operator = add_user(gallery_client, "op-purpose", "operator")
+    probe = jpeg(fixtures_dir / "identities" / "joe_biden" / "biden.jpg")
+    for short in ("x", "   "):
+        refused = gallery_client.post(
+            "/api/search", headers=bearer(operator), data={"purpose": short}, files={"probe": probe}
+        )
+        assert "3 characters" in str(assert_error(refused, 422)["message"])

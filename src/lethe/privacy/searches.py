@@ -51,7 +51,7 @@ class AuditedSearch:
     ) -> SearchResult:
         """Search by a probe photo. Every search is audited: who, why, the probe's hash, what it found."""
         if len(purpose.strip()) < MIN_PURPOSE:
-            raise InputError("a search must state its purpose")
+            raise InputError(f"a search must state its purpose (at least {MIN_PURPOSE} characters)")
         result = self.mechanism(
             probe,
             top_k=top_k,

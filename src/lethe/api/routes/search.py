@@ -12,6 +12,7 @@ from lethe.http.errors import ApiError
 from lethe.http.params import RowId
 from lethe.http.state import AppState, app_state
 from lethe.http.uploads import read_upload
+from lethe.privacy.searches import MIN_PURPOSE
 
 router = APIRouter(prefix="/api", tags=["search"])
 State = Annotated[AppState, Depends(app_state)]
@@ -23,7 +24,12 @@ def search(
     caller: Operator,
     probe: Annotated[UploadFile, File(description="A photo of the person to look for.")],
     purpose: Annotated[
-        str, Form(min_length=1, max_length=500, description="Why you search; recorded in the audit log.")
+        str,
+        Form(
+            min_length=MIN_PURPOSE,
+            max_length=500,
+            description=f"Why you search (at least {MIN_PURPOSE} characters); recorded in the audit log.",
+        ),
     ],
     top: Annotated[int, Form(ge=1, le=200, description="At most this many matches.")] = 10,
     threshold: Annotated[
