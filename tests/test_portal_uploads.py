@@ -17,7 +17,7 @@ from lethe.http.errors import ApiError
 from lethe.http.state import AppState
 from lethe.http.uploads import pending_portal_bytes
 
-from api_support import serve
+from api_support import assert_error, serve
 
 
 def _upload(data: bytes, name: str = "me.jpg") -> UploadFile:
@@ -85,3 +85,28 @@ def test_only_so_many_submissions_are_read_at_once(tmp_path: Path, fixtures_dir:
             assert (busy.value.status, busy.value.code) == (503, "portal_busy")
         with uploads.submission([_upload(photo)]) as photos:  # the slot is free again
             assert photos == [photo]
+
+
+def test_the_portal_route_reads_its_photos_through_the_limits(tmp_path: Path, fixtures_dir: Path) -> None:
+    """The public route itself: a photo over the portal's byte limit, or a submission over the
+    pending budget, is refused before any request is stored."""
+    photo = (fixtures_dir / "identities" / "joe_biden" / "biden.jpg").read_bytes()
+    with serve(tmp_path / "data", portal_max_photo_bytes=len(photo) - 1) as client:
+        files = {"photos": ("me.jpg", photo, "image/jpeg")}
+        refused = client.post(
+            "/api/portal/requests", data={"kind": "access", "contact": "a@b.org"}, files=files
+        )
+        assert_error(refused, 413)
+        assert pending_portal_bytes(_state(client).engine.catalog) == 0  # nothing stored
+    with serve(tmp_path / "full", portal_pending_max_bytes=len(photo) + 10) as client:
+        files = {"photos": ("me.jpg", photo, "image/jpeg")}
+        first = client.post(
+            "/api/portal/requests", data={"kind": "access", "contact": "a@b.org"}, files=files
+        )
+        assert first.status_code == 202
+        second = client.post(
+            "/api/portal/requests", data={"kind": "access", "contact": "c@d.org"}, files=files
+        )
+        assert_error(second, 503, "portal_full")
+        stored = pending_portal_bytes(_state(client).engine.catalog)
+        assert len(photo) <= stored < 2 * len(photo)  # the first request's photo only

@@ -232,8 +232,9 @@ class Settings(BaseSettings):
     )
     api_docs: bool = Field(
         default=False,
-        description="Service: serve Swagger UI at `/docs` (from the installed `swagger-ui-bundle` "
-        "package, never a CDN, under a strict CSP). Off by default; `/openapi.json` is always served.",
+        description="Service: serve Swagger UI at `/docs` (from the `swagger-ui-bundle` package: "
+        "`pip install 'lethe[docs]'`; never a CDN, under a strict CSP). Off by default; `/openapi.json` "
+        "is always served.",
     )
     header_timeout_s: float = Field(
         default=10.0,

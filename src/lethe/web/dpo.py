@@ -80,7 +80,9 @@ def review_queue(request: Request, request_id: RowId, state: State, viewer: DpoP
     """The faces a reviewer must decide on, each beside the requester's photo."""
     detail = _request(state, viewer, request_id)
     listed = views.candidate_rows(
-        state.engine, request_id, crop_url=lambda face_id: state.crop_links.url(face_id, viewer.principal.id)
+        state.engine,
+        request_id,
+        crop_url=lambda face_id: state.crop_links.url(face_id, viewer.principal.id, review=True),
     )
     review = [c for c in listed if c.get("band") == "review"]
     is_open = detail["state"] in OPEN_STATES

@@ -21,7 +21,6 @@ from pydantic import BaseModel, Field
 
 from lethe.api.routes.login import client_ip
 from lethe.http.state import AppState, app_state
-from lethe.http.uploads import MAX_PORTAL_PHOTOS, read_photos
 from lethe.privacy.requests import KINDS
 
 router = APIRouter(prefix="/api/portal", tags=["portal"])
@@ -57,10 +56,10 @@ def submit(
 ) -> dict[str, object]:
     """Submit a request (no authentication). Answers `{reference, due_at, message}` only; a code is
     sent to `contact`, and the request waits for it (`POST /api/portal/confirm`)."""
-    blobs = read_photos(photos, state.settings, most=MAX_PORTAL_PHOTOS)
-    view = state.engine.requests.open(
-        kind=kind, photos=blobs, contact=contact, channel="portal", actor="portal", confirm_contact=True
-    )
+    with state.portal_uploads.submission(photos) as blobs:  # bounded bytes, pixels, slots, budget
+        view = state.engine.requests.open(
+            kind=kind, photos=blobs, contact=contact, channel="portal", actor="portal", confirm_contact=True
+        )
     return {"reference": view.ref, "due_at": view.due_at.isoformat(), "message": MESSAGE}
 
 

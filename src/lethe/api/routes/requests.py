@@ -50,7 +50,8 @@ class Decision(BaseModel):
 
 def _crop_url(state: AppState, caller: Principal) -> CropUrl:
     """Crop links signed for the caller (valid for an hour)."""
-    return lambda face_id: state.crop_links.url(face_id, caller.id)
+    # Review links: an access request covers faces of restricted sources too (finding 18).
+    return lambda face_id: state.crop_links.url(face_id, caller.id, review=True)
 
 
 @router.post("", status_code=201)
