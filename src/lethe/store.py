@@ -96,8 +96,7 @@ class Store:
 
     def close(self) -> None:
         try:
-            with self._file_lock():
-                self.anchor_audit()
+            self.anchor_audit_now()
         finally:
             try:
                 self.index.close()
@@ -114,6 +113,17 @@ class Store:
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    def _try_file_lock(self) -> int | None:
+        """The lock file's descriptor with the exclusive lock taken, or None at once when a writer
+        (another process, or this one inside :meth:`writing`) holds it."""
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
 
     # -- the audit chain's anchors ---------------------------------------------------------------
 
@@ -177,8 +187,16 @@ class Store:
     def anchor_audit_now(self) -> None:
         """A checkpoint of the head as it is now (reads too are audited: a search commits its entry
         outside the write lock, anchored at the next write, close, verification or pack)."""
-        with self._file_lock():
+        if self._lock_depth:  # this process writes: its writing() anchors at its end
+            return
+        fd = self._try_file_lock()
+        if fd is None:  # another process writes: it anchors at its end; never wait on it here
+            return
+        try:
             self.anchor_audit()
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
     def _last_anchored(self) -> int:
         try:
