@@ -84,6 +84,10 @@ DRIVER_SETTINGS = frozenset(
         "contact_confirmation_ttl_s",
         "contact_outbox_dir",
         "portal_global_rate_per_minute",
+        "portal_max_photo_bytes",
+        "portal_max_image_pixels",
+        "portal_concurrent_submissions",
+        "portal_pending_max_bytes",
         "trusted_proxies",
         "actor",  # the CLI's acting identity
     }
