@@ -224,7 +224,7 @@ def test_cli_ingest_with_the_ray_engine_starts_its_own_ray_instance(
 ) -> None:
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LETHE_", "RAY_ADDRESS"))}
-    env.update(LETHE_DATA_DIR=str(data), **backend_env(data))
+    env.update(LETHE_DATA_DIR=str(data), LETHE_ACTOR="tests", **backend_env(data))  # who acts (docs/cli.md)
 
     def lethe(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(LETHE), *args], capture_output=True, text=True, env=env, timeout=300)
