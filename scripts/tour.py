@@ -52,8 +52,12 @@ def lethe(*args: str, check: bool = True) -> int:
 
 def main() -> None:
     os.environ.setdefault("LETHE_DATA_DIR", str(REPO / "data" / "tour"))
+    # Who acts: every action is audited under a name (docs/cli.md, "Who acts").
+    os.environ.setdefault("LETHE_ACTOR", "tour")
     folder, probe = photos()
-    print(f"data folder: {os.environ['LETHE_DATA_DIR']}\nphotos: {folder}")
+    print(
+        f"data folder: {os.environ['LETHE_DATA_DIR']}\nacting as: {os.environ['LETHE_ACTOR']}\nphotos: {folder}"
+    )
     lethe(
         "source", "add", "tour", "--basis", "consent", "--art9", "explicit_consent",
         "--purpose", "Lethe tour: find my photos", "--jurisdiction", "FR", "--retention-days", "30",
