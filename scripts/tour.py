@@ -55,9 +55,8 @@ def main() -> None:
     # Who acts: every action is audited under a name (docs/cli.md, "Who acts").
     os.environ.setdefault("LETHE_ACTOR", "tour")
     folder, probe = photos()
-    print(
-        f"data folder: {os.environ['LETHE_DATA_DIR']}\nacting as: {os.environ['LETHE_ACTOR']}\nphotos: {folder}"
-    )
+    print(f"data folder: {os.environ['LETHE_DATA_DIR']}\nacting as: {os.environ['LETHE_ACTOR']}")
+    print(f"photos: {folder}")
     lethe(
         "source", "add", "tour", "--basis", "consent", "--art9", "explicit_consent",
         "--purpose", "Lethe tour: find my photos", "--jurisdiction", "FR", "--retention-days", "30",
