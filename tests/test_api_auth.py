@@ -394,3 +394,22 @@ def test_serve_command_binds_loopback_and_prints_the_first_password_once(tmp_pat
     password = stderr.split("shown once, not stored anywhere in clear): ")[1].split()[0]
     assert stderr.count(password) == 1
     assert "GET /api/health 200" in stderr and "127.0.0.1" in stderr
+    # The keys sit in the data folder by default, and the service says so (security review, 15).
+    assert (
+        "keys inside the data folder" in stderr and str(tmp_path / "data" / "keys" / "master.key") in stderr
+    )
+
+
+def test_keys_kept_outside_the_data_folder_need_no_warning(tmp_path: Path) -> None:
+    from lethe.config import Settings
+    from lethe.service import keys_warning
+
+    outside = tmp_path / "vault"
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        master_key_file=outside / "master.key",
+        session_secret_file=outside / "session.key",
+    )
+    assert keys_warning(settings) is None
+    inside = Settings(data_dir=tmp_path / "data", master_key_file=outside / "master.key")
+    assert "session key" in (keys_warning(inside) or "") and "master key" not in (keys_warning(inside) or "")

@@ -33,6 +33,7 @@ from lethe.http.ratelimit import RateLimiter
 from lethe.http.sessions import SessionSigner, load_session_key, session_key_path
 from lethe.http.state import AppState, CropLinks
 from lethe.http.uploads import PortalUploads
+from lethe.keyring import MASTER_FILE
 from lethe.users import Users, first_admin_password
 from lethe.web import install as install_web
 
@@ -125,3 +126,23 @@ def create_app(settings: Settings | None = None, *, first_admin: bool = True) ->
     if settings.api_docs:
         install_docs(app)
     return app
+
+
+def keys_warning(settings: Settings) -> str | None:
+    """What to say at start-up when a key lives inside the data folder (the default): a copy or
+    backup of the folder alone then opens every template and crop (security review, finding 15)."""
+    data = settings.data_dir.resolve()
+    keys = {
+        "master key": settings.master_key_file or settings.data_dir / "keys" / MASTER_FILE,
+        "session key": session_key_path(settings),
+    }
+    inside = {name: path for name, path in keys.items() if path.resolve().is_relative_to(data)}
+    if not inside:
+        return None
+    listed = "; ".join(f"{name} {path}" for name, path in inside.items())
+    return (
+        f"\n  NOTE: keys inside the data folder ({listed}). A copy or backup of {data}\n"
+        "  then holds the keys that open its templates and crops: keep the keys elsewhere\n"
+        '  (LETHE_MASTER_KEY_FILE, LETHE_SESSION_SECRET_FILE; docs/operations.md, "Keys outside\n'
+        '  the data folder") or back them up apart from the folder.\n\n'
+    )

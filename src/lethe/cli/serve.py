@@ -95,7 +95,7 @@ def serve(
     """Serve the web UI at / and the API (schema at /openapi.json) until stopped."""
     import uvicorn
 
-    from lethe.service import create_app
+    from lethe.service import create_app, keys_warning
 
     try:
         settings = Settings.load()
@@ -108,6 +108,9 @@ def serve(
             "  data: put it behind HTTPS (a reverse proxy), set LETHE_COOKIE_SECURE=true, and\n"
             "  restrict who can reach it.\n\n"
         )
+    warning = keys_warning(settings)
+    if warning:
+        sys.stderr.write(warning)
     logging.getLogger("lethe").setLevel(logging.INFO)
     sys.stderr.write(
         f"Lethe serving on http://{host}:{port}/ (API schema at /openapi.json; stop with Ctrl-C)\n"
