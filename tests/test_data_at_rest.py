@@ -244,3 +244,13 @@ def test_the_index_file_is_sealed_and_a_refused_one_is_rebuilt_from_the_catalog(
         first = int(sorted(templates)[0])
         vector = np.asarray([templates[first]], dtype=np.float32)
         assert engine.index.search(vector, 1)[0][0][0] == first
+
+
+def test_an_existing_data_folder_open_to_others_is_made_owner_only(tmp_path: Path) -> None:
+    """Security review, section 21: a data folder of mode 0755 was accepted as it was."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)  # whatever the umask
+    with Lethe(make_settings(data)):
+        pass
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700

@@ -6,6 +6,7 @@ in the working directory, defaults. Settings are built on demand (``Settings()``
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -351,8 +352,20 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'catalog.sqlite3').resolve()}"
 
     def ensure_data_dir(self) -> Path:
+        """The data folder, created 0700; an existing one open to group or others is made 0700 (what
+        it holds is biometric data; its files are 0600 already, its listing is not for others)."""
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise ConfigError(f"cannot create data folder {self.data_dir}: {exc.strerror}") from exc
+        mode = self.data_dir.stat().st_mode & 0o777
+        if mode & 0o077:
+            log = logging.getLogger(__name__)
+            try:
+                os.chmod(self.data_dir, 0o700)
+                log.warning("data folder %s was mode %s: made 0700 (owner only)", self.data_dir, oct(mode))
+            except OSError as exc:  # not ours to change: say so, its files stay 0600 all the same
+                log.warning(
+                    "data folder %s is mode %s and could not be made 0700: %s", self.data_dir, oct(mode), exc
+                )
         return self.data_dir
