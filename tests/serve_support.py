@@ -1,6 +1,6 @@
 """A real ``lethe serve`` for tests: a subprocess on a free 127.0.0.1 port over a fresh data folder,
-waited for until it answers, stopped at the end. (test_web_browser.py and test_api_auth.py start
-theirs by hand; new tests use this.)"""
+waited for until it answers, stopped at the end. (test_api_auth.py starts its own by hand: it reads
+the command's stderr itself.)"""
 
 from __future__ import annotations
 

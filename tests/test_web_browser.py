@@ -17,10 +17,8 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,8 +26,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from serve_support import lethe_serve
 from sqlalchemy import create_engine, update
 
 from lethe.catalog.privacy_tables import RequestRow
@@ -84,22 +82,13 @@ class Server:
         return result
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``lethe serve`` on a free loopback port over a fresh data folder. Erasure: only copies of the
     requester's photo are erased at once, their other photos wait for a reviewer (so that the review
     queue fills)."""
     folder = tmp_path_factory.mktemp("browser")
-    port = _free_port()
-    env = child_env() | {
-        "LETHE_DATA_DIR": str(folder / "data"),
-        "LETHE_WORKERS": "1",
+    settings = {
         "LETHE_ERASURE_AUTO_THRESHOLD": str(REVIEW_AUTO_THRESHOLD),
         "LETHE_ERASURE_REVIEW_THRESHOLD": str(REVIEW_FLOOR_THRESHOLD),
         "LETHE_LOGIN_RATE_PER_MINUTE": "100",
@@ -107,32 +96,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         # ingest through the service needs an ingest root).
         "LETHE_INGEST_ROOT": str(tmp_path_factory.getbasetemp()),
     }
-    log_path = folder / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [str(LETHE), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/api/health", timeout=2).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"lethe serve did not start:\n{log_path.read_text()}")
-                time.sleep(0.2)
-        text = log_path.read_text()
-        password = text.split("shown once, not stored anywhere in clear): ")[1].split()[0]
-        yield Server(url, folder / "data", password, env)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with lethe_serve(folder, **settings) as served:
+        env = child_env() | {"LETHE_DATA_DIR": str(folder / "data"), "LETHE_WORKERS": "1"} | settings
+        yield Server(served.url, folder / "data", served.admin_password, env)
 
 
 @pytest.fixture(scope="module")
