@@ -227,6 +227,26 @@ def postgres_catalog(data_dir: Path, *, copy_of: Path | None = None) -> str:
     return postgres_server().database(str(data_dir.resolve()), copy_of=source)
 
 
+def migrate_catalog(url: str, revision: str) -> None:
+    """Bring the catalog at ``url`` (empty, or at an older revision) to the migration ``revision``
+    only, as an older Lethe left it: a migration's test then puts rows in and opens it with
+    :class:`~lethe.catalog.Catalog`, which migrates the rest of the way."""
+    from importlib import resources
+
+    from alembic import command
+    from alembic.config import Config
+
+    engine = create_engine(sqlalchemy_url(url))
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("lethe.catalog") / "migrations"))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
 def use_data_dir(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
     """Point a Lethe built from the environment (the CLI in this process) at ``data_dir``."""
     monkeypatch.setenv("LETHE_DATA_DIR", str(data_dir))

@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lethe.users import FIRST_PASSWORD_FILE
+
 from conftest import child_env
 
 LETHE = Path(sys.executable).with_name("lethe")
@@ -38,7 +40,8 @@ def free_port() -> int:
 @contextmanager
 def lethe_serve(folder: Path, **env: str) -> Iterator[Served]:
     """``lethe serve`` with ``LETHE_DATA_DIR=folder/data`` and the ``LETHE_*`` variables in ``env``;
-    the first admin's password read from its output."""
+    the first admin's password read from the file it is written to (its stderr is no terminal), which
+    the first login of admin deletes."""
     port = free_port()
     variables = child_env() | {"LETHE_DATA_DIR": str(folder / "data"), "LETHE_WORKERS": "1"} | env
     log_path = folder / "serve.log"
@@ -57,7 +60,7 @@ def lethe_serve(folder: Path, **env: str) -> Iterator[Served]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"lethe serve did not start:\n{log_path.read_text()}")
                 time.sleep(0.2)
-        password = log_path.read_text().split("shown once, not stored anywhere in clear): ")[1].split()[0]
+        password = (folder / "data" / FIRST_PASSWORD_FILE).read_text().strip()
         yield Served(url, port, password, log_path)
     finally:
         process.terminate()

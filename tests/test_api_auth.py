@@ -23,7 +23,7 @@ from lethe.cli.serve import _is_loopback
 from lethe.errors import ConflictError
 from lethe.http.ratelimit import RateLimiter
 from lethe.service import create_app
-from lethe.users import ROLES, Users, first_admin_password, hash_token
+from lethe.users import FIRST_PASSWORD_FILE, ROLES, Users, first_admin_password, hash_token
 
 from api_support import PURPOSE, add_user, assert_error, bearer, serve
 from conftest import child_env, copy_gallery, make_settings
@@ -70,6 +70,7 @@ ENDPOINTS: list[tuple[str, str, set[str]]] = [
     ("POST", "/api/users", {"admin"}),
     ("GET", "/api/users", {"admin"}),
     ("POST", "/api/users/nobody/disable", {"admin"}),
+    ("POST", "/api/users/nobody/enable", {"admin"}),
     ("POST", "/api/users/nobody/tokens", {"admin"}),
     ("GET", "/api/tokens", {"admin"}),
     ("POST", "/api/tokens/999999/revoke", {"admin"}),
@@ -308,13 +309,15 @@ def test_the_app_factory_creates_the_first_admin_and_shows_its_password_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``uvicorn --factory lethe.service:create_app`` on a fresh data folder: the same first admin as
-    ``lethe serve``, its password on stderr once, and never again on the next start."""
+    ``lethe serve``, its password shown once (stderr is no terminal here: in the data folder's file,
+    whose path alone goes to stderr), and never again on the next start."""
     settings = make_settings(tmp_path / "data")
     app = create_app(settings)
     first = capsys.readouterr()
-    assert first.out == "" and first.err.count("Password (shown once") == 1
-    password = first.err.split("shown once, not stored anywhere in clear): ")[1].split()[0]
-    assert len(password) >= 20
+    path = (tmp_path / "data" / FIRST_PASSWORD_FILE).resolve()
+    assert first.out == "" and first.err.count(str(path)) == 1
+    password = path.read_text().strip()
+    assert len(password) >= 20 and password not in first.err
     with TestClient(app) as client:
         response = client.post("/login", data={"name": "admin", "password": password})
         assert response.status_code == 200 and response.json()["roles"] == ["admin", "operator", "dpo"]
@@ -325,7 +328,7 @@ def test_the_app_factory_creates_the_first_admin_and_shows_its_password_once(
     assert capsys.readouterr().err.count(password) == 0  # the service's start did not repeat it
     with TestClient(create_app(settings)) as again:
         assert again.get("/api/health").status_code == 200
-    assert "Password (shown once" not in capsys.readouterr().err
+    assert "First start" not in capsys.readouterr().err and not path.exists()
 
 
 def test_an_app_told_not_to_makes_no_first_admin(tmp_path: Path) -> None:
@@ -369,7 +372,10 @@ def _free_port() -> int:
 
 
 def test_serve_command_binds_loopback_and_prints_the_first_password_once(tmp_path: Path) -> None:
+    """Its stderr is a pipe here, as under systemd or Docker: the password goes to the data folder's
+    file (0600), never to stderr, and the file is gone once admin has logged in."""
     port = _free_port()
+    path = tmp_path / "data" / FIRST_PASSWORD_FILE
     env = child_env() | {"LETHE_DATA_DIR": str(tmp_path / "data")}
     lethe = Path(sys.executable).with_name("lethe")
     process = subprocess.Popen(
@@ -387,12 +393,16 @@ def test_serve_command_binds_loopback_and_prints_the_first_password_once(tmp_pat
         assert health.json() == {"status": "ok"}  # no count (security review, finding 8)
         assert httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()["info"]["title"] == "Lethe"
         assert_error(httpx.post(f"http://127.0.0.1:{port}/api/search"), 401)
+        assert path.stat().st_mode & 0o777 == 0o600
+        password = path.read_text().strip()
+        login = httpx.post(f"http://127.0.0.1:{port}/login", data={"name": "admin", "password": password})
+        assert login.status_code == 200 and login.json()["roles"] == ["admin", "operator", "dpo"]
+        assert not path.exists()
     finally:
         process.terminate()
         _, stderr = process.communicate(timeout=30)
-    assert stderr.count("Password (shown once") == 1
-    password = stderr.split("shown once, not stored anywhere in clear): ")[1].split()[0]
-    assert stderr.count(password) == 1
+    assert stderr.count(str(path.resolve())) == 1 and "First start" in stderr
+    assert password not in stderr and "Password (shown once" not in stderr
     assert "GET /api/health 200" in stderr and "127.0.0.1" in stderr
     # The keys sit in the data folder by default, and the service says so (security review, 15).
     assert (

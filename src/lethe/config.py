@@ -16,6 +16,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lethe.errors import ConfigError
 
+#: The longest lifetime of an API token, in days (docs/api.md says why).
+MAX_TOKEN_DAYS = 365
+#: The lifetime of a new API token when neither the caller nor ``LETHE_TOKEN_DAYS`` says otherwise.
+DEFAULT_TOKEN_DAYS = 90
+
 
 def _default_workers() -> int:
     return max(1, os.cpu_count() or 1)
@@ -189,6 +194,32 @@ class Settings(BaseSettings):
     )
     session_max_age_s: int = Field(
         default=8 * 3600, ge=60, description="Service: a login session expires after this many seconds."
+    )
+    token_days: int = Field(
+        default=DEFAULT_TOKEN_DAYS,
+        ge=1,
+        le=MAX_TOKEN_DAYS,
+        description="API tokens: the lifetime of a new token in days when none is asked for "
+        "(`lethe token create --days`, the API's `days`); at most 365. An expired token is refused.",
+    )
+    login_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Service: failed logins for one account within `LETHE_LOGIN_FAILURE_WINDOW_S` after "
+        "which further attempts for that account, from any address, are refused (429) for a delay that "
+        "doubles at each further failure.",
+    )
+    login_failure_window_s: int = Field(
+        default=15 * 60,
+        ge=1,
+        description="Service: the window in which `LETHE_LOGIN_FAILURES` failed logins for one account "
+        "start its backoff; an account quiet this long after its last failure or backoff starts afresh.",
+    )
+    login_backoff_max_s: int = Field(
+        default=3600,
+        ge=1,
+        description="Service: the longest delay one account's login backoff imposes (it starts at 60 s, "
+        "or this when smaller, and doubles).",
     )
     cookie_secure: bool = Field(
         default=False,

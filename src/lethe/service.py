@@ -6,8 +6,11 @@ module; what they share (auth, sessions, the app's state) is :mod:`lethe.http`. 
 starts it, or ``uvicorn --factory lethe.service:create_app`` (settings from ``LETHE_*``).
 
 The factory is also where a new service gets its first user: on a data folder with no user at all it
-creates ``admin`` and writes the password once to stderr (:func:`lethe.users.first_admin_password`),
-whether it was started by ``lethe serve`` or by ``uvicorn --factory lethe.service:create_app``.
+creates ``admin`` (:func:`lethe.users.first_admin_password`), whether it was started by ``lethe serve``
+or by ``uvicorn --factory lethe.service:create_app``, and shows the password once: on stderr when
+stderr is a terminal; otherwise (systemd, Docker: stderr goes to a journal or container log kept for
+good) in the file ``first-admin-password`` of the data folder (mode 0600), whose path alone goes to
+stderr. The file is deleted at the first successful login of ``admin`` or when its password is reset.
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ from lethe.engine import Lethe
 from lethe.http.clients import trusted_networks
 from lethe.http.docs import install_docs
 from lethe.http.jobs import IngestJobs
+from lethe.http.login_backoff import LoginBackoff
 from lethe.http.metrics import Metrics
 from lethe.http.ratelimit import RateLimiter
 from lethe.http.sessions import SessionSigner, load_session_key, session_key_path
 from lethe.http.state import AppState, CropLinks
 from lethe.http.uploads import PortalUploads
 from lethe.keyring import MASTER_FILE
-from lethe.users import Users, first_admin_password
+from lethe.users import Users, first_admin_password, write_first_password
 from lethe.web import install as install_web
 
 #: What the service writes to stderr, once, when it created the first user.
@@ -43,21 +47,38 @@ FIRST_ADMIN_NOTICE = (
     "  Password (shown once, not stored anywhere in clear): {password}\n"
     "  Log in at /login, then create named users: lethe user add NAME --role ...\n\n"
 )
+#: What it writes instead when stderr is no terminal (a journal or a container log keeps it for good).
+FIRST_ADMIN_FILE_NOTICE = (
+    "\n  First start: created the user 'admin' (roles admin, operator, dpo).\n"
+    "  Its password is in {path} (mode 0600; not written to this log).\n"
+    "  The file is deleted once admin logs in (or its password is reset). Log in at /login,\n"
+    "  then create named users: lethe user add NAME --role ...\n\n"
+)
+
+
+def show_first_password(settings: Settings, password: str) -> None:
+    """Show the first admin's password once: on stderr when it is a terminal, else in the data
+    folder's ``first-admin-password`` file (0600), with only the file's path on stderr."""
+    if sys.stderr.isatty():
+        sys.stderr.write(FIRST_ADMIN_NOTICE.format(password=password))
+    else:
+        sys.stderr.write(FIRST_ADMIN_FILE_NOTICE.format(path=write_first_password(settings, password)))
+    sys.stderr.flush()
 
 
 def create_app(settings: Settings | None = None, *, first_admin: bool = True) -> FastAPI:
     """The service: the API under `/api`, the web pages at `/`, the schema at `/openapi.json`.
 
     With ``first_admin`` (the default) a data folder without any user gets the user ``admin`` now,
-    its password written once to stderr (never to a log, never stored in clear); ``False`` leaves
-    the users to the caller (the tests make their own)."""
+    its password shown once (:func:`show_first_password`: a terminal, or a 0600 file in the data
+    folder until used; never a log, never stored in clear otherwise); ``False`` leaves the users to
+    the caller (the tests make their own)."""
     settings = settings or Settings.load()
     trusted = trusted_networks(settings.trusted_proxies)
     if first_admin:
         password = first_admin_password(settings)
         if password:
-            sys.stderr.write(FIRST_ADMIN_NOTICE.format(password=password))
-            sys.stderr.flush()
+            show_first_password(settings, password)
     metrics = Metrics()
 
     @asynccontextmanager
@@ -69,7 +90,7 @@ def create_app(settings: Settings | None = None, *, first_admin: bool = True) ->
             state = AppState(
                 settings=settings,
                 engine=engine,
-                users=Users(engine.catalog),
+                users=Users(engine.catalog, settings),
                 sessions=SessionSigner(key, max_age_s=settings.session_max_age_s),
                 crop_links=CropLinks(key),
                 metrics=metrics,
@@ -81,6 +102,11 @@ def create_app(settings: Settings | None = None, *, first_admin: bool = True) ->
                     global_rate_per_minute=settings.portal_global_rate_per_minute,
                 ),
                 login_limit=RateLimiter(settings.login_rate_per_minute, what="login attempts"),
+                login_backoff=LoginBackoff(
+                    settings.login_failures,
+                    window_s=settings.login_failure_window_s,
+                    max_s=settings.login_backoff_max_s,
+                ),
                 portal_uploads=PortalUploads(settings, engine.catalog),
                 trusted_proxies=trusted,
                 client_hash_key=key,

@@ -9,8 +9,15 @@ Roles (a user may hold several):
 
 Secrets are never stored: a password is kept as a salted scrypt hash, an API token (random,
 ``secrets.token_urlsafe(32)``, shown once) as its sha256, which is enough for a 256-bit random value.
-Creating users and tokens, revoking tokens and disabling users are audited, with no secret in the
-details.
+Creating users and tokens, revoking tokens, disabling and re-enabling users are audited, with no
+secret in the details.
+
+Tokens expire: each has an ``expires_at``, ``LETHE_TOKEN_DAYS`` (90) after its creation unless its
+maker asks for another lifetime, at most :data:`~lethe.config.MAX_TOKEN_DAYS` (365); an expired token
+is refused like a revoked one. A password reset revokes every token of the user (whoever reset it
+suspects the credentials leaked, and a token is one); so does disabling the user, so that
+re-enabling them (:meth:`Users.enable`) brings back neither a session nor a token: they log in
+again and make new ones.
 
 Tokens are minted only for oneself (:meth:`Users.create_own_token`, behind ``POST
 /api/users/{name}/tokens``): an admin cannot make a token for another user and then act, and be
@@ -26,7 +33,10 @@ field), and a keyed hash of the client address given by the caller.
 The first user: on a data folder whose catalog holds no user at all, the service creates ``admin``
 (roles admin, operator, dpo) with a random password when it starts (:func:`first_admin_password`,
 called by ``lethe.service.create_app``, hence by ``lethe serve`` and ``uvicorn --factory`` alike); the
-password is shown once and only its hash is kept.
+password is shown once and only its hash is kept. Shown where: on a terminal, printed; otherwise
+(systemd, Docker: stderr goes to a log kept for good) written to :data:`FIRST_PASSWORD_FILE` in the
+data folder (mode 0600, :func:`write_first_password`), which is overwritten and deleted at the first
+successful login of ``admin`` or when its password is reset (:class:`Users` given the settings).
 """
 
 from __future__ import annotations
@@ -35,11 +45,14 @@ import base64
 import functools
 import hashlib
 import hmac
+import logging
+import os
 import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -48,9 +61,12 @@ from sqlalchemy.orm import Session
 from lethe.catalog import Catalog
 from lethe.catalog.repository import now_utc
 from lethe.catalog.user_tables import ApiTokenRow, UserRow
-from lethe.config import Settings
+from lethe.config import DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS, Settings
 from lethe.errors import ConflictError, InputError, NotFoundError, PrivacyError
 from lethe.privacy import audit
+from lethe.storage import atomic_write
+
+log = logging.getLogger(__name__)
 
 ROLES = ("admin", "operator", "dpo", "monitor")
 FIRST_ADMIN = "admin"
@@ -61,6 +77,8 @@ MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 #: ``last_used_at`` of a token is written at most this often (not on every request).
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+#: Where the first admin's password waits in the data folder when the service's stderr is no terminal.
+FIRST_PASSWORD_FILE = "first-admin-password"
 
 # scrypt cost: n=2**14, r=8 (16 MiB, ~50 ms), the parameters recommended for interactive logins.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SCRYPT_LEN = 2**14, 8, 1, 32
@@ -101,6 +119,14 @@ class Token:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime
+
+    @property
+    def state(self) -> str:
+        """``revoked``, ``expired`` (past ``expires_at``, now) or ``active``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now_utc() else "active"
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -108,9 +134,19 @@ class Token:
             "user": self.user,
             "label": self.label,
             "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
             "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "state": self.state,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordReset:
+    """A new password (shown once) and the ids of the user's tokens the reset revoked."""
+
+    password: str
+    tokens_revoked: tuple[int, ...]
 
 
 def _b64(data: bytes) -> str:
@@ -182,14 +218,52 @@ def _user(row: UserRow) -> User:
 
 
 def _token(row: ApiTokenRow, user: str) -> Token:
-    return Token(row.id, row.user_id, user, row.label, row.created_at, row.last_used_at, row.revoked_at)
+    return Token(
+        row.id, row.user_id, user, row.label, row.created_at, row.last_used_at, row.revoked_at, row.expires_at
+    )
+
+
+def _lock_out(session: Session, user: UserRow, *, actor: str, action: str, at: datetime) -> tuple[int, ...]:
+    """End every session of ``user`` and revoke every token of theirs not revoked yet, audited as
+    ``action`` with the revoked ids (in the caller's transaction); returns those ids."""
+    user.session_generation = (user.session_generation or 0) + 1
+    rows = session.scalars(
+        select(ApiTokenRow)
+        .where(ApiTokenRow.user_id == user.id, ApiTokenRow.revoked_at.is_(None))
+        .order_by(ApiTokenRow.id)
+    ).all()
+    for row in rows:
+        row.revoked_at = at
+    revoked = tuple(row.id for row in rows)
+    audit.append(
+        session,
+        actor=actor,
+        action=action,
+        details={"user_id": user.id, "tokens_revoked": list(revoked)},
+        at=at,
+    )
+    return revoked
+
+
+def token_lifetime(days: int | None, default: int = DEFAULT_TOKEN_DAYS) -> timedelta:
+    """The lifetime of a new token: ``days`` (or ``default``), 1 to :data:`MAX_TOKEN_DAYS`."""
+    chosen = default if days is None else days
+    if not 1 <= chosen <= MAX_TOKEN_DAYS:
+        raise InputError(
+            f"a token lives 1 to {MAX_TOKEN_DAYS} days, not {chosen}: make a new one before it expires"
+        )
+    return timedelta(days=chosen)
 
 
 class Users:
-    """Users and tokens in the catalog."""
+    """Users and tokens in the catalog. Given the ``settings``, new tokens live ``token_days`` by
+    default and the first admin's password file in the data folder is deleted when it is used;
+    without, tokens live :data:`~lethe.config.DEFAULT_TOKEN_DAYS` and no file is looked for."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, settings: Settings | None = None) -> None:
         self.catalog = catalog
+        self.token_days = settings.token_days if settings is not None else DEFAULT_TOKEN_DAYS
+        self.first_password_file = first_password_path(settings) if settings is not None else None
 
     # -- users ---------------------------------------------------------------------------------
 
@@ -266,11 +340,24 @@ class Users:
         be a password typed in the wrong field), why, and ``client``, a keyed hash of the address."""
         user = self.authenticate(name, password)
         if user is not None:
+            if user.name == FIRST_ADMIN:
+                self._forget_first_password()
             return user
+        self._audit_failed_login(name, client=client)
+        return None
+
+    def refuse_login(self, name: str, *, client: str) -> None:
+        """Audit a login refused unchecked because its account is in backoff (``login.failed``,
+        reason ``backoff``; the same details as any failed login)."""
+        self._audit_failed_login(name, client=client, reason="backoff")
+
+    def _audit_failed_login(self, name: str, *, client: str, reason: str | None = None) -> None:
         with self.catalog.session() as session, session.begin():
             row = session.scalar(select(UserRow).where(UserRow.name == name.strip()))
             who: int | str = "unknown" if row is None else row.id
-            if row is None:
+            if reason is not None:
+                why = reason
+            elif row is None:
                 why = "unknown_user"
             else:
                 why = "disabled" if row.disabled_at is not None else "wrong_password"
@@ -281,7 +368,6 @@ class Users:
                 details={"user_id": who, "reason": why, "client": client},
                 at=now_utc(),
             )
-        return None
 
     def end_sessions(self, user_id: int, *, actor: str) -> None:
         """End every login session of the user at once (logout: on every device)."""
@@ -294,57 +380,85 @@ class Users:
                 session, actor=actor, action="user.logout", details={"user_id": row.id}, at=now_utc()
             )
 
-    def reset_password(self, name: str, *, actor: str) -> str:
-        """A new random password for the user (shown once); the old one stops working."""
+    def reset_password(self, name: str, *, actor: str) -> PasswordReset:
+        """A new random password for the user (shown once); the old one stops working, every session
+        ends and every token of the user is revoked (one audit entry, ``user.password``, lists them)."""
         password = new_password()
+        at = now_utc()
         with self.catalog.session() as session, session.begin():
             row = self._row(session, name)
             row.password_hash = hash_password(password)
-            row.session_generation = (row.session_generation or 0) + 1  # every session ends
-            audit.append(
-                session, actor=actor, action="user.password", details={"user_id": row.id}, at=now_utc()
-            )
-        return password
+            revoked = _lock_out(session, row, actor=actor, action="user.password", at=at)
+            first_admin = row.name == FIRST_ADMIN
+        if first_admin:
+            self._forget_first_password()
+        return PasswordReset(password, revoked)
 
     def disable(self, name: str, *, actor: str) -> User:
-        """A disabled user can neither log in nor use any token."""
+        """A disabled user can neither log in nor use any token: every session ends and every token
+        is revoked (listed in the ``user.disable`` entry), so that :meth:`enable` revives neither."""
+        at = now_utc()
         with self.catalog.session() as session, session.begin():
             row = self._row(session, name)
             if row.disabled_at is not None:
                 raise ConflictError(f"user {name!r} is already disabled")
             if actor == f"user:{row.name}":
                 raise InputError("you cannot disable yourself")
-            row.disabled_at = now_utc()
-            row.session_generation = (row.session_generation or 0) + 1
-            audit.append(
-                session, actor=actor, action="user.disable", details={"user_id": row.id}, at=row.disabled_at
-            )
+            row.disabled_at = at
+            _lock_out(session, row, actor=actor, action="user.disable", at=at)
+            return _user(row)
+
+    def enable(self, name: str, *, actor: str) -> User:
+        """Let a disabled user log in again (``user.enable``). Nothing of before comes back: their
+        sessions ended when they were disabled (and the generation is raised again here), their
+        tokens stay revoked (any a disable of an older version left unrevoked are revoked now,
+        listed in the entry); they log in and make new tokens."""
+        at = now_utc()
+        with self.catalog.session() as session, session.begin():
+            row = self._row(session, name)
+            if row.disabled_at is None:
+                raise ConflictError(f"user {name!r} is not disabled")
+            row.disabled_at = None
+            _lock_out(session, row, actor=actor, action="user.enable", at=at)
             return _user(row)
 
     # -- tokens --------------------------------------------------------------------------------
 
-    def create_token(self, user: str, *, label: str = "", actor: str) -> tuple[Token, str]:
-        """A new API token for the user; returns it and the secret (shown once, stored hashed)."""
+    def create_token(
+        self, user: str, *, label: str = "", actor: str, days: int | None = None
+    ) -> tuple[Token, str]:
+        """A new API token for the user, valid ``days`` (default ``token_days``, at most
+        :data:`~lethe.config.MAX_TOKEN_DAYS`); returns it and the secret (shown once, stored
+        hashed)."""
         label = label.strip()[:200] or "api"
+        lifetime = token_lifetime(days, self.token_days)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         at = now_utc()
         with self.catalog.session() as session, session.begin():
             owner = self._row(session, user)
             if owner.disabled_at is not None:
                 raise ConflictError(f"user {user!r} is disabled")
-            row = ApiTokenRow(user_id=owner.id, token_hash=hash_token(secret), label=label, created_at=at)
+            row = ApiTokenRow(
+                user_id=owner.id,
+                token_hash=hash_token(secret),
+                label=label,
+                created_at=at,
+                expires_at=at + lifetime,
+            )
             session.add(row)
             session.flush()
             audit.append(
                 session,
                 actor=actor,
                 action="token.create",
-                details={"token_id": row.id, "user_id": owner.id, "label": label},
+                details={"token_id": row.id, "user_id": owner.id, "label": label, "days": lifetime.days},
                 at=at,
             )
             return _token(row, owner.name), secret
 
-    def create_own_token(self, caller: User, user: str, *, label: str = "", actor: str) -> tuple[Token, str]:
+    def create_own_token(
+        self, caller: User, user: str, *, label: str = "", actor: str, days: int | None = None
+    ) -> tuple[Token, str]:
         """A token for ``user``, made by ``caller`` through the service: only for oneself. A token
         for anyone else is refused (``PrivacyError``) and the attempt audited (``token.refused``):
         acting with another user's token would be audited in their name. A service account (a
@@ -364,7 +478,7 @@ class Users:
                 f"a token can only be made for yourself, not for {user!r}: "
                 "that user logs in and makes their own, or the host runs `lethe token create`"
             )
-        return self.create_token(user, label=label, actor=actor)
+        return self.create_token(user, label=label, actor=actor, days=days)
 
     def revoke_token(self, token_id: int, *, actor: str) -> Token:
         with self.catalog.session() as session, session.begin():
@@ -391,7 +505,7 @@ class Users:
             return [_token(t, n) for t, n in session.execute(query.order_by(ApiTokenRow.id))]
 
     def user_for_token(self, secret: str) -> User | None:
-        """The active user holding this unrevoked token, or None."""
+        """The active user holding this unrevoked, unexpired token, or None."""
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             return None
         digest = hash_token(secret)
@@ -401,11 +515,13 @@ class Users:
                 return None
             if not hmac.compare_digest(row.token_hash, digest):
                 return None
+            now = now_utc()
+            if row.expires_at <= now:
+                return None
             owner = session.get(UserRow, row.user_id)
             if owner is None or owner.disabled_at is not None:
                 return None
             user = _user(owner)
-            now = now_utc()
             if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
                 row.last_used_at = now
                 try:
@@ -419,6 +535,38 @@ class Users:
         if row is None:
             raise NotFoundError(f"no user {name!r}")
         return row
+
+    def _forget_first_password(self) -> None:
+        """The first admin's password file, once used or replaced: overwritten, then deleted. A
+        failure is logged (never the password) and does not fail the login or the reset."""
+        path = self.first_password_file
+        if path is None:
+            return
+        try:
+            with path.open("r+b") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                handle.seek(0)
+                handle.write(b"\0" * size)
+                handle.flush()
+                os.fsync(handle.fileno())
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.warning("could not delete the first admin's password file %s: %s", path, exc.strerror)
+
+
+def first_password_path(settings: Settings) -> Path:
+    """The file in the data folder that holds the first admin's password until it is used."""
+    return settings.data_dir / FIRST_PASSWORD_FILE
+
+
+def write_first_password(settings: Settings, password: str) -> Path:
+    """Write the first admin's password to :func:`first_password_path` (mode 0600, atomically);
+    returns the file's absolute path."""
+    path = first_password_path(settings).resolve()
+    atomic_write(path, (password + "\n").encode())
+    return path
 
 
 def first_admin_password(settings: Settings) -> str | None:

@@ -1,4 +1,4 @@
-"""Tables of the service's users and API tokens (migrations 0004, 0011). See :mod:`lethe.users`."""
+"""Tables of the service's users and API tokens (migrations 0004, 0011, 0012). See :mod:`lethe.users`."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ class UserRow(Base):
 
 
 class ApiTokenRow(Base):
-    """An API token of a user, stored only as the sha256 of the token (which is shown once)."""
+    """An API token of a user, stored only as the sha256 of the token (which is shown once). It is
+    refused once revoked or past ``expires_at``."""
 
     __tablename__ = "api_token"
 
@@ -40,5 +41,6 @@ class ApiTokenRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = {"sqlite_autoincrement": True}

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from lethe.catalog import Catalog
 from lethe.cli._support import JsonOpt, actor, emit, err, exit_code, fail, out
-from lethe.config import Settings
+from lethe.config import MAX_TOKEN_DAYS, Settings
 from lethe.errors import LetheError
 from lethe.users import ROLES, Users
 
@@ -34,7 +34,7 @@ def _users() -> Iterator[Users]:
     except LetheError as exc:
         fail(str(exc), exit_code(exc))
     try:
-        yield Users(catalog)
+        yield Users(catalog, settings)
     except LetheError as exc:
         fail(str(exc), exit_code(exc))
     finally:
@@ -77,37 +77,63 @@ def user_list(as_json: JsonOpt = False) -> None:
 
 @user_app.command("reset-password")
 def user_reset_password(name: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
-    """Give the user a new generated password (printed once); the old one stops working."""
+    """Give the user a new generated password (printed once); the old one stops working, their
+    sessions end and every API token of theirs is revoked."""
     with _users() as users:
-        password = users.reset_password(name, actor=actor())
-    emit(
-        as_json,
-        {"user": name, "password": password},
-        lambda: out.print(f"new password for {name}: {password}"),
-    )
+        reset = users.reset_password(name, actor=actor())
+    revoked = reset.tokens_revoked
+
+    def human() -> None:
+        out.print(f"new password for {name}: {reset.password}", highlight=False)
+        err.print(
+            f"their sessions ended; {len(revoked)} API token(s) of theirs revoked"
+            + (f" ({', '.join(map(str, revoked))}): make new ones" if revoked else "")
+        )
+
+    emit(as_json, {"user": name, "password": reset.password, "tokens_revoked": list(revoked)}, human)
 
 
 @user_app.command("disable")
 def user_disable(name: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
-    """The user can no longer log in nor use any token."""
+    """The user can no longer log in; their sessions end and their API tokens are revoked."""
     with _users() as users:
         user = users.disable(name, actor=actor())
-    emit(as_json, user.as_dict(), lambda: err.print(f"user {name} disabled"))
+    emit(as_json, user.as_dict(), lambda: err.print(f"user {name} disabled; their API tokens revoked"))
+
+
+@user_app.command("enable")
+def user_enable(name: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
+    """Let a disabled user log in again; old sessions and tokens stay dead (they make new ones)."""
+    with _users() as users:
+        user = users.enable(name, actor=actor())
+    emit(
+        as_json,
+        user.as_dict(),
+        lambda: err.print(f"user {name} enabled: they log in again; their old tokens stay revoked"),
+    )
 
 
 @token_app.command("create")
 def token_create(
     user: Annotated[str, typer.Argument(help="Whose token.")],
     label: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    days: Annotated[
+        int | None,
+        typer.Option(help=f"Lifetime in days, 1 to {MAX_TOKEN_DAYS} (default LETHE_TOKEN_DAYS, 90)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create an API token; prints it once (only its hash is stored)."""
+    """Create an API token; prints it once (only its hash is stored). It expires after --days."""
     with _users() as users:
-        token, secret = users.create_token(user, label=label, actor=actor())
+        token, secret = users.create_token(user, label=label, actor=actor(), days=days)
     emit(
         as_json,
         token.as_dict() | {"token": secret},
-        lambda: out.print(f"token {token.id} for {token.user} (shown once): {secret}", highlight=False),
+        lambda: out.print(
+            f"token {token.id} for {token.user} (shown once, expires {token.expires_at:%Y-%m-%d %H:%M} UTC): "
+            f"{secret}",
+            highlight=False,
+        ),
     )
 
 
@@ -121,12 +147,12 @@ def token_list(
         rows = users.tokens(user)
 
     def human() -> None:
-        table = Table("id", "user", "label", "created", "last used", "revoked")
+        table = Table("id", "user", "label", "created", "expires", "last used", "state")
         for t in rows:
+            state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else t.state
             table.add_row(
-                str(t.id), t.user, t.label, f"{t.created_at:%Y-%m-%d}",
-                f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "",
-                f"{t.revoked_at:%Y-%m-%d}" if t.revoked_at else "",
+                str(t.id), t.user, t.label, f"{t.created_at:%Y-%m-%d}", f"{t.expires_at:%Y-%m-%d}",
+                f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "", state,
             )  # fmt: skip
         out.print(table)
 

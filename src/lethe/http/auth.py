@@ -1,6 +1,7 @@
 """Who is calling, and may they: API tokens, session cookies, CSRF and roles.
 
-- ``Authorization: Bearer <token>``: an API token (exempt from CSRF: a browser never adds it alone).
+- ``Authorization: Bearer <token>``: an API token (exempt from CSRF: a browser never adds it alone);
+  refused once revoked or expired.
 - Otherwise the ``lethe_session`` cookie set by ``POST /login``; for a POST/PUT/PATCH/DELETE the
   CSRF token must come back in ``X-CSRF-Token`` or a ``csrf_token`` form field (see
   :mod:`lethe.http.sessions`). A session ended by logout, a password reset or disabling the user is
@@ -85,7 +86,7 @@ async def principal(
             raise _unauthorized("use the header Authorization: Bearer <token>")
         user = await run_in_threadpool(state.users.user_for_token, secret.strip())
         if user is None:
-            raise _unauthorized("the token is not valid (unknown, revoked, or its user is disabled)")
+            raise _unauthorized("the token is not valid (unknown, revoked, expired, or its user is disabled)")
         found = Principal(user, "token")
     else:
         cookie = request.cookies.get(SESSION_COOKIE)

@@ -20,6 +20,15 @@ from lethe.http.errors import ApiError
 MAX_KEYS = 50_000
 
 
+def too_many(what: str, wait: float) -> ApiError:
+    """The 429 ``rate_limited`` error: ``what``, then when to try again, also as ``Retry-After``
+    (whole seconds, at least 1)."""
+    seconds = max(1, math.ceil(wait))
+    return ApiError(
+        429, "rate_limited", f"{what}; try again in {seconds} s", headers={"Retry-After": str(seconds)}
+    )
+
+
 class RateLimiter:
     def __init__(
         self,
@@ -66,13 +75,7 @@ class RateLimiter:
 
     def _refuse_after(self, wait: float) -> None:
         if wait > 0:
-            seconds = max(1, math.ceil(wait))
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"too many {self.what}: at most {int(self.capacity)} per minute; try again in {seconds} s",
-                headers={"Retry-After": str(seconds)},
-            )
+            raise too_many(f"too many {self.what}: at most {int(self.capacity)} per minute", wait)
 
     def _prune(self, now: float) -> None:
         full_after = self.capacity / self.per_second

@@ -11,6 +11,7 @@ from lethe.config import Settings
 from lethe.engine import Lethe
 from lethe.http.clients import Network, client_address
 from lethe.http.jobs import IngestJobs
+from lethe.http.login_backoff import LoginBackoff
 from lethe.http.metrics import Metrics
 from lethe.http.ratelimit import RateLimiter
 from lethe.http.sessions import SessionSigner
@@ -66,6 +67,8 @@ class AppState:
     search_limit: RateLimiter
     portal_limit: RateLimiter
     login_limit: RateLimiter
+    #: Failed logins per account name, whatever the address (``LETHE_LOGIN_FAILURES``, ...).
+    login_backoff: LoginBackoff
     #: What a public portal submission may cost (photo limits, concurrent submissions, stored bytes).
     portal_uploads: PortalUploads
     #: Reverse proxies whose X-Forwarded-For is believed (``LETHE_TRUSTED_PROXIES``; none by default).

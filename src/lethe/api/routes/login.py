@@ -4,6 +4,11 @@
 site (its ``Origin`` or ``Referer``): another site cannot log a visitor into the attacker's account.
 A failed login is audited (``login.failed``: the user's id or ``unknown``, a keyed hash of the client
 address). Logout ends every session of the user at once (:meth:`lethe.users.Users.end_sessions`).
+
+Failed logins are also counted per account name, whatever the address
+(:mod:`lethe.http.login_backoff`): past ``LETHE_LOGIN_FAILURES`` within the window, attempts for
+that name get 429 with ``Retry-After`` until the delay passes, without their password being checked
+(the right one is refused the same way), each audited as ``login.failed`` with reason ``backoff``.
 """
 
 from __future__ import annotations
@@ -41,9 +46,15 @@ async def login(
     address = client_ip(request)
     state.login_limit.check(address)
     client = address_hash(state.client_hash_key, address)
+    refused = state.login_backoff.refusal(name)
+    if refused is not None:  # checked before the password: the right one gets the same answer
+        await run_in_threadpool(lambda: state.users.refuse_login(name, client=client))
+        raise refused
     user = await run_in_threadpool(lambda: state.users.login(name, password, client=client))
     if user is None:
+        state.login_backoff.failed(name)
         raise ApiError(401, "login_failed", "wrong user name or password, or the user is disabled")
+    state.login_backoff.succeeded(name)
     session = SessionSigner.new(user.id, user.session_generation)
     target = safe_next(next)
     response: Response

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from lethe.config import MAX_TOKEN_DAYS
 from lethe.errors import PrivacyError
 from lethe.http.auth import Admin
 from lethe.http.errors import ApiError
@@ -25,6 +26,12 @@ class NewUser(BaseModel):
 
 class NewToken(BaseModel):
     label: str = Field(default="", max_length=200, description="What the token is for.")
+    days: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TOKEN_DAYS,
+        description=f"Lifetime in days, 1 to {MAX_TOKEN_DAYS}; default `LETHE_TOKEN_DAYS` (90).",
+    )
 
 
 @router.post("/users", status_code=201)
@@ -42,19 +49,31 @@ def list_users(state: State, _caller: Admin) -> dict[str, object]:
 
 @router.post("/users/{name}/disable")
 def disable_user(name: str, state: State, caller: Admin) -> dict[str, object]:
-    """The user can no longer log in or use a token."""
+    """The user can no longer log in; every session ends and every token is revoked."""
     return state.users.disable(name, actor=caller.actor).as_dict()
+
+
+@router.post("/users/{name}/enable")
+def enable_user(name: str, state: State, caller: Admin) -> dict[str, object]:
+    """A disabled user may log in again (409 when not disabled). Old sessions and tokens stay
+    dead: the user logs in and makes new tokens."""
+    return state.users.enable(name, actor=caller.actor).as_dict()
 
 
 @router.post("/users/{name}/tokens", status_code=201)
 def create_token(name: str, state: State, caller: Admin, body: NewToken | None = None) -> dict[str, object]:
-    """A new API token for yourself (`name` is your own user name); the answer holds it, shown this
-    once (stored hashed). A token for another user is refused (403) and the attempt audited: it would
-    let an admin act, and be audited, as someone else. Other users make their own (log in) or get one
-    from the host: `lethe token create NAME`."""
+    """A new API token for yourself (`name` is your own user name), valid `days` (default
+    `LETHE_TOKEN_DAYS`, at most 365); the answer holds it, shown this once (stored hashed). A token
+    for another user is refused (403) and the attempt audited: it would let an admin act, and be
+    audited, as someone else. Other users make their own (log in) or get one from the host: `lethe
+    token create NAME`."""
     try:
         token, secret = state.users.create_own_token(
-            caller.user, name, label=body.label if body else "", actor=caller.actor
+            caller.user,
+            name,
+            label=body.label if body else "",
+            actor=caller.actor,
+            days=body.days if body else None,
         )
     except PrivacyError as exc:
         raise ApiError(403, "forbidden", str(exc)) from exc
@@ -65,7 +84,7 @@ def create_token(name: str, state: State, caller: Admin, body: NewToken | None =
 def list_tokens(
     state: State, _caller: Admin, user: Annotated[str | None, Query(max_length=64)] = None
 ) -> dict[str, object]:
-    """Tokens (id, owner, label, dates; never the token)."""
+    """Tokens (id, owner, label, dates, `state`: active, expired or revoked; never the token)."""
     return {"tokens": [t.as_dict() for t in state.users.tokens(user)]}
 
 
