@@ -64,6 +64,7 @@ ENDPOINTS: list[tuple[str, str, set[str]]] = [
     ("POST", "/api/orders/stop", {"admin"}),
     ("GET", "/api/orders", {"admin", "dpo"}),
     ("POST", "/api/orders/complete", {"admin"}),
+    ("POST", "/api/orders/999999/lift", {"admin"}),
     ("POST", "/api/retention/run", {"admin"}),
     ("POST", "/api/keys/rotate", {"admin"}),
     ("POST", "/api/erasures/lift", {"admin"}),

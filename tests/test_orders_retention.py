@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select, update
 
 from lethe.catalog.privacy_tables import LegalOrderRow, SourceKeyRow
-from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
+from lethe.catalog.tables import AuditEntryRow, AuditTextRow, FaceRow, ImageRow, SourceRow
 from lethe.engine import Lethe
-from lethe.errors import InputError, KeyShreddedError, LawfulBasisError
+from lethe.errors import InputError, KeyShreddedError, LawfulBasisError, NotFoundError, PrivacyError
 
 from conftest import (
     FIXTURE_AUTO_THRESHOLD,
@@ -276,6 +276,106 @@ def test_cli_order_stop_contract(data: Path, fixtures_dir: Path) -> None:
     assert bad.returncode == 2 and bad.stdout == ""
     listed = json.loads(run_cli(data, "order", "list", "--json").stdout)
     assert [o["jurisdiction"] for o in listed["orders"]] == ["DE"]
+
+
+# -- lifting an order (security review, section 21) ------------------------------------------------
+
+
+def test_lifting_an_order_brings_back_only_the_sources_no_other_order_in_force_holds(
+    lethe: Lethe, fixtures_dir: Path
+) -> None:
+    german = faces_by_source(lethe)["press"]
+    probe = biden_photos(fixtures_dir)[0]
+    first = lethe.orders.stop("DE", then_delete=False, actor="ada", reference="BfDI-1")
+    second = lethe.orders.stop("DE", then_delete=False, actor="ada", reference="BfDI-2")
+    france = lethe.orders.stop("FR", then_delete=False, actor="ada", reference="CNIL-1")
+    assert (first["sources_restricted"], second["sources_restricted"]) == (1, 0)
+    assert status(lethe) == {"events": "restricted", "press": "restricted"} and everything(lethe, probe) == []
+
+    reason = "the BfDI withdrew order 1 on appeal (decision of 2026-12-01)"
+    lifted = lethe.orders.lift(int(first["order_id"]), reason=reason, actor="ada")
+    # press is still restricted by the second DE order, events by the FR one
+    assert lifted == {"order_id": first["order_id"], "state": "lifted", "sources_reactivated": 0,
+                      "sources_kept_restricted": 1}  # fmt: skip
+    assert status(lethe) == {"events": "restricted", "press": "restricted"} and everything(lethe, probe) == []
+
+    lifted = lethe.orders.lift(int(second["order_id"]), reason="order 2 was issued in error", actor="ada")
+    assert lifted["sources_reactivated"] == 1 and lifted["sources_kept_restricted"] == 0
+    # the German source is searchable again; the French one, still under its order, is not
+    assert status(lethe) == {"events": "restricted", "press": "active"}
+    assert {f for f, _ in everything(lethe, probe)} == german
+    assert lethe.search(probe.read_bytes(), purpose=PURPOSE).matches  # at the real threshold too
+    states = {o["id"]: o["state"] for o in lethe.orders.list_orders()}
+    assert [states[int(o["order_id"])] for o in (first, second, france)] == ["lifted", "lifted", "executed"]
+    (listed,) = [o for o in lethe.orders.list_orders() if o["id"] == second["order_id"]]
+    assert listed["proof"]["sources_reactivated"] == [2] and listed["proof"]["lifted_by"] == "ada"  # type: ignore[index]
+
+    # audited, the reason off the chain (erasable text beside it)
+    entries = lethe.audit_entries(action="order.lift")
+    assert [e.details["order_id"] for e in entries] == [second["order_id"], first["order_id"]]
+    with lethe.catalog.session() as session:
+        chained = session.get(AuditEntryRow, entries[1].seq)
+        assert chained is not None and "BfDI withdrew" not in json.dumps(chained.details)
+        texts = session.scalars(select(AuditTextRow.text).where(AuditTextRow.seq == entries[1].seq)).all()
+        assert texts == [reason]
+    assert lethe.verify_audit().ok
+
+    with pytest.raises(PrivacyError, match="lifted"):  # only an order in force can be lifted
+        lethe.orders.lift(int(first["order_id"]), reason="once more, to be sure", actor="ada")
+    with pytest.raises(InputError, match="reason"):
+        lethe.orders.lift(int(france["order_id"]), reason="because", actor="ada")
+    with pytest.raises(NotFoundError):
+        lethe.orders.lift(999, reason="an order that never was", actor="ada")
+    assert status(lethe)["events"] == "restricted" and {f for f, _ in everything(lethe, probe)} == german
+
+
+def test_lifting_a_pending_deletion_cancels_it_and_a_deletion_that_ran_cannot_be_lifted(
+    data: Path, fixtures_dir: Path
+) -> None:
+    with Lethe(make_settings(data)) as lethe:
+        german = faces_by_source(lethe)["press"]
+        access = lethe.requests.open(
+            kind="access", photos=[biden_photos(fixtures_dir)[0].read_bytes()], contact="jb@example.org"
+        ).id
+        lethe.requests.verify(access, actor="dpo", method="id_document", attested=True)
+        pending = lethe.orders.stop("DE", then_delete=True, actor="ada")
+        assert pending["state"] == "pending_delete"
+        lethe.orders.lift(int(pending["order_id"]), reason="the regulator suspended the order", actor="ada")
+        assert lethe.orders.complete_pending(actor="system") == []  # nothing pending any more
+        lethe.requests.run(access, actor="dpo", auto_only=True)  # answered: it holds no order back
+        assert faces_by_source(lethe)["press"] == german and status(lethe)["press"] == "active"
+
+        done = lethe.orders.stop("DE", then_delete=True, actor="ada")
+        assert done["state"] == "completed" and "press" not in faces_by_source(lethe)
+        with pytest.raises(PrivacyError, match="deletion ran"):
+            lethe.orders.lift(int(done["order_id"]), reason="too late for this one", actor="ada")
+        assert status(lethe)["press"] == "deleted"
+    refused = run_cli(
+        data, "order", "lift", str(done["order_id"]), "--reason", "too late for this one", "--json"
+    )
+    assert refused.returncode == 4 and refused.stdout == "" and "deletion ran" in refused.stderr
+
+
+def test_cli_order_lift_and_a_stop_on_a_country_without_sources_warns(data: Path, fixtures_dir: Path) -> None:
+    nowhere = run_cli(data, "order", "stop", "--jurisdiction", "JP", "--json")
+    assert nowhere.returncode == 0, nowhere.stderr
+    payload = json.loads(nowhere.stdout)
+    assert payload["sources_restricted"] == 0 and payload["warning"] == "no source has jurisdiction JP"
+    assert "warning: no source has jurisdiction JP" in nowhere.stderr
+    stopped = json.loads(run_cli(data, "order", "stop", "--jurisdiction", "DE", "--json").stdout)
+    assert stopped["sources_restricted"] == 1 and "warning" not in stopped
+    lifted = run_cli(
+        data, "order", "lift", str(stopped["order_id"]), "--reason", "withdrawn by the BfDI", "--json"
+    )
+    assert lifted.returncode == 0, lifted.stderr
+    assert json.loads(lifted.stdout)["sources_reactivated"] == 1
+    probe = str(biden_photos(fixtures_dir)[1])
+    found = run_cli(data, "search", probe, "--purpose", "test", "--top", "100", "--threshold", "-1", "--json")
+    assert {m["source"] for m in json.loads(found.stdout)["matches"]} == {"events", "press"}
+    listed = json.loads(run_cli(data, "order", "list", "--json").stdout)["orders"]
+    assert [(o["jurisdiction"], o["state"], o["warning"]) for o in listed] == [
+        ("JP", "executed", "no source has jurisdiction JP"), ("DE", "lifted", None),
+    ]  # fmt: skip
 
 
 # -- retention -------------------------------------------------------------------------------------

@@ -243,9 +243,25 @@ def order_stop(
     reference: Annotated[str | None, typer.Option(help="The order's reference (decision number).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Restrict every source of a jurisdiction at once (no search result, no ingest)."""
+    """Restrict every source of a jurisdiction at once (no search result, no ingest). Where no source
+    has that jurisdiction nothing is restricted: a warning says so (stderr, and `warning` in JSON)."""
     with _engine() as engine:
         result = engine.orders.stop(jurisdiction, then_delete=then_delete, actor=actor(), reference=reference)
+    if "warning" in result:
+        err.print(f"warning: {result['warning']}")
+    emit(as_json, result, lambda: out.print_json(data=result))
+
+
+@order_app.command("lift")
+def order_lift(
+    order_id: Annotated[int, typer.Argument(help="The order's id (lethe order list).")],
+    reason: Annotated[str, typer.Option(help="Why the order ends (audited, kept off the chain).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """End a stop order in force: the sources it covers become active and searchable again (except
+    those another order in force covers). Exit 4 once its deletion ran."""
+    with _engine() as engine:
+        result = engine.orders.lift(order_id, reason=reason, actor=actor())
     emit(as_json, result, lambda: out.print_json(data=result))
 
 

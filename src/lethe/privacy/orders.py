@@ -5,7 +5,14 @@ returns their faces and ingest refuses them. With ``then_delete`` their faces ar
 sources' keys shredded) once no verified access request still needs them (an unverified one never
 holds an order back); until then the order stays
 ``pending_delete`` and :func:`complete_pending` retries it (the service runs it on a schedule). The
-order, its execution and the proof (counts before and after) are recorded and audited.
+order, its execution and the proof (counts before and after) are recorded and audited. A stop on a
+country where no source is registered restricts nothing: its answer carries a ``warning``.
+
+``lift`` ends an order in force (the regulator withdrew it, or it was issued in error): the sources
+it covers become ``active`` again, searchable and open to ingest, except those another order still
+in force covers (only orders restrict sources). Its deletion cancelled if it had not run; an order
+whose deletion ran (``completed``, or an erasure job planned for it) cannot be lifted: the faces
+are gone. Audited as ``order.lift`` with the stated reason kept off the chain.
 """
 
 from __future__ import annotations
@@ -15,10 +22,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
 
-from lethe.catalog.privacy_tables import LegalOrderRow, RequestCandidateRow, RequestRow
+from lethe.catalog.privacy_tables import ErasureJobRow, LegalOrderRow, RequestCandidateRow, RequestRow
 from lethe.catalog.repository import now_utc
 from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
-from lethe.errors import InputError, NotFoundError
+from lethe.errors import InputError, NotFoundError, PrivacyError
 from lethe.privacy import audit
 from lethe.privacy.sources import ISO3166_ALPHA2
 
@@ -26,6 +33,9 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from lethe.privacy.gate import Gate
+
+#: States of an order that restricts its sources now.
+IN_FORCE = ("executed", "pending_delete")
 
 
 class Orders:
@@ -84,12 +94,19 @@ class Orders:
             "sources_restricted": len(restricted),
             "state": order.state,
         }
+        if not sources:  # a typo in the country code, or sources not registered yet: say so
+            result["warning"] = no_source_warning(country)
         if then_delete:
             result |= self.complete(order_id, actor=actor)
         return result
 
     def complete(self, order_id: int, *, actor: str) -> dict[str, object]:
-        """Erase the stopped sources' faces if no open access request still needs them."""
+        """Erase the stopped sources' faces if no open access request still needs them (under the
+        write lock throughout: an order is never lifted while its deletion runs)."""
+        with self.store.writing():
+            return self._complete(order_id, actor=actor)
+
+    def _complete(self, order_id: int, *, actor: str) -> dict[str, object]:
         with self.store.catalog.session() as session:
             order = session.get(LegalOrderRow, order_id)
             if order is None:
@@ -140,6 +157,60 @@ class Orders:
         self.store.catalog.checkpoint()
         return {"state": "completed", "erased_faces": len(receipt.erased_faces), "faces_remaining": remaining}
 
+    def lift(self, order_id: int, *, reason: str, actor: str) -> dict[str, object]:
+        """End an order in force: the sources it covers become active again (searchable, open to
+        ingest), except those another order in force covers. ``PrivacyError`` once its deletion ran
+        (the faces are gone) or when it was lifted already; ``NotFoundError`` for no such order."""
+        reason = reason.strip()
+        if len(reason) < 10:
+            raise InputError("lifting an order needs a stated reason (at least 10 characters)")
+        at = now_utc()
+        with self.store.writing(), self.store.catalog.session() as session, session.begin():
+            order = session.get(LegalOrderRow, order_id)
+            if order is None:
+                raise NotFoundError(f"no order {order_id}")
+            erasing = session.scalar(
+                select(ErasureJobRow.id).where(ErasureJobRow.order_id == order_id).limit(1)
+            )
+            if order.state == "completed" or erasing is not None:
+                raise PrivacyError(
+                    f"order {order_id} cannot be lifted: its deletion ran, the faces of its sources are gone"
+                )
+            if order.state not in IN_FORCE:
+                raise PrivacyError(f"order {order_id} is {order.state}; only an order in force can be lifted")
+            proof = json.loads(order.proof or "{}")
+            covered = set(proof.get("sources", []))
+            others: set[int] = set()
+            for other in session.scalars(
+                select(LegalOrderRow).where(LegalOrderRow.state.in_(IN_FORCE), LegalOrderRow.id != order_id)
+            ):
+                others.update(json.loads(other.proof or "{}").get("sources", []))
+            restricted = session.scalars(
+                select(SourceRow).where(SourceRow.id.in_(covered), SourceRow.status == "restricted")
+            ).all()
+            freed = sorted(s.id for s in restricted if s.id not in others)
+            for source in restricted:
+                if source.id in freed:
+                    source.status = "active"
+            kept = sorted(s.id for s in restricted if s.id not in freed)
+            was = order.state
+            order.state = "lifted"
+            order.proof = json.dumps(
+                proof | {"lifted_at": at.isoformat(), "lifted_by": actor, "sources_reactivated": freed,
+                         "sources_kept_restricted": kept}
+            )  # fmt: skip
+            audit.append(
+                session,
+                actor=actor,
+                action="order.lift",
+                details={"order_id": order_id, "was": was, "sources_reactivated": len(freed),
+                         "sources_kept_restricted": len(kept)},
+                at=at,
+                texts={"note": reason},
+            )  # fmt: skip
+        return {"order_id": order_id, "state": "lifted", "sources_reactivated": len(freed),
+                "sources_kept_restricted": len(kept)}  # fmt: skip
+
     def complete_pending(self, *, actor: str = "system") -> list[dict[str, object]]:
         with self.store.catalog.session() as session:
             ids = list(
@@ -148,6 +219,7 @@ class Orders:
         return [{"order_id": i} | self.complete(i, actor=actor) for i in ids]
 
     def list_orders(self) -> list[dict[str, object]]:
+        """Every order with its state and proof; ``warning`` where it covers no source."""
         with self.store.catalog.session() as session:
             return [
                 {
@@ -161,9 +233,16 @@ class Orders:
                     "state": o.state,
                     "completed_at": o.completed_at.isoformat() if o.completed_at else None,
                     "proof": json.loads(o.proof) if o.proof else None,
+                    "warning": None
+                    if json.loads(o.proof or "{}").get("sources")
+                    else no_source_warning(o.jurisdiction),
                 }
                 for o in session.scalars(select(LegalOrderRow).order_by(LegalOrderRow.id))
             ]
+
+
+def no_source_warning(country: str) -> str:
+    return f"no source has jurisdiction {country}"
 
 
 def _face_count(session: Session, source_ids: list[int]) -> int:

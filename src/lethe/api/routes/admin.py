@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from lethe.http.auth import Admin, OrderReader
-from lethe.http.params import ROW_ID_MAX
+from lethe.http.params import ROW_ID_MAX, RowId
 from lethe.http.state import AppState, app_state
 from lethe.views import order_rows
 
@@ -24,7 +24,8 @@ class Stop(BaseModel):
 
 @router.post("/orders/stop")
 def order_stop(body: Stop, state: State, caller: Admin) -> dict[str, object]:
-    """Restrict every source of a jurisdiction at once (no search result, no ingest)."""
+    """Restrict every source of a jurisdiction at once (no search result, no ingest). Where no source
+    has that jurisdiction, nothing is restricted and the answer carries a `warning`."""
     return state.engine.orders.stop(
         body.jurisdiction,
         then_delete=body.then_delete,
@@ -37,6 +38,20 @@ def order_stop(body: Stop, state: State, caller: Admin) -> dict[str, object]:
 def order_list(state: State, _caller: OrderReader) -> dict[str, object]:
     """Orders with their state and proof (admin, or dpo to oversee them)."""
     return {"orders": order_rows(state.engine)}
+
+
+class Lift(BaseModel):
+    reason: str = Field(
+        min_length=10, max_length=2000, description="Why the order ends (audited, kept off the chain)."
+    )
+
+
+@router.post("/orders/{order_id}/lift")
+def order_lift(order_id: RowId, body: Lift, state: State, caller: Admin) -> dict[str, object]:
+    """End a stop order in force (withdrawn by the regulator, or issued in error): the sources it
+    covers become active and searchable again, except those another order in force covers; a
+    pending deletion is cancelled. `409` once its deletion ran. Audited as `order.lift`."""
+    return state.engine.orders.lift(order_id, reason=body.reason, actor=caller.actor)
 
 
 @router.post("/orders/complete")

@@ -116,7 +116,8 @@
 
   // Forms with data-api post to the API. data-encoding="multipart" sends the form as is (files);
   // otherwise JSON. data-then: "reload", "event" (a lethe:done event for the page's script), or a
-  // path of this site to go to (filled from the answer unless data-then-literal). data-done: a message shown after the reload. data-omit: fields not to send.
+  // path of this site to go to (filled from the answer unless data-then-literal). data-done: a message shown after the reload
+  // (with the answer's warning, if any). data-omit: fields not to send.
   async function submitApiForm(form, submitter) {
     clearError(form);
     const omit = (form.dataset.omit || "").split(/\s+/).filter(Boolean);
@@ -142,7 +143,11 @@
       return;
     }
     const then = form.dataset.then || "reload";
-    if (form.dataset.done) sessionStorage.setItem(FLASH_KEY, fill(form.dataset.done, result));
+    if (form.dataset.done) {
+      // An answer may carry a warning (a stop order on a country with no source): it is shown too.
+      const warning = result && typeof result.warning === "string" ? ` Warning: ${result.warning}.` : "";
+      sessionStorage.setItem(FLASH_KEY, fill(form.dataset.done, result) + warning);
+    }
     if (then === "event") {
       setBusy(form, false);
       form.dispatchEvent(new CustomEvent("lethe:done", { detail: result, bubbles: true }));
