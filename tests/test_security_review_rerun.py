@@ -569,9 +569,9 @@ def test_finding_08_health_tells_no_count(review: Review) -> None:
 
 
 def test_finding_09_logout_and_password_reset_end_sessions(review: Review) -> None:
-    """olga's session cookie after logout, otto's after ``lethe user reset-password otto``: 401 at
-    once. Option chosen: a per-user session generation; API tokens are separate credentials, ended
-    by ``lethe token revoke`` (a password reset leaves them, as docs/api.md says)."""
+    """olga's session cookie after logout, otto's session cookie and API token after ``lethe user
+    reset-password otto``: 401 at once ("Tokens survive a password reset too": a reset now revokes
+    them). Option chosen: a per-user session generation, checked on every request; no idle timeout."""
     with review.client() as browser:
         logged = browser.post("/login", data={"name": "olga", "password": review.passwords["olga"]})
         assert logged.status_code == 200, logged.text
@@ -589,8 +589,10 @@ def test_finding_09_logout_and_password_reset_end_sessions(review: Review) -> No
         )
         otto = browser.cookies["lethe_session"]
     assert review.http.get("/api/me", headers={"Cookie": f"lethe_session={otto}"}).json()["name"] == "otto"
+    assert review.http.get("/api/me", headers=review.auth("otto")).json()["name"] == "otto"
     review.passwords["otto"] = review.cli_json("user", "reset-password", "otto")["password"]
     assert_error(review.http.get("/api/me", headers={"Cookie": f"lethe_session={otto}"}), 401, "unauthorized")
+    assert_error(review.http.get("/api/me", headers=review.auth("otto")), 401, "unauthorized")
     review.tokens["otto"] = review.cli_json("token", "create", "otto", "--label", "review")["token"]
 
 
