@@ -37,6 +37,14 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def login(client: TestClient, name: str) -> str:
+    """Log ``name`` (made by :func:`add_user`) in with a session cookie; its CSRF token."""
+    client.cookies.clear()
+    response = client.post("/login", data={"name": name, "password": f"{name}-password-123"})
+    assert response.status_code == 200, response.text
+    return str(response.json()["csrf_token"])
+
+
 def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, object]:
     """The one error shape: exactly ``{"error": {"code", "message", "status"}}``."""
     assert response.status_code == status, response.text

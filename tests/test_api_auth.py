@@ -56,6 +56,7 @@ ENDPOINTS: list[tuple[str, str, set[str]]] = [
     ("GET", "/api/requests/999999/photos/0", {"dpo"}),
     ("GET", "/api/requests/999999/photos/0/face", {"dpo"}),
     ("GET", "/api/requests/999999/export", {"dpo"}),
+    ("DELETE", "/api/requests/999999/export", {"dpo"}),
     ("GET", "/api/objections", {"dpo"}),
     ("POST", "/api/objections/999999/withdraw", {"dpo"}),
     ("GET", "/api/audit", {"dpo"}),
@@ -80,6 +81,7 @@ PUBLIC = {
     ("GET", "/api/health"),
     ("POST", "/api/portal/requests"),
     ("POST", "/api/portal/confirm"),
+    ("POST", "/api/portal/status"),
     ("POST", "/login"),
     ("POST", "/logout"),
 }

@@ -375,7 +375,8 @@ def test_erasure_deletes_the_persons_access_exports(
         for photos in (biden, rose):
             access = requests.open(kind="access", photos=photos, contact="x@x.org").id
             requests.verify(access, actor="dpo", method="id_document", attested=True)
-            exports.append(Path(str(requests.run(access, actor="dpo")["export"])))
+            requests.run(access, actor="dpo")
+            exports.append(requests.export_path(access))
         biden_export, rose_export = exports
         assert (biden_export / "export.json").is_file() and (rose_export / "export.json").is_file()
         erasure = requests.open(kind="erasure", photos=biden, contact="b@x.org")

@@ -170,7 +170,7 @@ def test_then_delete_waits_for_open_access_requests_and_then_erases_and_shreds(
     # The person's right of access reaches the restricted source.
     answer = requests.run(access, actor="op", auto_only=True)
     assert answer["state"] == "answered" and answer["faces"] == 2
-    export = json.loads((Path(str(answer["export"])) / "export.json").read_text())
+    export = json.loads((requests.export_path(access) / "export.json").read_text())
     assert {(e["face_id"], e["source"], e["jurisdiction"]) for e in export["faces"]} == {
         (f, "press", "DE") for f in german
     }

@@ -258,7 +258,7 @@ def test_an_access_run_is_audited_as_a_search_and_a_rejection_deletes_the_export
             returned = audit.entries_for_faces(session, found)
         assert all([e.seq for e in returned[f]] == [search.seq] for f in found)  # in their own exports
 
-        export = Path(str(ran["export"]))
+        export = requests.export_path(opened.id)
         crops = list((export / "crops").iterdir())
         assert crops and (export / "export.json").is_file()
         rejected = requests.reject(

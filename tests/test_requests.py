@@ -523,7 +523,7 @@ def test_access_export_lists_every_photo_and_every_search_that_returned_it(
         result = requests.run(request_id, actor="op", auto_only=True)
         assert result["state"] == "answered" and result["review_candidates"] == 0
         assert result["faces"] == len(theirs)
-        export = Path(str(result["export"]))
+        export = requests.export_path(request_id)
         assert export.is_dir() and export.is_relative_to(data)
         assert export.stat().st_mode & 0o077 == 0
         assert requests.probe_photos(request_id) == []

@@ -333,6 +333,7 @@ def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: P
     assert page.locator(".match, #results, img").count() == 0
     expect(page.locator("#receipt-h")).to_be_focused()
     shot(page, "portal-receipt")
+    expect(page.locator("#receipt-status")).to_have_attribute("href", f"/portal/status?reference={reference}")
     # the request reaches the DPO only once the code sent to the address comes back (finding 1):
     # the operator's mailer would send the outbox message; its link fills the confirmation form
     (message_file,) = (server.data_dir / "outbox").glob("request-*.json")
@@ -343,6 +344,14 @@ def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: P
     page.get_by_role("button", name="Confirm my request").click()
     expect(page.locator("#flash")).to_contain_text("your contact address is confirmed")
     assert not message_file.exists()
+    # with the reference and the same code, the status page tells the stage and the due date only
+    page.goto(f"{url}/portal/status?reference={reference}")
+    expect(page.get_by_label("Your reference")).to_have_value(reference)
+    page.get_by_label("Code", exact=True).fill(message["code"])
+    page.get_by_role("button", name="Show where my request stands").click()
+    expect(page.locator("#status-stage")).to_contain_text("with the data-protection officer")
+    expect(page.locator("#status-due")).not_to_be_empty()
+    expect(page.locator("#status-h")).to_be_focused()
 
     # -- the DPO: verify, run, review, answer ------------------------------------------------------
     # another request, recorded at the desk and left unanswered too long: overdue, in red and in words

@@ -82,7 +82,7 @@ def test_the_page_matrix_covers_every_page() -> None:
 
     pages = {getattr(r, "path", "") for module in (dpo, operator) for r in module.router.routes}
     assert pages == {p.split("?")[0].replace("{id}", "{request_id}") for p in PAGES}
-    assert {getattr(r, "path", "") for r in public.router.routes} == {"/login", "/portal"}
+    assert {getattr(r, "path", "") for r in public.router.routes} == {"/login", "/portal", "/portal/status"}
 
 
 def test_pages_redirect_to_login_without_a_session(client: TestClient) -> None:
@@ -263,7 +263,7 @@ def test_the_portal_has_no_place_for_results(client: TestClient) -> None:
     assert response.status_code == 200
     html = response.text
     assert 'data-api="/api/portal/requests"' in html
-    for kind in ("access", "erasure", "objection"):
+    for kind in ("access", "erasure", "objection", "restriction"):
         assert f'value="{kind}"' in html
     assert 'name="contact"' in html and 'name="photos"' in html
     # it calls nothing but the portal's endpoints (submit, and confirm the contact address with the
@@ -306,7 +306,8 @@ def test_an_answered_access_request_offers_its_export(client: TestClient, fixtur
     html = client.get(f"/requests/{number}").text
     assert f'href="/api/requests/{number}/export"' in html and "nothing is left to do" in html
     assert f"/api/requests/{number}/photos/0" not in html  # deleted with the answer
-    assert 'data-api="' not in html  # no action left on a closed request
+    # no action left on a closed request but deleting its export once delivered
+    assert re.findall(r'data-api="([^"]+)"', html) == [f"/api/requests/{number}/export"]
     review = client.get(f"/requests/{number}/review").text
     assert "nothing left to review" in review
     client.cookies.clear()

@@ -243,6 +243,14 @@ class Settings(BaseSettings):
         description="Portal: a request whose contact address is not confirmed within this many seconds "
         "expires (its photos and contact are deleted).",
     )
+    dpo_contact: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=320,
+        description="Portal: where a requester writes to the data-protection officer (an e-mail or postal "
+        "address), shown on the portal, its receipt and its status page ('write to ... quoting your "
+        "reference'); unset, none is shown.",
+    )
     erasure_suppression_days: int = Field(
         default=1096,
         ge=1,

@@ -145,7 +145,7 @@ def subject_request(stack: Stack, kind: str, probe: bytes) -> dict[str, Any]:
     run = requests.run(opened.id, actor="dpo", auto_only=True)
     answer = {"run": run, "request": requests.get(opened.id), "candidates": requests.candidates(opened.id)}
     if kind == "access":
-        answer["export"] = read_export(Path(str(run["export"])))
+        answer["export"] = read_export(requests.export_path(opened.id))
     return answer
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -13,6 +13,9 @@ from lethe.cli._support import engine_from_settings as _engine
 from lethe.privacy.requests import KINDS, METHODS
 from lethe.storage import atomic_write, private_dir
 from lethe.views import face_crops
+
+if TYPE_CHECKING:
+    from lethe.engine import Lethe
 
 request_app = typer.Typer(
     no_args_is_help=True, help="Data-subject requests: access, erasure, objection, restriction."
@@ -154,10 +157,21 @@ def request_run(
     auto: Annotated[bool, typer.Option("--auto", help="Act on the automatic band only.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Find the person and act (erase / export / suppress); review candidates wait for a reviewer."""
+    """Find the person and act (erase / export / suppress); review candidates wait for a reviewer.
+    An access request prints the folder of its export on this host."""
     with _engine() as engine:
-        result = engine.requests.run(request_id, actor=actor(), auto_only=auto)
+        result = _export_path(
+            engine, request_id, engine.requests.run(request_id, actor=actor(), auto_only=auto)
+        )
     emit(as_json, result, lambda: out.print_json(data=result))
+
+
+def _export_path(engine: Lethe, request_id: int, result: dict[str, object]) -> dict[str, object]:
+    """The outcome names an access export by its folder's name (the API shows no server path); the
+    command line runs on the host and prints where the folder is."""
+    if "export" in result:
+        result = result | {"export": str(engine.requests.export_path(request_id))}
+    return result
 
 
 @request_app.command("candidates")
@@ -214,8 +228,21 @@ def request_decide(
 def request_answer(request_id: Annotated[int, typer.Argument()], as_json: JsonOpt = False) -> None:
     """Act on the automatic and confirmed faces and close the request (every candidate decided)."""
     with _engine() as engine:
-        result = engine.requests.answer(request_id, actor=actor())
+        result = _export_path(engine, request_id, engine.requests.answer(request_id, actor=actor()))
     emit(as_json, result, lambda: out.print_json(data=result))
+
+
+@request_app.command("delete-export")
+def request_delete_export(request_id: Annotated[int, typer.Argument()], as_json: JsonOpt = False) -> None:
+    """Delete an access request's export once it is delivered: every file unlinked and the folder
+    removed; audited. Exit 3 when the request has no export."""
+    with _engine() as engine:
+        result = engine.requests.delete_export(request_id, actor=actor())
+    emit(
+        as_json,
+        result,
+        lambda: out.print(f"export of request {request_id} deleted ({result['files_deleted']} files)"),
+    )
 
 
 @objection_app.command("list")

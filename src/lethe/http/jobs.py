@@ -5,11 +5,18 @@ A job runs :meth:`lethe.engine.Lethe.ingest` (which takes the engine's writer lo
 stopped: the driver stops between files, and what it had committed stays). Uploaded photos are
 written into a private folder of the data folder for the run and deleted when it ends, whatever the
 outcome.
+
+A failed job's ``error`` names no path of the server (:func:`public_message`): a path inside the
+ingest root is shown relative to it, an uploaded photo by its upload name, any other (a key file,
+the data folder) by its last part only. The server log keeps the full text only for a settings
+problem (:class:`~lethe.errors.ConfigError`: the service's own files, no personal data); for any
+other error it names the error's kind, since a photo's path may name a person.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import shutil
 import threading
@@ -19,12 +26,42 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lethe.engine import Lethe
-from lethe.errors import ConflictError, LetheError, NotFoundError
+from lethe.errors import ConfigError, ConflictError, LetheError, NotFoundError
 from lethe.ingest import IngestReport
 
 log = logging.getLogger(__name__)
 
 KEEP_FINISHED = 50
+#: An absolute POSIX path in a message: from a slash that starts a word to the next blank, quote,
+#: colon, comma or bracket.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~/:-])/[^\s'\"`:;,()<>\[\]{}]+")
+
+
+def public_message(
+    text: str,
+    *,
+    root: Path | None = None,
+    upload: Path | None = None,
+    uri_for: Callable[[Path], str] | None = None,
+) -> str:
+    """``text`` with every absolute path cut to a form that names no folder of the server: inside
+    ``root`` (the ingest root, where the operator named the path) relative to it, inside ``upload``
+    (the folder of an upload) by its upload name (``uri_for``), and any other by its last part
+    (``…/master.key``)."""
+
+    def shorten(match: re.Match[str]) -> str:
+        found = match.group(0)
+        stripped = found.rstrip(".")
+        path = Path(stripped)
+        if root is not None and path.is_relative_to(root) and path != root:
+            short = str(path.relative_to(root))
+        elif upload is not None and uri_for is not None and path.is_relative_to(upload) and path != upload:
+            short = uri_for(path)
+        else:
+            short = f"…/{path.name}" if path.name else "…"
+        return short + found[len(stripped) :]
+
+    return _ABSOLUTE_PATH.sub(shorten, text)
 
 
 @dataclass
@@ -157,7 +194,16 @@ class IngestJobs:
                 cancelled=cancelled,
             )
         except LetheError as exc:
-            job.state, job.error = "failed", str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            if isinstance(exc, ConfigError):  # the service's own files and settings: no personal data
+                log.error("ingest job %s failed: %s", job.id, text)
+            else:
+                log.warning("ingest job %s failed: %s", job.id, exc.__class__.__name__)
+            root = self.engine.settings.ingest_root
+            job.state = "failed"
+            job.error = public_message(
+                text, root=None if root is None else root.resolve(), upload=cleanup, uri_for=uri_for
+            )
         except Exception as exc:  # noqa: BLE001 - the thread must always record an end state
             log.error("ingest job %s failed: %s", job.id, exc.__class__.__name__, exc_info=exc)
             job.state, job.error = "failed", "internal error; the server log names the cause"

@@ -2,8 +2,10 @@
 until when it is kept, and every search that returned it — as JSON and as a readable HTML page.
 
 An export is written only for a request whose requester's identity was verified: for any other it
-lists nothing (no face, no photo, no source URL), whatever faces it is given. A rejected request's
-export is deleted (:func:`delete_export`)."""
+lists nothing (no face, no photo, no source URL), whatever faces it is given. A request's outcome
+names its export by the folder's name inside the exports folder, never by a path of the server
+(:func:`export_folder` finds it). A rejected request's export is deleted, and a DPO deletes one once
+it is delivered (:func:`delete_export`)."""
 
 from __future__ import annotations
 
@@ -31,14 +33,30 @@ def exports_root(store: Store) -> Path:
     return store.settings.exports_dir or store.settings.data_dir / "exports"
 
 
-def delete_export(store: Store, folder: str | Path) -> bool:
-    """Delete an export folder (decrypted crops, the person's photo details) if it lies in the
-    exports folder; whether one was deleted."""
-    path = Path(folder).resolve()
-    if not path.is_relative_to(exports_root(store).resolve()) or not path.is_dir():
-        return False
+def export_folder(store: Store, name: object) -> Path | None:
+    """The folder an outcome's ``export`` names: a folder name inside the exports folder (or, as
+    outcomes recorded before names were used held, an absolute path inside it). ``None`` for
+    anything else (nothing outside the exports folder is ever read or deleted through it)."""
+    if not isinstance(name, str) or not name:
+        return None
+    root = exports_root(store).resolve()
+    given = Path(name)
+    if not given.is_absolute() and (len(given.parts) != 1 or name in (".", "..")):
+        return None
+    path = (given if given.is_absolute() else root / given).resolve()
+    return path if path.parent == root else None
+
+
+def delete_export(store: Store, name: object) -> int | None:
+    """Delete the export folder an outcome names (decrypted crops, the person's photo details):
+    every file unlinked, the folder removed. The number of files deleted, or ``None`` when ``name``
+    names no folder inside the exports folder."""
+    path = export_folder(store, name)
+    if path is None or not path.is_dir():
+        return None
+    files = sum(1 for p in path.rglob("*") if p.is_file() or p.is_symlink())
     shutil.rmtree(path)
-    return True
+    return files
 
 
 def write_export(store: Store, request: RequestView, face_ids: Sequence[int]) -> tuple[Path, int]:

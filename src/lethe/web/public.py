@@ -2,8 +2,11 @@
 
 The portal page only submits to ``POST /api/portal/requests`` and shows the receipt (reference and
 due date), and confirms a request with the code sent to the requester (``POST
-/api/portal/confirm``). It has no place for results of any kind: a submission never searches, and
-whether the person is in the gallery is told only by a data-protection officer after checking who asks.
+/api/portal/confirm``). The status page (``/portal/status``) asks ``POST /api/portal/status`` where a
+request stands, with its reference and that code: a stage and the due date. Neither has a place for
+results of any kind: a submission never searches, and whether the person is in the gallery is told
+only by a data-protection officer after checking who asks. Where ``LETHE_DPO_CONTACT`` is set, both
+pages say where to write to that officer.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from lethe.http.sessions import safe_next
 from lethe.http.uploads import MAX_PORTAL_PHOTOS
-from lethe.web.common import current_viewer, render
+from lethe.web.common import State, current_viewer, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,6 +47,7 @@ async def login_page(
 @router.get("/portal", response_class=HTMLResponse)
 async def portal(
     request: Request,
+    state: State,
     reference: Annotated[str | None, Query(max_length=32)] = None,
     code: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
@@ -58,5 +62,24 @@ async def portal(
         most=MAX_PORTAL_PHOTOS,
         reference=reference or "",
         code=code or "",
+        dpo_contact=state.settings.dpo_contact,
         title="Your rights over your photos",
+    )
+
+
+@router.get("/portal/status", response_class=HTMLResponse)
+async def portal_status(
+    request: Request,
+    state: State,
+    reference: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response:
+    """Where a request stands: the requester gives the reference on the receipt and the code sent to
+    the contact address, and reads its stage and due date (nothing else)."""
+    return render(
+        request,
+        "portal_status.html",
+        await current_viewer(request),
+        reference=reference or "",
+        dpo_contact=state.settings.dpo_contact,
+        title="Where is my request?",
     )

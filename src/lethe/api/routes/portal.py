@@ -9,7 +9,9 @@ limited per client address.
 
 A submitted request reaches the DPO's queue only once its requester returns the one-time code sent
 to the contact address they gave (``POST /api/portal/confirm``); the message carrying the code is
-written to the outbox that the operator's mailer sends (``LETHE_CONTACT_OUTBOX_DIR``).
+written to the outbox that the operator's mailer sends (``LETHE_CONTACT_OUTBOX_DIR``). With that
+code and the reference, ``POST /api/portal/status`` tells the requester where the request stands —
+a stage and the due date, nothing else — with one answer for an unknown reference and a wrong code.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from lethe.api.routes.login import client_ip
 from lethe.http.state import AppState, app_state
-from lethe.privacy.requests import KINDS
+from lethe.privacy.requests import KIND_HELP
 
 router = APIRouter(prefix="/api/portal", tags=["portal"])
 State = Annotated[AppState, Depends(app_state)]
@@ -43,6 +45,17 @@ class Confirmation(BaseModel):
     code: str = Field(min_length=1, max_length=64, description="The code sent to the contact address.")
 
 
+class Status(BaseModel):
+    reference: str = Field(description="The reference on the receipt.")
+    stage: str = Field(
+        description="`waiting_for_confirmation`, `identity_check` (with the data-protection officer), "
+        "`in_progress`, `answered`, `refused` or `expired`."
+    )
+    due_at: str = Field(description="When the answer is due (ISO 8601).")
+    answered_on: str | None = Field(description="The day the answer was sent, once `answered`.")
+    message: str = Field(description="The stage in plain words.")
+
+
 def _limit(request: Request, state: State) -> None:
     state.portal_limit.check(f"ip:{client_ip(request)}")
 
@@ -50,7 +63,7 @@ def _limit(request: Request, state: State) -> None:
 @router.post("/requests", status_code=202, dependencies=[Depends(_limit)])
 def submit(
     state: State,
-    kind: Annotated[str, Form(description=f"One of: {', '.join(KINDS)}.")],
+    kind: Annotated[str, Form(description=KIND_HELP)],
     contact: Annotated[str, Form(min_length=1, max_length=320, description="E-mail or postal address.")],
     photos: Annotated[list[UploadFile], File(description="One to five photos of yourself.")],
 ) -> dict[str, object]:
@@ -70,3 +83,12 @@ def confirm(body: Confirmation, state: State) -> dict[str, object]:
     it)."""
     state.engine.requests.confirm_contact(body.reference, body.code)
     return {"confirmed": True, "message": CONFIRMED}
+
+
+@router.post("/status", dependencies=[Depends(_limit)])
+def status(body: Confirmation, state: State) -> Status:
+    """Where a request stands, for its requester: the reference on the receipt and the code sent to
+    the contact address. Only the stage and the due date, never anything about the gallery. One
+    `422` for an unknown reference and a wrong code; wrong codes count as on `/confirm` (after five,
+    an unconfirmed request expires and a confirmed one's status is no longer shown here)."""
+    return Status.model_validate(state.engine.requests.status(body.reference, body.code))

@@ -1,8 +1,8 @@
-"""Data-subject requests (dpo): open, list, verify, extend, reject, run, review, answer, export."""
+"""Data-subject requests (dpo): open, list, verify, extend, reject, run, review, answer, export (and
+delete it)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
@@ -15,8 +15,7 @@ from lethe.http.auth import Dpo, Principal
 from lethe.http.params import Position, RowId
 from lethe.http.state import AppState, app_state
 from lethe.http.uploads import MAX_REQUEST_PHOTOS, MEDIA_TYPES, image_type, read_photos
-from lethe.privacy.access import exports_root
-from lethe.privacy.requests import KINDS, MAX_PAGE_SIZE, METHODS, PAGE_SIZE
+from lethe.privacy.requests import KIND_HELP, MAX_PAGE_SIZE, METHODS, PAGE_SIZE
 from lethe.views import CropUrl, candidate_row, candidate_rows, request_detail, request_page
 
 router = APIRouter(prefix="/api/requests", tags=["requests"])
@@ -58,7 +57,7 @@ def _crop_url(state: AppState, caller: Principal) -> CropUrl:
 def open_request(
     state: State,
     caller: Dpo,
-    kind: Annotated[str, Form(description=f"One of: {', '.join(KINDS)}.")],
+    kind: Annotated[str, Form(description=KIND_HELP)],
     contact: Annotated[str, Form(min_length=1, max_length=320, description="Where the answer goes.")],
     photos: Annotated[list[UploadFile], File(description="Photos of the requester.")],
     channel: Annotated[str, Form(max_length=40, description="How the request arrived.")] = "api",
@@ -191,12 +190,12 @@ def _probe_photo(state: AppState, request_id: int, number: int) -> bytes:
 )
 def export(request_id: RowId, state: State, _caller: Dpo) -> Response:
     """The access export (JSON, HTML page and crops) as a zip, once the access request was run."""
-    view = state.engine.requests.get(request_id)
-    folder = (view.outcome or {}).get("export")
-    root = exports_root(state.engine.store).resolve()
-    if not isinstance(folder, str) or not Path(folder).resolve().is_relative_to(root):
-        raise NotFoundError(f"request {request_id} has no access export (run it first)")
-    path = Path(folder).resolve()
-    if not path.is_dir():
-        raise NotFoundError(f"the export of request {request_id} is no longer on the server")
+    path = state.engine.requests.export_path(request_id)
     return zip_download(path, name=path.name, filename=f"{path.name}.zip")
+
+
+@router.delete("/{request_id}/export")
+def delete_export(request_id: RowId, state: State, caller: Dpo) -> dict[str, object]:
+    """Delete the access export once it is delivered: its files are unlinked and its folder removed
+    (audited as `request.export.delete`). `404` when the request has no export."""
+    return state.engine.requests.delete_export(request_id, actor=caller.actor)

@@ -145,6 +145,10 @@ def _message_path(store: Store, request_id: int) -> Path:
     return outbox(store) / f"request-{request_id}.json"
 
 
+#: The portal's status page, where the requester asks about a request with its reference and code.
+STATUS_PATH = "/portal/status"
+
+
 def _write_message(store: Store, request_id: int, ref: str, contact: str, code: str, until: datetime) -> None:
     path = f"/portal?reference={ref}&code={code}"
     message = {
@@ -154,11 +158,13 @@ def _write_message(store: Store, request_id: int, ref: str, contact: str, code: 
             "Someone asked, with this address, for a data-subject request about photos held by this "
             f"service (reference {ref}). If it was you, confirm it with the code {code} on the portal "
             f"page ({path}) before {until:%Y-%m-%d %H:%M} UTC. If it was not you, ignore this message: "
-            "the request and its photos are then deleted."
+            "the request and its photos are then deleted. Keep the code: with the reference, the status "
+            f"page ({STATUS_PATH}) tells you where your request stands."
         ),
         "reference": ref,
         "code": code,
         "confirm_path": path,
+        "status_path": STATUS_PATH,
         "expires_at": until.isoformat(),
     }
     atomic_write(_message_path(store, request_id), json.dumps(message, indent=2).encode())

@@ -1,6 +1,7 @@
 """Data-subject requests (GDPR Arts. 12, 15, 17, 18, 21): :class:`SubjectRequests` opens, reads,
 moves and runs them. The package's parts: ``records`` (views, and the sealed data opened for the workflow),
-``workflow`` (states, due dates, the answer rule), ``actions`` (erase, export, keep out). Every write
+``workflow`` (states, due dates, the answer rule), ``actions`` (erase, export, keep out), ``portal``
+(the requester's code: confirming the contact address, the status page). Every write
 of a requester's personal data goes through the gate (:mod:`lethe.privacy.gate`).
 
 There is no cap on how often a person may ask, nor on how far back an answer reaches. The
@@ -11,17 +12,21 @@ Nothing runs for a requester whose identity was not verified: :meth:`SubjectRequ
 records each check (method, verifier, attestation) and moves the request to ``verified`` once the
 checks are enough for its kind (:func:`workflow.verification_complete`). A portal request first
 waits for its requester to return the one-time code sent to the contact address
-(:meth:`SubjectRequests.confirm_contact`); requests recorded at the desk skip that step.
+(:meth:`SubjectRequests.confirm_contact`); requests recorded at the desk skip that step. With
+that code and the reference on the receipt the requester can ask where the request stands
+(:meth:`SubjectRequests.status`).
+
+An access request's outcome names its export by the folder's name in the exports folder (never a
+path of the server); :meth:`SubjectRequests.export_path` finds it on this host, and
+:meth:`SubjectRequests.delete_export` deletes it once delivered.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,13 +43,16 @@ from lethe.errors import ConflictError, InputError, NotFoundError, PrivacyError
 from lethe.imaging import decode_image
 from lethe.model_ids import model_name
 from lethe.privacy import audit
-from lethe.privacy.access import delete_export
+from lethe.privacy.access import delete_export as _delete_export_folder
+from lethe.privacy.access import export_folder
 from lethe.privacy.finder import Candidate, find_person
 from lethe.privacy.gate import ErasureReceipt, Gate
-from lethe.privacy.requests import records, workflow
+from lethe.privacy.requests import portal, records, workflow
 from lethe.privacy.requests.actions import ACTIONS, Run
 from lethe.privacy.requests.records import CandidateView, RequestView
 from lethe.privacy.requests.workflow import (
+    KIND_HELP,
+    KIND_MEANINGS,
     KINDS,
     MAX_CONTACT,
     MAX_NOTE,
@@ -59,6 +67,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KINDS",
+    "KIND_HELP",
+    "KIND_MEANINGS",
     "METHODS",
     "OPEN_STATES",
     "CandidateView",
@@ -68,11 +78,8 @@ __all__ = [
     "add_months",
 ]
 
-#: Wrong confirmation codes after which a portal request expires.
-MAX_CONFIRM_ATTEMPTS = 5
 #: Requests per page of a list, by default and at most.
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
-_NOT_CONFIRMED = "the reference or the code is not right, or the request expired"
 
 
 class RequestPage(list[RequestView]):
@@ -124,7 +131,7 @@ class SubjectRequests:
             templates.append(faces[0].embedding)
             counts.append(len(faces))
         received = now_utc()
-        code = secrets.token_urlsafe(9) if confirm_contact else None
+        code, code_hash = portal.new_code() if confirm_contact else (None, None)
         request_id = self.gate.open_request(
             kind=kind,
             photos=photos,
@@ -136,7 +143,7 @@ class SubjectRequests:
             received=received,
             due=add_months(received, 1),
             confirm_code=code,
-            confirm_hash=_code_hash(code) if code else None,
+            confirm_hash=code_hash,
             confirm_until=received + timedelta(seconds=self.settings.contact_confirmation_ttl_s),
         )
         return self.get(request_id)
@@ -146,52 +153,20 @@ class SubjectRequests:
         ``received`` and goes to the DPO's queue. One answer (:class:`InputError`) for an unknown
         reference, a wrong code and an expired request; after ``MAX_CONFIRM_ATTEMPTS`` wrong codes,
         or past ``contact_confirmation_ttl_s``, the request expires. Confirming twice is harmless."""
-        confirmed = expired = False
-        with self.catalog.session() as session, session.begin():
-            row = session.scalars(select(RequestRow).where(RequestRow.ref == reference.strip())).first()
-            if row is None or row.confirm_hash is None:
-                raise InputError(_NOT_CONFIRMED)
-            request_id = row.id
-            right = hmac.compare_digest(_code_hash(code.strip()), row.confirm_hash)
-            if row.state != "unconfirmed":
-                if right and row.confirmed_at is not None:
-                    return records.view(session, row)
-                raise InputError(_NOT_CONFIRMED)
-            late = now_utc() > row.received_at + timedelta(seconds=self.settings.contact_confirmation_ttl_s)
-            if right and not late:
-                row.confirmed_at = now_utc()
-                workflow.move(session, row, "received", "portal", "contact address confirmed")
-                confirmed = True
-            else:  # counted in this transaction, refused after it commits
-                row.confirm_attempts += 1
-                if late or row.confirm_attempts >= MAX_CONFIRM_ATTEMPTS:
-                    self._expire(session, row)
-                    expired = True
-        if confirmed or expired:
-            self.gate.drop_confirmation(request_id)
-        if not confirmed:
-            raise InputError(_NOT_CONFIRMED)
-        return self.get(request_id)
+        return self.get(portal.confirm_contact(self, reference, code))
+
+    def status(self, reference: str, code: str) -> dict[str, object]:
+        """Where a portal request stands, for whoever holds its reference and the code sent to its
+        contact address (:func:`workflow.portal_status`: a stage, the due date; nothing about the
+        gallery). One :class:`InputError` for an unknown reference, a wrong code and a reference
+        locked by wrong codes (no oracle); wrong codes count as in :meth:`confirm_contact`
+        (:mod:`lethe.privacy.requests.portal`)."""
+        return portal.status(self, reference, code)
 
     def expire_unconfirmed(self, *, now: datetime | None = None) -> int:
         """Close portal requests whose contact address was not confirmed in time (photos, contact
         and the waiting message deleted); how many."""
-        limit = (now or now_utc()) - timedelta(seconds=self.settings.contact_confirmation_ttl_s)
-        with self.catalog.session() as session, session.begin():
-            rows = session.scalars(
-                select(RequestRow).where(RequestRow.state == "unconfirmed", RequestRow.received_at < limit)
-            ).all()
-            ids = [row.id for row in rows]
-            for row in rows:
-                self._expire(session, row)
-        for request_id in ids:
-            self.gate.drop_confirmation(request_id)
-        return len(ids)
-
-    @staticmethod
-    def _expire(session: Any, row: RequestRow) -> None:
-        workflow.move(session, row, "expired", "system", "contact address not confirmed")
-        workflow.close(session, row, {"expired": "contact address not confirmed"})
+        return portal.expire_unconfirmed(self, now=now)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -382,7 +357,7 @@ class SubjectRequests:
             workflow.close(session, row, earlier | {"rejected": reason})
         self.catalog.checkpoint()
         if isinstance(export, str):  # a rejected request's export is never delivered: it goes
-            delete_export(self.store, export)
+            _delete_export_folder(self.store, export)
         return self.get(request_id)
 
     def decide(self, request_id: int, face_id: int, *, confirm: bool, actor: str) -> CandidateView:
@@ -472,6 +447,46 @@ class SubjectRequests:
                 workflow.close(session, row, result)
         self.catalog.checkpoint()
         return {k: v for k, v in result.items() if k != "receipts"} | {"state": self.get(request_id).state}
+
+    # -- the access export ---------------------------------------------------------------------
+
+    def export_path(self, request_id: int) -> Path:
+        """The folder of the request's access export on this host (the command line prints it; the
+        outcome names it only by its folder's name). ``NotFoundError`` when there is none."""
+        folder = export_folder(self.store, self.outcome(request_id).get("export"))
+        if folder is None:
+            raise NotFoundError(f"request {request_id} has no access export (run it first)")
+        if not folder.is_dir():
+            raise NotFoundError(f"the export of request {request_id} is no longer on the server")
+        return folder
+
+    def delete_export(self, request_id: int, *, actor: str) -> dict[str, object]:
+        """Delete the request's access export once it is delivered (or is not to be): every file
+        unlinked and the folder removed, then the outcome marked ``export_deleted`` and the deletion
+        audited (``request.export.delete``). ``NotFoundError`` when the request has no export (not
+        run, or deleted already). An export the erasure of its person already deleted is recorded
+        as deleted (no file left)."""
+        with self.store.writing():
+            name = self.outcome(request_id).get("export")
+            if export_folder(self.store, name) is None:
+                raise NotFoundError(f"request {request_id} has no access export (not run, or deleted)")
+            files = _delete_export_folder(self.store, name) or 0
+            at = now_utc()
+            with self.catalog.session() as session, session.begin():
+                row = workflow.row_of(session, request_id)
+                outcome = json.loads(row.outcome) if row.outcome else {}
+                outcome.pop("export", None)
+                row.outcome = json.dumps(outcome | {"export_deleted": True})
+                workflow.event(session, row, row.state, row.state, actor, "access export deleted")
+                audit.append(
+                    session,
+                    actor=actor,
+                    action="request.export.delete",
+                    details={"request_id": request_id, "files_deleted": files},
+                    at=at,
+                )
+        self.catalog.checkpoint()
+        return {"request_id": request_id, "export_deleted": True, "files_deleted": files}
 
     # -- for the actions -----------------------------------------------------------------------
 
@@ -573,7 +588,3 @@ class SubjectRequests:
         template = np.asarray(faces[0].embedding, np.float32)
         self.gate.replace_probe_template(probe_id, template)
         return template
-
-
-def _code_hash(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()

@@ -64,7 +64,8 @@ def erase(requests: SubjectRequests, run: Run) -> dict[str, Any]:
 
 def export(requests: SubjectRequests, run: Run) -> dict[str, Any]:
     path, faces = write_export(requests.store, requests.get(run.request_id), run.targets)
-    return {"export": str(path), "faces": faces, "review_candidates": len(run.pending)}
+    # The folder's name inside the exports folder: an outcome never holds a path of the server.
+    return {"export": path.name, "faces": faces, "review_candidates": len(run.pending)}
 
 
 def suppress(requests: SubjectRequests, run: Run) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -124,10 +125,21 @@ def _view(row: RequestRow, hashes: list[str], bands: dict[str, int]) -> RequestV
         channel=row.channel,
         answered_at=row.answered_at,
         closed_at=row.closed_at,
-        outcome=json.loads(row.outcome) if row.outcome else None,
+        outcome=_outcome(row.outcome),
         probe_hashes=hashes,
         candidates=bands,
     )
+
+
+def _outcome(stored: str | None) -> dict[str, Any] | None:
+    """The recorded outcome; an export recorded as a server path (before outcomes named it by its
+    folder's name) is shown by its name: no reader of a request learns the server's folders."""
+    if not stored:
+        return None
+    outcome: dict[str, Any] = json.loads(stored)
+    if isinstance(outcome.get("export"), str):
+        outcome["export"] = PurePath(outcome["export"]).name
+    return outcome
 
 
 def verifications(session: Session, request_id: int) -> list[dict[str, object]]:

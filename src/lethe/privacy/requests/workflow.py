@@ -26,6 +26,18 @@ from lethe.privacy import audit
 from lethe.privacy.gate import Gate
 
 KINDS = ("access", "erasure", "objection", "restriction")
+#: What each kind of request does (the API describes its ``kind`` with these).
+KIND_MEANINGS = {
+    "access": "a copy of every photo of the person held, where each came from and who searched for it "
+    "(Art. 15)",
+    "erasure": "every face of the person erased, photos, crops and index vectors, for good (Art. 17)",
+    "objection": "the person's face never shown in a search again and kept out of every later ingest "
+    "(Art. 21)",
+    "restriction": "the person's photos kept but hidden from every search while a dispute is settled; "
+    "nothing is erased and ingest goes on; lifted by withdrawing it (Art. 18)",
+}
+#: The four kinds and what each does, in one line (the API's description of ``kind``).
+KIND_HELP = "One of: " + "; ".join(f"`{kind}`: {meaning}" for kind, meaning in KIND_MEANINGS.items()) + "."
 #: The DPO's queue: requests that wait for someone to act. ``unconfirmed`` is not in it.
 OPEN_STATES = ("received", "verified", "in_review")
 TRANSITIONS = {
@@ -43,6 +55,47 @@ METHODS = {
     "account_holder": "the requester is a known account holder of the service the photos come from",
     "in_person": "the requester was seen in person and compared with the photos",
 }
+
+
+#: What a requester is told of their request on the portal's status page, by state: a stage and
+#: plain words, never anything about the gallery or what was found.
+PORTAL_STAGES = {
+    "unconfirmed": (
+        "waiting_for_confirmation",
+        "Your request waits for your confirmation: enter the code we sent to your address on the "
+        "portal page.",
+    ),
+    "received": (
+        "identity_check",
+        "Your request is with the data-protection officer, who checks that you are the person in the photos.",
+    ),
+    "verified": ("in_progress", "Your identity is checked and your request is in progress."),
+    "in_review": ("in_progress", "Your identity is checked and your request is in progress."),
+    "answered": ("answered", "Your request was answered at your address on {answered}."),
+    "rejected": (
+        "refused",
+        "Your request was refused; the data-protection officer tells you why at your address.",
+    ),
+    "expired": (
+        "expired",
+        "Your request expired: its contact address was not confirmed in time. You may send a new one.",
+    ),
+}
+
+
+def portal_status(row: RequestRow) -> dict[str, object]:
+    """The request as its requester sees it on the status page: its reference, stage, due date,
+    the day it was answered (or ``None``) and the stage in plain words. The same keys whatever the
+    request."""
+    stage, words = PORTAL_STAGES[row.state]
+    answered = row.answered_at.date().isoformat() if row.state == "answered" and row.answered_at else None
+    return {
+        "reference": row.ref,
+        "stage": stage,
+        "due_at": row.due_at.isoformat(),
+        "answered_on": answered,
+        "message": words.format(answered=answered),
+    }
 
 
 def verification_complete(kind: str, verifications: list[tuple[str, str]]) -> bool:
