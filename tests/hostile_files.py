@@ -888,7 +888,7 @@ def check(files: list[Hostile], outcome: dict[str, dict[str, object]]) -> list[s
         if item.expect == "error":
             problems.append(f"{item.name}: ingested but must be refused ({item.reason})")
         size = (got.get("width"), got.get("height"))
-        if item.size is not None and size != item.size:
+        if item.size is not None and "width" in got and size != item.size:  # no row: no face, no size
             problems.append(
                 f"{item.name}: ingested as {size[0]}x{size[1]}, expected {item.size[0]}x{item.size[1]}"
             )
@@ -897,15 +897,22 @@ def check(files: list[Hostile], outcome: dict[str, dict[str, object]]) -> list[s
     return problems
 
 
-def ingest_outcome(engine: Lethe, errors: list[dict[str, str]]) -> dict[str, dict[str, object]]:
+def ingest_outcome(
+    engine: Lethe, errors: list[dict[str, str]], files: list[Hostile]
+) -> dict[str, dict[str, object]]:
     """What an ingest did with each file (by file name): its refusal reason from the report's
-    ``errors``, or the size and face count the catalog holds for it."""
+    ``errors``, the size and face count the catalog holds for it, or for a photo with no face (no
+    row is stored: only its hash) ``{"faces": 0}``."""
     from sqlalchemy import func, select
 
-    from lethe.catalog.tables import FaceRow, ImageRow
+    from lethe.catalog.tables import FacelessImageRow, FaceRow, ImageRow
 
     outcome: dict[str, dict[str, object]] = {Path(e["path"]).name: {"error": e["reason"]} for e in errors}
     with engine.catalog.session() as session:
+        faceless = set(session.scalars(select(FacelessImageRow.sha256)))
+        for item in files:
+            if hashlib.sha256(item.data).hexdigest() in faceless:
+                outcome.setdefault(item.name, {"faces": 0})
         faces = func.count(FaceRow.id)
         rows = session.execute(
             select(ImageRow.uri, ImageRow.width, ImageRow.height, faces)

@@ -44,7 +44,9 @@ def test_actions_are_recorded_and_the_chain_verifies(audited: Path, fixtures_dir
     assert len(search.details["probe_sha256"]) == 64 and search.details["face_ids"]
     assert entries[-3].details["reason"] == "test" and entries[-3].actor == "alice"
     assert entries[-2].details["face_ids"] == [search.details["face_ids"][-1]]
-    assert sum(e.details.get("images", 0) for e in entries if e.action == "ingest") == 29
+    ingests = [e.details for e in entries if e.action == "ingest"]
+    assert sum(d["images"] for d in ingests) == 22  # photos stored, each with its faces
+    assert sum(d["no_face"] for d in ingests) == 7  # photos with no face: their hash only
 
 
 def test_searches_that_returned_a_face_are_found_by_face(audited: Path) -> None:

@@ -20,6 +20,7 @@ PERSONAL_ROWS = frozenset(
     {
         "FaceRow",
         "ImageRow",
+        "FacelessImageRow",
         "ErasedImageRow",
         "RequestProbeRow",
         "RequestProbeBlobRow",

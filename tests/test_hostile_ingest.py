@@ -70,7 +70,7 @@ def test_ingest_of_hostile_files_reports_each_one_and_keeps_the_good_ones(tmp_pa
     with Lethe(make_settings(tmp_path / "data")) as engine:
         engine.add_source(consent_source())
         report = engine.ingest("events", folder)
-        outcome = hostile_files.ingest_outcome(engine, report.errors)
+        outcome = hostile_files.ingest_outcome(engine, report.errors, files)
         assert len(engine.index) == engine.catalog.count_faces() == report.faces
     assert hostile_files.check(files, outcome) == []
     assert outcome["zz-named-pipe.jpg"] == {"error": "not a regular file (a device, pipe or socket)"}

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from lethe.catalog.tables import FaceRow, ImageRow
+from lethe.catalog.tables import FacelessImageRow, FaceRow, ImageRow
 from lethe.cli import app
 from lethe.config import Settings
 from lethe.engine import Lethe
@@ -118,6 +118,12 @@ def catalogued(data_dir: Path) -> dict[str, tuple[int, int, list[tuple[tuple[int
     return {i.sha256: (i.width, i.height, sorted(by_image[i.id], key=lambda face: face[0])) for i in images}
 
 
+def recorded(lethe: Lethe) -> list[str]:
+    """The hashes of every photo the catalog knows: stored with faces, or noted as holding none."""
+    with lethe.catalog.session() as session:
+        return [*session.scalars(select(ImageRow.sha256)), *session.scalars(select(FacelessImageRow.sha256))]
+
+
 def test_ray_ingest_stores_what_local_ingest_stores_and_a_rerun_adds_nothing(
     ray_cluster: str, gallery: Path, fixtures_dir: Path, tmp_path: Path
 ) -> None:
@@ -131,9 +137,14 @@ def test_ray_ingest_stores_what_local_ingest_stores_and_a_rerun_adds_nothing(
         assert (again.images, again.faces, again.errors) == (0, 0, [])
         assert again.skipped == report.images
         assert np.sort(lethe.index.ids()).tolist() == ids
-        assert lethe.catalog.count_images() == report.images
+        assert len(recorded(lethe)) == report.images
+        assert lethe.catalog.count_images() == report.images - report.no_face
+        faceless = set(recorded(lethe)) - set(catalogued(data))
+    with Lethe(make_settings(gallery)) as lethe:
+        assert faceless == set(recorded(lethe)) - set(catalogued(gallery))
     ours, local = catalogued(data), catalogued(gallery)  # the gallery: local ingest, 2 processes
-    assert report.images == len(local) and report.faces == sum(len(v[2]) for v in local.values())
+    assert report.images - report.no_face == len(local)
+    assert report.faces == sum(len(v[2]) for v in local.values())
     assert set(ours) == set(local)
     for sha, (width, height, faces) in ours.items():
         assert (width, height) == local[sha][:2]
@@ -191,14 +202,12 @@ def test_an_interrupted_ray_ingest_resumed_stores_every_photo_once(
         with pytest.raises(KeyboardInterrupt):
             lethe.ingest("events", folder, progress=interrupt)
     with Lethe(settings) as lethe:  # as the next process would open it
-        committed = lethe.catalog.count_images()
+        committed = len(recorded(lethe))
         assert 0 < committed < len(distinct)
         report = lethe.ingest("events", folder)
         assert report.errors == [] and report.skipped == committed + len(photos) - len(distinct)
         assert report.images == len(distinct) - committed
-        with lethe.catalog.session() as session:
-            stored = session.scalars(select(ImageRow.sha256)).all()
-        assert sorted(stored) == sorted(distinct)  # every photo exactly once
+        assert sorted(recorded(lethe)) == sorted(distinct)  # every photo exactly once
         assert np.array_equal(np.sort(lethe.index.ids()), np.sort(lethe.catalog.face_ids()))
 
 

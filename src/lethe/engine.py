@@ -193,10 +193,11 @@ class Lethe:
                 cancelled=cancelled,
             )
         log.info(
-            "ingest source_id=%s images=%d faces=%d skipped=%d errors=%d",
+            "ingest source_id=%s images=%d faces=%d no_face=%d skipped=%d errors=%d",
             source.id,
             report.images,
             report.faces,
+            report.no_face,
             report.skipped,
             len(report.errors) + report.errors_omitted,
         )

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lethe.catalog import audit_log, dialects
 from lethe.catalog.audit_log import AuditEntry, AuditRecord, Verification
 from lethe.catalog.privacy_tables import ErasedImageRow
-from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
+from lethe.catalog.tables import FacelessImageRow, FaceRow, ImageRow, SourceRow
 from lethe.errors import CatalogError, ConflictError, NotFoundError
 from lethe.types import Box, Embedding, FaceRecord
 
@@ -249,8 +249,9 @@ class Catalog:
     # -- images and faces ------------------------------------------------------------------------
 
     def known_hashes(self, source_id: int, hashes: Iterable[str]) -> set[str]:
-        """Hashes already ingested for the source, or erased from any source (tombstones hold
-        everywhere: an erased photo offered to another source stays out too)."""
+        """Hashes already ingested for the source (with faces, or noted as holding none), or erased
+        from any source (tombstones hold everywhere: an erased photo offered to another source stays
+        out too)."""
         wanted = list(set(hashes))
         found: set[str] = set()
         with self.session() as session:
@@ -260,6 +261,13 @@ class Catalog:
                     session.scalars(
                         select(ImageRow.sha256).where(
                             ImageRow.source_id == source_id, ImageRow.sha256.in_(chunk)
+                        )
+                    )
+                )
+                found.update(
+                    session.scalars(
+                        select(FacelessImageRow.sha256).where(
+                            FacelessImageRow.source_id == source_id, FacelessImageRow.sha256.in_(chunk)
                         )
                     )
                 )
@@ -285,8 +293,11 @@ class Catalog:
         crop_path_for: Callable[[int], str],
         audit_as: AuditRecord,
         before_commit: Callable[[list[tuple[int, FaceRecord]]], None] | None = None,
+        faceless: Sequence[str] = (),
     ) -> list[tuple[int, list[int]]]:
         """Insert images with their faces in one transaction; returns (image id, face ids) per item.
+        ``faceless``: hashes of photos with no face to store, noted in the same transaction with no
+        row of their own (no path: :class:`~lethe.catalog.tables.FacelessImageRow`).
 
         ``crop_path_for(face_id) -> str`` names where each face's crop is; ``before_commit`` gets
         every new (face id, face) once the ids are known and before the commit: the engine writes
@@ -350,6 +361,11 @@ class Catalog:
                     row.embedding = keys.seal_template(source_id, meta.sha256, row.id, vector)
                     row.crop_path = crop_path_for(row.id)
                 results.append((image_id, [r.id for r in face_rows]))
+            if faceless:
+                insert_faceless = dialects.insert_ignoring_duplicates(
+                    self.database.dialect.name, FacelessImageRow, "source_id", "sha256"
+                )
+                session.execute(insert_faceless, [{"source_id": source_id, "sha256": h} for h in faceless])
             new = [r for r in results if r[0] >= 0]
             self._audit(
                 session,
@@ -358,6 +374,7 @@ class Catalog:
                     images=len(new),
                     faces=sum(len(f) for _, f in new),
                     image_ids=[i for i, _ in new],
+                    no_face=len(faceless),
                 ),
             )
             if before_commit is not None:

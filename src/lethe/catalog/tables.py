@@ -94,6 +94,17 @@ class ImageRow(Base):
     )
 
 
+class FacelessImageRow(Base):
+    """A photo of a source in which ingest stored no face (none was detected, or each was an
+    objector's): its content hash only, no path and no name, so that re-ingesting the folder skips
+    it without decoding it again. Deleted with its source."""
+
+    __tablename__ = "faceless_image"
+
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class FaceRow(Base):
     __tablename__ = "face"
 

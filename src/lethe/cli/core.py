@@ -142,7 +142,8 @@ def ingest(
 
     def human() -> None:
         err.print(
-            f"{report.images} new photos, {report.faces} faces, {report.skipped} already present, "
+            f"{report.images} new photos ({report.no_face} with no face, not stored), {report.faces} faces, "
+            f"{report.skipped} already present, "
             f"{len(report.errors) + report.errors_omitted} errors in {report.seconds:.1f} s"
         )
         for problem in report.errors[:20]:

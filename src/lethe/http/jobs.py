@@ -95,6 +95,7 @@ class IngestJob:
             "faces": report.faces,
             "skipped": report.skipped,
             "suppressed": report.suppressed,
+            "no_face": report.no_face,
             "errors": report.errors,
             "errors_omitted": report.errors_omitted,
             "error": self.error,

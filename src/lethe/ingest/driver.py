@@ -22,6 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from lethe.config import Settings
 from lethe.errors import ConfigError
@@ -43,10 +44,16 @@ CHUNK_BYTES = 4 * 1024 * 1024
 
 @dataclass(slots=True)
 class IngestReport:
+    """What one run did. ``images`` counts the new photos it read and kept track of: those stored
+    with their faces and those in which no face was found, which leave no row and no path, only
+    their hash (``no_face`` says how many; the next run skips them as ``skipped``). Photos kept out
+    as copies of erased ones are not counted."""
+
     images: int = 0
     faces: int = 0
     skipped: int = 0
     suppressed: int = 0
+    no_face: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
     errors_omitted: int = 0
     seconds: float = 0.0
@@ -66,6 +73,7 @@ class IngestReport:
             "faces": self.faces,
             "skipped": self.skipped,
             "suppressed": self.suppressed,
+            "no_face": self.no_face,
             "errors": self.errors,
             "errors_omitted": self.errors_omitted,
             "cancelled": self.cancelled,
@@ -83,9 +91,23 @@ class Job:
 
 #: progress(done, total) — called from the main process.
 Progress = Callable[[int, int], None]
-#: commit(batch of (job, processed)) -> (faces stored, faces kept out by an objection or an erasure
-#: suppression, photos not stored because every face of theirs was a copy of an erased face).
-Commit = Callable[[list[tuple[Job, ProcessedImage]]], tuple[int, int, int]]
+
+
+class Committed(NamedTuple):
+    """What ``commit`` did with one batch."""
+
+    #: Faces stored.
+    faces: int
+    #: Faces kept out by an objection or an erasure suppression.
+    suppressed: int
+    #: Photos not stored because every face of theirs was a copy of an erased face.
+    kept_out: int
+    #: Photos in which no face was found: only their hash noted.
+    no_face: int
+
+
+#: commit(batch of (job, processed)) -> what it stored and kept out.
+Commit = Callable[[list[tuple[Job, ProcessedImage]]], Committed]
 
 
 def open_runner(
@@ -236,10 +258,11 @@ def run_ingest(
 
     def flush() -> None:
         if batch:
-            stored, suppressed, kept_out = commit(batch)
-            report.faces += stored
-            report.suppressed += suppressed
-            report.images += len(batch) - kept_out
+            committed = commit(batch)
+            report.faces += committed.faces
+            report.suppressed += committed.suppressed
+            report.images += len(batch) - committed.kept_out
+            report.no_face += committed.no_face
             batch.clear()
 
     def jobs() -> Iterator[tuple[Job, bytes]]:

@@ -5,7 +5,8 @@ It refuses a source that is not active (stopped by an order, or whose basis laps
 erased before from any source (tombstones), drops every face that matches an active objection or
 erasure suppression (under the configured model, and under the models of older entries, whose
 templates each new face also gets in memory only; a photo whose faces were all erased copies is not
-stored at all), and writes what is left in
+stored at all), keeps of a photo with no face to store (none found, or each an objector's) only its
+hash, no row and no path (re-ingesting skips it), and writes what is left in
 one catalog transaction with its audit entry, crops on disk before the commit (journalled, so the
 next open deletes them if the process dies first), vectors after it. :meth:`lethe.privacy.gate.Gate.ingesting`
 holds the store's write lock for the whole ingest.
@@ -20,7 +21,7 @@ import numpy as np
 
 from lethe.catalog import ImageMeta, Source
 from lethe.errors import LawfulBasisError
-from lethe.ingest import Job, ProcessedImage
+from lethe.ingest import Committed, Job, ProcessedImage
 from lethe.privacy import audit
 from lethe.privacy.objections import INGEST_SCOPES, ActiveTemplates, Entry, entries_of_other_models
 from lethe.store import Store
@@ -73,11 +74,12 @@ class IngestGate:
         """Already in this source, or erased from any source (a tombstone)."""
         return bool(self.store.catalog.known_hashes(self.source.id, [digest]))
 
-    def commit(self, batch: Batch) -> tuple[int, int, int]:
-        """Store one batch of processed photos: (faces stored, faces kept out by an objection or an
-        erasure suppression, photos not stored because each face of theirs was an erased one's)."""
+    def commit(self, batch: Batch) -> Committed:
+        """Store one batch of processed photos (what it did: :class:`lethe.ingest.Committed`)."""
         offered = len(batch)
+        no_face = sum(1 for _, processed in batch if not processed.faces)
         batch, suppressed = self._without_objections(batch)
+        faceless = [job.sha256 for job, processed in batch if not processed.faces]
         items = [
             (
                 ImageMeta(
@@ -94,8 +96,9 @@ class IngestGate:
                 processed.faces,
             )
             for job, processed in batch
+            if processed.faces
         ]
-        stored = self._write_rows_and_crops(items)
+        stored = self._write_rows_and_crops(items, faceless)
         ids: list[int] = []
         vectors: list[np.ndarray] = []
         for (_, faces), (image_id, face_ids) in zip(items, stored, strict=True):
@@ -110,7 +113,7 @@ class IngestGate:
                 np.vstack(vectors).astype(np.float32),
                 sources=np.full(len(ids), self.source.id, dtype=np.int64),
             )
-        return len(ids), suppressed, offered - len(batch)
+        return Committed(len(ids), suppressed, offered - len(batch), no_face)
 
     def _without_objections(self, batch: Batch) -> tuple[Batch, int]:
         excluded, erased = self.objections.excluded, self.objections.erased
@@ -142,7 +145,7 @@ class IngestGate:
         return kept, suppressed
 
     def _write_rows_and_crops(
-        self, items: list[tuple[ImageMeta, list[FaceRecord]]]
+        self, items: list[tuple[ImageMeta, list[FaceRecord]]], faceless: list[str]
     ) -> list[tuple[int, list[int]]]:
         crops = self.store.crops
         written: list[int] = []
@@ -167,6 +170,7 @@ class IngestGate:
                     self.actor, "ingest", {"detector": self.detector, "embedder": self.embedder}
                 ),
                 before_commit=write_crops,
+                faceless=faceless,
             )
         except BaseException:
             for face_id in written:  # rolled back: these faces do not exist
