@@ -13,6 +13,7 @@ the screenshots of ``docs/screenshots/`` shown in the README.
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import re
@@ -450,6 +451,41 @@ def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: P
         page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=crop)
     shot(page, "search-phone", full_page=False)
     page.set_viewport_size({"width": 1280, "height": 860})
+
+
+def test_a_running_ingest_is_cancelled_from_the_ingest_page(
+    page: Any, server: Server, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    """ "Cancel ingest" stops a running job (issue 16: the API could, the page could not) and the page
+    shows who stopped it and what stays. The job is kept running by another process holding the
+    data folder's write lock, as a long walk would keep it running."""
+    expect = sync_api.expect
+    declaration = ["--basis", "consent", "--art9", "explicit_consent", "--purpose", "guests find photos",
+                   "--jurisdiction", "FR", "--retention-days", "30"]  # fmt: skip
+    server.cli("source", "add", "archive", *declaration)
+    folder = tmp_path / "archive"
+    shutil.copytree(fixtures_dir / "identities", folder)
+    log_in(page, server, "admin", server.admin_password, start="/ingest")
+    page.locator("#dir-source").select_option("archive")
+    page.get_by_label("Folder or manifest").fill(str(folder))
+    job, status = page.locator("#job"), page.locator("#job-status")
+    cancel = page.get_by_role("button", name="Cancel ingest")
+    lock = os.open(server.data_dir / ".write.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        page.get_by_role("button", name="Ingest folder").click()
+        expect(job).to_have_attribute("data-state", "running")
+        cancel.click()
+        expect(status).to_contain_text("Cancelling (asked by user:admin)")
+        expect(cancel).to_be_disabled()
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+    expect(job).to_have_attribute("data-state", "cancelled")
+    expect(status).to_contain_text("Stopped: cancelled by user:admin, after 0 photos. What it stored stays")
+    expect(cancel).to_be_hidden()
+    (archive,) = [s for s in server.cli("source", "list")["sources"] if s["source"] == "archive"]
+    assert archive["images"] == 0  # stopped while it waited: nothing read, nothing stored
 
 
 def test_a_camera_photo_probe_shows_a_box_on_every_face_and_each_box_searches(

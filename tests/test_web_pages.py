@@ -196,6 +196,10 @@ def test_search_and_ingest_pages(client: TestClient) -> None:
     assert '<option value="events">' in ingest and "multiple required" in ingest
     assert 'data-api="/api/ingest/upload"' in ingest and 'data-api="/api/ingest"' in ingest
     assert "<progress" in ingest
+    # a running job can be cancelled from the page: a button, and the script calls the API's cancel
+    assert '<button type="button" id="job-cancel"' in ingest and 'data-count="no_face"' in ingest
+    script = client.get("/static/ingest.js").text
+    assert "/cancel`" in script and "window.Lethe.api(" in script  # Lethe.api sends the CSRF token
     followed = client.get("/ingest", params={"job": "abc123"}).text
     assert 'data-job="abc123"' in followed
     client.cookies.clear()

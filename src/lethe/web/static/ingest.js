@@ -1,6 +1,8 @@
 // The ingest page: start a job (upload or server folder) through the API, then poll
 // GET /api/ingest/{id} and show its progress until it ends. The job id is kept in the address
-// (?job=...) so that a reload keeps following it.
+// (?job=...) so that a reload keeps following it. While it runs, "Cancel ingest" asks the API to
+// stop it (POST /api/ingest/{id}/cancel, with the CSRF token like every page call); the job stops
+// after the file it is reading and what it stored stays.
 "use strict";
 
 (() => {
@@ -9,8 +11,12 @@
   const bar = document.getElementById("job-progress");
   const status = document.getElementById("job-status");
   const errors = document.getElementById("job-errors");
+  const actions = document.getElementById("job-actions");
+  const cancel = document.getElementById("job-cancel");
+  const cancelError = actions.querySelector(".form-error");
   const POLL_MS = 500;
   let timer = null;
+  let current = null;
 
   document.addEventListener("lethe:done", (event) => {
     if (event.detail && event.detail.id) follow(event.detail.id);
@@ -21,9 +27,25 @@
     url.searchParams.set("job", id);
     window.history.replaceState(null, "", url);
     section.hidden = false;
+    current = id;
+    cancel.disabled = false;
+    cancelError.hidden = true;
     if (timer) clearTimeout(timer);
     poll(id);
   }
+
+  cancel.addEventListener("click", async () => {
+    if (!current) return;
+    cancel.disabled = true;
+    cancelError.hidden = true;
+    try {
+      show(await window.Lethe.api(`/api/ingest/${encodeURIComponent(current)}/cancel`));
+    } catch (error) {
+      cancel.disabled = false;
+      cancelError.textContent = error.message;
+      cancelError.hidden = false;
+    }
+  });
 
   async function poll(id) {
     let job;
@@ -52,14 +74,24 @@
       bar.value = 1;
     }
     const of = job.total ? ` of ${job.total}` : "";
-    if (job.state === "running") {
+    const stopping = job.state === "running" && job.cancelled_by;
+    actions.hidden = job.state !== "running";
+    if (stopping) cancel.disabled = true;
+    const noFace = job.no_face ? ` ${job.no_face} of the new photos hold no face: only their hash is kept.` : "";
+    if (stopping) {
+      status.textContent = `Cancelling (asked by ${job.cancelled_by}): the ingest stops after the photo it is reading…`;
+    } else if (job.state === "running") {
       status.textContent = `Ingesting into “${job.source}”: ${job.done}${of} photos processed…`;
     } else if (job.state === "done") {
       status.textContent =
         `Done: ${job.images} new photo(s), ${job.faces} face(s), ${job.skipped} already present, ` +
-        `${job.errors.length} not ingested — in ${job.seconds.toFixed(1)} s.`;
+        `${job.errors.length} not ingested — in ${job.seconds.toFixed(1)} s.${noFace}`;
+    } else if (job.state === "cancelled") {
+      status.textContent =
+        `Stopped: ${job.error || "cancelled"}, after ${job.done}${of} photos. What it stored stays: ` +
+        `${job.images} new photo(s), ${job.faces} face(s). Start it again to go on: photos already present are skipped.`;
     } else {
-      status.textContent = `The ingest ${job.state === "failed" ? "failed" : "was cancelled"}: ${job.error || "no reason given"}.`;
+      status.textContent = `The ingest failed: ${job.error || "no reason given"}.`;
     }
     for (const cell of section.querySelectorAll("[data-count]")) {
       const key = cell.dataset.count;
