@@ -10,7 +10,8 @@ and how it is shaped is this module's.
 - :func:`source_rows`: every source with its lawful basis, status and counts;
 - :func:`request_rows`, :func:`request_page`, :func:`request_detail`: data-subject requests by due
   date (a bounded page), and one with its history, identity checks and contact;
-- :func:`candidate_rows`, :func:`candidate_row`: the faces found for a request, with a crop link;
+- :func:`candidate_rows`, :func:`candidate_row`: the faces found for a request, with a crop link, the
+  same face of the same photo in several sources once (its ``members``, ``also_in`` their sources);
 - :func:`face_crops`: faces' crops, or "shredded" (``None``) where their source key was destroyed;
 - :func:`audit_rows`, :func:`audit_verification`: audit entries newest first, and a fresh check of
   the hash chain;
@@ -27,7 +28,7 @@ from lethe.errors import KeyShreddedError
 
 if TYPE_CHECKING:
     from lethe.engine import Lethe
-    from lethe.privacy.requests import CandidateView
+    from lethe.privacy.requests import CandidateGroup
 
 #: A signed link to a face's crop for the user who is shown it (``lethe.http.state.CropLinks``).
 CropUrl = Callable[[int], str | None]
@@ -91,8 +92,10 @@ def request_detail(engine: Lethe, request_id: int) -> dict[str, object]:
     }
 
 
-def candidate_row(candidate: CandidateView, crop_url: CropUrl) -> dict[str, object]:
-    """One face found for a request: score, band, search round, the reviewer's decision, a crop link."""
+def candidate_row(candidate: CandidateGroup, crop_url: CropUrl) -> dict[str, object]:
+    """One face found for a request: score, band, search round, the reviewer's decision, a crop link,
+    and its ``members``: the same face of the same photo in every source that holds it (face id and
+    source), one decision for all; ``also_in`` names the other members' sources."""
     return {
         "face_id": candidate.face_id,
         "score": round(candidate.score, 6),
@@ -101,19 +104,22 @@ def candidate_row(candidate: CandidateView, crop_url: CropUrl) -> dict[str, obje
         "decision": candidate.decision,
         "decided_by": candidate.decided_by,
         "crop_url": crop_url(candidate.face_id),
+        "members": [{"face_id": m.face_id, "source": m.source} for m in candidate.members],
+        "also_in": candidate.also_in,
     }
 
 
 def candidate_rows(
     engine: Lethe, request_id: int, *, crop_url: CropUrl, pending_only: bool = False
 ) -> list[dict[str, object]]:
-    """The faces found for a request, best first (``pending_only``: those still waiting for a
-    reviewer). ``NotFoundError`` for an unknown request."""
+    """The faces found for a request, best first, one row per group of the same face of the same
+    photo (``pending_only``: those still waiting for a reviewer). ``NotFoundError`` for an unknown
+    request."""
     requests = engine.requests
     view = requests.get(request_id)  # an unknown request is an error, not an empty list
     if view.closed_at is not None:  # no crop link for a closed request: nothing is left to decide
         crop_url = _no_link
-    return [candidate_row(c, crop_url) for c in requests.candidates(request_id, pending_only=pending_only)]
+    return [candidate_row(c, crop_url) for c in requests.groups(request_id, pending_only=pending_only)]
 
 
 def _no_link(_face_id: int) -> None:

@@ -217,11 +217,14 @@ def request_decide(
     confirm: Annotated[bool, typer.Option("--confirm/--reject", help="Is this the requester?")],
     as_json: JsonOpt = False,
 ) -> None:
-    """A reviewer confirms or rejects one candidate face."""
+    """A reviewer confirms or rejects one candidate face, and with it every copy of its photo in
+    other sources (``face_ids``: all the faces the decision applies to)."""
     with _engine() as engine:
         view = engine.requests.decide(request_id, face_id, confirm=confirm, actor=actor())
-    payload = {"face_id": view.face_id, "decision": view.decision}
-    emit(as_json, payload, lambda: out.print(f"face {view.face_id}: {view.decision}"))
+    payload = {"face_id": face_id, "decision": view.decision, "face_ids": view.face_ids}
+    emit(
+        as_json, payload, lambda: out.print(f"face(s) {', '.join(map(str, view.face_ids))}: {view.decision}")
+    )
 
 
 @request_app.command("answer")

@@ -60,14 +60,15 @@ def request_detail(request: Request, request_id: RowId, state: State, viewer: Dp
     """One request: dates, contact, history, the requester's photos, and the actions its state allows."""
     detail = _request(state, viewer, request_id)
     is_open = detail["state"] in OPEN_STATES
-    counts = detail.get("candidates") or {}
+    # Decisions waiting: the same face of the same photo in several sources counts once.
+    waiting = views.candidate_rows(state.engine, request_id, crop_url=lambda _: None, pending_only=True)
     return render(
         request,
         "request.html",
         viewer,
         r=detail,
         is_open=is_open,
-        pending=int(counts.get("review", 0)),
+        pending=len(waiting) if is_open else 0,
         photos=len(detail.get("probe_sha256") or []) if is_open else 0,
         has_export=detail["kind"] == "access" and bool((detail.get("outcome") or {}).get("export")),
         methods=METHODS,

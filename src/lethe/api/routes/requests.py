@@ -134,14 +134,17 @@ def answer(request_id: RowId, state: State, caller: Dpo) -> dict[str, object]:
 def candidates(
     request_id: RowId, state: State, caller: Dpo, pending: Annotated[bool, Query()] = False
 ) -> dict[str, object]:
-    """The faces found for the request, best first, with band, decision and a crop link."""
+    """The faces found for the request, best first, with band, decision and a crop link. The same face
+    of the same photo in several sources is one entry: its `members` (face ids and sources) and
+    `also_in` (the other members' sources)."""
     rows = candidate_rows(state.engine, request_id, crop_url=_crop_url(state, caller), pending_only=pending)
     return {"candidates": rows}
 
 
 @router.post("/{request_id}/candidates/{face_id}")
 def decide(request_id: RowId, face_id: RowId, body: Decision, state: State, caller: Dpo) -> dict[str, object]:
-    """A reviewer confirms or rejects one candidate face."""
+    """A reviewer confirms or rejects one candidate face: the decision applies to every member of its
+    entry (the same photo in other sources), audited once with all their face ids."""
     view = state.engine.requests.decide(request_id, face_id, confirm=body.confirm, actor=caller.actor)
     return candidate_row(view, _crop_url(state, caller))
 

@@ -1,7 +1,8 @@
 """Data-subject requests (GDPR Arts. 12, 15, 17, 18, 21): :class:`SubjectRequests` opens, reads,
 moves and runs them. The package's parts: ``records`` (views, and the sealed data opened for the workflow),
 ``workflow`` (states, due dates, the answer rule), ``actions`` (erase, export, keep out), ``portal``
-(the requester's code: confirming the contact address, the status page). Every write
+(the requester's code: confirming the contact address, the status page), ``groups`` (the same face
+of the same photo in several sources: listed and decided once). Every write
 of a requester's personal data goes through the gate (:mod:`lethe.privacy.gate`).
 
 There is no cap on how often a person may ask, nor on how far back an answer reaches. The
@@ -23,6 +24,7 @@ path of the server); :meth:`SubjectRequests.export_path` finds it on this host, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -47,8 +49,9 @@ from lethe.privacy.access import delete_export as _delete_export_folder
 from lethe.privacy.access import export_folder
 from lethe.privacy.finder import Candidate, find_person
 from lethe.privacy.gate import ErasureReceipt, Gate
-from lethe.privacy.requests import portal, records, workflow
+from lethe.privacy.requests import groups, portal, records, workflow
 from lethe.privacy.requests.actions import ACTIONS, Run
+from lethe.privacy.requests.groups import CandidateGroup
 from lethe.privacy.requests.records import CandidateView, RequestView
 from lethe.privacy.requests.workflow import (
     KIND_HELP,
@@ -71,6 +74,7 @@ __all__ = [
     "KIND_MEANINGS",
     "METHODS",
     "OPEN_STATES",
+    "CandidateGroup",
     "CandidateView",
     "RequestPage",
     "RequestView",
@@ -231,6 +235,14 @@ class SubjectRequests:
         with self.catalog.session() as session:
             return records.candidates(session, request_id, pending_only=pending_only)
 
+    def groups(self, request_id: int, *, pending_only: bool = False) -> list[CandidateGroup]:
+        """The candidates as a reviewer decides them: the same face of the same photo in several
+        sources once, with its members (:mod:`lethe.privacy.requests.groups`). ``NotFoundError`` for
+        an unknown request."""
+        with self.catalog.session() as session:
+            workflow.row_of(session, request_id)
+            return groups.candidate_groups(session, request_id, pending_only=pending_only)
+
     def events(self, request_id: int) -> list[dict[str, object]]:
         with self.catalog.session() as session:
             return records.events(session, request_id)
@@ -360,25 +372,29 @@ class SubjectRequests:
             _delete_export_folder(self.store, export)
         return self.get(request_id)
 
-    def decide(self, request_id: int, face_id: int, *, confirm: bool, actor: str) -> CandidateView:
+    def decide(self, request_id: int, face_id: int, *, confirm: bool, actor: str) -> CandidateGroup:
+        """A reviewer's decision on candidate ``face_id``: it applies to every member of its group
+        (the same face of the same photo in other sources) and is audited once, naming them all."""
         with self.catalog.session() as session, session.begin():
             row = workflow.row_of(session, request_id)
             workflow.require_open(row, "decisions are closed")
-            candidate = session.get(RequestCandidateRow, (request_id, face_id))
-            if candidate is None:
+            group = groups.group_of(session, request_id, face_id)
+            if group is None:
                 raise NotFoundError(f"face {face_id} is not a candidate of request {request_id}")
-            candidate.decision = "confirmed" if confirm else "rejected"
-            candidate.decided_by, candidate.decided_at = actor, now_utc()
+            decision, at = ("confirmed" if confirm else "rejected"), now_utc()
+            for member in group.face_ids:
+                candidate = session.get(RequestCandidateRow, (request_id, member))
+                if candidate is not None:
+                    candidate.decision, candidate.decided_by, candidate.decided_at = decision, actor, at
             audit.append(
                 session,
                 actor=actor,
                 action="request.decide",
-                details={"request_id": request_id, "face_id": face_id, "decision": candidate.decision},
-                at=candidate.decided_at,
-            )
-            return CandidateView(
-                candidate.face_id, candidate.score, candidate.band, candidate.round, candidate.decision, actor
-            )
+                details={"request_id": request_id, "face_id": face_id, "face_ids": group.face_ids,
+                         "decision": decision},
+                at=at,
+            )  # fmt: skip
+            return dataclasses.replace(group, decision=decision, decided_by=actor)
 
     # -- acting --------------------------------------------------------------------------------
 
