@@ -13,6 +13,8 @@ same Alembic migrations and the same repository code. What differs:
 *Migrations*
     On PostgreSQL a transaction-level advisory lock makes processes that open a fresh catalog at the
     same time migrate it one after the other (the DDL is transactional; the second finds it done).
+    On SQLite they run with foreign keys off (Alembic's batch mode copies and drops tables, which
+    would cascade), checked before the commit.
 *Inserts that may meet a duplicate*
     ``INSERT ... ON CONFLICT DO NOTHING`` on both: two processes ingesting the same photo store it
     once, and neither fails.
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +115,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+@contextlib.contextmanager
+def foreign_keys_off_on_sqlite(connection: Connection) -> Iterator[None]:
+    """Migrations run on SQLite with foreign keys off. Alembic's batch mode changes a table by
+    copying it, dropping the old one and renaming the copy; with foreign keys on, dropping a table
+    that others reference with ``ON DELETE CASCADE`` (``source``, ``image``) deletes their rows
+    (every photo and face of the catalog when 0014 adds columns to ``source``). The pragma is a no-op
+    inside a transaction, so it is set before the migration's transaction and set back after it;
+    :func:`check_foreign_keys` verifies the result before the commit."""
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
+    try:
+        yield
+    finally:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+
+
+def check_foreign_keys(connection: Connection) -> None:
+    """Inside the migration transaction on SQLite: refuse to commit a catalog whose rows refer to
+    rows that do not exist."""
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+        if broken:
+            raise CatalogError(f"the migration left {len(broken)} row(s) referring to missing rows")
 
 
 def lock_for_migration(connection: Connection) -> None:
