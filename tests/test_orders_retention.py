@@ -443,3 +443,17 @@ def test_retention_purge_erases_exactly_the_expired_faces(
     assert json.loads(purged.stdout)["erased_faces"] == 3
     with Lethe(make_settings(data)) as lethe:
         assert len(lethe.catalog.face_ids()) == len(everyone) - 7
+
+
+def test_a_source_registered_in_a_stopped_country_starts_restricted_and_is_freed_with_the_order(
+    lethe: Lethe, fixtures_dir: Path
+) -> None:
+    order = lethe.orders.stop("DE", then_delete=False, actor="ada", reference="BfDI-3")
+    late = lethe.add_source(consent_source("late", "DE"))
+    assert late.status == "restricted"  # before this fix: active, so searchable in a stopped country
+    with pytest.raises(LawfulBasisError):
+        lethe.ingest("late", fixtures_dir / "identities" / "rose_leslie")
+    assert [e.details["source_id"] for e in lethe.audit_entries(action="order.cover")] == [late.id]
+    lethe.orders.lift(int(order["order_id"]), reason="the BfDI withdrew order 3 on appeal", actor="ada")
+    assert status(lethe)["late"] == "active"
+    assert lethe.add_source(consent_source("later", "DE")).status == "active"  # no order in force now

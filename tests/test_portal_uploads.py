@@ -6,6 +6,7 @@ together have a budget, and only so many submissions are read at once."""
 from __future__ import annotations
 
 import io
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,28 @@ def test_the_portal_route_reads_its_photos_through_the_limits(tmp_path: Path, fi
         assert_error(second, 503, "portal_full")
         stored = pending_portal_bytes(_state(client).engine.catalog)
         assert len(photo) <= stored < 2 * len(photo)  # the first request's photo only
+
+
+def test_no_uploaded_photo_is_spooled_to_a_temporary_file(
+    tmp_path: Path, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A portal photo or a search probe over 1 MB went to a temporary file on disk (Starlette's
+    spool), where it outlived its request (found while building the guest page, issue 17)."""
+    face = Image.open(fixtures_dir / "identities" / "joe_biden" / "biden2.jpg").convert("RGB")
+    big = io.BytesIO()
+    face.resize((face.width * 2, face.height * 2)).save(big, "PNG")
+    photo = big.getvalue()
+    assert 1024 * 1024 < len(photo) < 8 * 1024 * 1024  # over Starlette's 1 MB spool threshold
+    rolled: list[int] = []
+    original = tempfile.SpooledTemporaryFile.rollover
+
+    def spy(self: tempfile.SpooledTemporaryFile[bytes]) -> None:
+        rolled.append(1)
+        original(self)
+
+    monkeypatch.setattr(tempfile.SpooledTemporaryFile, "rollover", spy)
+    with serve(tmp_path / "data", portal_max_photo_bytes=len(photo) + 1) as client:
+        files = {"photos": ("me.png", photo, "image/png")}
+        sent = client.post("/api/portal/requests", data={"kind": "access", "contact": "a@b.org"}, files=files)
+        assert sent.status_code == 202, sent.text
+    assert rolled == []

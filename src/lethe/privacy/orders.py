@@ -100,6 +100,34 @@ class Orders:
             result |= self.complete(order_id, actor=actor)
         return result
 
+    def in_force_for(self, jurisdiction: str) -> list[int]:
+        """The ids of the stop orders in force on a country."""
+        with self.store.catalog.session() as session:
+            return list(
+                session.scalars(
+                    select(LegalOrderRow.id).where(
+                        LegalOrderRow.jurisdiction == jurisdiction.upper(), LegalOrderRow.state.in_(IN_FORCE)
+                    )
+                )
+            )
+
+    def cover(self, source_id: int, order_ids: list[int], *, actor: str) -> None:
+        """A source registered in a stopped country (created restricted) joins the orders in force
+        there: lifting them frees it, completing them erases its faces too."""
+        at = now_utc()
+        with self.store.catalog.session() as session, session.begin():
+            for order in session.scalars(select(LegalOrderRow).where(LegalOrderRow.id.in_(order_ids))):
+                proof = json.loads(order.proof or "{}")
+                proof["sources"] = sorted({*proof.get("sources", []), source_id})
+                order.proof = json.dumps(proof)
+            audit.append(
+                session,
+                actor=actor,
+                action="order.cover",
+                details={"source_id": source_id, "order_ids": sorted(order_ids)},
+                at=at,
+            )
+
     def complete(self, order_id: int, *, actor: str) -> dict[str, object]:
         """Erase the stopped sources' faces if no open access request still needs them (under the
         write lock throughout: an order is never lifted while its deletion runs)."""

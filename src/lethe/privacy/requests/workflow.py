@@ -134,6 +134,11 @@ def require_open(row: RequestRow, doing: str) -> None:
 def require_verified(row: RequestRow) -> None:
     """Nothing is searched, erased, exported or suppressed for a requester whose identity was not
     verified (:func:`verification_complete`)."""
+    if row.state == "unconfirmed":
+        raise PrivacyError(
+            f"request {row.id} is unconfirmed: its requester has not yet returned the code sent to "
+            "their contact address, so it cannot be verified or run"
+        )
     require_open(row, "it cannot be run again")
     if row.state == "received":
         raise PrivacyError(
