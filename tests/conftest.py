@@ -328,7 +328,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     pg_server.stop()
 
 
-def consent_source(name: str = "events", jurisdiction: str = "FR") -> SourceSpec:
+def consent_source(name: str = "events", jurisdiction: str = "FR", mode: str = "all_faces") -> SourceSpec:
+    """A consent source; ``all_faces`` (every face stored) unless ``mode`` says ``enrolled_only``,
+    the default of a consent basis (tests/test_consent.py)."""
     return SourceSpec.validated(
         name=name,
         lawful_basis="consent",
@@ -336,6 +338,7 @@ def consent_source(name: str = "events", jurisdiction: str = "FR") -> SourceSpec
         purpose="find my photos at the company event",
         jurisdiction=jurisdiction,
         retention_days=365,
+        mode=mode,
     )
 
 

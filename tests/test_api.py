@@ -190,7 +190,7 @@ def test_ingest_job_reaches_done_with_the_right_counts(
     admin, operator = bearer(tokens["admin"]), bearer(tokens["operator"])
     source = f"batch-{how}"
     spec = {"name": source, "basis": "consent", "art9": "explicit_consent", "purpose": "test ingest",
-            "jurisdiction": "FR", "retention_days": 30}  # fmt: skip
+            "jurisdiction": "FR", "retention_days": 30, "mode": "all_faces"}  # fmt: skip
     assert client.post("/api/sources", headers=admin, json=spec).status_code == 201
     if how == "folder":
         started = client.post("/api/ingest", headers=operator, json={"source": source, "path": str(folder)})

@@ -21,7 +21,7 @@ from conftest import child_env, copy_gallery
 LETHE = Path(sys.executable).with_name("lethe")
 SOURCE_ARGS = [
     "--basis", "consent", "--art9", "explicit_consent", "--purpose", "find my photos",
-    "--jurisdiction", "FR", "--retention-days", "30",
+    "--jurisdiction", "FR", "--retention-days", "30", "--mode", "all_faces",
 ]  # fmt: skip
 
 

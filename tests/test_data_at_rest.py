@@ -156,7 +156,7 @@ def test_keys_tokens_and_passwords_never_reach_the_logs(
         token = add_user(client, "alice", "admin", "operator", "dpo")
         auth = bearer(token)
         source = {"name": "events", "basis": "consent", "art9": "explicit_consent", "purpose": "test",
-                  "jurisdiction": "FR", "retention_days": 30}  # fmt: skip
+                  "jurisdiction": "FR", "retention_days": 30, "mode": "all_faces"}  # fmt: skip
         assert client.post("/api/sources", headers=auth, json=source).status_code == 201
         job = client.post(
             "/api/ingest/upload", headers=auth, data={"source": "events"}, files={"photos": jpeg(probe)}

@@ -26,6 +26,8 @@ PERSONAL_ROWS = frozenset(
         "RequestProbeBlobRow",
         "SuppressionRow",
         "SourceKeyRow",
+        "ConsentRow",
+        "ConsentFaceRow",
     }
 )
 #: Methods that write personal data, by the name of the object they are called on.
@@ -33,12 +35,15 @@ PRIMITIVES = {
     "crops": {"write", "delete", "begin"},
     "index": {"add", "remove", "rebuild"},
     "keyring": {"shred"},
-    "catalog": {"add_images", "replace_templates"},
+    "catalog": {"add_images", "add_faces", "replace_templates"},
 }
 #: Module (relative to the package) -> functions that may write, and why. Everything under
 #: privacy/gate/ may.
 ALLOWED = {
-    "catalog/repository.py": ({"add_images", "replace_templates"}, "the catalog's write primitives"),
+    "catalog/repository.py": (
+        {"add_images", "add_faces", "_insert_faces", "replace_templates"},
+        "the catalog's write primitives",
+    ),
     "catalog/keys.py": (
         {"create", "delete", "rewrap_all"},
         "the key rows' primitives (used by the key ring)",

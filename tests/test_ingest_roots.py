@@ -83,7 +83,7 @@ def test_a_cancelled_run_keeps_what_it_stored_and_the_next_run_goes_on(
 def _source(client: TestClient) -> dict[str, str]:
     admin = bearer(add_user(client, "ada", "admin"))
     spec = {"name": "events", "basis": "consent", "art9": "explicit_consent", "purpose": "test ingest",
-            "jurisdiction": "FR", "retention_days": 30}  # fmt: skip
+            "jurisdiction": "FR", "retention_days": 30, "mode": "all_faces"}  # fmt: skip
     assert client.post("/api/sources", headers=admin, json=spec).status_code == 201
     return admin
 

@@ -87,6 +87,7 @@ def test_both_pages_show_markup_as_text(engine: Lethe, tmp_path: Path, fixtures_
             purpose=source_purpose,
             jurisdiction="FR",
             retention_days=365,
+            mode="all_faces",
         )
     )
     report = engine.ingest("events", manifest)

@@ -29,6 +29,7 @@ def test_good_declaration_is_kept_as_given() -> None:
         purpose="find my photos at the company event",
         jurisdiction="FR",
         retention_days=365,
+        mode="enrolled_only",
     )
 
 
@@ -155,3 +156,34 @@ def test_good_names_are_accepted_after_stripping(given: str, kept: str) -> None:
 def test_bad_names_are_refused(name: str) -> None:
     with pytest.raises(LawfulBasisError, match="source name"):
         spec(name=name)
+
+
+def test_the_consent_basis_defaults_to_enrolled_only_and_all_faces_stays_accepted() -> None:
+    assert spec().mode == "enrolled_only"
+    assert spec(mode="all_faces").mode == "all_faces"
+    assert spec(lawful_basis="contract", art9_condition="explicit_consent").mode == "all_faces"
+    with pytest.raises(LawfulBasisError, match="mode"):
+        spec(mode="everyone")
+
+
+@pytest.mark.parametrize("collection", ["web_scrape", "social_media", "cctv"])
+def test_scraped_or_cctv_collections_are_refused(collection: str) -> None:
+    with pytest.raises(LawfulBasisError, match=r"Art\. 5\(1\)\(e\)"):
+        spec(collection=collection)
+
+
+def test_declaration_warnings_name_what_a_dpo_must_look_at_again() -> None:
+    assert spec().warnings() == []
+    assert "9(2)(e)" in " ".join(spec(art9_condition="made_public_by_subject").warnings())
+    law = spec(lawful_basis="public_task", art9_condition="substantial_public_interest")
+    assert any("--legal-reference" in w for w in law.warnings())
+    assert (
+        spec(
+            lawful_basis="public_task",
+            art9_condition="substantial_public_interest",
+            legal_reference="Loi 78-17 art. 6",
+        ).warnings()
+        == []
+    )
+    assert any("--lia-reference" in w for w in spec(lawful_basis="legitimate_interests").warnings())
+    assert any("enrolled_only" in w for w in spec(mode="all_faces").warnings())

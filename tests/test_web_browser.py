@@ -226,7 +226,7 @@ def test_login_refused_and_pages_by_role(page: Any, server: Server) -> None:
     page.keyboard.press("Enter")  # the keyboard is enough
     sync_api.expect(page).to_have_url(f"{server.url}/search")
     sync_api.expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(
-        ["Dashboard", "Search", "Ingest", "Sources", "Requests", "Audit", "Orders"]
+        ["Dashboard", "Search", "Ingest", "Sources", "Consents", "Requests", "Audit", "Orders"]
     )
     log_out(page, server)
     operator = server.cli("user", "add", "otto", "--role", "operator")
@@ -251,8 +251,11 @@ def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: P
     page.get_by_label("Purpose").fill("guests find their own photos of the 2026 gala")
     page.get_by_label("Jurisdiction").fill("FR")
     page.get_by_label("Retention").fill("180")
+    # every face stored (this story searches the gallery): a consent basis draws a warning for it
+    page.get_by_label("All faces:").check()
     page.get_by_role("button", name="Add source").click()
-    expect(page.locator("#flash")).to_have_text("Source “gala” registered.")
+    expect(page.locator("#flash")).to_contain_text("Source “gala” registered (all_faces).")
+    expect(page.locator("#flash")).to_contain_text("Warning: a consent basis with mode all_faces")
     expect(page.get_by_role("row", name="gala")).to_contain_text("explicit consent")
 
     # -- ingest the fixture photos (a manifest on the server), with a live progress bar -------------
@@ -364,7 +367,7 @@ def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: P
     dpo = server.cli("user", "add", "dana", "--role", "dpo")
     log_in(page, server, "dana", dpo["password"], start="/requests")
     nav = page.get_by_role("navigation", name="Main").get_by_role("link")
-    expect(nav).to_have_text(["Dashboard", "Sources", "Requests", "Audit", "Orders"])
+    expect(nav).to_have_text(["Dashboard", "Sources", "Consents", "Requests", "Audit", "Orders"])
     rows = page.locator("table.requests tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.first).to_have_class("overdue")  # sorted by due date: the late one first

@@ -25,6 +25,7 @@ PAGES: dict[str, set[str]] = {
     "/search": {"operator"},
     "/ingest": {"operator"},
     "/sources": {"admin", "operator", "dpo"},
+    "/consents": {"admin", "dpo"},
     "/requests": {"dpo"},
     "/requests?show=all": {"dpo"},
     "/requests/{id}": {"dpo"},
@@ -33,7 +34,8 @@ PAGES: dict[str, set[str]] = {
     "/orders": {"admin", "dpo"},
 }
 NAV_LABELS = {"/": "Dashboard", "/search": "Search", "/ingest": "Ingest", "/sources": "Sources",
-              "/requests": "Requests", "/audit": "Audit", "/orders": "Orders"}  # fmt: skip
+              "/consents": "Consents", "/requests": "Requests", "/audit": "Audit",
+              "/orders": "Orders"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +150,8 @@ def test_every_page_for_the_right_role_only(client: TestClient, request_id: int,
 
 def test_pages_use_no_inline_script_and_only_local_assets(client: TestClient, request_id: int) -> None:
     login(client, "admin")
-    for path in ("/", "/sources", "/search", "/ingest", "/orders", "/audit", f"/requests/{request_id}"):
+    pages = ["/", "/sources", "/consents", "/search", "/ingest", "/orders", "/audit"]
+    for path in [*pages, f"/requests/{request_id}"]:
         html = client.get(path).text
         assert re.findall(r"<script(?![^>]*\bsrc=)", html) == [], path
         assert " style=" not in html and "<style" not in html, path

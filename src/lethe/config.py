@@ -289,6 +289,13 @@ class Settings(BaseSettings):
         description="Service: a request body that has not arrived in full this many seconds after its "
         "headers is refused with 408 and the connection closed.",
     )
+    strict_declarations: bool = Field(
+        default=False,
+        description="Sources: refuse a declaration that draws a warning (Art. 9(2)(e) 'manifestly made "
+        "public', a law-based condition without `--legal-reference`, legitimate interests without "
+        "`--lia-reference`, a consent basis indexing all faces) instead of registering it with the "
+        "warning recorded.",
+    )
     actor: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_.@-]{1,64}$",

@@ -17,7 +17,7 @@ from lethe.catalog import Catalog, Source
 from lethe.catalog.repository import now_utc
 from lethe.config import Settings
 from lethe.crops import CropStore
-from lethe.errors import InputError, ModelError
+from lethe.errors import InputError, LawfulBasisError, ModelError
 from lethe.index import VectorIndex
 from lethe.ingest import IngestReport, Progress, run_ingest
 from lethe.ingest.roots import check_target, never_ingested
@@ -26,7 +26,9 @@ from lethe.model_ids import model_name
 from lethe.pipeline import FacePipeline, build_pipeline
 from lethe.privacy import SourceSpec, audit
 from lethe.privacy.audit import AuditEntry, Verification
+from lethe.privacy.consent import Consents
 from lethe.privacy.gate import Gate, ReembedReport
+from lethe.privacy.guests import GuestPages
 from lethe.privacy.objections import ActiveTemplates, Objections
 from lethe.privacy.orders import Orders
 from lethe.privacy.report import compliance_pack
@@ -56,6 +58,8 @@ class Lethe:
             self.orders = Orders(self.gate)
             self.objections = Objections(self.gate)
             self.retention = Retention(self.gate)
+            self.consents = Consents(self.gate, lambda: self.pipeline)
+            self.guests = GuestPages(self.store, self.consents)
             for receipt in self.gate.resume_erasures():
                 log.warning("resumed interrupted erasure job %d", receipt.job_id)
         except BaseException:
@@ -117,16 +121,34 @@ class Lethe:
     # -- sources ---------------------------------------------------------------------------------
 
     def add_source(self, spec: SourceSpec, *, actor: str = "system") -> Source:
+        """Register a source. Its declaration's warnings (:meth:`SourceSpec.warnings`) are recorded
+        in the audit entry, or refuse it with ``strict_declarations``."""
+        warnings = spec.warnings()
+        if warnings and self.settings.strict_declarations:
+            raise LawfulBasisError("declaration refused (LETHE_STRICT_DECLARATIONS): " + "; ".join(warnings))
         details = {
             "basis": spec.lawful_basis,
             "art9": spec.art9_condition,
             "jurisdiction": spec.jurisdiction,
             "retention_days": spec.retention_days,
+            "mode": spec.mode,
+            "collection": spec.collection,
+            "warnings": len(warnings),
         }
-        return self.catalog.add_source(spec, audit_as=audit.record(actor, "source.add", details))
+        stopped = self.orders.in_force_for(spec.jurisdiction)
+        source = self.catalog.add_source(
+            spec,
+            audit_as=audit.record(actor, "source.add", details | {"stopped": bool(stopped)}),
+            status="restricted" if stopped else "active",
+        )
+        if stopped:  # a stop order on its country is in force: the source starts restricted
+            self.orders.cover(source.id, stopped, actor=actor)
+        return source
 
     def source_listing(self) -> list[dict[str, object]]:
-        """Every source with its declaration, status and counts: what the CLI and the API show."""
+        """Every source with its declaration, status and counts: what the CLI and the API show
+        (``enrolled``: its active consents, people not faces; ``withdrawn``: consents withdrawn)."""
+        consents = self.consents.counts()
         return [
             {
                 "id": s.id,
@@ -137,9 +159,16 @@ class Lethe:
                 "jurisdiction": s.jurisdiction,
                 "retention_days": s.retention_days,
                 "status": s.status,
+                "mode": s.mode,
+                "collection": s.collection,
+                "legal_reference": s.legal_reference,
+                "lia_reference": s.lia_reference,
+                "warnings": SourceSpec.of(s).warnings(),
                 "created_at": s.created_at.isoformat(),
                 "images": images,
                 "faces": faces,
+                "enrolled": consents.get(s.id, (0, 0))[0],
+                "withdrawn": consents.get(s.id, (0, 0))[1],
             }
             for s, images, faces in self.sources()
         ]

@@ -36,7 +36,7 @@ from lethe.http.metrics import Metrics
 from lethe.http.ratelimit import RateLimiter
 from lethe.http.sessions import SessionSigner, load_session_key, session_key_path
 from lethe.http.state import AppState, CropLinks
-from lethe.http.uploads import PortalUploads
+from lethe.http.uploads import PortalUploads, keep_uploads_in_memory
 from lethe.keyring import MASTER_FILE
 from lethe.users import Users, first_admin_password, write_first_password
 from lethe.web import install as install_web
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, first_admin: bool = True) ->
     the caller (the tests make their own)."""
     settings = settings or Settings.load()
     trusted = trusted_networks(settings.trusted_proxies)
+    keep_uploads_in_memory(settings.max_upload_bytes)
     if first_admin:
         password = first_admin_password(settings)
         if password:

@@ -15,16 +15,21 @@ and how it is shaped is this module's.
 - :func:`face_crops`: faces' crops, or "shredded" (``None``) where their source key was destroyed;
 - :func:`audit_rows`, :func:`audit_verification`: audit entries newest first, and a fresh check of
   the hash chain;
-- :func:`order_rows`: regulators' orders with their state and proof.
+- :func:`order_rows`: regulators' orders with their state and proof;
+- :func:`consent_rows`, :func:`consent_text`, :func:`consent_texts`: the consent ledger (never a
+  template or a contact address) and the versions of a source's consent text;
+- :func:`source_notice`, :func:`notice_index`: the public transparency notices of the sources.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from lethe.errors import KeyShreddedError
+from lethe.errors import KeyShreddedError, NotFoundError
+from lethe.privacy.notice import transparency_notice
 
 if TYPE_CHECKING:
     from lethe.engine import Lethe
@@ -53,8 +58,8 @@ def dashboard_stats(engine: Lethe, *, now: datetime | None = None) -> dict[str, 
 
 
 def source_rows(engine: Lethe) -> list[dict[str, object]]:
-    """Every source with its declaration (basis, Art. 9 condition, purpose, jurisdiction, retention),
-    status and counts of images and faces."""
+    """Every source with its declaration (basis, Art. 9 condition, purpose, jurisdiction, retention,
+    mode, collection, references), its warnings, status and counts of images, faces and consents."""
     return engine.source_listing()
 
 
@@ -158,3 +163,47 @@ def audit_verification(engine: Lethe) -> dict[str, object]:
 def order_rows(engine: Lethe) -> list[dict[str, object]]:
     """Regulators' orders with their state and proof."""
     return engine.orders.list_orders()
+
+
+def consent_rows(engine: Lethe, *, source: str | None = None) -> list[dict[str, object]]:
+    """The consent ledger (of one source), oldest first: who gave it (by id), to which text version
+    and its sha256, how, the age attestation, when and by whom, its withdrawal and the erasure job
+    it ran. Never a template or a contact address. ``NotFoundError`` for an unknown source."""
+    return [v.as_dict() for v in engine.consents.listing(source)]
+
+
+def consent_texts(engine: Lethe, source: str) -> list[dict[str, object]]:
+    """Every version of a source's consent text with its sha256, oldest first (none recorded yet:
+    an empty list). ``NotFoundError`` for an unknown source."""
+    return engine.consents.texts(source)
+
+
+def consent_text(engine: Lethe, source: str) -> dict[str, object]:
+    """The consent text in force for a source (``version``, ``sha256``, ``text``; the first read
+    records version 1, written from the declaration) and every ``versions``."""
+    version, text, digest = engine.consents.text(source)
+    return {
+        "source": source,
+        "version": version,
+        "sha256": digest,
+        "text": text,
+        "versions": consent_texts(engine, source),
+    }
+
+
+def source_notice(engine: Lethe, name: str) -> dict[str, Any]:
+    """The public transparency notice of one source, from its declaration (no count).
+    ``NotFoundError`` for an unknown source."""
+    try:
+        source = engine.catalog.source(name)
+    except NotFoundError:
+        raise NotFoundError(f"no source named {name!r}") from None
+    return transparency_notice(source, contact=engine.settings.dpo_contact)
+
+
+def notice_index(engine: Lethe) -> list[dict[str, object]]:
+    """Every source's name and purpose, each with the address of its notice."""
+    return [
+        {"source": s.name, "purpose": s.purpose, "notice": f"/notice/{quote(s.name)}"}
+        for s in engine.catalog.sources()
+    ]

@@ -2,9 +2,11 @@
 
 A daemon thread waits ``maintenance_interval_s`` (the first pass after at most a minute), then
 erases faces kept past their source's retention, completes jurisdiction-stop deletions whose
-access requests have been answered, and expires portal requests whose contact address was not
-confirmed in time. Each pass is audited by the actions it takes; failures are
-logged (ids and counts only) and retried at the next pass.
+access requests have been answered, expires portal requests whose contact address was not
+confirmed in time, and finishes the enrolment scans of guests' consents that a stop of the service
+interrupted (a guest page's scan runs after its answer, :mod:`lethe.api.routes.guest`). Each pass
+is audited by the actions it takes; failures are logged (ids and counts only) and retried at the
+next pass.
 """
 
 from __future__ import annotations
@@ -23,14 +25,16 @@ def run_once(engine: Lethe) -> dict[str, object]:
     purged = engine.retention.purge(actor=ACTOR)
     completed = engine.orders.complete_pending(actor=ACTOR)
     expired = engine.requests.expire_unconfirmed()
+    scanned = engine.consents.resume_scans(actor=ACTOR)
     log.info(
         "maintenance: retention erased %s face(s); %d pending order(s) checked; "
-        "%d unconfirmed portal request(s) expired",
+        "%d unconfirmed portal request(s) expired; %d face(s) linked by resumed consent scans",
         purged["erased_faces"],
         len(completed),
         expired,
+        scanned,
     )
-    return {"retention": purged, "orders": completed, "expired_requests": expired}
+    return {"retention": purged, "orders": completed, "expired_requests": expired, "consent_scans": scanned}
 
 
 class Maintenance:

@@ -12,8 +12,11 @@ from fastapi import APIRouter, FastAPI
 from lethe.api import errors
 from lethe.api.routes import (
     admin,
+    consents,
+    guest,
     ingest,
     login,
+    notices,
     oversight,
     portal,
     requests,
@@ -34,7 +37,21 @@ Authenticate with `Authorization: Bearer <token>` (`lethe token create USER`) or
 
 #: Every route of the API, in the order the schema lists them.
 router = APIRouter()
-for _module in (service, login, sources, ingest, search, requests, portal, admin, oversight, users):
+for _module in (
+    service,
+    login,
+    sources,
+    consents,
+    ingest,
+    search,
+    requests,
+    portal,
+    guest,
+    notices,
+    admin,
+    oversight,
+    users,
+):
     router.include_router(_module.router)
 
 

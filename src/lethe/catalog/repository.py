@@ -20,7 +20,7 @@ from lethe.catalog import audit_log, dialects
 from lethe.catalog.audit_log import AuditEntry, AuditRecord, Verification
 from lethe.catalog.privacy_tables import ErasedImageRow
 from lethe.catalog.tables import FacelessImageRow, FaceRow, ImageRow, SourceRow
-from lethe.errors import CatalogError, ConflictError, NotFoundError
+from lethe.errors import CatalogError, ConflictError, LawfulBasisError, NotFoundError
 from lethe.types import Box, Embedding, FaceRecord
 
 
@@ -50,6 +50,14 @@ class SourceDeclaration(Protocol):
     def jurisdiction(self) -> str: ...
     @property
     def retention_days(self) -> int: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def legal_reference(self) -> str | None: ...
+    @property
+    def lia_reference(self) -> str | None: ...
+    @property
+    def collection(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +71,13 @@ class Source:
     retention_days: int
     status: str
     created_at: datetime
+    mode: str = "all_faces"
+    legal_reference: str | None = None
+    lia_reference: str | None = None
+    collection: str = "operator_controlled"
+    event_code: str | None = None
+    guest_downloads: bool = False
+    guest_browse: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +117,13 @@ def _source(row: SourceRow) -> Source:
         retention_days=row.retention_days,
         status=row.status,
         created_at=row.created_at,
+        mode=row.mode,
+        legal_reference=row.legal_reference,
+        lia_reference=row.lia_reference,
+        collection=row.collection,
+        event_code=row.event_code,
+        guest_downloads=bool(row.guest_downloads),
+        guest_browse=bool(row.guest_browse),
     )
 
 
@@ -167,10 +189,12 @@ class Catalog:
         script_location = str(resources.files("lethe.catalog") / "migrations")
         config = Config()
         config.set_main_option("script_location", script_location)
-        with self.database.begin() as connection:
-            dialects.lock_for_migration(connection)
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        with self.database.connect() as connection, dialects.foreign_keys_off_on_sqlite(connection):
+            with connection.begin():
+                dialects.lock_for_migration(connection)
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                dialects.check_foreign_keys(connection)
 
     def session(self) -> Session:
         return self._sessions()
@@ -200,7 +224,7 @@ class Catalog:
         with self.session() as session:
             return audit_log.verify(session)
 
-    def add_source(self, spec: SourceDeclaration, *, audit_as: AuditRecord) -> Source:
+    def add_source(self, spec: SourceDeclaration, *, audit_as: AuditRecord, status: str = "active") -> Source:
         row = SourceRow(
             name=spec.name,
             lawful_basis=spec.lawful_basis,
@@ -208,8 +232,12 @@ class Catalog:
             purpose=spec.purpose,
             jurisdiction=spec.jurisdiction,
             retention_days=spec.retention_days,
-            status="active",
+            status=status,
             created_at=now_utc(),
+            mode=spec.mode,
+            legal_reference=spec.legal_reference,
+            lia_reference=spec.lia_reference,
+            collection=spec.collection,
         )
         try:
             with self.session() as session, session.begin():
@@ -230,6 +258,37 @@ class Catalog:
     def sources(self) -> list[Source]:
         with self.session() as session:
             return [_source(r) for r in session.scalars(select(SourceRow).order_by(SourceRow.name))]
+
+    def source_by_event_code(self, code: str) -> Source | None:
+        """The source whose guest page has this event code (``None``: no such code)."""
+        with self.session() as session:
+            row = session.scalar(select(SourceRow).where(SourceRow.event_code == code))
+            return _source(row) if row is not None else None
+
+    def set_guest(
+        self, name: str, *, event_code: str | None, downloads: bool, browse: bool, audit_as: AuditRecord
+    ) -> Source:
+        """Set the guest page of an ``enrolled_only`` source: its event code (``None``: no guest
+        page) and what guests may do (download their photos, browse every photo). Not personal
+        data, but audited (``audit_as``)."""
+        with self.session() as session, session.begin():
+            row = session.scalar(select(SourceRow).where(SourceRow.name == name))
+            if row is None:
+                raise NotFoundError(f"no source named {name!r}; register it with `lethe source add`")
+            if row.mode != "enrolled_only":
+                raise LawfulBasisError(
+                    f"source {name!r} indexes all faces: a guest page needs an enrolled_only source, "
+                    "where only the faces of people who consented are stored"
+                )
+            row.event_code, row.guest_downloads, row.guest_browse = event_code, downloads, browse
+            self._audit(
+                session,
+                audit_as.with_details(
+                    source_id=row.id, enabled=event_code is not None, downloads=downloads, browse=browse
+                ),
+            )
+            session.flush()
+            return _source(row)
 
     def source_counts(self) -> dict[int, tuple[int, int]]:
         """source id -> (images, faces)."""
@@ -294,6 +353,7 @@ class Catalog:
         audit_as: AuditRecord,
         before_commit: Callable[[list[tuple[int, FaceRecord]]], None] | None = None,
         faceless: Sequence[str] = (),
+        links: Callable[[Session, list[tuple[int, FaceRecord]]], None] | None = None,
     ) -> list[tuple[int, list[int]]]:
         """Insert images with their faces in one transaction; returns (image id, face ids) per item.
         ``faceless``: hashes of photos with no face to store, noted in the same transaction with no
@@ -301,7 +361,9 @@ class Catalog:
 
         ``crop_path_for(face_id) -> str`` names where each face's crop is; ``before_commit`` gets
         every new (face id, face) once the ids are known and before the commit: the engine writes
-        the crops there, so a committed face always has its crop (an exception rolls back).
+        the crops there, so a committed face always has its crop (an exception rolls back);
+        ``links`` gets them with the session, to write rows that refer to the new faces (the
+        consents they matched) in the same transaction.
         Images whose hash is already present for the source are skipped (empty face list, id -1),
         also when another process stores the same photo at the same time.
         """
@@ -335,31 +397,19 @@ class Catalog:
                 if image_id is None:
                     results.append((-1, []))
                     continue
-                face_rows = [
-                    FaceRow(
-                        image_id=image_id,
-                        box_left=f.box.left,
-                        box_top=f.box.top,
-                        box_right=f.box.right,
-                        box_bottom=f.box.bottom,
-                        landmarks=[list(p) for p in f.landmarks],
-                        detector=detector,
-                        detector_score=f.detector_score,
-                        quality=f.quality,
-                        embedder=embedder,
-                        model_sha256=model_sha256,
-                        embedding=b"",  # sealed below, once the face id (part of its AAD) is known
-                        crop_path="",
-                        created_at=created,
-                    )
-                    for f in faces
-                ]
-                session.add_all(face_rows)
-                session.flush()
-                for row, f in zip(face_rows, faces, strict=True):
-                    vector = np.asarray(f.embedding, dtype=np.float32).tobytes()
-                    row.embedding = keys.seal_template(source_id, meta.sha256, row.id, vector)
-                    row.crop_path = crop_path_for(row.id)
+                face_rows = _insert_faces(
+                    session,
+                    keys,
+                    source_id,
+                    image_id,
+                    meta.sha256,
+                    faces,
+                    detector=detector,
+                    embedder=embedder,
+                    model_sha256=model_sha256,
+                    crop_path_for=crop_path_for,
+                    at=created,
+                )
                 results.append((image_id, [r.id for r in face_rows]))
             if faceless:
                 insert_faceless = dialects.insert_ignoring_duplicates(
@@ -383,8 +433,51 @@ class Catalog:
                     for (_, face_ids), (_, faces) in zip(results, items, strict=True)
                     for face_id, face in zip(face_ids, faces, strict=False)  # none for a skipped photo
                 ]
+                if links is not None:
+                    links(session, new_faces)
                 before_commit(new_faces)
         return results
+
+    def add_faces(
+        self,
+        image_id: int,
+        faces: Sequence[FaceRecord],
+        *,
+        detector: str,
+        embedder: str,
+        model_sha256: str,
+        crop_path_for: Callable[[int], str],
+        audit_as: AuditRecord,
+        before_commit: Callable[[list[tuple[int, FaceRecord]]], None],
+        links: Callable[[Session, list[tuple[int, FaceRecord]]], None] | None = None,
+        also: Callable[[Session], None] | None = None,
+    ) -> list[int]:
+        """Insert faces found later in a photo already stored (a consent's scan); the new face ids.
+        The hooks are :meth:`add_images`'s; ``also`` writes more in the same transaction."""
+        created = now_utc()
+        keys = self._keys()
+        with self.session() as session, session.begin():
+            audit_log.lock_head(session)
+            image = session.get(ImageRow, image_id)
+            if image is None:
+                raise NotFoundError(f"no photo {image_id}")
+            keys.ensure(image.source_id)
+            rows = _insert_faces(
+                session, keys, image.source_id, image.id, image.sha256, faces, detector=detector,
+                embedder=embedder, model_sha256=model_sha256, crop_path_for=crop_path_for, at=created,
+            )  # fmt: skip
+            new_faces = [(row.id, face) for row, face in zip(rows, faces, strict=True)]
+            self._audit(
+                session,
+                audit_as.with_details(source_id=image.source_id, image_id=image.id, faces=len(rows)),
+            )
+            if links is not None:
+                links(session, new_faces)
+            if also is not None:
+                also(session)
+            if new_faces:
+                before_commit(new_faces)
+        return [row.id for row in rows]
 
     def count_faces(self) -> int:
         with self.session() as session:
@@ -559,3 +652,46 @@ class Catalog:
                 .where(ImageRow.source_id.in_(list(source_ids)))
             ).all()
         return np.asarray(ids, dtype=np.int64)
+
+
+def _insert_faces(
+    session: Session,
+    keys: Sealer,
+    source_id: int,
+    image_id: int,
+    image_sha256: str,
+    faces: Sequence[FaceRecord],
+    *,
+    detector: str,
+    embedder: str,
+    model_sha256: str,
+    crop_path_for: Callable[[int], str],
+    at: datetime,
+) -> list[FaceRow]:
+    """Face rows of one photo, their templates sealed once their ids (part of the AAD) are known."""
+    face_rows = [
+        FaceRow(
+            image_id=image_id,
+            box_left=f.box.left,
+            box_top=f.box.top,
+            box_right=f.box.right,
+            box_bottom=f.box.bottom,
+            landmarks=[list(p) for p in f.landmarks],
+            detector=detector,
+            detector_score=f.detector_score,
+            quality=f.quality,
+            embedder=embedder,
+            model_sha256=model_sha256,
+            embedding=b"",  # sealed below, once the face id (part of its AAD) is known
+            crop_path="",
+            created_at=at,
+        )
+        for f in faces
+    ]
+    session.add_all(face_rows)
+    session.flush()
+    for row, f in zip(face_rows, faces, strict=True):
+        vector = np.asarray(f.embedding, dtype=np.float32).tobytes()
+        row.embedding = keys.seal_template(source_id, image_sha256, row.id, vector)
+        row.crop_path = crop_path_for(row.id)
+    return face_rows

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DontWrapMixin
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 from lethe.errors import CatalogError
@@ -68,6 +70,20 @@ class SourceRow(Base):
     retention_days: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: ``all_faces`` or ``enrolled_only`` (only faces that match a consenting person's template are
+    #: stored); migration 0014, with the declaration fields below.
+    mode: Mapped[str] = mapped_column(String(20), server_default="all_faces")
+    #: The law behind an Art. 9(2)(b)/(g)/(h)/(i)/(j) condition or a legal-obligation basis.
+    legal_reference: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Where the legitimate-interests assessment (Art. 6(1)(f)) is recorded.
+    lia_reference: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: How the photos were collected (an attestation; never scraped, never bulk CCTV).
+    collection: Mapped[str] = mapped_column(String(40), server_default="operator_controlled")
+    #: The guest page's code (``/e/<code>``) of an ``enrolled_only`` source; ``None``: no guest page.
+    event_code: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True)
+    #: Guests may download the photos they were found in; guests may browse every photo.
+    guest_downloads: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    guest_browse: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = {"sqlite_autoincrement": True}
 

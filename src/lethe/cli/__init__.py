@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from lethe.cli import consent as _consent
 from lethe.cli import evaluate as _evaluate
 from lethe.cli import models as _models
 from lethe.cli import users as _users
@@ -22,6 +23,7 @@ def _who_acts(actor: ActorOpt = None) -> None:
 
 register(app)
 _users.register(app)
+_consent.register(app)
 _evaluate.register(app)
 _models.register(app)
 app.command()(serve)

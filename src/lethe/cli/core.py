@@ -15,6 +15,8 @@ from rich.table import Table
 from lethe.cli._support import JsonOpt, actor, emit, err, fail, out
 from lethe.cli._support import engine_from_settings as _engine
 from lethe.privacy import ART6_BASES, ART9_CONDITIONS, SourceSpec
+from lethe.privacy.guests import guest_settings
+from lethe.privacy.sources import COLLECTIONS, MODES
 from lethe.storage import atomic_write
 
 app = typer.Typer(
@@ -44,6 +46,28 @@ def source_add(
     purpose: Annotated[str, typer.Option(help="Why these photos are processed.")],
     jurisdiction: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 country code, e.g. FR.")],
     retention_days: Annotated[int, typer.Option("--retention-days", help="How long faces may be kept.")],
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help=f"{' or '.join(MODES)}: enrolled_only stores only the faces of people who consented "
+            "(`lethe consent add`); default enrolled_only for the consent basis, all_faces otherwise."
+        ),
+    ] = None,
+    legal_reference: Annotated[
+        str | None,
+        typer.Option(
+            help="The law that a legal-obligation or public-task basis, or a law-based Art. 9(2) "
+            "condition, rests on."
+        ),
+    ] = None,
+    lia_reference: Annotated[
+        str | None,
+        typer.Option(help="Where the legitimate-interests assessment (Art. 6(1)(f)) is recorded."),
+    ] = None,
+    collection: Annotated[
+        str,
+        typer.Option(help=f"How the photos were collected (an attestation): {', '.join(COLLECTIONS)}."),
+    ] = "operator_controlled",
     as_json: JsonOpt = False,
 ) -> None:
     """Register a source with its lawful basis; ingest refuses photos without one."""
@@ -55,14 +79,32 @@ def source_add(
             purpose=purpose,
             jurisdiction=jurisdiction,
             retention_days=retention_days,
+            mode=mode,
+            legal_reference=legal_reference,
+            lia_reference=lia_reference,
+            collection=collection,
         )
         source = engine.add_source(spec, actor=actor())
+    warnings = spec.warnings()
+
+    def human() -> None:
+        err.print(
+            f"source [bold]{source.name}[/] registered ({source.lawful_basis}, {source.jurisdiction}, "
+            f"{source.mode})"
+        )
+        for warning in warnings:
+            err.print(f"[yellow]warning:[/] {warning}")
+
     emit(
         as_json,
-        {"source": source.name, "id": source.id, "jurisdiction": source.jurisdiction},
-        lambda: err.print(
-            f"source [bold]{source.name}[/] registered ({source.lawful_basis}, {source.jurisdiction})"
-        ),
+        {
+            "source": source.name,
+            "id": source.id,
+            "jurisdiction": source.jurisdiction,
+            "mode": source.mode,
+            "warnings": warnings,
+        },
+        human,
     )
 
 
@@ -74,11 +116,63 @@ def source_list(as_json: JsonOpt = False) -> None:
     payload = {"sources": listing}
 
     def human() -> None:
-        table = Table("source", "basis", "art. 9", "jurisdiction", "retention", "status", "images", "faces")
+        table = Table(
+            "source", "basis", "art. 9", "jurisdiction", "retention", "mode", "status", "images", "faces"
+        )
         for row in listing:
-            cells = ("source", "basis", "art9", "jurisdiction", "retention_days", "status", "images", "faces")
+            cells = (
+                "source", "basis", "art9", "jurisdiction", "retention_days", "mode", "status", "images",
+                "faces",
+            )  # fmt: skip
             table.add_row(*(str(row[c]) for c in cells))
         out.print(table)
+
+    emit(as_json, payload, human)
+
+
+@source_app.command("guest")
+def source_guest(
+    name: Annotated[str, typer.Argument(help="An enrolled_only source.")],
+    enable: Annotated[
+        bool,
+        typer.Option(
+            "--enable/--disable",
+            help="Open the guest page (/e/<event code>; a new random code each time, the old one and "
+            "its private links stop working) or close it.",
+        ),
+    ],
+    downloads: Annotated[
+        bool | None,
+        typer.Option(
+            "--downloads/--no-downloads", help="Guests may download the photos they are in (default: as was)."
+        ),
+    ] = None,
+    browse: Annotated[
+        bool | None,
+        typer.Option(
+            "--browse/--no-browse",
+            help="Guests may browse every photo of the event, with no face matching (default: as was).",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open or close the guest page of an enrolled_only source, where guests consent with a selfie
+    and see only the photos they are in."""
+    with _engine() as engine:
+        source = engine.guests.configure(
+            name, enable=enable, downloads=downloads, browse=browse, actor=actor()
+        )
+    payload = guest_settings(source)
+
+    def human() -> None:
+        if payload["url_path"]:
+            out.print(
+                f"guest page of [bold]{source.name}[/] open at {payload['url_path']} "
+                f"(downloads {'on' if source.guest_downloads else 'off'}, "
+                f"browsing {'on' if source.guest_browse else 'off'})"
+            )
+        else:
+            out.print(f"guest page of [bold]{source.name}[/] closed")
 
     emit(as_json, payload, human)
 

@@ -130,5 +130,11 @@ Operator = Annotated[Principal, require("operator")]
 Dpo = Annotated[Principal, require("dpo")]
 Reader = Annotated[Principal, require("admin", "operator", "dpo")]
 OrderReader = Annotated[Principal, require("admin", "dpo")]
+#: The consent ledger (never templates or contacts) and the consent texts' new versions.
+LedgerKeeper = Annotated[Principal, require("admin", "dpo")]
+#: Enrolling a consenting person at the desk (or from a paper form).
+ConsentDesk = Annotated[Principal, require("operator", "dpo")]
 CropViewer = Annotated[Principal, require("operator", "dpo")]
 MetricsReader = Annotated[Principal, require("admin", "monitor")]
+#: An event's guest page: turned on and off, what guests may do.
+EventOrganiser = Annotated[Principal, require("admin", "operator")]

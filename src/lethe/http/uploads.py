@@ -15,11 +15,13 @@ expire). The rate limits (per address and for everyone together) are the portal 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 
-from fastapi import UploadFile
+from fastapi import Request, UploadFile
 from sqlalchemy import func, select
+from starlette.datastructures import FormData
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from lethe.catalog import Catalog
 from lethe.catalog.privacy_tables import RequestProbeBlobRow, RequestProbeRow, RequestRow
@@ -101,6 +103,52 @@ def read_photos(
     return photos
 
 
+#: Bytes a public form may carry besides its one photo: field values, part headers, boundaries.
+FORM_OVERHEAD_BYTES = 64 * 1024
+
+
+def keep_uploads_in_memory(limit: int) -> None:
+    """Make every multipart file part of a form stay in memory: Starlette spools a part over 1 MB
+    to a temporary file in the system's temporary folder, where a requester's or a searcher's photo
+    would outlive its request on disk (unlinked, not overwritten). The body limit middleware already
+    caps a request at ``limit`` bytes (``LETHE_MAX_UPLOAD_BYTES``), so the spool threshold above it
+    costs no more memory than the body itself. Process-wide (a class attribute of Starlette's
+    parser); it only ever rises."""
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limit + 1)
+
+
+async def in_memory_form(request: Request, most_bytes: int, *, max_fields: int = 8) -> FormData:
+    """A multipart form with at most one file, read whole into memory and never onto disk.
+
+    Starlette's own form parsing spools a file part over 1 MB to a temporary file. Here the body is
+    read first, up to ``most_bytes`` (413 past it, before any of it is parsed or decoded; at once
+    when ``Content-Length`` says so), then parsed with a spool larger than the whole body, so no
+    part can roll over to disk. The caller closes the form (``await form.close()``)."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > most_bytes:
+        raise ApiError(413, "payload_too_large", f"the form is over the limit of {most_bytes} bytes")
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InputError("send the form as multipart/form-data")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > most_bytes:
+            raise ApiError(413, "payload_too_large", f"the form is over the limit of {most_bytes} bytes")
+        chunks.append(chunk)
+
+    async def body() -> AsyncGenerator[bytes, None]:
+        while chunks:
+            yield chunks.pop(0)
+
+    parser = MultiPartParser(request.headers, body(), max_files=1, max_fields=max_fields, max_part_size=8192)
+    parser.spool_max_size = size + 1  # larger than any part: every file stays in memory
+    try:
+        return await parser.parse()
+    except MultiPartException as exc:
+        raise InputError(f"the form cannot be read: {exc.message}") from exc
+
+
 def pending_portal_bytes(catalog: Catalog) -> int:
     """Bytes of the photos that portal requests hold in the catalog now (a request's photos are
     deleted when it closes or expires, so every stored one is pending)."""
@@ -131,9 +179,11 @@ class PortalUploads:
         self._slots = threading.BoundedSemaphore(settings.portal_concurrent_submissions)
 
     @contextmanager
-    def submission(self, uploads: list[UploadFile]) -> Iterator[list[bytes]]:
+    def submission(self, uploads: list[UploadFile], *, kept: bool = True) -> Iterator[list[bytes]]:
         """The photos, read and checked while holding a slot; 503 when every slot is taken or the
-        pending photos' budget would be exceeded; 413/415/422 for the photos themselves."""
+        pending photos' budget would be exceeded; 413/415/422 for the photos themselves. ``kept=False``:
+        the photos are never stored (a guest's selfie, :mod:`lethe.privacy.guests`), so the budget
+        of stored photos does not apply; every other limit does."""
         if not self._slots.acquire(blocking=False):
             raise _unavailable("portal_busy", "too many requests are being submitted right now")
         try:
@@ -145,7 +195,7 @@ class PortalUploads:
                 most_pixels=self.settings.portal_max_image_pixels,
             )
             size = sum(len(p) for p in photos)
-            if pending_portal_bytes(self.catalog) + size > self.settings.portal_pending_max_bytes:
+            if kept and pending_portal_bytes(self.catalog) + size > self.settings.portal_pending_max_bytes:
                 raise _unavailable("portal_full", "the portal holds as many photos as it may")
             yield photos
         finally:

@@ -54,6 +54,7 @@ class IngestReport:
     skipped: int = 0
     suppressed: int = 0
     no_face: int = 0
+    discarded: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
     errors_omitted: int = 0
     seconds: float = 0.0
@@ -74,6 +75,7 @@ class IngestReport:
             "skipped": self.skipped,
             "suppressed": self.suppressed,
             "no_face": self.no_face,
+            "discarded": self.discarded,
             "errors": self.errors,
             "errors_omitted": self.errors_omitted,
             "cancelled": self.cancelled,
@@ -104,6 +106,8 @@ class Committed(NamedTuple):
     kept_out: int
     #: Photos in which no face was found: only their hash noted.
     no_face: int
+    #: Faces of people not enrolled in an ``enrolled_only`` source: compared in memory, never stored.
+    discarded: int = 0
 
 
 #: commit(batch of (job, processed)) -> what it stored and kept out.
@@ -263,6 +267,7 @@ def run_ingest(
             report.suppressed += committed.suppressed
             report.images += len(batch) - committed.kept_out
             report.no_face += committed.no_face
+            report.discarded += committed.discarded
             batch.clear()
 
     def jobs() -> Iterator[tuple[Job, bytes]]:

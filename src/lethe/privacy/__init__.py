@@ -14,6 +14,7 @@
     objections.py   objections and restrictions: protected templates that keep a person out
     orders.py       regulator's orders: a jurisdiction stop restricts (and may erase) its sources
     retention.py    faces kept longer than their source allows are erased
+    guests.py       an event's guest page: the guest sees only the photos they were matched in
     finder.py       every face of one person, from the photos they supplied, in bands
     access.py       the access export (Art. 15): JSON and an HTML page
     report.py       the compliance pack for a regulator: JSON, CSV, the audit log, an HTML page

@@ -1,9 +1,12 @@
 """The evidence pack for a regulator (GDPR Arts. 5(2), 30, 31): what is processed, on what basis,
-every request and how fast it was answered, every erasure receipt, every order and its proof, and
+every request and how fast it was answered, every erasure receipt, every order and its proof, the
+consent ledger (``consents.json`` / ``.csv``: GDPR Art. 7(1), never a template or a contact address)
+with every version of the consent texts and its sha256 (``consent_texts.json``), and
 the audit log with its verified chain head, the faces each entry recorded (``audit_faces.jsonl``), and
 the signed checkpoints of the chain's head with the public key that checks them
 (``audit_checkpoints.jsonl``, ``audit_public_key.txt``): :func:`verify_pack` checks a pack from its
-files alone. Every file is listed with its sha256 in ``manifest.json``.
+files alone (each consent text against its sha256, and each consent's text among them, too). Every
+file is listed with its sha256 in ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from lethe.catalog.privacy_tables import ErasureJobRow
 from lethe.catalog.repository import now_utc
 from lethe.catalog.tables import AuditEntryRow, AuditFaceRow, AuditTextRow
 from lethe.privacy import audit
+from lethe.privacy.consent import text_versions
+from lethe.privacy.consent import views as consent_views
 from lethe.privacy.pages import render
+from lethe.privacy.sources import SourceSpec
 from lethe.storage import atomic_write, private_dir
 
 if TYPE_CHECKING:
@@ -51,6 +57,14 @@ def compliance_pack(
     generated = now_utc()
     files: dict[str, bytes] = {}
 
+    consents = [c.as_dict() for c in consent_views(store)]
+    texts_of_consent = text_versions(store)
+    per_source: dict[str, tuple[int, int]] = {}
+    for c in consents:
+        active, withdrawn = per_source.get(str(c["source"]), (0, 0))
+        per_source[str(c["source"])] = (
+            (active, withdrawn + 1) if c["withdrawn_at"] else (active + 1, withdrawn)
+        )
     sources = [
         {
             "source": s.name,
@@ -59,10 +73,17 @@ def compliance_pack(
             "purpose": s.purpose,
             "jurisdiction": s.jurisdiction,
             "retention_days": s.retention_days,
+            "mode": s.mode,
+            "collection": s.collection,
+            "legal_reference": s.legal_reference,
+            "lia_reference": s.lia_reference,
+            "warnings": SourceSpec.of(s).warnings(),
             "status": s.status,
             "registered_at": s.created_at.isoformat(),
             "images": images,
             "faces": faces,
+            "consents_active": per_source.get(s.name, (0, 0))[0],
+            "consents_withdrawn": per_source.get(s.name, (0, 0))[1],
         }
         for s, images, faces in store.sources()
     ]
@@ -122,6 +143,11 @@ def compliance_pack(
     verification = store.verify_audit()
     checkpoints, _, _ = store.audit_checkpoints()
     public_key = store.keyring.audit_public_key().hex()
+    # The consent ledger: who consented (by id), to which text (version and sha256), how, with which
+    # age attestation, when, and the withdrawal with its erasure job; never a template or a contact.
+    files["consents.json"] = _json(consents)
+    files["consents.csv"] = _csv(consents)
+    files["consent_texts.json"] = _json(texts_of_consent)
     files["erasure_receipts.json"] = _json(receipts)
     files["orders.json"] = _json(orders.list_orders())
     files["objections.json"] = _json(objections.list_active())
@@ -141,6 +167,8 @@ def compliance_pack(
         sources=sources,
         requests=rows,
         receipts=len(receipts),
+        consents=consents,
+        consent_texts=texts_of_consent,
         verification=verification.as_dict(),
         hash_rule=HASH_RULE,
     ).encode()
@@ -157,6 +185,7 @@ def compliance_pack(
         "sources": len(sources),
         "requests": len(rows),
         "erasure_receipts": len(receipts),
+        "consents": len(consents),
         "audit_ok": verification.ok,
         "audit_entries": verification.entries,
         "audit_head": verification.head,
@@ -210,6 +239,8 @@ def verify_pack(folder: Path) -> dict[str, object]:
             )
     if problem is None and bad_checkpoints:
         problem = f"{bad_checkpoints} checkpoint(s) do not verify under the pack's public key"
+    if problem is None:
+        problem = _consent_texts_problem(folder)
     if problem is None and altered:
         problem = f"files differ from the manifest: {', '.join(altered)}"
     return {
@@ -218,6 +249,22 @@ def verify_pack(folder: Path) -> dict[str, object]:
         "anchored": max((s for s, _ in anchors), default=0),
         "problem": problem,
     }
+
+
+def _consent_texts_problem(folder: Path) -> str | None:
+    """Each consent text matches its sha256, and each consent names a text version the pack holds
+    with that sha256 (a pack made before the ledger has neither file: nothing to check)."""
+    texts_file, consents_file = folder / "consent_texts.json", folder / "consents.json"
+    texts = json.loads(texts_file.read_text()) if texts_file.exists() else []
+    held: dict[tuple[str, int], str] = {}
+    for t in texts:
+        if hashlib.sha256(str(t["text"]).encode()).hexdigest() != t["sha256"]:
+            return f"version {t['version']} of the consent text of {t['source']!r} differs from its sha256"
+        held[(str(t["source"]), int(t["version"]))] = str(t["sha256"])
+    for c in json.loads(consents_file.read_text()) if consents_file.exists() else []:
+        if held.get((str(c["source"]), int(c["text_version"]))) != c["text_sha256"]:
+            return f"consent {c['consent']} names a consent text the pack does not hold"
+    return None
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:

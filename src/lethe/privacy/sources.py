@@ -11,6 +11,7 @@ import operator
 import re
 from dataclasses import dataclass
 
+from lethe.catalog.repository import SourceDeclaration
 from lethe.errors import LawfulBasisError
 
 #: GDPR Art. 6(1)(a)-(f).
@@ -51,6 +52,38 @@ _ISO3166_CODES = """
 """
 ISO3166_ALPHA2 = frozenset(_ISO3166_CODES.split())
 
+#: How a source's faces are indexed: every detected face, or only those of people who enrolled
+#: with their consent (the others are compared in memory and discarded, never stored).
+MODES = ("all_faces", "enrolled_only")
+
+#: Attested collection methods. Lethe indexes no photos scraped from the web or social networks and
+#: no bulk CCTV footage (AI Act Art. 5(1)(e)): those are refused, not merely warned about.
+COLLECTIONS = (
+    "operator_controlled",  # taken, commissioned or held under licence by the operator
+    "own_photography",
+    "commissioned",
+    "licensed_archive",
+    "submitted_by_subjects",
+)
+REFUSED_COLLECTIONS = {
+    "web_scrape": "photos scraped from the web",
+    "social_media": "photos taken from social networks",
+    "cctv": "bulk video-surveillance footage",
+}
+
+#: Art. 9(2) conditions that rest on Union or Member State law: the declaration names that law.
+LAW_BASED_CONDITIONS = frozenset(
+    {
+        "employment_social_security",
+        "substantial_public_interest",
+        "health_or_social_care",
+        "public_health",
+        "archiving_research_statistics",
+    }
+)
+#: Art. 6(1) bases that rest on a legal text too.
+LAW_BASED_BASES = frozenset({"legal_obligation", "public_task"})
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,199}$")
 MAX_RETENTION_DAYS = 36_500
 
@@ -65,6 +98,53 @@ class SourceSpec:
     purpose: str
     jurisdiction: str
     retention_days: int
+    mode: str = "all_faces"
+    legal_reference: str | None = None
+    lia_reference: str | None = None
+    collection: str = "operator_controlled"
+
+    def warnings(self) -> list[str]:
+        """What a data-protection officer should look at again in this declaration (the research
+        behind issue 17, rows 6 and 12): each is a refusal with ``LETHE_STRICT_DECLARATIONS``."""
+        found: list[str] = []
+        if self.art9_condition == "made_public_by_subject":
+            found.append(
+                "Art. 9(2)(e) 'manifestly made public' rarely covers biometric identification: a photo "
+                "being public does not make the person's face data public by their own act (EDPB 05/2022)"
+            )
+        if not self.legal_reference and (
+            self.art9_condition in LAW_BASED_CONDITIONS or self.lawful_basis in LAW_BASED_BASES
+        ):
+            found.append(
+                f"{self.lawful_basis} / {self.art9_condition} rests on a law: name it with --legal-reference"
+            )
+        if self.lawful_basis == "legitimate_interests" and not self.lia_reference:
+            found.append(
+                "legitimate interests (Art. 6(1)(f)) need a recorded balancing test: name it with "
+                "--lia-reference"
+            )
+        if self.lawful_basis == "consent" and self.mode == "all_faces":
+            found.append(
+                "a consent basis with mode all_faces stores the faces of people who did not consent: "
+                "enrolled_only stores only those who did"
+            )
+        return found
+
+    @classmethod
+    def of(cls, source: SourceDeclaration) -> SourceSpec:
+        """The declaration of a registered source (its warnings are read again from it)."""
+        return cls(
+            source.name,
+            source.lawful_basis,
+            source.art9_condition,
+            source.purpose,
+            source.jurisdiction,
+            source.retention_days,
+            mode=source.mode,
+            legal_reference=source.legal_reference,
+            lia_reference=source.lia_reference,
+            collection=source.collection,
+        )
 
     @classmethod
     def validated(
@@ -76,6 +156,10 @@ class SourceSpec:
         purpose: str,
         jurisdiction: str,
         retention_days: int,
+        mode: str | None = None,
+        legal_reference: str | None = None,
+        lia_reference: str | None = None,
+        collection: str = "operator_controlled",
     ) -> SourceSpec:
         name = name.strip()
         if not _NAME.match(name):
@@ -103,4 +187,35 @@ class SourceSpec:
             days = -1
         if not 1 <= days <= MAX_RETENTION_DAYS:
             raise LawfulBasisError(f"retention must be 1..{MAX_RETENTION_DAYS} days, got {retention_days!r}")
-        return cls(name, basis, condition, purpose, country, days)
+        chosen = (mode or ("enrolled_only" if basis == "consent" else "all_faces")).strip().lower()
+        if chosen not in MODES:
+            raise LawfulBasisError(f"mode {mode!r} is not one of: {', '.join(MODES)}")
+        how = collection.strip().lower()
+        if how in REFUSED_COLLECTIONS:
+            raise LawfulBasisError(
+                f"Lethe does not index {REFUSED_COLLECTIONS[how]} (AI Act Art. 5(1)(e) forbids building "
+                "face databases by untargeted scraping; bulk CCTV is out of scope)"
+            )
+        if how not in COLLECTIONS:
+            raise LawfulBasisError(f"collection {collection!r} is not one of: {', '.join(COLLECTIONS)}")
+        return cls(
+            name,
+            basis,
+            condition,
+            purpose,
+            country,
+            days,
+            mode=chosen,
+            legal_reference=_optional_text(legal_reference, "legal reference"),
+            lia_reference=_optional_text(lia_reference, "legitimate-interests assessment reference"),
+            collection=how,
+        )
+
+
+def _optional_text(value: str | None, what: str) -> str | None:
+    text = (value or "").strip()
+    if not text:
+        return None
+    if len(text) > 2000:
+        raise LawfulBasisError(f"the {what} must be at most 2,000 characters")
+    return text

@@ -42,6 +42,7 @@ NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/search", "Search", ("operator",)),
     ("/ingest", "Ingest", ("operator",)),
     ("/sources", "Sources", READERS),
+    ("/consents", "Consents", ("admin", "dpo")),
     ("/requests", "Requests", ("dpo",)),
     ("/audit", "Audit", ("dpo",)),
     ("/orders", "Orders", ("admin", "dpo")),
@@ -202,6 +203,7 @@ AnyReader = Annotated[Viewer, page_for(*READERS)]
 OperatorPage = Annotated[Viewer, page_for("operator")]
 DpoPage = Annotated[Viewer, page_for("dpo")]
 OrdersPage = Annotated[Viewer, page_for("admin", "dpo")]
+LedgerPage = Annotated[Viewer, page_for("admin", "dpo")]
 
 
 def render(

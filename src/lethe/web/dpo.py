@@ -1,4 +1,5 @@
-"""The data-protection officer's pages: request queue, request detail, review queue, audit, orders.
+"""The data-protection officer's pages: request queue, request detail, review queue, audit, orders,
+and the consent ledger.
 
 Reading goes through the read models the JSON API answers with (:mod:`lethe.views`); every action
 (verify, run, extend, reject, decide, answer, stop) is a call to the JSON API from the browser, and
@@ -17,7 +18,7 @@ from lethe import views
 from lethe.errors import NotFoundError
 from lethe.http.params import BeforeSeq, RowId
 from lethe.privacy.requests import METHODS, OPEN_STATES
-from lethe.web.common import DpoPage, OrdersPage, PageNotFound, State, Viewer, render
+from lethe.web.common import DpoPage, LedgerPage, OrdersPage, PageNotFound, State, Viewer, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -138,4 +139,33 @@ def orders_page(request: Request, state: State, viewer: OrdersPage) -> HTMLRespo
         orders=listed,
         pending=any(o.get("state") == "pending_delete" for o in listed),
         title="Orders",
+    )
+
+
+@router.get("/consents", response_class=HTMLResponse)
+def consents_page(
+    request: Request,
+    state: State,
+    viewer: LedgerPage,
+    source: Annotated[str | None, Query(max_length=200)] = None,
+) -> HTMLResponse:
+    """The consent ledger (of one source), a withdrawal for a DPO (after confirmation), and the
+    versions of the chosen source's consent text (a new one by an admin or a DPO)."""
+    wanted = (source or "").strip() or None
+    try:
+        rows = views.consent_rows(state.engine, source=wanted)
+        texts = views.consent_texts(state.engine, wanted) if wanted else []
+    except NotFoundError:
+        raise PageNotFound(viewer, f"There is no source named {wanted!r}.") from None
+    listed = views.source_rows(state.engine)
+    gated = [s for s in listed if s["mode"] == "enrolled_only" or s["enrolled"] or s["withdrawn"]]
+    return render(
+        request,
+        "consents.html",
+        viewer,
+        consents=rows,
+        texts=texts,
+        source=wanted,
+        sources=gated,
+        title="Consent ledger",
     )

@@ -15,6 +15,8 @@ from fastapi.responses import HTMLResponse
 from lethe import views
 from lethe.http.uploads import MAX_UPLOAD_PHOTOS
 from lethe.privacy import ART6_BASES, ART9_CONDITIONS
+from lethe.privacy.notice import COLLECTION_WORDS
+from lethe.privacy.sources import COLLECTIONS
 from lethe.web.common import AnyReader, OperatorPage, State, render
 
 router = APIRouter(include_in_schema=False)
@@ -22,6 +24,8 @@ router = APIRouter(include_in_schema=False)
 #: The lettered points of GDPR Art. 6(1) and Art. 9(2), in the order the engine lists them.
 ART6_CHOICES = [(b, f"({chr(97 + i)}) {b.replace('_', ' ')}") for i, b in enumerate(ART6_BASES)]
 ART9_CHOICES = [(c, f"({chr(97 + i)}) {c.replace('_', ' ')}") for i, c in enumerate(ART9_CONDITIONS)]
+#: The collection methods a source may attest, in plain words.
+COLLECTION_CHOICES = [(c, COLLECTION_WORDS.get(c, c.replace("_", " "))) for c in COLLECTIONS]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -46,7 +50,8 @@ def search_page(request: Request, state: State, viewer: OperatorPage) -> HTMLRes
 
 @router.get("/sources", response_class=HTMLResponse)
 def sources_page(request: Request, state: State, viewer: AnyReader) -> HTMLResponse:
-    """Every source with its lawful basis and counts; an admin registers new ones here."""
+    """Every source with its lawful basis, mode, warnings and counts (photos, faces, people enrolled,
+    withdrawals); an admin registers new ones here."""
     return render(
         request,
         "sources.html",
@@ -54,6 +59,7 @@ def sources_page(request: Request, state: State, viewer: AnyReader) -> HTMLRespo
         sources=views.source_rows(state.engine),
         art6=ART6_CHOICES,
         art9=ART9_CHOICES,
+        collections=COLLECTION_CHOICES,
         title="Sources",
     )
 

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from lethe.catalog import Source
 from lethe.catalog.repository import now_utc
 from lethe.errors import LawfulBasisError
-from lethe.privacy.gate import erasure, objections, probes
+from lethe.privacy.gate import enrolment, erasure, objections, probes
 from lethe.privacy.gate.erasure import Eraser, ErasureReceipt
 from lethe.privacy.gate.ingest import IngestGate
 from lethe.privacy.gate.reembed import ReembedReport, reembed
@@ -204,6 +204,55 @@ class Gate:
     def withdraw_objection(self, suppression_id: int, *, actor: str) -> None:
         with self.store.writing():
             objections.withdraw(self.store, suppression_id, actor=actor)
+
+    # -- consents (enrolled_only sources) --------------------------------------------------------
+
+    def set_consent_text(self, source: Source, text: str, *, actor: str) -> int:
+        """A new version of a source's consent text; its number."""
+        with self.store.writing():
+            return enrolment.set_text(self.store, source, text, actor=actor)
+
+    def enrol(
+        self,
+        source: Source,
+        template: np.ndarray,
+        *,
+        text_version: int,
+        contact: str | None,
+        channel: str,
+        age_attestation: str,
+        age_threshold: int,
+        link_hash: str | None,
+        actor: str,
+    ) -> int:
+        """Record a consent with its sealed template; its id (the scan of older photos is pending)."""
+        with self.store.writing():
+            return enrolment.enrol(
+                self.store,
+                self.admit(source.name),
+                template,
+                text_version=text_version,
+                contact=contact,
+                channel=channel,
+                age_attestation=age_attestation,
+                age_threshold=age_threshold,
+                link_hash=link_hash,
+                actor=actor,
+            )
+
+    def scan_consent(self, consent_id: int, pipeline: FacePipeline, *, actor: str) -> int:
+        """Find a consent's person in the photos stored before it; how many faces it linked."""
+        with self.store.writing():
+            report = enrolment.scan(self.store, consent_id, pipeline, self.objection_templates, actor=actor)
+            if report.stored:
+                self.store.restructure_if_grown()
+                self.store.index.save()
+            return report.linked
+
+    def withdraw_consent(self, consent_id: int, *, actor: str) -> ErasureReceipt | None:
+        """Withdraw a consent: its faces erased (the photos stay), its template and contact deleted."""
+        with self.store.writing():
+            return enrolment.withdraw(self.store, self._eraser, consent_id, actor=actor)
 
     # -- templates of another model --------------------------------------------------------------
 

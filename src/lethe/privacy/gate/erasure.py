@@ -38,6 +38,7 @@ from lethe.catalog.repository import now_utc
 from lethe.catalog.tables import AuditEntryRow, FaceRow, ImageRow
 from lethe.errors import CatalogError, ConflictError, InputError, NotFoundError
 from lethe.privacy import audit
+from lethe.privacy.gate.enrolment import CONSENT_WITHDRAWN, unlink_faces
 from lethe.privacy.objections import ERASURE
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class Eraser:
                 return _receipt(json.loads(job.receipt))
             ids: list[int] = json.loads(job.face_ids)
             planned_at, reason, actor = job.created_at, job.reason, job.actor
-        faces, images, hashes = self._delete_rows(job_id, ids, actor)
+        faces, images, hashes = self._delete_rows(job_id, ids, actor, keep_photos=reason == CONSENT_WITHDRAWN)
         if len(faces) < len(ids):
             # A run killed after its rows were deleted: the receipt still lists what the job erased.
             faces, images, hashes = self._with_earlier_rows(job_id, faces, images, hashes)
@@ -163,8 +164,12 @@ class Eraser:
         log.info("erasure job %d: %d faces, %d photos", job_id, len(faces), len(images))
         return receipt
 
-    def _delete_rows(self, job_id: int, ids: list[int], actor: str) -> tuple[list[int], list[int], list[str]]:
-        """Delete faces and the photos they leave empty, in one transaction. Returns what existed."""
+    def _delete_rows(
+        self, job_id: int, ids: list[int], actor: str, *, keep_photos: bool = False
+    ) -> tuple[list[int], list[int], list[str]]:
+        """Delete faces and the photos they leave empty, in one transaction. Returns what existed.
+        ``keep_photos`` (a withdrawn consent): the photos stay, with no tombstone, for the other
+        people enrolled in their source; only the person's faces go."""
         if not ids:
             return [], [], []
         at = now_utc()
@@ -174,10 +179,11 @@ class Eraser:
             image_ids = sorted({f.image_id for f in faces})
             for face in faces:
                 session.delete(face)
+            unlink_faces(session, face_ids)
             session.flush()
             emptied: list[int] = []
             hashes: list[str] = []
-            for image_id in image_ids:
+            for image_id in [] if keep_photos else image_ids:
                 left = session.scalar(select(func.count(FaceRow.id)).where(FaceRow.image_id == image_id))
                 if left:
                     continue

@@ -23,6 +23,8 @@ from lethe.catalog import ImageMeta, Source
 from lethe.errors import LawfulBasisError
 from lethe.ingest import Committed, Job, ProcessedImage
 from lethe.privacy import audit
+from lethe.privacy.consent import Enrolled, enrolled
+from lethe.privacy.gate import enrolment
 from lethe.privacy.objections import INGEST_SCOPES, ActiveTemplates, Entry, entries_of_other_models
 from lethe.store import Store
 from lethe.types import FaceRecord, match_any
@@ -64,6 +66,10 @@ class IngestGate:
         self.old_objections: list[Entry] = [
             e for e in entries_of_other_models(store) if e.scope in INGEST_SCOPES
         ]
+        #: The people enrolled in an ``enrolled_only`` source (their templates in memory only).
+        self.enrolled: Enrolled | None = (
+            enrolled(store, source.id) if source.mode == "enrolled_only" else None
+        )
 
     @property
     def other_models(self) -> tuple[str, ...]:
@@ -79,7 +85,8 @@ class IngestGate:
         offered = len(batch)
         no_face = sum(1 for _, processed in batch if not processed.faces)
         batch, suppressed = self._without_objections(batch)
-        faceless = [job.sha256 for job, processed in batch if not processed.faces]
+        batch, discarded, consents_of, seen = self._only_enrolled(batch)
+        faceless = [job.sha256 for job, processed in batch if not processed.faces and id(job) not in seen]
         items = [
             (
                 ImageMeta(
@@ -96,9 +103,9 @@ class IngestGate:
                 processed.faces,
             )
             for job, processed in batch
-            if processed.faces
+            if processed.faces or id(job) in seen
         ]
-        stored = self._write_rows_and_crops(items, faceless)
+        stored = self._write_rows_and_crops(items, faceless, consents_of)
         ids: list[int] = []
         vectors: list[np.ndarray] = []
         for (_, faces), (image_id, face_ids) in zip(items, stored, strict=True):
@@ -113,7 +120,36 @@ class IngestGate:
                 np.vstack(vectors).astype(np.float32),
                 sources=np.full(len(ids), self.source.id, dtype=np.int64),
             )
-        return Committed(len(ids), suppressed, offered - len(batch), no_face)
+        return Committed(len(ids), suppressed, offered - len(batch), no_face, discarded)
+
+    def _only_enrolled(self, batch: Batch) -> tuple[Batch, int, dict[int, list[int]], set[int]]:
+        """In an ``enrolled_only`` source, keep only the faces that match an enrolled person's
+        template (in memory; the others are dropped here, before any write). Returns the batch, how
+        many faces were discarded, the consents each kept face matched (by the face object's id)
+        and the jobs whose photo showed faces but none of an enrolled person: their row is kept,
+        with no face, so that a later enrolment's scan finds the photo."""
+        if self.enrolled is None:
+            return batch, 0, {}, set()
+        threshold = self.store.settings.match_threshold
+        kept: Batch = []
+        discarded = 0
+        consents_of: dict[int, list[int]] = {}
+        seen: set[int] = set()
+        for job, processed in batch:
+            if not processed.faces:
+                kept.append((job, processed))
+                continue
+            vectors = np.array([f.embedding for f in processed.faces], dtype=np.float32)
+            hits = self.enrolled.matches(vectors, threshold)
+            faces = [f for f, consents in zip(processed.faces, hits, strict=True) if consents]
+            for face, consents in zip(processed.faces, hits, strict=True):
+                if consents:
+                    consents_of[id(face)] = consents
+            discarded += len(processed.faces) - len(faces)
+            if not faces:
+                seen.add(id(job))
+            kept.append((job, ProcessedImage(processed.width, processed.height, processed.format, faces)))
+        return kept, discarded, consents_of, seen
 
     def _without_objections(self, batch: Batch) -> tuple[Batch, int]:
         excluded, erased = self.objections.excluded, self.objections.erased
@@ -145,7 +181,10 @@ class IngestGate:
         return kept, suppressed
 
     def _write_rows_and_crops(
-        self, items: list[tuple[ImageMeta, list[FaceRecord]]], faceless: list[str]
+        self,
+        items: list[tuple[ImageMeta, list[FaceRecord]]],
+        faceless: list[str],
+        consents_of: dict[int, list[int]],
     ) -> list[tuple[int, list[int]]]:
         crops = self.store.crops
         written: list[int] = []
@@ -171,6 +210,15 @@ class IngestGate:
                 ),
                 before_commit=write_crops,
                 faceless=faceless,
+                links=(
+                    (
+                        lambda session, new: enrolment.link(
+                            session, [(f, consents_of[id(face)]) for f, face in new]
+                        )
+                    )
+                    if consents_of
+                    else None
+                ),
             )
         except BaseException:
             for face_id in written:  # rolled back: these faces do not exist

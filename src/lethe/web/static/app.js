@@ -144,8 +144,11 @@
     }
     const then = form.dataset.then || "reload";
     if (form.dataset.done) {
-      // An answer may carry a warning (a stop order on a country with no source): it is shown too.
-      const warning = result && typeof result.warning === "string" ? ` Warning: ${result.warning}.` : "";
+      // An answer may carry a warning (a stop order on a country with no source) or warnings (a
+      // source's declaration): they are shown too.
+      const warnings = result && Array.isArray(result.warnings) ? result.warnings : [];
+      if (result && typeof result.warning === "string") warnings.unshift(result.warning);
+      const warning = warnings.map((w) => ` Warning: ${w}.`).join("");
       sessionStorage.setItem(FLASH_KEY, fill(form.dataset.done, result) + warning);
     }
     if (then === "event") {
