@@ -67,7 +67,7 @@ from lethe.errors import InputError
 from lethe.imaging import decode_image
 from lethe.ingest.inputs import IMAGE_SUFFIXES
 from lethe.privacy import SourceSpec
-from lethe.privacy.consent import dominant_face, enrolled
+from lethe.privacy.consent import enrolled, enrolment_template
 
 MIN_PHOTOS = 5
 SOURCE = "event"
@@ -379,8 +379,7 @@ def run_b(lfw: Path, root: Path, tmp: Path, plan: Plan, workers: int) -> tuple[d
         selfies = []
         for guest in plan.guests:
             image = decode_image((lfw / guest.selfie).read_bytes(), max_pixels=settings.max_image_pixels)
-            face = dominant_face(engine.pipeline.faces(image.pixels))
-            selfies.append(np.asarray(face.embedding, np.float32))
+            selfies.append(enrolment_template(engine.pipeline, image.pixels))  # as consents.add makes it
     detected = {f["photo"] for f in faces}
     scores = np.vstack([np.asarray(vectors[f["face"]], np.float32) for f in faces]) @ np.vstack(selfies).T
     grid = sorted({round(0.4 + 0.025 * i, 3) for i in range(9)} | {settings.match_threshold})

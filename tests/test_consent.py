@@ -260,3 +260,24 @@ def test_an_interrupted_enrolment_scan_resumes_where_it_stopped(tmp_path: Path, 
         assert "biden.jpg" not in _stored(lethe)  # before its place: not scanned again
         assert lethe.consents.get(biden.id).scan_state == "done"
         assert lethe.consents.resume_scans() == 0
+
+
+def test_guests_who_enrol_together_are_looked_for_in_one_reading_of_the_photos(
+    tmp_path: Path, fixtures_dir: Path
+) -> None:
+    event = _event(fixtures_dir, tmp_path / "event")
+    with Lethe(make_settings(tmp_path / "data")) as lethe:
+        lethe.add_source(consent_source(mode="enrolled_only"))
+        lethe.ingest("events", event)
+        photos = sum(1 for _ in event.iterdir())
+        biden, obama = (
+            lethe.consents.add("events", _selfie(fixtures_dir, p, n), actor="desk", contact=None, scan=False)
+            for p, n in (("joe_biden", "biden2.jpg"), ("barack_obama", "obama.jpg"))
+        )
+        linked = lethe.consents.resume_scans(actor="desk")
+        assert _stored(lethe) == {"obama_and_biden.jpg": 2, "two_people.jpg": 2, "biden.jpg": 1}
+        assert linked == 5
+        (entry,) = lethe.audit_entries(action="consent.scan")
+        assert entry.details["consent_ids"] == [biden.id, obama.id]
+        assert entry.details["photos"] == photos  # one pass for both, not one each
+        assert {lethe.consents.get(c.id).scan_state for c in (biden, obama)} == {"done"}

@@ -131,7 +131,8 @@ def test_a_failed_ingest_job_names_no_server_path(tmp_path: Path, fixtures_dir: 
     with serve(data) as client:
         operator = bearer(add_user(client, "olga", "operator", "admin"))
         source = {"name": "press", "basis": "consent", "art9": "explicit_consent", "jurisdiction": "DE",
-                  "purpose": "find my photos at the event", "retention_days": 30, "mode": "all_faces"}  # fmt: skip
+                  "purpose": "find my photos at the event", "retention_days": 30,
+                  "mode": "all_faces"}  # fmt: skip
         assert client.post("/api/sources", headers=operator, json=source).status_code == 201
         key = data / "keys" / "master.key"
         key.chmod(0o640)  # a key others may read is refused when it is read again

@@ -189,12 +189,15 @@ class Catalog:
         script_location = str(resources.files("lethe.catalog") / "migrations")
         config = Config()
         config.set_main_option("script_location", script_location)
-        with self.database.connect() as connection, dialects.foreign_keys_off_on_sqlite(connection):
-            with connection.begin():
-                dialects.lock_for_migration(connection)
-                config.attributes["connection"] = connection
-                command.upgrade(config, "head")
-                dialects.check_foreign_keys(connection)
+        with (
+            self.database.connect() as connection,
+            dialects.foreign_keys_off_on_sqlite(connection),
+            connection.begin(),
+        ):
+            dialects.lock_for_migration(connection)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            dialects.check_foreign_keys(connection)
 
     def session(self) -> Session:
         return self._sessions()

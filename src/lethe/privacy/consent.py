@@ -17,7 +17,7 @@ child (``parental``), recorded like any consent.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -152,8 +152,8 @@ class Enrolled:
         return [[int(c) for c in self.consent_ids[row >= threshold]] for row in scores]
 
 
-def enrolled(store: Store, source_id: int, *, only: int | None = None) -> Enrolled:
-    """The active consents of a source made under the configured model (``only``: that one)."""
+def enrolled(store: Store, source_id: int, *, only: Sequence[int] | None = None) -> Enrolled:
+    """The active consents of a source made under the configured model (``only``: those)."""
     query = select(ConsentRow.id, ConsentRow.template).where(
         ConsentRow.source_id == source_id,
         ConsentRow.withdrawn_at.is_(None),
@@ -161,7 +161,7 @@ def enrolled(store: Store, source_id: int, *, only: int | None = None) -> Enroll
         ConsentRow.model_sha256 == store.model_sha256,
     )
     if only is not None:
-        query = query.where(ConsentRow.id == only)
+        query = query.where(ConsentRow.id.in_(list(only)))
     with store.catalog.session() as session:
         rows = session.execute(query.order_by(ConsentRow.id)).all()
     if not rows:
@@ -246,6 +246,22 @@ def dominant_face(faces: list[Any]) -> Any:
     ):
         raise InputError(f"the photo shows {len(faces)} faces of similar size: take one with only your face")
     return ranked[0]
+
+
+def enrolment_template(pipeline: FacePipeline, pixels: np.ndarray) -> np.ndarray:
+    """The template a consent is matched with: the selfie's face averaged with the same face in the
+    mirrored selfie (unit length). Measured on LFW (docs/benchmarks.md, "Enrolled-only ingest"): at
+    the calibrated threshold it finds more of a guest's photos than the plain template (90.3% against
+    89.1%) with no more wrong photos; the gallery's faces are embedded as usual. Where the mirrored
+    photo gives no clear face, the plain template."""
+    face = dominant_face(pipeline.faces(pixels))
+    plain = np.asarray(face.embedding, np.float32)
+    try:
+        mirrored = dominant_face(pipeline.faces(np.ascontiguousarray(pixels[:, ::-1])))
+    except InputError:
+        return plain
+    both = plain + np.asarray(mirrored.embedding, np.float32)
+    return (both / np.linalg.norm(both)).astype(np.float32)
 
 
 class Consents:
@@ -362,11 +378,11 @@ class Consents:
             raise InputError("a contact address must be at most 320 characters")
         settings = self.store.settings
         image = decode_image(photo, max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes)
-        face = dominant_face(self._pipeline().faces(image.pixels))
+        template = enrolment_template(self._pipeline(), image.pixels)
         version, _, _ = self.text(source.name)
         consent_id = self.gate.enrol(
             source,
-            np.asarray(face.embedding, np.float32),
+            template,
             text_version=version,
             contact=contact,
             channel=channel,
@@ -382,19 +398,23 @@ class Consents:
     def scan(self, consent_id: int, *, actor: str) -> int:
         """Look for a consent's person in the photos its source stored before (resumable); how many
         faces it linked."""
-        return self.gate.scan_consent(consent_id, self._pipeline(), actor=actor)
+        return self.gate.scan_consents([consent_id], self._pipeline(), actor=actor)
 
     def resume_scans(self, *, actor: str = "system") -> int:
-        """Finish every enrolment scan an interruption left pending."""
+        """Finish every pending enrolment scan (new guests' and interrupted ones): the consents of
+        one source that stand at the same place are scanned together, in one reading of the photos
+        (guests who enrol while a scan runs cost one pass, not one each). How many faces it linked."""
         with self.store.catalog.session() as session:
-            pending = list(
-                session.scalars(
-                    select(ConsentRow.id).where(
-                        ConsentRow.scan_state == "pending", ConsentRow.withdrawn_at.is_(None)
-                    )
+            pending = session.execute(
+                select(ConsentRow.id, ConsentRow.source_id, ConsentRow.scanned_upto).where(
+                    ConsentRow.scan_state == "pending", ConsentRow.withdrawn_at.is_(None)
                 )
-            )
-        return sum(self.scan(cid, actor=actor) for cid in pending)
+            ).all()
+        groups: dict[tuple[int, int], list[int]] = {}
+        for consent_id, source_id, place in pending:
+            groups.setdefault((source_id, place), []).append(consent_id)
+        pipeline = self._pipeline() if groups else None
+        return sum(self.gate.scan_consents(ids, pipeline, actor=actor) for ids in groups.values() if pipeline)
 
     def withdraw(self, consent_id: int, *, actor: str) -> dict[str, Any]:
         """Withdraw a consent: its faces in the source are erased (a receipt), its template and

@@ -210,10 +210,12 @@ def _check_answers(fields: dict[str, str], age: str, threshold: int) -> None:
 
 
 def _scan(engine: Lethe, consent_id: int) -> None:
-    """The new guest's scan of the photos stored before them (after the answer); one that a stop
-    of the service interrupts is finished by the next maintenance pass (:mod:`lethe.api.maintenance`)."""
+    """The new guest's scan of the photos stored before them (after the answer), with every other
+    guest's still pending: guests who enrol while a scan runs are looked for together in the next
+    pass, one reading of the event for all of them. One that a stop of the service interrupts is
+    finished by the next maintenance pass (:mod:`lethe.api.maintenance`)."""
     try:
-        engine.consents.scan(consent_id, actor=GUEST_ACTOR)
+        engine.consents.resume_scans(actor=GUEST_ACTOR)
     except LetheError as exc:
         log.warning("guest consent %d: scan stopped (%s); resume it later", consent_id, type(exc).__name__)
 

@@ -240,10 +240,11 @@ class Gate:
                 actor=actor,
             )
 
-    def scan_consent(self, consent_id: int, pipeline: FacePipeline, *, actor: str) -> int:
-        """Find a consent's person in the photos stored before it; how many faces it linked."""
+    def scan_consents(self, consent_ids: Sequence[int], pipeline: FacePipeline, *, actor: str) -> int:
+        """Find consents' people (of one source, their scans at the same place) in the photos stored
+        before them, in one pass; how many face links it made."""
         with self.store.writing():
-            report = enrolment.scan(self.store, consent_id, pipeline, self.objection_templates, actor=actor)
+            report = enrolment.scan(self.store, consent_ids, pipeline, self.objection_templates, actor=actor)
             if report.stored:
                 self.store.restructure_if_grown()
                 self.store.index.save()

@@ -7,9 +7,10 @@ with the source's data key (shredding the source makes them noise too).
 
 The scan reads each photo of the source at the path it was ingested from (checked against its
 sha256, as :mod:`lethe.privacy.gate.reembed` does), detects and embeds it in memory, and compares
-every face with the new consent's template only: a match that overlaps a face already stored (found
-for another consent) is linked to it; a new match is stored, with its crop and vector; every other
-face is dropped there and then. It keeps its place (``scanned_upto``) in the same transaction as
+every face with the templates of the consents being scanned only (those of one source that enrolled
+together share one pass): a match that overlaps a face already stored (found for another consent)
+is linked to it; a new match is stored, with its crop and vector; every other face is dropped there
+and then. It keeps its place (``scanned_upto``) in the same transaction as
 each photo's faces, so an interrupted scan resumes where it stopped, and holds one photo at a time.
 Faces that an objection or an erasure keeps out are not stored, as at ingest.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -167,41 +168,45 @@ class ScanReport:
 
 def scan(
     store: Store,
-    consent_id: int,
+    consent_ids: Sequence[int],
     pipeline: FacePipeline,
     objections: ActiveTemplates,
     *,
     actor: str,
 ) -> ScanReport:
-    """Look for one consent's person in its source's stored photos (see the module)."""
+    """Look for some consents' people in their source's stored photos (see the module), in one pass
+    over the photos: consents of one source whose scans stand at the same place (new ones all start
+    at the beginning), so that guests who enrol together cost one reading of the event."""
     report = ScanReport()
     with store.catalog.session() as session:
-        row = session.get(ConsentRow, consent_id)
-        if row is None:
-            raise NotFoundError(f"no consent {consent_id}")
-        if row.withdrawn_at is not None or row.scan_state == "done":
+        rows = [session.get(ConsentRow, int(c)) for c in consent_ids]
+        if any(r is None for r in rows):
+            raise NotFoundError(f"no consent among {sorted(consent_ids)}")
+        todo = [r for r in rows if r is not None and r.withdrawn_at is None and r.scan_state != "done"]
+        if not todo:
             return report
-        source_id, after = row.source_id, row.scanned_upto
-    mine = enrolled(store, source_id, only=consent_id)
+        places = {(r.source_id, r.scanned_upto) for r in todo}
+        if len(places) > 1:
+            raise ConflictError("consents scanned together must be of one source, at the same place")
+        ((source_id, after),) = places
+        ids = [r.id for r in todo]
+    mine = enrolled(store, source_id, only=ids)
     if len(mine):
         while photos := _photos_after(store, source_id, after):
             for image_id, uri, sha256 in photos:
-                _scan_photo(
-                    store, consent_id, mine, pipeline, objections, image_id, uri, sha256, report, actor
-                )
+                _scan_photo(store, ids, mine, pipeline, objections, image_id, uri, sha256, report, actor)
                 after = image_id
             store.index.save()
     at = now_utc()
     with store.catalog.session() as session, session.begin():
-        done = session.get(ConsentRow, consent_id)
-        if done is not None:
-            done.scan_state = "done"
+        for row in session.scalars(select(ConsentRow).where(ConsentRow.id.in_(ids))):
+            row.scan_state = "done"
         audit.append(
             session,
             actor=actor,
             action="consent.scan",
             details={
-                "consent_id": consent_id,
+                "consent_ids": ids,
                 "photos": report.photos,
                 "faces_linked": report.linked,
                 "faces_stored": report.stored,
@@ -226,7 +231,7 @@ def _photos_after(store: Store, source_id: int, after: int) -> list[tuple[int, s
 
 def _scan_photo(
     store: Store,
-    consent_id: int,
+    consent_ids: list[int],
     mine: Enrolled,
     pipeline: FacePipeline,
     objections: ActiveTemplates,
@@ -251,6 +256,7 @@ def _scan_photo(
         except LetheError:
             report.unreadable += 1
     matched: list[FaceRecord] = []
+    consents_of: list[list[int]] = []
     if found:
         vectors = np.array([f.embedding for f in found], dtype=np.float32)
         hits = mine.matches(vectors, settings.match_threshold)
@@ -258,41 +264,44 @@ def _scan_photo(
             objections.erased, vectors, settings.erasure_auto_threshold
         )
         report.kept_out += int((out & np.array([bool(h) for h in hits])).sum())
-        matched = [f for f, h, o in zip(found, hits, out, strict=True) if h and not o]
+        for face, consents, kept_out in zip(found, hits, out, strict=True):
+            if consents and not kept_out:
+                matched.append(face)
+                consents_of.append(consents)
     with store.catalog.session() as session:
         stored = {
             int(r.id): Box(r.box_left, r.box_top, r.box_right, r.box_bottom)
             for r in session.scalars(select(FaceRow).where(FaceRow.image_id == image_id))
         }
     pairs = pair_faces(stored, matched)  # stored face id -> index in matched
-    known = [(face_id, [consent_id]) for face_id in pairs]
+    known = [(face_id, consents_of[j]) for face_id, j in pairs.items()]
     used = set(pairs.values())
-    new = [f for j, f in enumerate(matched) if j not in used]
+    new = [(f, consents_of[j]) for j, f in enumerate(matched) if j not in used]
 
     def keep_place(session: Session) -> None:
         link(session, known)
-        row = session.get(ConsentRow, consent_id)
-        if row is not None:
+        for row in session.scalars(select(ConsentRow).where(ConsentRow.id.in_(consent_ids))):
             row.scanned_upto = image_id
 
     if new:
-        ids = _store_faces(store, image_id, new, consent_id, keep_place, actor, pipeline.embedder.name)
+        ids = _store_faces(store, image_id, new, keep_place, actor, pipeline.embedder.name)
         report.stored += len(ids)
     else:
         with store.catalog.session() as session, session.begin():
             keep_place(session)
-    report.linked += len(known) + len(new)
+    report.linked += sum(len(c) for _, c in known) + sum(len(c) for _, c in new)
 
 
 def _store_faces(
     store: Store,
     image_id: int,
-    faces: list[FaceRecord],
-    consent_id: int,
+    new: list[tuple[FaceRecord, list[int]]],
     also: Callable[[Session], None],
     actor: str,
     embedder: str,
 ) -> list[int]:
+    faces = [face for face, _ in new]
+    consents_of = {id(face): consents for face, consents in new}
     crops = store.crops
     written: list[int] = []
     source_id = -1
@@ -313,9 +322,13 @@ def _store_faces(
             embedder=embedder,
             model_sha256=store.model_sha256,
             crop_path_for=crops.relative_path,
-            audit_as=audit.record(actor, "consent.faces", {"consent_id": consent_id}),
+            audit_as=audit.record(
+                actor, "consent.faces", {"consent_ids": sorted({c for _, cs in new for c in cs})}
+            ),
             before_commit=write_crops,
-            links=lambda session, new_faces: _link_new(session, new_faces, consent_id),
+            links=lambda session, new_faces: link(
+                session, [(f, consents_of[id(face)]) for f, face in new_faces]
+            ),
             also=also,
         )
     except BaseException:
@@ -330,10 +343,6 @@ def _store_faces(
         sources=np.full(len(ids), source_id, dtype=np.int64),
     )
     return ids
-
-
-def _link_new(session: Session, new_faces: list[tuple[int, FaceRecord]], consent_id: int) -> None:
-    link(session, [(face_id, [consent_id]) for face_id, _ in new_faces])
 
 
 def withdraw(store: Store, eraser: Eraser, consent_id: int, *, actor: str) -> ErasureReceipt | None:
