@@ -62,6 +62,9 @@ def main() -> None:
         "--purpose", "Lethe tour: find my photos", "--jurisdiction", "FR", "--retention-days", "30",
         check=False,
     )  # fmt: skip
+    # A consent source indexes only the people who enrolled (mode enrolled_only): enrol one guest,
+    # then the ingest stores their faces and discards everyone else's without storing them.
+    lethe("consent", "add", "tour", "--photo", str(probe), "--contact", "guest@example.org", check=False)
     lethe("ingest", "tour", str(folder))
     lethe("source", "list")
     lethe("search", str(probe), "--purpose", "tour: find this person's photos", "--top", "10")

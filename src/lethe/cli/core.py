@@ -240,6 +240,8 @@ def ingest(
             f"{report.skipped} already present, "
             f"{len(report.errors) + report.errors_omitted} errors in {report.seconds:.1f} s"
         )
+        if report.discarded:
+            err.print(f"{report.discarded} faces of people not enrolled: compared in memory, not stored")
         for problem in report.errors[:20]:
             err.print(f"  [red]{problem['path']}[/]: {problem['reason']}")
         if len(report.errors) + report.errors_omitted > 20:
