@@ -713,6 +713,13 @@ def test_finding_16_audit_tail_truncation_and_face_index_edits_are_detected(revi
     face's ``audit_face`` rows), then ``lethe audit verify``: exit 6, truncated / faces recorded.
     Options chosen: Ed25519-signed checkpoints beside the master key, and each entry chains a hash of
     its face ids (no anchor outside the machine)."""
+    # A search that returns faces now, so that audit_face has rows whatever earlier findings erased
+    # (finding 10's deletion order erases the German source's faces and their audit_face rows once
+    # the requests holding it are answered, which depends on timing).
+    seen = review.search(
+        review.fix / "identities" / "barack_obama" / "obama.jpg", "finding 16: faces on record"
+    )
+    assert seen.status_code == 200 and seen.json()["matches"], seen.text
     live = review.dpo("GET", "/api/audit/verify").json()
     assert live["ok"] is True
     cut = _catalog_copy(review, "copy-cut")

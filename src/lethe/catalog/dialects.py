@@ -137,13 +137,21 @@ def foreign_keys_off_on_sqlite(connection: Connection) -> Iterator[None]:
             connection.commit()
 
 
-def check_foreign_keys(connection: Connection) -> None:
-    """Inside the migration transaction on SQLite: refuse to commit a catalog whose rows refer to
-    rows that do not exist."""
-    if connection.dialect.name == "sqlite":
-        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
-        if broken:
-            raise CatalogError(f"the migration left {len(broken)} row(s) referring to missing rows")
+def broken_references(connection: Connection) -> int:
+    """On SQLite, how many rows refer to rows that do not exist (0 elsewhere: PostgreSQL enforces
+    them throughout)."""
+    if connection.dialect.name != "sqlite":
+        return 0
+    return len(connection.exec_driver_sql("PRAGMA foreign_key_check").all())
+
+
+def check_foreign_keys(connection: Connection, before: int) -> None:
+    """Inside the migration transaction on SQLite: refuse to commit a migration that left more rows
+    referring to missing rows than there were before it (a catalog edited by hand may hold some:
+    it still opens, so that ``lethe audit verify`` can say what was done to it)."""
+    after = broken_references(connection)
+    if after > before:
+        raise CatalogError(f"the migration left {after - before} row(s) referring to missing rows")
 
 
 def lock_for_migration(connection: Connection) -> None:

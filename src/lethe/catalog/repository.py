@@ -11,6 +11,8 @@ from typing import Any, Protocol
 import numpy as np
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Row, Select, create_engine, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -196,8 +198,12 @@ class Catalog:
         ):
             dialects.lock_for_migration(connection)
             config.attributes["connection"] = connection
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current == ScriptDirectory.from_config(config).get_current_head():
+                return  # nothing to migrate (the usual open)
+            broken_before = dialects.broken_references(connection)
             command.upgrade(config, "head")
-            dialects.check_foreign_keys(connection)
+            dialects.check_foreign_keys(connection, broken_before)
 
     def session(self) -> Session:
         return self._sessions()
