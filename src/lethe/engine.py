@@ -31,6 +31,7 @@ from lethe.privacy.gate import Gate, ReembedReport
 from lethe.privacy.guests import GuestPages
 from lethe.privacy.objections import ActiveTemplates, Objections
 from lethe.privacy.orders import Orders
+from lethe.privacy.oversight import Oversight
 from lethe.privacy.report import compliance_pack
 from lethe.privacy.requests import SubjectRequests
 from lethe.privacy.retention import Retention
@@ -53,7 +54,10 @@ class Lethe:
         try:
             self.objection_templates = ActiveTemplates(self.store)
             self.gate = Gate(self.store, self.objection_templates)
-            self.search = AuditedSearch(Search(self.store, lambda: self.pipeline), self.objection_templates)
+            self.oversight = Oversight(self.store)
+            self.search = AuditedSearch(
+                Search(self.store, lambda: self.pipeline), self.objection_templates, self.oversight
+            )
             self.requests = SubjectRequests(self.gate, lambda: self.pipeline)
             self.orders = Orders(self.gate)
             self.objections = Objections(self.gate)

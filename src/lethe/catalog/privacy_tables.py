@@ -181,3 +181,18 @@ class ErasedImageRow(Base):
     source_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     erased_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OversightStopRow(Base):
+    """A global stop of identification (AI Act Art. 14(4)(e)), migration 0015: in force while
+    ``resumed_at`` is empty; the rows stay as the history of stops."""
+
+    __tablename__ = "oversight_stop"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stopped_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    stopped_by: Mapped[str] = mapped_column(String(200))
+    resumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+    resumed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    __table_args__ = {"sqlite_autoincrement": True}

@@ -8,6 +8,7 @@ import sys
 from lethe.cli import consent as _consent
 from lethe.cli import evaluate as _evaluate
 from lethe.cli import models as _models
+from lethe.cli import oversight as _oversight
 from lethe.cli import users as _users
 from lethe.cli._support import ActorOpt, set_actor
 from lethe.cli.core import app
@@ -24,6 +25,7 @@ def _who_acts(actor: ActorOpt = None) -> None:
 register(app)
 _users.register(app)
 _consent.register(app)
+_oversight.register(app)
 _evaluate.register(app)
 _models.register(app)
 app.command()(serve)

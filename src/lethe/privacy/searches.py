@@ -1,7 +1,8 @@
 """Search as the law allows it: a search states its purpose, never shows faces of restricted
 sources (a jurisdiction stop) or of people who objected or asked for restriction, and is audited —
 who, the stated purpose (kept off the chain, erasable: :mod:`lethe.privacy.audit`), the probe's
-hash, the model, the gallery and what it returned. The mechanism is :class:`lethe.search.Search`.
+hash, the model, the gallery and what it returned; none runs while an administrator's global stop is
+in force (:mod:`lethe.privacy.oversight`). The mechanism is :class:`lethe.search.Search`.
 
 A search asked over the service (:meth:`AuditedSearch.on_request`) may raise the threshold, never
 lower it below the floor: the deployment's calibrated match threshold (``LETHE_MATCH_THRESHOLD``,
@@ -23,6 +24,7 @@ from lethe.errors import InputError, PrivacyError
 from lethe.model_ids import model_name
 from lethe.privacy import audit
 from lethe.privacy.objections import ActiveTemplates
+from lethe.privacy.oversight import Oversight
 from lethe.search import Search, SearchResult
 from lethe.store import Store
 from lethe.types import match_any
@@ -34,10 +36,11 @@ MIN_PURPOSE = 3
 class AuditedSearch:
     """``lethe.search(probe, purpose=..., actor=...)``: see the module."""
 
-    def __init__(self, search: Search, objections: ActiveTemplates) -> None:
+    def __init__(self, search: Search, objections: ActiveTemplates, oversight: Oversight) -> None:
         self.mechanism = search
         self.store: Store = search.store
         self._objections = objections
+        self._oversight = oversight
 
     def __call__(
         self,
@@ -52,6 +55,7 @@ class AuditedSearch:
         """Search by a probe photo. Every search is audited: who, why, the probe's hash, what it found."""
         if len(purpose.strip()) < MIN_PURPOSE:
             raise InputError(f"a search must state its purpose (at least {MIN_PURPOSE} characters)")
+        self._oversight.check()  # a global stop (AI Act Art. 14(4)(e)) halts every identification
         result = self.mechanism(
             probe,
             top_k=top_k,

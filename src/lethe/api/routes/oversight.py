@@ -1,4 +1,5 @@
-"""The data-protection officer's oversight: audit log, compliance pack, objections (dpo)."""
+"""Oversight: the data-protection officer's audit log, compliance pack and objections (dpo), and the
+administrator's global stop of identification (:mod:`lethe.privacy.oversight`)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from lethe.api.downloads import zip_download
-from lethe.http.auth import Dpo
+from lethe.http.auth import Admin, Dpo, Reader
 from lethe.http.params import BeforeSeq, RowId
 from lethe.http.state import AppState, app_state
 from lethe.storage import private_dir
@@ -67,3 +69,28 @@ def objection_withdraw(objection_id: RowId, state: State, caller: Dpo) -> dict[s
     """The person withdrew the objection: its templates are deleted."""
     state.engine.objections.withdraw(objection_id, actor=caller.actor)
     return {"withdrawn": objection_id}
+
+
+class StopReason(BaseModel):
+    reason: str | None = Field(default=None, max_length=2000, description="Why (audited, off the chain).")
+
+
+@router.get("/oversight")
+def oversight_state(state: State, _caller: Reader) -> dict[str, object]:
+    """Whether identification is stopped (human oversight's global stop), since when, by whom."""
+    return state.engine.oversight.state().as_dict()
+
+
+@router.post("/oversight/stop")
+def oversight_stop(state: State, caller: Admin, body: StopReason | None = None) -> dict[str, object]:
+    """Stop every search by a probe photo at once (admin; audited). Rights requests, ingest and
+    erasure go on. Stopping again changes nothing."""
+    reason = body.reason if body else None
+    return state.engine.oversight.stop(actor=caller.actor, reason=reason).as_dict()
+
+
+@router.post("/oversight/resume")
+def oversight_resume(state: State, caller: Admin, body: StopReason | None = None) -> dict[str, object]:
+    """End the stop (admin; audited)."""
+    reason = body.reason if body else None
+    return state.engine.oversight.resume(actor=caller.actor, reason=reason).as_dict()
