@@ -429,6 +429,23 @@ def test_serve_command_binds_loopback_and_prints_the_first_password_once(tmp_pat
     )
 
 
+def test_a_busy_port_fails_before_the_first_admin_is_made(tmp_path: Path) -> None:
+    """The newcomer review (issue 20): with port 8000 busy, `make run` created the admin, printed its
+    password and "serving on", then failed to bind; the next start printed no password. Now the port
+    is checked first: one line, and nothing created."""
+    env = child_env() | {"LETHE_DATA_DIR": str(tmp_path / "data")}
+    lethe = Path(sys.executable).with_name("lethe")
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        refused = subprocess.run(
+            [str(lethe), "serve", "--port", str(port)], env=env, capture_output=True, text=True, timeout=120
+        )
+    assert refused.returncode == 1
+    assert refused.stderr.strip().count("\n") == 0 and f"cannot listen on 127.0.0.1:{port}" in refused.stderr
+    assert "First start" not in refused.stderr and not (tmp_path / "data" / FIRST_PASSWORD_FILE).exists()
+    assert not (tmp_path / "data" / "catalog.sqlite3").exists()  # no admin: nothing was created
+
+
 def test_keys_kept_outside_the_data_folder_need_no_warning(tmp_path: Path) -> None:
     from lethe.config import Settings
     from lethe.service import keys_warning

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -86,6 +87,21 @@ def head_timeout_protocol(seconds: float) -> type[asyncio.Protocol]:
     return HeadTimeoutProtocol
 
 
+def _check_free(host: str, port: int) -> None:
+    """Fail with one line when nothing can listen on ``host:port`` (another program holds the port,
+    or the address is not this machine's), before anything is created. uvicorn binds again right
+    after: another program taking the port in between is still reported, by uvicorn."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        fail(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another port "
+            "(lethe serve --port N, make run PORT=N)",
+            1,
+        )
+
+
 def serve(
     host: Annotated[
         str, typer.Option(help="Address to listen on (default: this machine only).")
@@ -97,6 +113,7 @@ def serve(
 
     from lethe.service import create_app, keys_warning
 
+    _check_free(host, port)  # before the first admin is made: a busy port must not use up its password
     try:
         settings = Settings.load()
         app = create_app(settings)  # on a fresh data folder: the first admin, its password once
