@@ -307,9 +307,13 @@ class Consents:
         return self.text(source_name) if version else (0, "", "")
 
     def texts(self, source_name: str) -> list[dict[str, Any]]:
-        """Every version of a source's consent text, oldest first (the one in force last; none
-        before :meth:`text` first read it)."""
-        return text_versions(self.store, source_id=self.store.catalog.source(source_name).id)
+        """Every version of a source's consent text, oldest first (the one in force last). An
+        ``enrolled_only`` source always has one: version 1 is written from its declaration on the
+        first read (:meth:`text`), so the ledger never shows a consent source without its text."""
+        source = self.store.catalog.source(source_name)
+        if source.mode == "enrolled_only":
+            self.text(source_name)
+        return text_versions(self.store, source_id=source.id)
 
     def set_text(self, source_name: str, text: str, *, actor: str) -> int:
         text = text.strip()
