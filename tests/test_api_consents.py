@@ -142,7 +142,11 @@ def test_strict_declarations_refuse_what_would_be_warned(tmp_path: Path) -> None
 
 
 def test_desk_enrolment_ledger_and_withdrawal(
-    client: TestClient, tokens: dict[str, str], gala: str, fixtures_dir: Path
+    client: TestClient,
+    tokens: dict[str, str],
+    gala: str,
+    declared: dict[str, dict[str, object]],  # the all_faces "street" source, refused below
+    fixtures_dir: Path,
 ) -> None:
     selfie = fixtures_dir / "identities" / "barack_obama" / "obama.jpg"
     form = {"contact": CONTACT, "channel": "desk", "age_attestation": "of_age"}
