@@ -694,7 +694,7 @@ def polyglots(scale: int) -> Iterator[Entry]:
 
 def not_images(scale: int) -> Iterator[Entry]:
     picture = scene(32, 24, 110)
-    other = "ICO PCX TGA PPM SGI QOI DDS MSP XBM PDF JPEG2000 AVIF BLP SPIDER EPS".split()  # noqa: SIM905
+    other = "ICO PCX TGA SGI QOI DDS MSP XBM PDF JPEG2000 AVIF BLP SPIDER EPS".split()  # noqa: SIM905
     for fmt in other:
         mode = {"MSP": "1", "XBM": "1", "SPIDER": "F", "EPS": "RGB"}.get(fmt, "RGB")
         try:

@@ -89,7 +89,7 @@ def test_each_format_round_trips(fmt: str, kw: dict[str, object], tol: int) -> N
 
 
 def test_supported_formats_exact() -> None:
-    assert frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"}) == SUPPORTED_FORMATS
+    assert frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "PPM"}) == SUPPORTED_FORMATS
 
 
 def test_gif_gives_first_frame() -> None:
@@ -439,7 +439,8 @@ GARBAGE = {
     "svg": b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
     b'<rect width="10" height="10" fill="red"/></svg>',
     "ico_not_allowed": encode(Image.new("RGB", (16, 16)), "ICO"),
-    "ppm_not_allowed": encode(Image.new("RGB", (4, 4)), "PPM"),
+    "pbm_bitmap_not_allowed": b"P1\n2 2\n0 1 1 0\n",
+    "pfm_float_map_not_allowed": b"Pf\n2 1\n-1.0\n" + b"\x00" * 8,
     "truncated_jpeg": truncated("JPEG"),
     "truncated_png": truncated("PNG"),
     "png_magic_only": b"\x89PNG\r\n\x1a\n",
@@ -517,3 +518,83 @@ def test_memory_error_is_too_large(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ImageFile.ImageFile, "load", fail)
     with pytest.raises(ImageTooLargeError):
         decode_image(encode(Image.new("RGB", (4, 4)), "PNG"), max_pixels=BIG)
+
+
+# --- Netpbm (PGM / PPM), as classic face data sets ship them ----------------------------------
+
+
+def netpbm_files(rgb: np.ndarray) -> dict[str, bytes]:
+    """The photo as raw PPM (P6) and PGM (P5) written by Pillow, and as plain PPM (P3) and PGM (P2)
+    written here by the Netpbm rules (ASCII numbers, a comment in the header)."""
+    height, width, _ = rgb.shape
+    grey = np.asarray(Image.fromarray(rgb).convert("L"))
+
+    def plain(magic: bytes, values: np.ndarray) -> bytes:
+        body = b"\n".join(b" ".join(b"%d" % v for v in row) for row in values.reshape(height, -1))
+        return magic + b"\n# made from a fixture photo\n%d %d\n255\n" % (width, height) + body + b"\n"
+
+    return {
+        "P6": encode(Image.fromarray(rgb), "PPM"),
+        "P5": encode(Image.fromarray(grey), "PPM"),
+        "P3": plain(b"P3", rgb),
+        "P2": plain(b"P2", grey),
+    }
+
+
+@pytest.fixture(scope="module")
+def face_photo(fixtures_dir: Path) -> np.ndarray:
+    jpeg = (fixtures_dir / "identities" / "barack_obama" / "obama-240p.jpg").read_bytes()
+    return decode_image(jpeg, max_pixels=BIG).pixels
+
+
+@pytest.mark.parametrize("magic", ["P2", "P3", "P5", "P6"])
+def test_netpbm_photos_decode_to_the_same_pixels(face_photo: np.ndarray, magic: str) -> None:
+    data = netpbm_files(face_photo)[magic]
+    assert data.startswith(magic.encode())
+
+    out = decode_image(data, max_pixels=BIG)
+
+    assert out.format == "PPM"
+    assert (out.height, out.width) == face_photo.shape[:2]
+    if magic in ("P3", "P6"):
+        assert np.array_equal(out.pixels, face_photo)
+    else:  # a greymap comes back as grey RGB
+        grey = np.asarray(Image.fromarray(face_photo).convert("L"))
+        assert np.array_equal(out.pixels, np.repeat(grey[..., None], 3, axis=-1))
+
+
+@pytest.mark.parametrize("magic", ["P2", "P5"])
+def test_netpbm_obeys_the_pixel_limit_before_decoding(
+    face_photo: np.ndarray, magic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = netpbm_files(face_photo)[magic]
+    height, width = face_photo.shape[:2]
+    decoding = watch_decoding(monkeypatch)
+    with pytest.raises(ImageTooLargeError, match="over the limit"):
+        decode_image(data, max_pixels=width * height - 1)
+    assert decoding == []
+    assert decode_image(data, max_pixels=width * height).width == width
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("truncated raw pixmap", b"P6\n40 30\n255\n" + b"\x80" * 100, "truncated"),
+        ("truncated plain greymap", b"P2\n4 3\n255\n1 2 3\n", "corrupt or truncated"),
+        ("value over maxval", b"P2\n2 1\n255\n1 999\n", "corrupt or truncated"),
+        ("header only", b"P6\n", "corrupt or truncated"),
+        ("negative width", b"P6\n-4 3\n255\n", "corrupt PPM header"),
+        ("endless number", b"P3\n1 1\n255\n" + b"9" * 5000 + b" 0 0\n", "corrupt or truncated"),
+        ("bitmap", b"P4\n8 1\n\xff", "unsupported Netpbm variant P4"),
+    ],
+)
+def test_hostile_netpbm_is_refused_with_a_clear_error(name: str, data: bytes, reason: str) -> None:
+    with pytest.raises(ImageError, match=reason):
+        decode_image(data, max_pixels=BIG)
+
+
+def test_netpbm_bomb_header_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoding = watch_decoding(monkeypatch)
+    with pytest.raises(ImageTooLargeError):
+        decode_image(b"P5\n4000000 4000000\n255\n" + b"\x00" * 64, max_pixels=BIG)
+    assert decoding == []

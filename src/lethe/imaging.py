@@ -1,9 +1,12 @@
 """Safe image decoding: untrusted bytes in, an EXIF-oriented 8-bit RGB array out (or an ImageError).
 
-Only JPEG, PNG, WebP, GIF (first frame), BMP and TIFF are accepted; PIL is never allowed to try any
-other plugin. The pixel count is checked from the header before any pixel data is decoded, so a
-decompression bomb costs a header parse, not gigabytes of memory. Every third-party failure is mapped
-to :class:`~lethe.errors.ImageError` (or :class:`~lethe.errors.ImageTooLargeError`) with a short reason.
+Only JPEG, PNG, WebP, GIF (first frame), BMP, TIFF and Netpbm greymaps and pixmaps (PGM and PPM:
+``P2``, ``P3``, ``P5``, ``P6``, used by classic face data sets) are accepted; PIL is never allowed to
+try any other plugin, nor the other Netpbm variants (bitmaps, float and arbitrary maps). The pixel
+count is checked from the header before any pixel data is decoded (the same limits for every
+format), so a decompression bomb costs a header parse, not gigabytes of memory. Every third-party
+failure is mapped to :class:`~lethe.errors.ImageError` (or
+:class:`~lethe.errors.ImageTooLargeError`) with a short reason.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from PIL import Image, UnidentifiedImageError
 from lethe.errors import ConfigError, ImageError, ImageTooLargeError
 from lethe.types import RGBImage
 
-SUPPORTED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"})
+SUPPORTED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "PPM"})
 
-_OPEN_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+_OPEN_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "PPM")
+#: The Netpbm variants accepted (PIL opens them all as "PPM"): plain and raw PGM and PPM.
+NETPBM_MAGIC: frozenset[bytes] = frozenset({b"P2", b"P3", b"P5", b"P6"})
 #: PIL names of formats that are variants of a supported one (a multi-picture JPEG opens as "MPO").
 _FORMAT_ALIASES: dict[str, str] = {"MPO": "JPEG"}
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -34,6 +39,7 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"MM\x00*", "TIFF"),
     (b"II+\x00", "TIFF"),
     (b"MM\x00+", "TIFF"),
+    *((magic, "PPM") for magic in sorted(NETPBM_MAGIC)),
 )
 _ORIENTATION_TAG = 0x0112
 _TRANSPOSE: dict[int, Image.Transpose] = {
@@ -143,7 +149,7 @@ def decode_image(data: bytes, *, max_pixels: int, max_bytes: int = 64 * 1024 * 1
     Raises :class:`ImageTooLargeError` when ``data`` is over ``max_bytes`` or the header's
     ``width * height`` is over ``max_pixels`` (checked before pixels are decoded; PIL's own
     decompression-bomb guard is mapped to the same error), and :class:`ImageError` for anything
-    that is not a readable JPEG/PNG/WebP/GIF/BMP/TIFF. :class:`ConfigError` for a ``max_pixels``
+    that is not a readable JPEG/PNG/WebP/GIF/BMP/TIFF/PGM/PPM. :class:`ConfigError` for a ``max_pixels``
     below 1 (the setting ``max_image_pixels`` is validated too, so only a caller of this function
     can pass one).
     """
@@ -161,6 +167,11 @@ def decode_image(data: bytes, *, max_pixels: int, max_bytes: int = 64 * 1024 * 1
                 fmt = _FORMAT_ALIASES.get(im.format or "", im.format or "")
                 if fmt not in SUPPORTED_FORMATS:
                     raise ImageError(f"unsupported image format {fmt or 'unknown'}")
+                if fmt == "PPM" and data[:2] not in NETPBM_MAGIC:
+                    raise ImageError(
+                        f"unsupported Netpbm variant {data[:2].decode('ascii', 'replace')} "
+                        "(only PGM and PPM: P2, P3, P5, P6)"
+                    )
                 width, height = im.size
                 if width <= 0 or height <= 0:
                     raise ImageError(f"degenerate image size {width}x{height}")

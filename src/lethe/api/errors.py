@@ -127,7 +127,7 @@ async def _lethe_error(_request: Request, exc: Exception) -> JSONResponse:
         log.error("request failed: %s", exc.__class__.__name__)
     message = _first_line(str(exc)) or code.replace("_", " ")
     if code == "unsupported_media_type":
-        message = f"not a supported image (JPEG, PNG, WebP, GIF, BMP or TIFF): {message}"
+        message = f"not a supported image (JPEG, PNG, WebP, GIF, BMP, TIFF, PGM or PPM): {message}"
     return error_response(status, code, message)
 
 

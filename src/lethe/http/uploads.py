@@ -47,6 +47,7 @@ MEDIA_TYPES = {
     "GIF": "image/gif",
     "BMP": "image/bmp",
     "TIFF": "image/tiff",
+    "PPM": "image/x-portable-anymap",
 }
 
 

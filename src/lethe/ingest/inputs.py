@@ -19,7 +19,9 @@ from typing import TextIO
 
 from lethe.errors import ManifestError
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".pnm"}
+)
 MANIFEST_SUFFIXES = frozenset({".csv", ".jsonl"})
 PATH_KEYS = ("path", "image", "file")
 #: A manifest line longer than this is refused (a JSONL row) or refuses the manifest (a CSV line):

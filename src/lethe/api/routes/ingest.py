@@ -24,7 +24,7 @@ State = Annotated[AppState, Depends(app_state)]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/gif": ".gif",
-            "image/bmp": ".bmp", "image/tiff": ".tif"}  # fmt: skip
+            "image/bmp": ".bmp", "image/tiff": ".tif", "image/x-portable-anymap": ".pnm"}  # fmt: skip
 
 
 class IngestPath(BaseModel):
@@ -54,7 +54,9 @@ def ingest_upload(
     state: State,
     caller: Operator,
     source: Annotated[str, Form(min_length=1, max_length=200)],
-    photos: Annotated[list[UploadFile], File(description="The photos (JPEG, PNG, WebP, GIF, BMP, TIFF).")],
+    photos: Annotated[
+        list[UploadFile], File(description="The photos (JPEG, PNG, WebP, GIF, BMP, TIFF, PGM, PPM).")
+    ],
 ) -> dict[str, object]:
     """Upload photos and ingest them; they are kept in a private folder of the data folder only for
     the run. In the catalog each is named `upload:<file name>`."""
