@@ -36,6 +36,7 @@ from lethe.privacy.report import compliance_pack
 from lethe.privacy.requests import SubjectRequests
 from lethe.privacy.retention import Retention
 from lethe.privacy.searches import AuditedSearch
+from lethe.privacy.sources_lifecycle import SourceLifecycle
 from lethe.search import Match, Search, SearchResult
 from lethe.store import Store
 
@@ -60,6 +61,9 @@ class Lethe:
             )
             self.requests = SubjectRequests(self.gate, lambda: self.pipeline)
             self.orders = Orders(self.gate)
+            self.source_lifecycle = SourceLifecycle(
+                self.gate, self.orders, strict_declarations=settings.strict_declarations
+            )
             self.objections = Objections(self.gate)
             self.retention = Retention(self.gate)
             self.consents = Consents(self.gate, lambda: self.pipeline)

@@ -9,9 +9,10 @@ from lethe.cli import consent as _consent
 from lethe.cli import evaluate as _evaluate
 from lethe.cli import models as _models
 from lethe.cli import oversight as _oversight
+from lethe.cli import source_lifecycle as _source_lifecycle
 from lethe.cli import users as _users
 from lethe.cli._support import ActorOpt, set_actor
-from lethe.cli.core import app
+from lethe.cli.core import app, source_app
 from lethe.cli.privacy import register
 from lethe.cli.serve import serve
 
@@ -23,6 +24,7 @@ def _who_acts(actor: ActorOpt = None) -> None:
 
 
 register(app)
+_source_lifecycle.register(source_app)
 _users.register(app)
 _consent.register(app)
 _oversight.register(app)

@@ -162,6 +162,11 @@ class IngestJobs:
         log.info("ingest job %s: cancel asked", job.id)
         return job
 
+    def running_on(self, source: str) -> bool:
+        """Whether a job is ingesting into ``source`` now (a source is not deleted under it)."""
+        with self._lock:
+            return any(j.state == "running" and j.source == source for j in self._jobs.values())
+
     def running(self) -> bool:
         with self._lock:
             return self._thread is not None and self._thread.is_alive()

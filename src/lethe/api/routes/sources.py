@@ -1,5 +1,6 @@
-"""Sources: list (any role), register with a lawful basis (admin), and open or close the guest page
-of an ``enrolled_only`` source (admin, operator)."""
+"""Sources: list (any role), register with a lawful basis (admin), edit, suspend, resume and delete
+(admin; :mod:`lethe.privacy.sources_lifecycle`), and open or close the guest page of an
+``enrolled_only`` source (admin, operator)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
+from lethe.errors import ConflictError, InputError
 from lethe.http.auth import Admin, EventOrganiser, Reader
 from lethe.http.state import AppState, app_state
 from lethe.privacy import ART6_BASES, ART9_CONDITIONS, SourceSpec
@@ -17,6 +19,7 @@ from lethe.views import source_rows
 
 router = APIRouter(prefix="/api/sources", tags=["sources"])
 State = Annotated[AppState, Depends(app_state)]
+SourceName = Annotated[str, Path(min_length=1, max_length=200, description="The source's name.")]
 
 
 class NewSource(BaseModel):
@@ -105,7 +108,7 @@ class GuestSettings(BaseModel):
 
 @router.post("/{name}/guest")
 def guest_page(
-    name: Annotated[str, Path(min_length=1, max_length=200, description="The source's name.")],
+    name: SourceName,
     body: GuestSettings,
     state: State,
     caller: EventOrganiser,
@@ -117,3 +120,76 @@ def guest_page(
         name, enable=body.enable, downloads=body.downloads, browse=body.browse, actor=caller.actor
     )
     return guest_settings(source)
+
+
+class SourceEdit(BaseModel):
+    """The declaration fields to change; a field left out stays as it is."""
+
+    purpose: str | None = Field(default=None, min_length=1, max_length=2000, description="The new purpose.")
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="The new retention period; the photos already stored follow it at the next retention "
+        "sweep.",
+    )
+    basis: str | None = Field(default=None, description=f"GDPR Art. 6(1) basis: {', '.join(ART6_BASES)}.")
+    art9: str | None = Field(
+        default=None, description=f"GDPR Art. 9(2) condition: {', '.join(ART9_CONDITIONS)}."
+    )
+    legal_reference: str | None = Field(
+        default=None, max_length=2000, description="The law the basis rests on; an empty text clears it."
+    )
+    lia_reference: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Where the legitimate-interests assessment is recorded; an empty text clears it.",
+    )
+    collection: str | None = Field(
+        default=None, max_length=40, description=f"How the photos were collected: {', '.join(COLLECTIONS)}."
+    )
+
+
+@router.patch("/{name}")
+def edit_source(name: SourceName, body: SourceEdit, state: State, caller: Admin) -> dict[str, object]:
+    """Change a source's purpose, retention or declaration fields (name, jurisdiction and mode
+    stay), validated as a new source is (`422`, with the same `warnings`). Audited as `source.edit`
+    with the values before and after. Answers `{source, changed, warnings}`, and `retention_note`
+    when the retention changed (it applies to stored photos at the next retention sweep)."""
+    changes = body.model_dump(exclude_unset=True)
+    cleared = [k for k, v in changes.items() if v is None and k not in ("legal_reference", "lia_reference")]
+    if cleared:
+        raise InputError(f"{', '.join(cleared)} cannot be cleared, only changed")
+    return state.engine.source_lifecycle.edit(name, changes, actor=caller.actor)
+
+
+@router.post("/{name}/suspend")
+def suspend_source(name: SourceName, state: State, caller: Admin) -> dict[str, object]:
+    """Suspend a source: its faces leave search results at once and ingest into it is refused;
+    rights requests (access, erasure, objection) still reach its faces. `409` when it is suspended
+    or deleted already. Audited as `source.suspend`. Answers `{source, status, was}`."""
+    return state.engine.source_lifecycle.suspend(name, actor=caller.actor)
+
+
+@router.post("/{name}/resume")
+def resume_source(name: SourceName, state: State, caller: Admin) -> dict[str, object]:
+    """Undo a suspension: the source is `active` again, or `restricted` while a stop order on its
+    country is in force (`orders_in_force` names them). `409` when it is not suspended. Audited as
+    `source.resume`."""
+    return state.engine.source_lifecycle.resume(name, actor=caller.actor)
+
+
+class DeleteSource(BaseModel):
+    confirm: str = Field(max_length=200, description="The source's name, typed again.")
+
+
+@router.post("/{name}/delete")
+def delete_source(name: SourceName, body: DeleteSource, state: State, caller: Admin) -> dict[str, object]:
+    """Delete a source for good: every face, template, crop and photo record of it erased through
+    the privacy gate with an erasure receipt, its key shredded, its guest page closed; the source
+    stays listed as `deleted`. `422` unless `confirm` is its name; `409` while an ingest job runs
+    into it or a verified access request may still need its faces. Audited as `source.delete`,
+    `erasure.*` and `source.purge`. Answers `{source, status, erased_faces, erased_photos,
+    erasure_job_id, receipt}`."""
+    if state.jobs.running_on(name):
+        raise ConflictError(f"an ingest job is running into source {name!r}: wait for it or cancel it")
+    return state.engine.source_lifecycle.delete(name, confirm=body.confirm, actor=caller.actor)

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from lethe.catalog import Source
 from lethe.catalog.repository import now_utc
 from lethe.errors import LawfulBasisError
-from lethe.privacy.gate import enrolment, erasure, objections, probes
+from lethe.privacy.gate import enrolment, erasure, objections, probes, sources
 from lethe.privacy.gate.erasure import Eraser, ErasureReceipt
 from lethe.privacy.gate.ingest import IngestGate
 from lethe.privacy.gate.reembed import ReembedReport, reembed
@@ -131,6 +131,13 @@ class Gate:
         """Delete erasure suppressions past ``erasure_suppression_days`` (also done before each ingest)."""
         with self.store.writing():
             return objections.expire(self.store)
+
+    def delete_source(self, source_id: int, *, actor: str) -> ErasureReceipt:
+        """Erase a deleted source's personal data: every face through the erasure path (its
+        receipt is returned), its other photo records and consent secrets, then its data key
+        (:mod:`lethe.privacy.gate.sources`)."""
+        with self.store.writing():
+            return sources.delete_source(self.store, self._eraser, source_id, actor=actor)
 
     def shred(self, source_ids: Sequence[int]) -> None:
         """Crypto-erase sources: their data keys are deleted, so every template and crop of theirs
