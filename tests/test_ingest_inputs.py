@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lethe.errors import ManifestError
-from lethe.ingest.inputs import MAX_LINE_CHARS, InputItem, InputProblem, iter_inputs
+from lethe.ingest.inputs import MAX_LINE_CHARS, OWN_FOLDER, InputItem, InputProblem, iter_inputs
 
 
 def touch(path: Path, data: bytes = b"not really an image") -> Path:
@@ -341,11 +341,23 @@ def test_missing_target_is_a_manifest_error(tmp_path: Path) -> None:
         list(iter_inputs(tmp_path / "no_folder"))
 
 
-@pytest.mark.parametrize("name", ["list.txt", "list.json", "photo.jpg", "noext"])
+@pytest.mark.parametrize("name", ["list.txt", "list.json", "noext"])
 def test_unsupported_suffix_is_a_manifest_error(tmp_path: Path, name: str) -> None:
     target = touch(tmp_path / name, b"path\na.jpg\n")
-    with pytest.raises(ManifestError, match=r"\.csv / \.jsonl"):
+    with pytest.raises(ManifestError, match=r"\.csv / \.jsonl manifest nor a photo file"):
         list(iter_inputs(target))
+
+
+@pytest.mark.parametrize("name", ["photo.jpg", "face.PGM", "face.ppm"])
+def test_one_photo_file_is_one_item_read_beneath_its_own_folder(tmp_path: Path, name: str) -> None:
+    """The newcomer review: a path to one .jpg was accepted, then the job failed ("neither a folder
+    nor a manifest"). One photo file is now ingested alone."""
+    target = touch(tmp_path / "album" / name)
+
+    assert list(iter_inputs(target)) == [InputItem(path=target.resolve(), root=target.parent.resolve())]
+    assert list(iter_inputs(target, forbidden=[tmp_path / "album"])) == [
+        InputProblem(str(target), OWN_FOLDER)
+    ]
 
 
 @pytest.mark.parametrize("name", ["m.csv", "m.jsonl"])

@@ -21,6 +21,7 @@ from lethe.errors import InputError, LawfulBasisError, ModelError
 from lethe.index import VectorIndex
 from lethe.ingest import IngestReport, Progress, run_ingest
 from lethe.ingest.roots import check_target, never_ingested
+from lethe.ingest.work import Runner
 from lethe.keyring import KeyRing
 from lethe.model_ids import model_name
 from lethe.pipeline import FacePipeline, build_pipeline
@@ -196,13 +197,15 @@ class Lethe:
         uri_for: Callable[[Path], str] | None = None,
         uploaded: bool = False,
         cancelled: Callable[[], bool] | None = None,
+        workers: Callable[[], AbstractContextManager[Runner]] | None = None,
     ) -> IngestReport:
-        """Ingest a folder or manifest through the privacy gate (:mod:`lethe.privacy.gate`).
+        """Ingest a folder, a manifest or one photo through the privacy gate (:mod:`lethe.privacy.gate`).
         ``uri_for`` names each photo in the catalog (default: its path as given); the service uses
         it for uploads, whose temporary files are deleted afterwards. Lethe's own folders are never
         read (:func:`never_ingested`: a target inside one is refused, a walk skips them), except
         with ``uploaded``: the service's own upload folder in the data folder's ``tmp/``.
-        ``cancelled()`` stops the run between files (the report says ``cancelled``)."""
+        ``cancelled()`` stops the run between files (the report says ``cancelled``); ``workers()``
+        lends workers kept warm between runs (the service's, :class:`lethe.ingest.local.WarmWorkers`)."""
         forbidden = self.never_ingested()
         if uploaded:
             uploads = (self.settings.data_dir / "tmp").resolve()
@@ -222,12 +225,14 @@ class Lethe:
                 target,
                 self.settings,
                 is_known=writer.is_known,
+                is_erased=writer.is_erased,
                 commit=writer.commit,
                 pipeline=lambda: pipeline,
                 progress=progress,
                 also_models=also,
                 forbidden=forbidden,
                 cancelled=cancelled,
+                workers=workers,
             )
         log.info(
             "ingest source_id=%s images=%d faces=%d no_face=%d skipped=%d errors=%d",

@@ -38,6 +38,7 @@ from lethe.errors import (
     VectorIndexError,
 )
 from lethe.http.errors import ApiError, error_response
+from lethe.http.uploads import IMAGE_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ async def _lethe_error(_request: Request, exc: Exception) -> JSONResponse:
         log.error("request failed: %s", exc.__class__.__name__)
     message = _first_line(str(exc)) or code.replace("_", " ")
     if code == "unsupported_media_type":
-        message = f"not a supported image (JPEG, PNG, WebP, GIF, BMP, TIFF, PGM or PPM): {message}"
+        message = f"not a supported image ({IMAGE_KINDS}): {message}"
     return error_response(status, code, message)
 
 

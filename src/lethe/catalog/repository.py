@@ -320,28 +320,33 @@ class Catalog:
         """Hashes already ingested for the source (with faces, or noted as holding none), or erased
         from any source (tombstones hold everywhere: an erased photo offered to another source stays
         out too)."""
+        return self._hashes_found(
+            hashes,
+            lambda chunk: [
+                select(ImageRow.sha256).where(ImageRow.source_id == source_id, ImageRow.sha256.in_(chunk)),
+                select(FacelessImageRow.sha256).where(
+                    FacelessImageRow.source_id == source_id, FacelessImageRow.sha256.in_(chunk)
+                ),
+                select(ErasedImageRow.sha256).where(ErasedImageRow.sha256.in_(chunk)),
+            ],
+        )
+
+    def erased_hashes(self, hashes: Iterable[str]) -> set[str]:
+        """Of ``hashes``, those of photos erased from any source (their tombstones)."""
+        return self._hashes_found(
+            hashes, lambda chunk: [select(ErasedImageRow.sha256).where(ErasedImageRow.sha256.in_(chunk))]
+        )
+
+    def _hashes_found(
+        self, hashes: Iterable[str], queries: Callable[[list[str]], list[Select[tuple[str]]]]
+    ) -> set[str]:
+        """The hashes the ``queries`` of each chunk of 500 (a bound on SQL parameters) find."""
         wanted = list(set(hashes))
         found: set[str] = set()
         with self.session() as session:
             for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                found.update(
-                    session.scalars(
-                        select(ImageRow.sha256).where(
-                            ImageRow.source_id == source_id, ImageRow.sha256.in_(chunk)
-                        )
-                    )
-                )
-                found.update(
-                    session.scalars(
-                        select(FacelessImageRow.sha256).where(
-                            FacelessImageRow.source_id == source_id, FacelessImageRow.sha256.in_(chunk)
-                        )
-                    )
-                )
-                found.update(
-                    session.scalars(select(ErasedImageRow.sha256).where(ErasedImageRow.sha256.in_(chunk)))
-                )
+                for query in queries(wanted[start : start + 500]):
+                    found.update(session.scalars(query))
         return found
 
     def checkpoint(self) -> None:

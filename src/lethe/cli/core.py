@@ -235,9 +235,10 @@ def ingest(
     payload = report.as_dict()
 
     def human() -> None:
+        erased = f"{report.erased} previously erased (blocked), " if report.erased else ""
         err.print(
             f"{report.images} new photos ({report.no_face} with no face, not stored), {report.faces} faces, "
-            f"{report.skipped} already present, "
+            f"{report.skipped - report.erased} already present, {erased}"
             f"{len(report.errors) + report.errors_omitted} errors in {report.seconds:.1f} s"
         )
         if report.discarded:

@@ -6,6 +6,12 @@ stopped: the driver stops between files, and what it had committed stays). Uploa
 written into a private folder of the data folder for the run and deleted when it ends, whatever the
 outcome.
 
+The service keeps its ingest workers warm (:class:`lethe.ingest.local.WarmWorkers`): they start
+when the ingest page is opened or the first job starts, and every later job reuses them, so a small
+folder's ingest starts at once. The jobs the service knows (the running one and the last
+:data:`KEEP_FINISHED`) are listed newest first (:meth:`IngestJobs.recent`), so the ingest page shows
+the current job and a short history when it is opened again.
+
 A failed job's ``error`` names no path of the server (:func:`public_message`): a path inside the
 ingest root is shown relative to it, an uploaded photo by its upload name, any other (a key file,
 the data folder) by its last part only. The server log keeps the full text only for a settings
@@ -23,11 +29,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lethe.engine import Lethe
 from lethe.errors import ConfigError, ConflictError, LetheError, NotFoundError
 from lethe.ingest import IngestReport
+from lethe.ingest.local import WarmWorkers
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +79,11 @@ class IngestJob:
     id: str
     source: str
     actor: str
+    #: What it ingests, in words that name no folder of the server outside the ingest root.
+    target: str = ""
+    #: Uploaded files refused before the run (not an image, empty, too large): listed with its errors.
+    refused: list[dict[str, str]] = field(default_factory=list)
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     state: str = "running"
     done: int = 0
     total: int = 0
@@ -85,23 +98,32 @@ class IngestJob:
     def as_dict(self) -> dict[str, object]:
         elapsed = self.seconds if self.state != "running" else time.monotonic() - self.started
         report = self.report
+        refused = len(self.refused)
+        # Photos read and processed: skipped ones (known by their hash) cost no work and would
+        # make a run that skipped everything look fast.
+        worked = max(0, self.done - report.skipped)
         return {
             "id": self.id,
             "source": self.source,
+            "target": self.target,
+            "actor": self.actor,
+            "started_at": self.started_at,
             "state": self.state,
-            "done": self.done,
-            "total": self.total,
+            "done": self.done + refused,
+            "total": self.total + refused,
             "images": report.images,
             "faces": report.faces,
             "skipped": report.skipped,
+            "already_present": report.skipped - report.erased,
+            "erased": report.erased,
             "suppressed": report.suppressed,
             "no_face": report.no_face,
-            "errors": report.errors,
+            "errors": self.refused + report.errors,
             "errors_omitted": report.errors_omitted,
             "error": self.error,
             "cancelled_by": self.cancelled_by,
             "seconds": round(elapsed, 3),
-            "images_per_s": round(self.done / elapsed, 2) if elapsed > 0 else 0.0,
+            "images_per_s": round(worked / elapsed, 2) if elapsed > 0 and worked else 0.0,
         }
 
 
@@ -113,6 +135,32 @@ class IngestJobs:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        #: Ingest workers kept between jobs, with their models loaded.
+        self.workers = WarmWorkers(engine.settings, lambda: engine.pipeline)
+        self._warming: threading.Thread | None = None
+
+    def warm(self) -> None:
+        """Load the models now, in the background (once): the engine's checked model files, then
+        the workers. Called when the ingest page is opened and before each job."""
+        with self._lock:
+            if self._warming is not None:
+                return
+            self._warming = threading.Thread(target=self._warm_up, name="ingest-warm-up", daemon=True)
+            self._warming.start()
+
+    def _warm_up(self) -> None:
+        try:
+            self.engine.prepare_models()  # model files found, checked, converted once
+            self.workers.warm()
+        except LetheError as exc:  # the job that follows reports it; nothing to keep warm
+            log.warning("ingest warm-up failed: %s", exc.__class__.__name__)
+
+    def recent(self, limit: int = 10) -> list[IngestJob]:
+        """The jobs the service knows, newest first (a running one first of all)."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        jobs.reverse()
+        return sorted(jobs, key=lambda j: j.state != "running")[:limit]
 
     def start(
         self,
@@ -122,15 +170,26 @@ class IngestJobs:
         actor: str,
         cleanup: Path | None = None,
         uri_for: Callable[[Path], str] | None = None,
+        refused: list[dict[str, str]] | None = None,
+        target_name: str = "",
     ) -> IngestJob:
         """Start a job; ``ConflictError`` when one is already running (``cleanup`` is then deleted at
-        once). A job with ``cleanup`` ingests that folder as the service's own upload."""
+        once). A job with ``cleanup`` ingests that folder as the service's own upload; ``refused``
+        lists uploaded files skipped before it (they show among its errors); ``target_name`` says
+        what it ingests, in words fit for the page."""
+        self.warm()
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 if cleanup is not None:
                     shutil.rmtree(cleanup, ignore_errors=True)
                 raise ConflictError("an ingest job is already running; wait for it to finish")
-            job = IngestJob(id=secrets.token_hex(8), source=source, actor=actor)
+            job = IngestJob(
+                id=secrets.token_hex(8),
+                source=source,
+                actor=actor,
+                target=target_name,
+                refused=list(refused or []),
+            )
             self._jobs[job.id] = job
             for old in [j for j in self._jobs.values() if j.state != "running"][:-KEEP_FINISHED]:
                 del self._jobs[old.id]
@@ -172,11 +231,15 @@ class IngestJobs:
             return self._thread is not None and self._thread.is_alive()
 
     def shutdown(self, timeout_s: float = 30.0) -> None:
-        """Ask a running job to stop after its current photo, and wait for it."""
+        """Ask a running job to stop after its current photo, wait for it, and end the workers."""
         self._stop.set()
         thread = self._thread
         if thread is not None:
             thread.join(timeout_s)
+        warming = self._warming
+        if warming is not None:
+            warming.join(timeout_s)
+        self.workers.close()
 
     def _run(
         self, job: IngestJob, target: Path, cleanup: Path | None, uri_for: Callable[[Path], str] | None
@@ -190,6 +253,9 @@ class IngestJobs:
             return job.cancel.is_set() or self._stop.is_set()
 
         try:
+            warming = self._warming
+            if warming is not None:
+                warming.join()  # the models once, not twice at the same time
             report = self.engine.ingest(
                 job.source,
                 target,
@@ -198,6 +264,7 @@ class IngestJobs:
                 uri_for=uri_for,
                 uploaded=cleanup is not None,
                 cancelled=cancelled,
+                workers=self.workers.runner,
             )
         except LetheError as exc:
             text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__

@@ -40,6 +40,9 @@ MAX_PORTAL_PHOTOS = 5
 #: Photos of the requester a data-protection officer may attach to a request recorded by hand.
 MAX_REQUEST_PHOTOS = 10
 
+#: The image formats every upload may be, in words (messages).
+IMAGE_KINDS = "JPEG, PNG, WebP, GIF, BMP, TIFF, PGM or PPM"
+
 MEDIA_TYPES = {
     "JPEG": "image/jpeg",
     "PNG": "image/png",

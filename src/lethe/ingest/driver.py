@@ -46,12 +46,16 @@ CHUNK_BYTES = 4 * 1024 * 1024
 class IngestReport:
     """What one run did. ``images`` counts the new photos it read and kept track of: those stored
     with their faces and those in which no face was found, which leave no row and no path, only
-    their hash (``no_face`` says how many; the next run skips them as ``skipped``). Photos kept out
-    as copies of erased ones are not counted."""
+    their hash (``no_face`` says how many; the next run skips them as ``skipped``). ``skipped``
+    counts the photos skipped by their hash: already present, or erased before (``erased`` says how
+    many of them: an erasure's tombstone blocks them, in every source). Photos kept out as copies of
+    erased ones (their faces matched) are not counted."""
 
     images: int = 0
     faces: int = 0
     skipped: int = 0
+    #: Of ``skipped``: photos erased before, blocked by their tombstone (not "already present").
+    erased: int = 0
     suppressed: int = 0
     no_face: int = 0
     discarded: int = 0
@@ -73,6 +77,7 @@ class IngestReport:
             "images": self.images,
             "faces": self.faces,
             "skipped": self.skipped,
+            "erased": self.erased,
             "suppressed": self.suppressed,
             "no_face": self.no_face,
             "discarded": self.discarded,
@@ -81,6 +86,7 @@ class IngestReport:
             "cancelled": self.cancelled,
             "seconds": round(self.seconds, 3),
             "images_per_s": round((self.images + self.skipped) / self.seconds, 2) if self.seconds else 0.0,
+            "already_present": self.skipped - self.erased,
         }
 
 
@@ -128,6 +134,13 @@ def open_runner(
             )
         return ray_runner(settings)
     return local_runner(settings, pipeline, also_models)
+
+
+def chunk_size(total: int, window: int) -> int:
+    """Photos per worker task for a run of ``total`` photos with ``window`` tasks in flight: about
+    four rounds of the window's tasks at least, so a small run reports each photo as it is done
+    (progress that moves from the first photo), between 1 and :data:`CHUNK_IMAGES`."""
+    return max(1, min(CHUNK_IMAGES, total // max(1, 4 * window)))
 
 
 def _chunks(
@@ -225,11 +238,17 @@ def run_ingest(
     also_models: tuple[str, ...] = (),
     forbidden: Sequence[Path] = (),
     cancelled: Callable[[], bool] | None = None,
+    is_erased: Callable[[str], bool] | None = None,
+    workers: Callable[[], AbstractContextManager[Runner]] | None = None,
 ) -> IngestReport:
-    """Drive one ingest run. ``is_known(sha256)`` tells already-ingested photos apart; ``pipeline``
+    """Drive one ingest run. ``is_known(sha256)`` tells already-ingested (or erased) photos apart,
+    ``is_erased(sha256)`` which of those were erased before (``report.erased``); ``pipeline``
     is the driver's own, used when it processes photos itself (``workers=1``); nothing inside the
     ``forbidden`` folders is read (:mod:`lethe.ingest.roots`); ``cancelled()`` stops the run
-    between files (see the module)."""
+    between files (see the module); ``workers()`` lends a run workers kept warm between runs
+    (:class:`lethe.ingest.local.WarmWorkers`), used unless the run needs other models' embedders or
+    the Ray engine. Chunks are small for a small run (one photo each for a few dozen), so that its
+    progress moves photo by photo rather than in jumps of :data:`CHUNK_IMAGES`."""
     report = IngestReport()
     started = time.perf_counter()
 
@@ -288,20 +307,26 @@ def run_ingest(
             if digest in seen or is_known(digest):
                 done += 1
                 report.skipped += 1
+                if digest not in seen and is_erased is not None and is_erased(digest):
+                    report.erased += 1
                 if progress:
                     progress(done, total)
                 continue
             seen.add(digest)
             yield Job(entry, digest, len(data)), data
 
-    with open_runner(settings, pipeline, also_models) as runner:
+    if workers is not None and not also_models and settings.ingest_engine == "local":
+        opened = workers()
+    else:
+        opened = open_runner(settings, pipeline, also_models)
+    with opened as runner:
         pending: dict[Future[Outcomes], list[Job]] = {}
 
         def drain(future: Future[Outcomes]) -> None:
             for job, result in zip(pending.pop(future), future.result(), strict=True):
                 finish(job, result)
 
-        for chunk in _chunks(jobs(), CHUNK_IMAGES):
+        for chunk in _chunks(jobs(), chunk_size(total, runner.window)):
             pending[runner.submit([data for _, data in chunk])] = [job for job, _ in chunk]
             while len(pending) >= runner.window:
                 completed, _ = wait(pending, return_when=FIRST_COMPLETED)

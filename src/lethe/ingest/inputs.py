@@ -55,14 +55,33 @@ def is_inside(path: Path, forbidden: Sequence[Path]) -> bool:
 
 
 def iter_inputs(target: Path, forbidden: Sequence[Path] = ()) -> Iterator[InputItem | InputProblem]:
+    """The items of a folder (walked), a manifest (its rows) or one photo file (by its suffix)."""
     if not target.exists():
         raise ManifestError(f"{target} does not exist")
     if target.is_dir():
         yield from _iter_folder(target, forbidden)
     elif target.suffix.lower() in MANIFEST_SUFFIXES:
         yield from _iter_manifest(target, forbidden)
+    elif target.suffix.lower() in IMAGE_SUFFIXES:
+        yield _single_file(target, forbidden)
     else:
-        raise ManifestError(f"{target} is neither a folder nor a .csv / .jsonl manifest")
+        raise ManifestError(f"{target} is {NOT_AN_INPUT}")
+
+
+#: What a target that is none of the three is.
+NOT_AN_INPUT = (
+    f"neither a folder, a .csv / .jsonl manifest nor a photo file ({', '.join(sorted(IMAGE_SUFFIXES))})"
+)
+
+
+def _single_file(path: Path, forbidden: Sequence[Path]) -> InputItem | InputProblem:
+    """One photo named directly: read like a folder's file, beneath its own folder."""
+    resolved = _resolve(path)
+    if isinstance(resolved, str):
+        return InputProblem(str(path), resolved)
+    if forbidden and is_inside(resolved, forbidden):
+        return InputProblem(str(path), OWN_FOLDER)
+    return InputItem(path=resolved, root=resolved.parent)
 
 
 def _iter_folder(root: Path, forbidden: Sequence[Path] = ()) -> Iterator[InputItem | InputProblem]:

@@ -22,12 +22,13 @@ from pathlib import Path
 
 from lethe.config import Settings
 from lethe.errors import InputError
-from lethe.ingest.inputs import MANIFEST_SUFFIXES, OWN_FOLDER, is_inside
+from lethe.ingest.inputs import IMAGE_SUFFIXES, MANIFEST_SUFFIXES, OWN_FOLDER, is_inside
 
 #: The one answer of the service for a path it will not ingest, whatever the reason.
 NOT_INGESTIBLE = (
-    "no folder or manifest the service may ingest is at this path (it cannot be resolved, does not "
-    "exist, or is outside LETHE_INGEST_ROOT or inside Lethe's own folders)"
+    "no folder, manifest (.csv / .jsonl) or photo the service may ingest is at this path (it cannot "
+    "be resolved, does not exist, is another kind of file, or is outside LETHE_INGEST_ROOT or inside "
+    "Lethe's own folders)"
 )
 #: The service's answer while no ingest root is configured.
 NO_ROOT = (
@@ -66,14 +67,17 @@ def check_target(target: Path, forbidden: Sequence[Path]) -> None:
 
 
 def check_service_target(raw: str, settings: Settings, forbidden: Sequence[Path]) -> Path:
-    """The resolved folder or manifest the service may ingest at ``raw``, or ``InputError`` with
-    :data:`NOT_INGESTIBLE` (or :data:`NO_ROOT` while no root is set)."""
+    """The resolved folder, manifest or photo file the service may ingest at ``raw``, or
+    ``InputError`` with :data:`NOT_INGESTIBLE` (or :data:`NO_ROOT` while no root is set). One photo
+    file is ingested alone (the newcomer review: it was accepted, then the job failed); any other
+    file gets the one answer up front, before a job starts."""
     if settings.ingest_root is None:
         raise InputError(NO_ROOT)
     root = _resolved(settings.ingest_root)
+    readable = MANIFEST_SUFFIXES | IMAGE_SUFFIXES
     try:
         resolved = Path(raw).expanduser().resolve(strict=True)
-        usable = resolved.is_dir() or (resolved.is_file() and resolved.suffix.lower() in MANIFEST_SUFFIXES)
+        usable = resolved.is_dir() or (resolved.is_file() and resolved.suffix.lower() in readable)
     except (OSError, RuntimeError, ValueError):  # missing, a NUL byte, a link loop, an unknown ~user
         usable = False
     if not usable or not resolved.is_relative_to(root) or is_inside(resolved, forbidden):

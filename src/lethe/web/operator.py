@@ -71,14 +71,20 @@ def ingest_page(
     viewer: OperatorPage,
     job: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
 ) -> HTMLResponse:
-    """Upload photos or name a server folder; the job's progress is polled from the API."""
+    """Upload photos or name a server folder; the job's progress is polled from the API. Opening
+    the page starts the ingest workers (their models load while the operator chooses), follows the
+    running job when there is one, and lists the last jobs."""
     active = [s for s in views.source_rows(state.engine) if s.get("status") == "active"]
+    state.jobs.warm()
+    recent = [j.as_dict() for j in state.jobs.recent()]
+    running = next((j["id"] for j in recent if j["state"] == "running"), None)
     return render(
         request,
         "ingest.html",
         viewer,
         sources=active,
-        job=job,
+        job=job or running,
+        recent=recent,
         most=MAX_UPLOAD_PHOTOS,
         ingest_root=state.settings.ingest_root,
         title="Ingest",

@@ -12,10 +12,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from pydantic import BaseModel, Field
 
-from lethe.errors import InputError
+from lethe.errors import ImageError, ImageTooLargeError, InputError, LetheError
 from lethe.http.auth import Operator
+from lethe.http.errors import ApiError
 from lethe.http.state import AppState, app_state
-from lethe.http.uploads import MAX_UPLOAD_PHOTOS, image_type, read_upload
+from lethe.http.uploads import IMAGE_KINDS, MAX_UPLOAD_PHOTOS, image_type, read_upload
 from lethe.ingest.roots import check_service_target
 from lethe.storage import atomic_write, private_dir
 
@@ -46,7 +47,9 @@ def ingest_path(body: IngestPath, state: State, caller: Operator) -> dict[str, o
     one of Lethe's own folders; with no root configured, path ingest is refused (uploads work)."""
     target = check_service_target(body.path, state.settings, state.engine.never_ingested())
     state.engine.gate.admit(body.source)  # 404 / 422 now rather than a failed job
-    return state.jobs.start(body.source, target, actor=caller.actor).as_dict()
+    root = state.settings.ingest_root
+    shown = str(target.relative_to(root.resolve())) if root is not None else target.name
+    return state.jobs.start(body.source, target, actor=caller.actor, target_name=shown or ".").as_dict()
 
 
 @router.post("/upload", status_code=202)
@@ -59,15 +62,26 @@ def ingest_upload(
     ],
 ) -> dict[str, object]:
     """Upload photos and ingest them; they are kept in a private folder of the data folder only for
-    the run. In the catalog each is named `upload:<file name>`."""
+    the run. In the catalog each is named `upload:<file name>`. A file that is not a usable photo
+    (empty, too large, not an image) is skipped and listed in the job's `errors`, as the command
+    line does; only when no file is usable is the upload refused (the first file's error)."""
     state.engine.gate.admit(source)  # before reading the photos: 404 / 422 now, not a failed job
     if not photos or len(photos) > MAX_UPLOAD_PHOTOS:
         raise InputError(f"upload 1 to {MAX_UPLOAD_PHOTOS} photos at once")
     checked = []
+    refused: list[dict[str, str]] = []
+    first_error: LetheError | ApiError | None = None
     for number, upload in enumerate(photos, start=1):
-        what = f"photo {number} ({_safe_name(upload.filename)})"
-        data = read_upload(upload, state.settings, what=what)
-        checked.append((upload.filename, data, image_type(data, state.settings, what=what)))
+        name = _safe_name(upload.filename)
+        what = f"file {name} (number {number})" if len(photos) > 1 else f"file {name}"
+        try:
+            data = read_upload(upload, state.settings, what=what)
+            checked.append((upload.filename, data, image_type(data, state.settings, what=what)))
+        except (LetheError, ApiError) as exc:
+            first_error = first_error or exc
+            refused.append({"path": f"upload:{name}", "reason": _reason(exc)})
+    if not checked and first_error is not None:
+        raise first_error
     folder = private_dir(state.settings.data_dir / "tmp") / f"upload-{secrets.token_hex(8)}"
     private_dir(folder)
     names: dict[str, str] = {}
@@ -83,7 +97,34 @@ def ingest_upload(
     def uri_for(path: Path) -> str:
         return f"upload:{names.get(path.name, path.name)}"
 
-    return state.jobs.start(source, folder, actor=caller.actor, cleanup=folder, uri_for=uri_for).as_dict()
+    count = len(checked)
+    return state.jobs.start(
+        source,
+        folder,
+        actor=caller.actor,
+        cleanup=folder,
+        uri_for=uri_for,
+        refused=refused,
+        target_name=f"{count} uploaded photo{'' if count == 1 else 's'}",
+    ).as_dict()
+
+
+def _reason(exc: LetheError | ApiError) -> str:
+    """Why one uploaded file was skipped, in the words its own error would have answered."""
+    if isinstance(exc, ApiError):
+        return exc.message
+    if isinstance(exc, ImageTooLargeError):
+        return str(exc)
+    if isinstance(exc, ImageError):
+        return f"not a supported image ({IMAGE_KINDS}): {str(exc).split(': ', 1)[-1]}"
+    return str(exc)
+
+
+@router.get("")
+def ingest_jobs(state: State, _caller: Operator) -> dict[str, object]:
+    """The jobs the service knows, newest first, a running one first of all: at most the last 10
+    since the service started (jobs are kept in memory; the audit log keeps every ingest)."""
+    return {"jobs": [job.as_dict() for job in state.jobs.recent()]}
 
 
 @router.get("/{job_id}")

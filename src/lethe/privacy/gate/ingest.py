@@ -80,6 +80,10 @@ class IngestGate:
         """Already in this source, or erased from any source (a tombstone)."""
         return bool(self.store.catalog.known_hashes(self.source.id, [digest]))
 
+    def is_erased(self, digest: str) -> bool:
+        """Erased before from any source: its tombstone blocks it (a known photo, reported apart)."""
+        return bool(self.store.catalog.erased_hashes([digest]))
+
     def commit(self, batch: Batch) -> Committed:
         """Store one batch of processed photos (what it did: :class:`lethe.ingest.Committed`)."""
         offered = len(batch)

@@ -14,6 +14,7 @@
   const actions = document.getElementById("job-actions");
   const cancel = document.getElementById("job-cancel");
   const cancelError = actions.querySelector(".form-error");
+  const next = document.getElementById("job-next");
   const POLL_MS = 500;
   let timer = null;
   let current = null;
@@ -60,6 +61,11 @@
     if (job.state === "running") timer = setTimeout(() => poll(id), POLL_MS);
   }
 
+  // "1 photo", "3 photos": no "(s)".
+  function n(count, one, many) {
+    return `${count} ${count === 1 ? one : many}`;
+  }
+
   function show(job) {
     section.hidden = false;
     section.dataset.state = job.state;
@@ -77,26 +83,35 @@
     const stopping = job.state === "running" && job.cancelled_by;
     actions.hidden = job.state !== "running";
     if (stopping) cancel.disabled = true;
-    const noFace = job.no_face ? ` ${job.no_face} of the new photos hold no face: only their hash is kept.` : "";
+    const noFace = job.no_face
+      ? ` ${job.no_face} of the new photos ${job.no_face === 1 ? "holds" : "hold"} no face: only their hash is kept.`
+      : "";
+    const erased = job.erased ? `, ${job.erased} previously erased (blocked)` : "";
+    const failed = job.errors.length + (job.errors_omitted || 0);
     if (stopping) {
       status.textContent = `Cancelling (asked by ${job.cancelled_by}): the ingest stops after the photo it is reading…`;
     } else if (job.state === "running") {
-      status.textContent = `Ingesting into “${job.source}”: ${job.done}${of} photos processed…`;
+      status.textContent = job.total
+        ? `Ingesting into “${job.source}”: ${job.done}${of} photos processed…`
+        : `Ingesting into “${job.source}”: counting the photos and starting the workers…`;
     } else if (job.state === "done") {
       status.textContent =
-        `Done: ${job.images} new photo(s), ${job.faces} face(s), ${job.skipped} already present, ` +
-        `${job.errors.length} not ingested — in ${job.seconds.toFixed(1)} s.${noFace}`;
+        `Done: ${n(job.images, "new photo", "new photos")}, ${n(job.faces, "face", "faces")}, ` +
+        `${job.already_present} already present${erased}, ${failed} not ingested — in ${job.seconds.toFixed(1)} s.${noFace}`;
     } else if (job.state === "cancelled") {
       status.textContent =
         `Stopped: ${job.error || "cancelled"}, after ${job.done}${of} photos. What it stored stays: ` +
-        `${job.images} new photo(s), ${job.faces} face(s). Start it again to go on: photos already present are skipped.`;
+        `${n(job.images, "new photo", "new photos")}, ${n(job.faces, "face", "faces")}. ` +
+        "Start it again to go on: photos already present are skipped.";
     } else {
       status.textContent = `The ingest failed: ${job.error || "no reason given"}.`;
     }
     for (const cell of section.querySelectorAll("[data-count]")) {
       const key = cell.dataset.count;
       const running = job.state === "running" && key !== "done" && key !== "images_per_s";
-      cell.textContent = running ? "…" : String(job[key]);
+      // A run that only skipped known photos did no work: no speed to show.
+      const idle = key === "images_per_s" && !job.images_per_s && job.state !== "running";
+      cell.textContent = running ? "…" : idle ? "—" : String(job[key]);
     }
     const items = errors.querySelector("ul");
     items.replaceChildren();
@@ -106,6 +121,7 @@
       items.append(li);
     }
     errors.hidden = !(job.errors && job.errors.length);
+    next.hidden = job.state !== "done" || !job.faces;
   }
 
   if (section.dataset.job) follow(section.dataset.job);
