@@ -196,3 +196,43 @@ class OversightStopRow(Base):
     resumed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     __table_args__ = {"sqlite_autoincrement": True}
+
+
+class SearchUseRow(Base):
+    """A use (a case) that groups an operator's searches (issue 18, migration 0016): open while
+    ``closed_at`` is empty; ``close_reason`` is ``closed`` or ``timeout``. Its purpose and case
+    reference are the erasable texts of the audit entry ``opened_seq`` (``use.open``)."""
+
+    __tablename__ = "search_use"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(200), index=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    opened_seq: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    last_active_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    searches: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+    closed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    close_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
+class SearchLogRow(Base):
+    """One search of a use (migration 0016): its audit entry ``seq``, the probe's hash, and only when
+    it matched the probe sealed under the log key until ``probe_expires_at`` (the log retention);
+    ``probe`` is emptied (the bytes gone) when it expires. Written by the privacy gate only."""
+
+    __tablename__ = "search_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigId, unique=True)
+    use_id: Mapped[int] = mapped_column(BigId, ForeignKey("search_use.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    probe_sha256: Mapped[str] = mapped_column(String(64))
+    matched: Mapped[bool] = mapped_column(Boolean)
+    probe: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    probe_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+    probe_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = {"sqlite_autoincrement": True}
