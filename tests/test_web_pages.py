@@ -32,10 +32,11 @@ PAGES: dict[str, set[str]] = {
     "/requests/{id}/review": {"dpo"},
     "/audit": {"dpo"},
     "/orders": {"admin", "dpo"},
+    "/users": {"admin"},
 }
 NAV_LABELS = {"/": "Dashboard", "/search": "Search", "/ingest": "Ingest", "/sources": "Sources",
               "/consents": "Consents", "/requests": "Requests", "/audit": "Audit",
-              "/orders": "Orders"}  # fmt: skip
+              "/orders": "Orders", "/users": "Users"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +81,9 @@ def nav_links(html: str) -> list[str]:
 
 
 def test_the_page_matrix_covers_every_page() -> None:
-    from lethe.web import dpo, operator, public
+    from lethe.web import admin, dpo, operator, public
 
-    pages = {getattr(r, "path", "") for module in (dpo, operator) for r in module.router.routes}
+    pages = {getattr(r, "path", "") for module in (dpo, operator, admin) for r in module.router.routes}
     assert pages == {p.split("?")[0].replace("{id}", "{request_id}") for p in PAGES}
     assert {getattr(r, "path", "") for r in public.router.routes} == {"/login", "/portal", "/portal/status"}
 

@@ -38,3 +38,16 @@ def error_response(
     status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(error_body(status, code, message), status_code=status, headers=dict(headers or {}))
+
+
+def wants_html(path: str, accept: str) -> bool:
+    """Whether an error should be answered as a page: a browser asked (``Accept`` names
+    ``text/html`` before any JSON) for something outside the API (``/api/``, the schema). The API
+    and every client asking for JSON keep the JSON shape above."""
+    if path == "/api" or path.startswith("/api/") or path == "/openapi.json":
+        return False
+    html = accept.find("text/html")
+    if html < 0:
+        return False
+    json_at = accept.find("application/json")
+    return json_at < 0 or html < json_at

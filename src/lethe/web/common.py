@@ -15,6 +15,7 @@ cookie, the app's state, shared parameters and upload limits) is :mod:`lethe.htt
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/requests", "Requests", ("dpo",)),
     ("/audit", "Audit", ("dpo",)),
     ("/orders", "Orders", ("admin", "dpo")),
+    ("/users", "Users", ("admin",)),
 )
 
 #: Pages load scripts and styles from /static only; crops and photos come from this site (or a
@@ -117,7 +119,17 @@ def plain(value: object) -> str:
     return str(value)
 
 
+_HASH = re.compile(r"[0-9a-f]{32,}")
+
+
+def is_hash(value: object) -> bool:
+    """A hex digest (a sha256, a chain hash): the audit page shows it shortened, the full value in
+    its title and copy button."""
+    return isinstance(value, str) and _HASH.fullmatch(value) is not None
+
+
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.tests["hash"] = is_hash
 templates.env.filters.update(
     day=fmt_day, time=fmt_time, due=fmt_due, words=humanize, basename=basename, plain=plain
 )
@@ -204,6 +216,7 @@ OperatorPage = Annotated[Viewer, page_for("operator")]
 DpoPage = Annotated[Viewer, page_for("dpo")]
 OrdersPage = Annotated[Viewer, page_for("admin", "dpo")]
 LedgerPage = Annotated[Viewer, page_for("admin", "dpo")]
+AdminPage = Annotated[Viewer, page_for("admin")]
 
 
 def render(

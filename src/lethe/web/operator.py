@@ -7,6 +7,7 @@ figures, the same fields) and the browser changes data through the JSON API (``s
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -33,7 +34,10 @@ def dashboard(request: Request, state: State, viewer: AnyReader) -> HTMLResponse
     """Gallery size, searches today, open requests and their due dates."""
     stats = views.dashboard_stats(state.engine)
     due = views.request_rows(state.engine, open_only=True)[:5] if viewer.can("dpo") else []
-    return render(request, "dashboard.html", viewer, stats=stats, due=due, title="Dashboard")
+    searched = state.engine.count_audited("search", since=datetime.min.replace(tzinfo=UTC)) > 0
+    return render(
+        request, "dashboard.html", viewer, stats=stats, due=due, searched=searched, title="Dashboard"
+    )
 
 
 @router.get("/search", response_class=HTMLResponse)

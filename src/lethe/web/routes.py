@@ -5,16 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from lethe.web import dpo, guest, notice, operator, public
+from lethe.web import admin, dpo, errors, guest, notice, operator, public
 from lethe.web.common import STATIC_DIR, install_handlers
 
 router = APIRouter(include_in_schema=False)
-for _module in (public, notice, guest, operator, dpo):
+for _module in (public, notice, guest, operator, dpo, admin):
     router.include_router(_module.router)
 
 
 def install(app: FastAPI) -> None:
-    """Add the pages, their static files (``/static``) and their login-redirect / 403 / 404 pages."""
+    """Add the pages, their static files (``/static``), their login-redirect / 403 / 404 pages and
+    the error pages browsers get (:mod:`lethe.web.errors`)."""
     install_handlers(app)
+    errors.install(app)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -47,6 +47,15 @@ def list_users(state: State, _caller: Admin) -> dict[str, object]:
     return {"users": [u.as_dict() for u in state.users.list_users()]}
 
 
+@router.post("/users/{name}/reset-password")
+def reset_password(name: str, state: State, caller: Admin) -> dict[str, object]:
+    """Give the user a new generated password, in this answer only (shown once); the old one stops
+    working, their sessions end and every API token of theirs is revoked (`tokens_revoked` lists
+    them). Audited as `user.password`."""
+    reset = state.users.reset_password(name, actor=caller.actor)
+    return {"user": name, "password": reset.password, "tokens_revoked": list(reset.tokens_revoked)}
+
+
 @router.post("/users/{name}/disable")
 def disable_user(name: str, state: State, caller: Admin) -> dict[str, object]:
     """The user can no longer log in; every session ends and every token is revoked."""
