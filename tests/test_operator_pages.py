@@ -5,18 +5,24 @@ expiring link; the calibration line and the search page's polish."""
 
 from __future__ import annotations
 
+import io
 import shutil
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 from fastapi.testclient import TestClient
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from PIL import Image
 
 from lethe.engine import Lethe
 from lethe.ingest.driver import CHUNK_IMAGES, chunk_size
 from lethe.ingest.local import local_runner
 from lethe.ingest.work import FixedRunner, Outcomes
+from lethe.privacy.photos import PHOTO_MAX_SIDE_PX
 
 from api_support import add_user, assert_error, bearer, jpeg, login, serve, wait_for_job
 from conftest import consent_source, make_settings
@@ -37,6 +43,14 @@ def ingest(client: TestClient, operator: dict[str, str], path: Path) -> str:
     started = client.post("/api/ingest", headers=operator, json={"source": "events", "path": str(path)})
     assert started.status_code == 202, started.text
     return str(started.json()["id"])
+
+
+def gala_root(tmp_path: Path, fixtures_dir: Path) -> Path:
+    """An ingest root whose folder ``gala`` holds Biden's photo."""
+    root = tmp_path / "root"
+    (root / "gala").mkdir(parents=True)
+    shutil.copy(fixtures_dir / BIDEN, root / "gala" / "biden.jpg")
+    return root
 
 
 # --- ingest ------------------------------------------------------------------------------------
@@ -72,9 +86,7 @@ def test_one_bad_file_in_an_upload_is_skipped_and_reported_the_rest_is_ingested(
 def test_a_single_photo_path_is_ingested_alone_and_a_re_ingest_after_erasure_says_erased(
     tmp_path: Path, fixtures_dir: Path
 ) -> None:
-    root = tmp_path / "root"
-    (root / "gala").mkdir(parents=True)
-    shutil.copy(fixtures_dir / BIDEN, root / "gala" / "biden.jpg")
+    root = gala_root(tmp_path, fixtures_dir)
     for photo in sorted((fixtures_dir / ROSE).iterdir())[:2]:
         shutil.copy(photo, root / "gala" / photo.name)
     with serve(tmp_path / "data", ingest_root=root) as client:
@@ -174,3 +186,84 @@ def test_a_small_run_reports_progress_photo_by_photo(tmp_path: Path, fixtures_di
     assert report.images == count
     assert sent == [1] * count
     assert seen == [(i, count) for i in range(1, count + 1)]
+
+
+# --- the matched photo -------------------------------------------------------------------------
+
+
+class _PastSigner(TimestampSigner):
+    """Signs as if an hour and a minute ago: an expired link, made with the service's own key."""
+
+    def get_timestamp(self) -> int:
+        return int(time.time()) - 3660
+
+
+def test_the_matched_photo_opens_for_the_searcher_only_with_its_box_and_is_gone_after_erasure(
+    tmp_path: Path, fixtures_dir: Path
+) -> None:
+    root = gala_root(tmp_path, fixtures_dir)
+    with serve(tmp_path / "data", ingest_root=root) as client:
+        _source(client)
+        otto = bearer(add_user(client, "otto", "operator"))
+        olga = bearer(add_user(client, "olga", "operator"))
+        assert wait_for_job(client, otto, ingest(client, otto, root / "gala"))["faces"] == 1
+        probe = {"probe": jpeg(fixtures_dir / BIDEN)}
+        found = client.post("/api/search", headers=otto, data={"purpose": "find his photos"}, files=probe)
+        (match,) = found.json()["matches"]
+        assert match["image"] == str((root / "gala" / "biden.jpg").resolve())
+        url = str(match["photo_url"])
+
+        answer = client.get(url, headers=otto)
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
+        assert answer.headers["cache-control"] == "private, no-store"
+        photo = Image.open(io.BytesIO(answer.content))
+        original = Image.open(fixtures_dir / BIDEN)
+        scale = min(1.0, PHOTO_MAX_SIDE_PX / max(original.size))  # a large photo comes scaled down
+        assert photo.size == tuple(round(side * scale) for side in original.size)
+        assert not photo.getexif()  # no metadata of the original goes out
+        left, top, right, bottom = (round(v * scale) for v in match["box"])
+        edge = np.asarray(photo.convert("RGB"))[(top + bottom) // 2, left]
+        assert edge[0] > 200 and 120 < edge[1] < 200 and edge[2] < 80  # the orange box
+        entry = client.app.state.lethe.engine.audit_entries(action="photo.view", limit=1)[0]  # type: ignore[attr-defined]
+        assert entry.actor == "user:otto" and entry.details["face_id"] == match["face_id"]
+
+        assert_error(client.get(url, headers=olga), 403, "forbidden")  # another user's link
+        face_id, token = match["face_id"], url.split("t=", 1)[1]
+        tampered = f"/api/faces/{face_id}/photo?t={token[:-2]}{'AA' if token[-2:] != 'AA' else 'BB'}"
+        assert_error(client.get(tampered, headers=otto), 403, "forbidden")
+        crop_as_photo = str(match["crop_url"]).replace("/crop?", "/photo?")
+        assert_error(client.get(crop_as_photo, headers=otto), 403, "forbidden")  # a crop link is not one
+        key = client.app.state.lethe.client_hash_key  # type: ignore[attr-defined]
+        users = client.app.state.lethe.users  # type: ignore[attr-defined]
+        otto_id = users.get("otto").id
+        old = URLSafeTimedSerializer(key, salt="lethe.photo", signer=_PastSigner).dumps([face_id, otto_id])
+        assert client.get(f"/api/faces/{face_id}/photo?t={old}", headers=otto).status_code == 403
+        fresh = URLSafeTimedSerializer(key, salt="lethe.photo").dumps([face_id, otto_id])
+        assert client.get(f"/api/faces/{face_id}/photo?t={fresh}", headers=otto).status_code == 200
+
+        # Erased: the face and its photo are gone.
+        engine: Lethe = client.app.state.lethe.engine  # type: ignore[attr-defined]
+        engine.remove_faces([face_id], actor="test", reason="retention")
+        assert_error(client.get(url, headers=otto), 404, "not_found")
+
+
+def test_an_uploaded_match_has_no_photo_link_and_its_source_path_is_shown(
+    tmp_path: Path, fixtures_dir: Path
+) -> None:
+    with serve(tmp_path / "data") as client:
+        _source(client)
+        otto = bearer(add_user(client, "otto", "operator"))
+        files = [("photos", jpeg(fixtures_dir / BIDEN))]
+        started = client.post("/api/ingest/upload", headers=otto, data={"source": "events"}, files=files)
+        assert wait_for_job(client, otto, str(started.json()["id"]))["faces"] == 1
+        probe = {"probe": jpeg(fixtures_dir / BIDEN)}
+        found = client.post("/api/search", headers=otto, data={"purpose": "find his photos"}, files=probe)
+        (match,) = found.json()["matches"]
+        assert (match["image"], match["photo_url"]) == ("upload:biden.jpg", None)
+        calibration = found.json()["calibration"]
+        assert calibration["gallery_faces"] == 1 and calibration["implied"]["measured_gallery_faces"] > 1
+        add_user(client, "olaf", "operator")
+        login(client, "olaf")
+        page = client.get("/search").text
+        assert 'class="link-row" hidden' in page and "none recorded" not in page
+        assert "Show the photo" in page

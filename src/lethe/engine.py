@@ -32,6 +32,7 @@ from lethe.privacy.gate import Gate, ReembedReport
 from lethe.privacy.guests import GuestPages
 from lethe.privacy.objections import ActiveTemplates, Objections
 from lethe.privacy.orders import Orders
+from lethe.privacy.photos import matched_photo
 from lethe.privacy.oversight import Oversight
 from lethe.privacy.report import compliance_pack
 from lethe.privacy.requests import SubjectRequests
@@ -262,6 +263,11 @@ class Lethe:
 
     def crop_jpeg(self, face_id: int) -> bytes:
         return self.store.crop_jpeg(face_id)
+
+    def matched_photo(self, face_id: int, *, actor: str) -> bytes:
+        """The photo of a face, read again from its path, its box drawn; audited
+        (:mod:`lethe.privacy.photos`)."""
+        return matched_photo(self.store, face_id, actor=actor, forbidden=self.never_ingested())
 
     def verify_audit(self) -> Verification:
         return self.catalog.verify_audit()

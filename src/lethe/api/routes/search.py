@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from lethe.http.auth import CropViewer, Operator
 from lethe.http.errors import ApiError
-from lethe.http.params import RowId
+from lethe.http.params import ROW_ID_MAX, RowId
 from lethe.http.state import AppState, app_state
 from lethe.http.uploads import read_upload
 from lethe.privacy.searches import MIN_PURPOSE
@@ -42,22 +42,64 @@ def search(
         ),
     ] = None,
     face: Annotated[int | None, Form(ge=0, description="Which probe face to use (0 = largest).")] = None,
+    use: Annotated[
+        int | None,
+        Form(
+            ge=1,
+            le=ROW_ID_MAX,
+            description="The use (case) this search belongs to (`POST /api/uses`); default: your "
+            "current use, or a new one opened with this purpose. Another's or a closed use: 409.",
+        ),
+    ] = None,
 ) -> dict[str, object]:
     """Find the photos of the person in the probe, best first; only matches at or above the
     threshold. Every search is audited: who, the stated purpose, the probe's hash, what it found."""
     state.search_limit.check(f"user:{caller.id}")
     data = read_upload(probe, state.settings, what="probe")
     result = state.engine.search.on_request(
-        data, purpose=purpose, actor=caller.actor, top_k=top, threshold=threshold, face=face
+        data, purpose=purpose, actor=caller.actor, top_k=top, threshold=threshold, face=face, use=use
     )
     state.metrics.count_search()
     payload = result.as_dict()
     payload["matches"] = [
         {k: v for k, v in m.as_dict().items() if k != "crop"}
-        | {"crop_url": state.crop_links.url(m.face_id, caller.id)}
+        | {
+            "crop_url": state.crop_links.url(m.face_id, caller.id),
+            "photo_url": None
+            if m.image.startswith("upload:")  # an upload's photo is not kept
+            else state.crop_links.photo_url(m.face_id, caller.id),
+        }
         for m in result.matches
     ]
     return payload
+
+
+@router.get(
+    "/faces/{face_id}/photo",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "The photo, its face boxed (JPEG)."}},
+)
+def face_photo(
+    face_id: RowId,
+    state: State,
+    caller: Operator,
+    t: Annotated[str, Query(max_length=500, description="The signature from a photo_url.")] = "",
+) -> Response:
+    """The photo a search matched, read again from the path it was ingested from, with the face's
+    box drawn, as a JPEG without the original's metadata. Only through a `photo_url` given to the
+    same user by a search, for an hour; refused once the face's source is restricted; `404` when
+    the face was erased, the photo was uploaded (not kept) or the file changed or moved. Every view
+    is audited (`photo.view`)."""
+    if not state.crop_links.photo_valid(t, face_id, caller.id):
+        raise ApiError(
+            403,
+            "forbidden",
+            "photo links are only valid for the user whose search showed the face, for an hour",
+        )
+    if not _source_active(state, face_id):
+        raise ApiError(403, "forbidden", "this face's source is restricted: search no longer shows it")
+    jpeg = state.engine.matched_photo(face_id, actor=caller.actor)
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
 @router.get(

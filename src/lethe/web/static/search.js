@@ -18,22 +18,39 @@
   const pickerButtons = picker.querySelector(".face-buttons");
   const list = document.getElementById("matches");
   const template = document.getElementById("match-template");
+  const zone = form.querySelector("[data-dropzone]");
+  // Formats the service reads that a browser cannot show: no preview, and no error for it.
+  const NO_PREVIEW = /\.(pgm|ppm|pnm|tiff?)$/i;
   let previewUrl = null;
 
   input.addEventListener("change", () => {
     faceField.value = "";
     boxes.replaceChildren();
     results.hidden = true;
+    zone.classList.remove("invalid");
+    window.Lethe.clearError(form);
     if (previewUrl) URL.revokeObjectURL(previewUrl);
+    figure.hidden = true;
     const file = input.files && input.files[0];
-    if (!file) {
-      figure.hidden = true;
-      return;
-    }
+    if (!file) return;
+    caption.textContent = file.name;
+    if (NO_PREVIEW.test(file.name)) return;
     previewUrl = URL.createObjectURL(file);
     preview.src = previewUrl;
-    caption.textContent = file.name;
+  });
+
+  // The figure shows only once the browser could draw the photo: never a broken-image icon.
+  preview.addEventListener("load", () => {
     figure.hidden = false;
+  });
+  preview.addEventListener("error", () => {
+    if (!preview.getAttribute("src")) return;
+    figure.hidden = true;
+    zone.classList.add("invalid");
+    window.Lethe.showError(
+      form,
+      new Error("This file is not a photo the page can read: choose a JPEG, PNG, WebP, GIF, BMP, TIFF, PGM or PPM."),
+    );
   });
 
   form.addEventListener("submit", (event) => {
@@ -51,6 +68,10 @@
       show(await window.Lethe.api("/api/search", { form: data }));
     } catch (error) {
       window.Lethe.showError(form, error);
+      if (error.status === 413 || error.status === 415) {
+        zone.classList.add("invalid");
+        figure.hidden = true;
+      }
     } finally {
       window.Lethe.setBusy(form, false);
       results.setAttribute("aria-busy", "false");
@@ -89,12 +110,7 @@
       summary.textContent =
         (count ? `${count} match${count === 1 ? "" : "es"} at similarity ${threshold} or more, best first.` : "") + which;
     }
-    const implied = answer.calibration && answer.calibration.implied;
-    document.getElementById("calibration").textContent = implied && faces > 0
-      ? `What threshold ${threshold} means, measured on LFW with about ${implied.measured_gallery_faces.toLocaleString("en")} faces: ` +
-        `${(implied.fpir * 100).toFixed(1)}% of searches for someone absent returned a false match; ` +
-        `${(implied.fnir * 100).toFixed(1)}% of searches for someone present missed them.`
-      : "";
+    document.getElementById("calibration").textContent = faces > 0 ? calibrationLine(answer.calibration, threshold) : "";
     noMatch.hidden = !answer.no_match;
     noMatch.querySelector("span").textContent =
       faces === 0
@@ -102,6 +118,27 @@
         : `No face in the gallery reaches the similarity threshold (${threshold}).`;
     answer.matches.forEach((match, i) => list.append(card(match, i)));
     results.hidden = false;
+  }
+
+  // What the threshold means, from the LFW measurement whose gallery size is nearest this gallery's
+  // (on a log scale), naming both sizes and which way the difference goes.
+  function calibrationLine(calibration, threshold) {
+    const implied = calibration && calibration.implied;
+    if (!implied) return "";
+    const measured = implied.measured_gallery_faces;
+    const ours = calibration.gallery_faces;
+    const faces = (count) => `${count.toLocaleString("en")} face${count === 1 ? "" : "s"}`;
+    const why =
+      ours === measured
+        ? "the size of your gallery"
+        : ours < measured
+          ? `the measured size nearest your gallery of ${faces(ours)}; with fewer faces, false matches are if anything rarer`
+          : `the measured size nearest your gallery of ${faces(ours)}; with more faces, false matches can be more frequent`;
+    return (
+      `What threshold ${threshold} means, measured on LFW with a gallery of ${faces(measured)} (${why}): ` +
+      `${(implied.fpir * 100).toFixed(1)}% of searches for someone absent returned a false match; ` +
+      `${(implied.fnir * 100).toFixed(1)}% of searches for someone present missed them.`
+    );
   }
 
   function card(match, i) {
@@ -113,20 +150,29 @@
     item.querySelector(".value").textContent = Number(match.score).toFixed(3);
     item.querySelector(".source").textContent = match.source;
     const image = item.querySelector(".image");
-    image.textContent = baseName(match.image);
-    image.title = match.image;
-    const link = item.querySelector(".link");
+    const uploaded = String(match.image).startsWith("upload:");
+    // The whole path as ingested: two people's img1.jpg are told apart, on a phone too.
+    image.textContent = uploaded ? `${baseName(match.image)} (uploaded)` : match.image;
     const url = safeUrl(match.source_url);
     if (url) {
       const a = document.createElement("a");
       a.href = url;
-      a.textContent = "Source page";
+      a.textContent = url;
       a.rel = "noopener noreferrer";
       a.target = "_blank";
-      link.append(a);
-    } else {
-      link.textContent = "none recorded";
-      link.classList.add("muted");
+      item.querySelector(".link").append(a);
+      item.querySelector(".link-row").hidden = false;
+    }
+    if (match.photo_url) {
+      const details = item.querySelector(".photo");
+      const img = details.querySelector(".photo-img");
+      img.alt = `The photo of match ${i + 1}, the face boxed`;
+      details.querySelector(".photo-open").href = match.photo_url;
+      details.hidden = false;
+      // Loaded only when asked for: each view is audited.
+      details.addEventListener("toggle", () => {
+        if (details.open && !img.getAttribute("src")) img.src = match.photo_url;
+      });
     }
     return item;
   }
