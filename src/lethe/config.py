@@ -20,6 +20,8 @@ from lethe.errors import ConfigError
 MAX_TOKEN_DAYS = 365
 #: The lifetime of a new API token when neither the caller nor ``LETHE_TOKEN_DAYS`` says otherwise.
 DEFAULT_TOKEN_DAYS = 90
+#: The shortest audit-log retention the law allows: six months (EU AI Act Arts. 19(1) and 26(6)).
+MIN_LOG_RETENTION_DAYS = 183
 
 
 def _default_workers() -> int:
@@ -181,6 +183,14 @@ class Settings(BaseSettings):
     search_rate_per_minute: int = Field(
         default=60, ge=1, description="Service: searches one user may run per minute (then 429)."
     )
+    use_timeout_minutes: int = Field(
+        default=480,
+        ge=1,
+        le=7 * 24 * 60,
+        description="Uses (cases): an open use whose last search (or opening) is older than this many "
+        "minutes is closed as timed out when next noticed; the operator's next search opens a new use "
+        "(docs/oversight.md, 'Uses').",
+    )
     portal_rate_per_minute: int = Field(
         default=5, ge=1, description="Service: public portal submissions per client IP address per minute."
     )
@@ -201,6 +211,26 @@ class Settings(BaseSettings):
         le=MAX_TOKEN_DAYS,
         description="API tokens: the lifetime of a new token in days when none is asked for "
         "(`lethe token create --days`, the API's `days`); at most 365. An expired token is refused.",
+    )
+    verifier_training_days: int = Field(
+        default=365,
+        ge=1,
+        le=3650,
+        description="Verification: a user's `verifier` competence lapses this many days after the training "
+        "date recorded for it (AI literacy, EU AI Act Arts. 4 and 26(2)); a lapsed user verifies nothing "
+        "until an admin records a newer training (docs/oversight.md, 'Two-person verification').",
+    )
+    verify_score_after_judgement: bool = Field(
+        default=True,
+        description="Verification: a verifier's view of a candidate omits the similarity score until they "
+        "gave their verdict (a cue against automation bias, EU AI Act Art. 14(4)(b)).",
+    )
+    erasure_second_signoff: bool = Field(
+        default=False,
+        description="Erasure requests: when on, the automatic batch of `lethe request run ID --auto` erases "
+        "only after a second data-protection officer signed it off (`lethe request signoff ID`). Off by "
+        "default: an erasure at the data subject's request is their instruction, not an identification "
+        "by the deployer (EU AI Act Art. 14(5); docs/oversight.md).",
     )
     login_failures: int = Field(
         default=5,
@@ -250,6 +280,13 @@ class Settings(BaseSettings):
         description="Portal: where a requester writes to the data-protection officer (an e-mail or postal "
         "address), shown on the portal, its receipt and its status page ('write to ... quoting your "
         "reference'); unset, none is shown.",
+    )
+    log_retention_days: int = Field(
+        default=MIN_LOG_RETENTION_DAYS,
+        le=36_500,
+        description="Audit log: entries older than this many days are pruned (`lethe audit prune`, the "
+        "service's maintenance pass), up to a signed checkpoint; at least 183 (six months, EU AI Act "
+        "Arts. 19(1) and 26(6)); longer where another law asks for it (docs/oversight.md, 'Log retention').",
     )
     erasure_suppression_days: int = Field(
         default=1096,
@@ -359,6 +396,16 @@ class Settings(BaseSettings):
         from lethe.models.registry import default_model_cache_dir
 
         return self.model_cache_dir if self.model_cache_dir is not None else default_model_cache_dir()
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _six_months_at_least(cls, value: int) -> int:
+        if value < MIN_LOG_RETENTION_DAYS:
+            raise ValueError(
+                f"{value} days is too short: the EU AI Act (Arts. 19(1) and 26(6)) requires the logs of a "
+                f"high-risk AI system to be kept at least six months ({MIN_LOG_RETENTION_DAYS} days)"
+            )
+        return value
 
     @field_validator("data_dir")
     @classmethod
