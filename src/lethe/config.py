@@ -183,14 +183,6 @@ class Settings(BaseSettings):
     search_rate_per_minute: int = Field(
         default=60, ge=1, description="Service: searches one user may run per minute (then 429)."
     )
-    use_timeout_minutes: int = Field(
-        default=480,
-        ge=1,
-        le=7 * 24 * 60,
-        description="Uses (cases): an open use whose last search (or opening) is older than this many "
-        "minutes is closed as timed out when next noticed; the operator's next search opens a new use "
-        "(docs/oversight.md, 'Uses').",
-    )
     portal_rate_per_minute: int = Field(
         default=5, ge=1, description="Service: public portal submissions per client IP address per minute."
     )
@@ -211,26 +203,6 @@ class Settings(BaseSettings):
         le=MAX_TOKEN_DAYS,
         description="API tokens: the lifetime of a new token in days when none is asked for "
         "(`lethe token create --days`, the API's `days`); at most 365. An expired token is refused.",
-    )
-    verifier_training_days: int = Field(
-        default=365,
-        ge=1,
-        le=3650,
-        description="Verification: a user's `verifier` competence lapses this many days after the training "
-        "date recorded for it (AI literacy, EU AI Act Arts. 4 and 26(2)); a lapsed user verifies nothing "
-        "until an admin records a newer training (docs/oversight.md, 'Two-person verification').",
-    )
-    verify_score_after_judgement: bool = Field(
-        default=True,
-        description="Verification: a verifier's view of a candidate omits the similarity score until they "
-        "gave their verdict (a cue against automation bias, EU AI Act Art. 14(4)(b)).",
-    )
-    erasure_second_signoff: bool = Field(
-        default=False,
-        description="Erasure requests: when on, the automatic batch of `lethe request run ID --auto` erases "
-        "only after a second data-protection officer signed it off (`lethe request signoff ID`). Off by "
-        "default: an erasure at the data subject's request is their instruction, not an identification "
-        "by the deployer (EU AI Act Art. 14(5); docs/oversight.md).",
     )
     login_failures: int = Field(
         default=5,
