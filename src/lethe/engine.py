@@ -27,6 +27,7 @@ from lethe.model_ids import model_name
 from lethe.pipeline import FacePipeline, build_pipeline
 from lethe.privacy import SourceSpec, audit
 from lethe.privacy.audit import AuditEntry, Verification
+from lethe.privacy.audit_retention import AuditRetention
 from lethe.privacy.consent import Consents
 from lethe.privacy.gate import Gate, ReembedReport
 from lethe.privacy.guests import GuestPages
@@ -58,6 +59,7 @@ class Lethe:
             self.objection_templates = ActiveTemplates(self.store)
             self.gate = Gate(self.store, self.objection_templates)
             self.oversight = Oversight(self.store)
+            self.audit_retention = AuditRetention(self.store)
             self.search = AuditedSearch(
                 Search(self.store, lambda: self.pipeline), self.objection_templates, self.oversight
             )

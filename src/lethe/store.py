@@ -143,10 +143,11 @@ class Store:
 
     def verify_audit(self) -> Verification:
         """The chain recomputed (texts and faces included) and held to every signed checkpoint: a
-        tail cut back to an earlier entry, head rewritten, is reported as a truncation."""
+        tail cut back to an earlier entry, head rewritten, is reported as a truncation. The
+        checkpoint entries inside the chain (log retention) are checked under the same key."""
         _, good, bad = self.audit_checkpoints()
         with self.catalog.session() as session:
-            result = audit_log.verify(session, anchors=good)
+            result = audit_log.verify(session, anchors=good, public_key=self.keyring.audit_public_key())
         if result.ok and not bad:
             self.anchor_audit_now()  # a verified head, vouched for from now on
         if result.ok and bad:
@@ -157,6 +158,8 @@ class Store:
                 None,
                 f"{bad} checkpoint(s) in {self.anchor_path} do not verify: the file was altered",
                 anchored=result.anchored,
+                pruned_before=result.pruned_before,
+                checkpoints=result.checkpoints,
             )
         return result
 

@@ -3,8 +3,10 @@
 A daemon thread waits ``maintenance_interval_s`` (the first pass after at most a minute), then
 erases faces kept past their source's retention, completes jurisdiction-stop deletions whose
 access requests have been answered, expires portal requests whose contact address was not
-confirmed in time, and finishes the enrolment scans of guests' consents that a stop of the service
-interrupted (a guest page's scan runs after its answer, :mod:`lethe.api.routes.guest`). Each pass
+confirmed in time, finishes the enrolment scans of guests' consents that a stop of the service
+interrupted (a guest page's scan runs after its answer, :mod:`lethe.api.routes.guest`), and prunes
+the audit log past ``LETHE_LOG_RETENTION_DAYS`` with a signed checkpoint at most daily
+(:mod:`lethe.privacy.audit_retention`). Each pass
 is audited by the actions it takes; failures are logged (ids and counts only) and retried at the
 next pass.
 """
@@ -26,15 +28,24 @@ def run_once(engine: Lethe) -> dict[str, object]:
     completed = engine.orders.complete_pending(actor=ACTOR)
     expired = engine.requests.expire_unconfirmed()
     scanned = engine.consents.resume_scans(actor=ACTOR)
+    audit_log = engine.audit_retention.sweep(actor=ACTOR)
     log.info(
         "maintenance: retention erased %s face(s); %d pending order(s) checked; "
-        "%d unconfirmed portal request(s) expired; %d face(s) linked by resumed consent scans",
+        "%d unconfirmed portal request(s) expired; %d face(s) linked by resumed consent scans; "
+        "%s audit entries pruned",
         purged["erased_faces"],
         len(completed),
         expired,
         scanned,
+        audit_log["pruned"],
     )
-    return {"retention": purged, "orders": completed, "expired_requests": expired, "consent_scans": scanned}
+    return {
+        "retention": purged,
+        "orders": completed,
+        "expired_requests": expired,
+        "consent_scans": scanned,
+        "audit_log": audit_log,
+    }
 
 
 class Maintenance:

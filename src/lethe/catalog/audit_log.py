@@ -26,6 +26,17 @@ signatures held and reports a chain that ends before one, or disagrees with one.
 pack carries the checkpoints and the public key, so a regulator checks a pack with
 :func:`check_checkpoints` and nothing secret.
 
+Checkpoint entries and pruning (log retention, EU AI Act Arts. 19 and 26(6)). A *checkpoint entry*
+(action ``audit.checkpoint``) is an entry of the chain itself whose details hold the head it covers
+(the entry just before it: ``covers = {seq, hash}``), its number, the previous checkpoint entry
+(``previous = {seq, hash}``, ``{0, 64 zeros}`` for the first) and an Ed25519 signature over
+:func:`checkpoint_entry_message`. Entries older than the retention may be deleted (:func:`prune_before`)
+only up to, not including, a checkpoint entry, and an ``audit.pruned`` entry says up to which seq: the
+remaining chain then starts at a signed statement of the hash it continues from. :func:`verify`
+(with the public key) checks every checkpoint entry's signature, that each names the one before it,
+and that a chain not starting at entry 1 starts at a checkpoint which the last prune record names
+(:class:`CheckpointChain`; :func:`lethe.privacy.report.verify_pack` uses the same checks).
+
 Entries are written in the same database transaction as the action they record, so an entry exists
 exactly when its action committed.
 """
@@ -36,14 +47,14 @@ import base64
 import hashlib
 import json
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from lethe.catalog.dialects import insert_ignoring_duplicates
@@ -53,6 +64,9 @@ from lethe.errors import CatalogError
 GENESIS = "0" * 64
 HEAD_ID = 1
 FACES_KEY = "faces_sha256"
+#: The actions of a checkpoint entry and of a prune's record.
+CHECKPOINT = "audit.checkpoint"
+PRUNED = "audit.pruned"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +105,10 @@ class Verification:
     problem: str | None = None
     #: The last entry a signed checkpoint vouches for (0: none checked).
     anchored: int = 0
+    #: Entries before this seq were pruned (0: none ever were).
+    pruned_before: int = 0
+    #: Checkpoint entries checked (signature and sequence).
+    checkpoints: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -100,6 +118,8 @@ class Verification:
             "first_bad_seq": self.first_bad_seq,
             "problem": self.problem,
             "anchored": self.anchored,
+            "pruned_before": self.pruned_before,
+            "checkpoints": self.checkpoints,
         }
 
 
@@ -148,6 +168,170 @@ def check_checkpoints(lines: Iterable[str], public_key: bytes) -> tuple[list[tup
             continue
         good.append((int(c["seq"]), str(c["hash"])))
     return good, bad
+
+
+def checkpoint_entry_message(
+    number: int, seq: int, hash_: str, previous_seq: int, previous_hash: str, signed_at: str
+) -> bytes:
+    """What a checkpoint entry's Ed25519 signature covers: its number, the entry it covers (seq and
+    hash), the previous checkpoint entry (seq and hash; 0 and 64 zeros for the first) and when."""
+    return (
+        f"lethe-audit-checkpoint-entry:v1:{number}:{seq}:{hash_}:{previous_seq}:{previous_hash}:{signed_at}"
+    ).encode()
+
+
+def key_fingerprint(public_key: bytes) -> str:
+    """SHA-256 (hex) of a raw Ed25519 public key: how a pack, a checkpoint and the CLI name the key."""
+    return hashlib.sha256(public_key).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A checkpoint entry of the chain: its number, seq, entry hash and when it was written."""
+
+    number: int
+    seq: int
+    hash: str
+    at: datetime | None = None
+
+
+def last_checkpoint(session: Session) -> Checkpoint | None:
+    row = session.scalars(
+        select(AuditEntryRow)
+        .where(AuditEntryRow.action == CHECKPOINT)
+        .order_by(AuditEntryRow.seq.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return Checkpoint(int(json.loads(row.details)["checkpoint"]), row.seq, row.hash, row.at)
+
+
+def checkpoint_details(
+    session: Session, *, sign: Callable[[bytes], bytes], public_key: bytes, at: datetime
+) -> dict[str, Any]:
+    """The details of a checkpoint entry of the head as it is in this transaction (the head is
+    locked until it ends: append the entry in the same transaction)."""
+    locked = lock_head(session)
+    last = last_checkpoint(session)
+    number = last.number + 1 if last else 1
+    previous_seq, previous_hash = (last.seq, last.hash) if last else (0, GENESIS)
+    signed_at = at.astimezone(UTC).isoformat()
+    message = checkpoint_entry_message(
+        number, locked.seq, locked.hash, previous_seq, previous_hash, signed_at
+    )
+    return {
+        "checkpoint": number,
+        "covers": {"seq": locked.seq, "hash": locked.hash},
+        "previous": {"seq": previous_seq, "hash": previous_hash},
+        "signed_at": signed_at,
+        "key_sha256": key_fingerprint(public_key),
+        "signature": base64.b64encode(sign(message)).decode(),
+    }
+
+
+def first_seq(session: Session) -> int:
+    """The seq of the oldest entry still held (0 when the log is empty)."""
+    return int(session.scalar(select(func.min(AuditEntryRow.seq))) or 0)
+
+
+def prunable_checkpoint(session: Session, *, older_than: datetime) -> int | None:
+    """The latest checkpoint entry before which every entry is older than ``older_than`` (the seq a
+    prune may delete up to, not including), or None."""
+    candidates = session.scalars(
+        select(AuditEntryRow.seq)
+        .where(AuditEntryRow.action == CHECKPOINT, AuditEntryRow.at < older_than)
+        .order_by(AuditEntryRow.seq.desc())
+    )
+    for seq in candidates:
+        newer = session.scalar(
+            select(func.count()).where(AuditEntryRow.seq < seq, AuditEntryRow.at >= older_than)
+        )
+        if not newer:  # clocks that went backwards: fall back to an earlier checkpoint
+            return int(seq)
+    return None
+
+
+def prune_before(session: Session, seq: int) -> int:
+    """Delete every entry before ``seq`` with its off-chain texts and recorded faces, inside the
+    caller's transaction (which appends the ``audit.pruned`` record); how many entries went."""
+    session.execute(delete(AuditFaceRow).where(AuditFaceRow.seq < seq))
+    session.execute(delete(AuditTextRow).where(AuditTextRow.seq < seq))
+    gone = session.scalar(select(func.count()).where(AuditEntryRow.seq < seq))
+    session.execute(delete(AuditEntryRow).where(AuditEntryRow.seq < seq))
+    return int(gone or 0)
+
+
+class CheckpointChain:
+    """The checks of checkpoint entries and pruning, fed every entry of a chain in order (by
+    :func:`verify` and by a pack's verifier): each returns a problem or None. Signatures are
+    checked when a public key is given."""
+
+    def __init__(self, public_key: bytes | None) -> None:
+        self.key = Ed25519PublicKey.from_public_bytes(public_key) if public_key is not None else None
+        self.first: int | None = None
+        self.last: Checkpoint | None = None
+        self.count = 0
+        self.pruned_before = 0
+
+    def feed(
+        self, seq: int, prev_hash: str, hash_: str, action: str, details: Mapping[str, Any]
+    ) -> str | None:
+        if self.first is None:
+            self.first = seq
+            if seq != 1 and action != CHECKPOINT:
+                return (
+                    f"entries before {seq} were removed: the log does not start at entry 1 "
+                    "nor at a signed checkpoint"
+                )
+        if action == PRUNED:
+            self.pruned_before = int(details.get("before_seq", 0))
+        if action != CHECKPOINT:
+            return None
+        problem = self._check(seq, prev_hash, details)
+        if problem is None:
+            self.last = Checkpoint(int(details["checkpoint"]), seq, hash_)
+            self.count += 1
+        return problem
+
+    def _check(self, seq: int, prev_hash: str, d: Mapping[str, Any]) -> str | None:
+        try:
+            number, covers, previous = int(d["checkpoint"]), dict(d["covers"]), dict(d["previous"])
+            message = checkpoint_entry_message(
+                number, int(covers["seq"]), str(covers["hash"]), int(previous["seq"]), str(previous["hash"]),
+                str(d["signed_at"]),
+            )  # fmt: skip
+            signature = base64.b64decode(str(d["signature"]), validate=True)
+        except (KeyError, TypeError, ValueError):
+            return f"checkpoint entry {seq} is malformed"
+        if covers != {"seq": seq - 1, "hash": prev_hash}:
+            return f"checkpoint entry {seq} does not cover the entry before it"
+        if self.key is not None:
+            try:
+                self.key.verify(signature, message)
+            except InvalidSignature:
+                return f"the signature of checkpoint entry {seq} does not verify under the audit public key"
+        if self.last is not None:
+            expected = (self.last.number + 1, {"seq": self.last.seq, "hash": self.last.hash})
+        elif seq == self.first and seq != 1:
+            return None  # the first of a pruned log: the checkpoint before it was pruned
+        else:
+            expected = (1, {"seq": 0, "hash": GENESIS})
+        if (number, previous) != expected:
+            return (
+                f"checkpoint entry {seq} (number {number}) does not name the checkpoint before it: "
+                "a checkpoint was removed or altered"
+            )
+        return None
+
+    def finish(self) -> str | None:
+        """The problem of a log whose start was cut without a prune record naming it, or None."""
+        if self.first not in (None, 1) and self.pruned_before != self.first:
+            return (
+                f"entries before {self.first} were removed without a prune record naming them "
+                f"(the last audit.pruned names {self.pruned_before or 'none'})"
+            )
+        return None
 
 
 def head(session: Session) -> tuple[int, str]:
@@ -263,15 +447,29 @@ def _entries(session: Session, rows: Iterable[AuditEntryRow]) -> list[AuditEntry
     ]
 
 
-def verify(session: Session, batch: int = 10_000, *, anchors: Sequence[tuple[int, str]] = ()) -> Verification:
+def verify(
+    session: Session,
+    batch: int = 10_000,
+    *,
+    anchors: Sequence[tuple[int, str]] = (),
+    public_key: bytes | None = None,
+) -> Verification:
     """Recompute the whole chain; report the first entry where it breaks. A free text kept off the
     chain must still match the salted hash its entry chains (an erased one is simply absent); an
     entry's ``audit_face`` rows must match the digest it chains. ``anchors`` are signed checkpoints
     (seq, hash), already checked (:func:`check_checkpoints`): the chain must reach and agree with
-    each of them."""
+    each of them (those before a prune name entries no longer held and are passed over). A pruned
+    chain starts at a checkpoint entry; checkpoint entries are checked by :class:`CheckpointChain`
+    (their signatures only with ``public_key``)."""
     anchored = dict(anchors)
-    prev, expected_seq, count = GENESIS, 1, 0
+    chain = CheckpointChain(public_key)
+    prev, expected_seq, count = GENESIS, 0, 0
     last = 0
+
+    def broken(seq: int, problem: str, anchored_seq: int = 0) -> Verification:
+        pruned = chain.first if chain.first not in (None, 1) else 0
+        return Verification(False, count, prev, seq, problem, anchored_seq, pruned or 0, chain.count)
+
     while True:
         rows = session.scalars(
             select(AuditEntryRow).where(AuditEntryRow.seq > last).order_by(AuditEntryRow.seq).limit(batch)
@@ -291,42 +489,45 @@ def verify(session: Session, batch: int = 10_000, *, anchors: Sequence[tuple[int
         ):
             faces.setdefault(seq, []).append(face_id)
         for row in rows:
+            if not expected_seq:  # the first entry held: 1, or a checkpoint after a prune (checked below)
+                expected_seq = row.seq
+                prev = GENESIS if row.seq == 1 else row.prev_hash
             if row.seq != expected_seq:
-                return Verification(False, count, prev, row.seq, f"entry {expected_seq} is missing")
+                return broken(row.seq, f"entry {expected_seq} is missing")
             if row.prev_hash != prev:
-                return Verification(False, count, prev, row.seq, "chain broken: previous hash differs")
+                return broken(row.seq, "chain broken: previous hash differs")
             if entry_hash(prev, row.seq, row.at, row.actor, row.action, row.details) != row.hash:
-                return Verification(False, count, prev, row.seq, "entry content was changed")
+                return broken(row.seq, "entry content was changed")
             if row.seq in texts and not _texts_match(row, texts[row.seq]):
-                return Verification(False, count, prev, row.seq, "free text of the entry was changed")
-            digest = json.loads(row.details).get(FACES_KEY)
+                return broken(row.seq, "free text of the entry was changed")
+            details = json.loads(row.details)
+            digest = details.get(FACES_KEY)
             if digest is not None and digest != faces_digest(faces.get(row.seq, ())):
-                return Verification(
-                    False, count, prev, row.seq, "the faces recorded for the entry (audit_face) were changed"
-                )
+                return broken(row.seq, "the faces recorded for the entry (audit_face) were changed")
             if row.seq in anchored and anchored[row.seq] != row.hash:
-                return Verification(
-                    False, count, prev, row.seq, "the entry differs from the signed checkpoint of it"
-                )
+                return broken(row.seq, "the entry differs from the signed checkpoint of it")
+            problem = chain.feed(row.seq, row.prev_hash, row.hash, row.action, details)
+            if problem is not None:
+                return broken(row.seq, problem)
             prev, expected_seq, count = row.hash, expected_seq + 1, count + 1
         last = rows[-1].seq
+    end = max(expected_seq - 1, 0)
+    problem = chain.finish()
+    if problem is not None:
+        return broken(chain.first or 0, problem)
     head_seq, head_hash = head(session)
-    if (head_seq, head_hash) != (count, prev):
-        return Verification(
-            False, count, prev, count + 1, "entries at the end were removed or the head was changed"
-        )
+    if (head_seq, head_hash) != (end, prev):
+        return broken(end + 1, "entries at the end were removed or the head was changed")
     top = max(anchored, default=0)
-    if top > count:
-        return Verification(
-            False,
-            count,
-            prev,
-            count + 1,
-            f"truncated: the chain ends at entry {count} but a signed checkpoint vouches for entry {top} "
+    if top > end:
+        return broken(
+            end + 1,
+            f"truncated: the chain ends at entry {end} but a signed checkpoint vouches for entry {top} "
             "(entries at the end were removed and the head rewritten)",
-            anchored=top,
+            top,
         )
-    return Verification(True, count, prev, anchored=top)
+    pruned = chain.first if chain.first not in (None, 1) else 0
+    return Verification(True, count, prev, anchored=top, pruned_before=pruned or 0, checkpoints=chain.count)
 
 
 def entries(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from lethe.cli import audit_retention as _audit_retention
 from lethe.cli import consent as _consent
 from lethe.cli import evaluate as _evaluate
 from lethe.cli import models as _models
@@ -12,7 +13,7 @@ from lethe.cli import oversight as _oversight
 from lethe.cli import source_lifecycle as _source_lifecycle
 from lethe.cli import users as _users
 from lethe.cli._support import ActorOpt, set_actor
-from lethe.cli.core import app, source_app
+from lethe.cli.core import app, audit_app, source_app
 from lethe.cli.privacy import register
 from lethe.cli.serve import serve
 
@@ -25,6 +26,7 @@ def _who_acts(actor: ActorOpt = None) -> None:
 
 register(app)
 _source_lifecycle.register(source_app)
+_audit_retention.register(audit_app)
 _users.register(app)
 _consent.register(app)
 _oversight.register(app)

@@ -46,7 +46,11 @@ HASH_RULE = (
     "(audit_faces.jsonl), sorted, decimal, comma-separated; each line of audit_checkpoints.jsonl is an "
     "Ed25519 signature (base64) under audit_public_key.txt (hex, raw 32 bytes) of "
     "'lethe-audit-checkpoint:v1:{seq}:{hash}:{at}', and the log must reach each checkpoint's seq with "
-    "that hash"
+    "that hash; an audit.checkpoint entry's details.signature is an Ed25519 signature (base64) under the "
+    "same key of 'lethe-audit-checkpoint-entry:v1:{checkpoint}:{covers.seq}:{covers.hash}:{previous.seq}:"
+    "{previous.hash}:{signed_at}', covers is the entry before it and previous the checkpoint entry before "
+    "it (0 and 64 zeros for the first); a log pruned for retention starts at a checkpoint entry, and the "
+    "last audit.pruned entry names that seq as before_seq"
 )
 
 
@@ -159,7 +163,12 @@ def compliance_pack(
     files["audit_checkpoints.jsonl"] = "".join(line + "\n" for line in checkpoints).encode()
     files["audit_public_key.txt"] = (public_key + "\n").encode()
     files["audit_verification.json"] = _json(
-        verification.as_dict() | {"hash_rule": HASH_RULE, "audit_public_key": public_key}
+        verification.as_dict()
+        | {
+            "hash_rule": HASH_RULE,
+            "audit_public_key": public_key,
+            "audit_public_key_sha256": audit_log.key_fingerprint(bytes.fromhex(public_key)),
+        }
     )
     files["index.html"] = render(
         "compliance.html",
@@ -212,8 +221,11 @@ def verify_pack(folder: Path) -> dict[str, object]:
         (folder / "audit_checkpoints.jsonl").read_text().splitlines(), key
     )
     hashes: dict[int, str] = {}
-    prev, problem = audit_log.GENESIS, None
-    for n, e in enumerate(lines, start=1):
+    chain = audit_log.CheckpointChain(key)
+    first = int(lines[0]["seq"]) if lines else 1
+    # A pruned log starts at a checkpoint entry, whose signature vouches for the hash it continues.
+    prev, problem = (audit_log.GENESIS if first == 1 else str(lines[0]["prev_hash"])), None
+    for n, e in enumerate(lines, start=first):
         details = json.loads(e["details"])
         at = datetime.fromisoformat(e["at"])
         if e["seq"] != n or e["prev_hash"] != prev:
@@ -229,14 +241,20 @@ def verify_pack(folder: Path) -> dict[str, object]:
             faces.get(n, ())
         ):
             problem = f"the faces recorded for entry {n} were changed"
+        else:
+            problem = chain.feed(n, e["prev_hash"], e["hash"], e["action"], details)
         if problem:
             break
         hashes[n], prev = e["hash"], e["hash"]
     for seq, hash_ in anchors:
+        if seq < first:
+            continue  # vouches for an entry pruned for retention
         if problem is None and hashes.get(seq) != hash_:
             problem = (
                 f"a signed checkpoint names entry {seq}, which the log lacks or holds otherwise (truncated?)"
             )
+    if problem is None:
+        problem = chain.finish()
     if problem is None and bad_checkpoints:
         problem = f"{bad_checkpoints} checkpoint(s) do not verify under the pack's public key"
     if problem is None:
@@ -247,6 +265,8 @@ def verify_pack(folder: Path) -> dict[str, object]:
         "ok": problem is None,
         "entries": len(hashes),
         "anchored": max((s for s, _ in anchors), default=0),
+        "pruned_before": first if first != 1 else 0,
+        "checkpoints": chain.count,
         "problem": problem,
     }
 
