@@ -415,3 +415,85 @@ def test_a_rejected_access_requests_export_is_deleted(
     assert_error(client.get(f"/api/requests/{request_id}/export", headers=dpo), 404, "not_found")
     candidates = client.get(f"/api/requests/{request_id}/candidates", headers=dpo).json()["candidates"]
     assert all(c["crop_url"] is None for c in candidates)  # no crop link for a closed request
+
+
+def test_an_answer_before_the_run_is_refused_and_changes_nothing(
+    client: TestClient, dpo: dict[str, str], fixtures_dir: Path
+) -> None:
+    """The newcomer review's trust bug: *Answer and close* on a verified request, before *Run*, said
+    "answered and closed" while the request stayed in review (and an access request had acted on the
+    automatic band). Now: 409 naming the missing step, nothing changed, and the page's button is
+    disabled with that reason."""
+    probe = fixtures_dir / "identities" / "tom_cruise" / "Tom_Cruise_avp_2014_4.jpg"
+    for kind in ("erasure", "access"):
+        request_id = open_request(client, dpo, kind, probe, "tc@example.org")["id"]
+        check = {"method": "id_document", "attest": True}
+        assert client.post(f"/api/requests/{request_id}/verify", headers=dpo, json=check).status_code == 200
+        audited = client.get("/api/audit", headers=dpo, params={"limit": 1000}).json()["entries"]
+        refused = client.post(f"/api/requests/{request_id}/answer", headers=dpo)
+        assert_error(refused, 409, "refused")
+        assert "not run yet: run it first" in refused.json()["error"]["message"]
+        detail = client.get(f"/api/requests/{request_id}", headers=dpo).json()
+        assert detail["state"] == "verified" and detail["candidates"] == {} and detail["outcome"] is None
+        assert detail["answer_readiness"] == {
+            "ready": False, "reason": detail["answer_readiness"]["reason"], "may_arrive": False, "pending": 0
+        }  # fmt: skip
+        assert "run it first" in detail["answer_readiness"]["reason"]
+        after = client.get("/api/audit", headers=dpo, params={"limit": 1000}).json()["entries"]
+        assert len(after) == len(audited)  # not even a search was made
+        still_open = client.get(f"/api/requests/{request_id}/photos/0", headers=dpo)
+        assert still_open.status_code == 200
+
+
+def test_run_previews_what_it_acts_on_and_the_answer_is_drafted_from_the_outcome(
+    client: TestClient, dpo: dict[str, str], operator: dict[str, str], fixtures_dir: Path
+) -> None:
+    """Before *Run* erases, the DPO sees the automatic-band faces grouped by photo (name, source,
+    scores, crops); the preview changes nothing; the run acts on exactly those faces and the request
+    lists them; the closed request's answer draft tells what was done and where to complain."""
+    probe = fixtures_dir / "identities" / "tom_cruise" / "Tom_Cruise_avp_2014_4.jpg"
+    before = search_ids(client, operator, probe)
+    request_id = open_request(client, dpo, "erasure", probe, "tc2@example.org")["id"]
+    assert_error(client.get(f"/api/requests/{request_id}/preview", headers=dpo), 409, "refused")  # unverified
+    check = {"method": "id_document", "attest": True}
+    assert client.post(f"/api/requests/{request_id}/verify", headers=dpo, json=check).status_code == 200
+
+    preview = client.get(f"/api/requests/{request_id}/preview", headers=dpo)
+    assert preview.status_code == 200, preview.text
+    shown = preview.json()
+    faces = [f["face_id"] for p in shown["by_photo"] for f in p["faces"]]
+    assert shown["faces"] == len(faces) >= 1 and shown["photos"] == len(shown["by_photo"])
+    for photo in shown["by_photo"]:
+        assert photo["photo"].endswith(".jpg") and "/" not in photo["photo"] and photo["source"]
+        for face in photo["faces"]:
+            assert 0.999 <= face["score"] <= 1.0001
+            assert client.get(face["crop_url"], headers=dpo).headers["content-type"] == "image/jpeg"
+    assert search_ids(client, operator, probe) == before  # the preview erased nothing
+    detail = client.get(f"/api/requests/{request_id}", headers=dpo).json()
+    assert detail["state"] == "verified" and detail["candidates"] == {}
+    audited = client.get("/api/audit", headers=dpo, params={"action": "request.preview"}).json()
+    (entry,) = audited["entries"][:1]
+    assert entry["details"]["request_id"] == request_id and entry["details"]["faces"] == len(faces)
+
+    run = client.post(f"/api/requests/{request_id}/run", headers=dpo, json={"auto": True}).json()
+    assert run["erased_faces"] == len(faces) and run["erased_images"] == shown["photos"]
+    assert set(faces).isdisjoint(search_ids(client, operator, probe))
+    detail = client.get(f"/api/requests/{request_id}", headers=dpo).json()
+    acted = {a["photo_id"]: (a["source"], a["faces"], a["photo"]) for a in detail["acted_on"]}
+    assert acted == {p["photo_id"]: (p["source"], len(p["faces"]), None) for p in shown["by_photo"]}
+    if detail["state"] == "in_review":  # what the review band holds: not the person
+        pending = client.get(f"/api/requests/{request_id}/candidates", headers=dpo, params={"pending": True})
+        for candidate in pending.json()["candidates"]:
+            decided = f"/api/requests/{request_id}/candidates/{candidate['face_id']}"
+            assert client.post(decided, headers=dpo, json={"confirm": False}).status_code == 200
+        answered = client.post(f"/api/requests/{request_id}/answer", headers=dpo)
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["state"] == "answered"
+        assert answered.json()["message"].startswith("Request answered and closed.")
+    detail = client.get(f"/api/requests/{request_id}", headers=dpo).json()
+    assert detail["state"] == "answered"
+    draft = detail["answer_draft"]
+    assert detail["ref"] in draft and "Art. 77" in draft
+    photos = shown["photos"]
+    assert f"erased {photos} photo{'s' if photos > 1 else ''} of you" in draft
+    assert "tc2@example.org" not in draft and not any(p["photo"] in draft for p in shown["by_photo"])

@@ -7,10 +7,13 @@ them out of any later source."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+
+from lethe.errors import PrivacyError
 
 from api_support import add_user, bearer, serve
 from conftest import REVIEW_AUTO_THRESHOLD, REVIEW_FLOOR_THRESHOLD, consent_source
@@ -100,3 +103,61 @@ def test_the_same_photo_in_two_sources_is_one_decision_and_is_erased_from_every_
         again = engine.ingest("archive", folder, actor="operator")
         assert (again.skipped, again.suppressed, again.faces) == (2, 1, 2)  # Kit and Biden only
         assert engine.search(rose, purpose=PURPOSE, actor="operator").no_match
+
+
+def test_an_answer_that_finds_new_candidates_closes_nothing_and_the_queue_shows_them_in_context(
+    tmp_path: Path, fixtures_dir: Path
+) -> None:
+    """A photo of the requester ingested after the run is found by the answer's own search: the
+    answer is refused (409, nothing erased, the request stays in review) and the new candidate waits
+    in the review queue with its photo's name and source; while an ingest job may still bring
+    candidates the answer is refused too, with that reason."""
+    folder, late = tmp_path / "events", tmp_path / "late"
+    folder.mkdir()
+    late.mkdir()
+    for photo in (PHOTOS[0], PHOTOS[2], PHOTOS[3]):
+        shutil.copy(fixtures_dir / photo, folder / Path(photo).name)
+    shutil.copy(fixtures_dir / PHOTOS[1], late / "rose_at_the_bar.jpg")
+    with serve(tmp_path / "data", **BANDS, login_rate_per_minute=100) as client:
+        engine = client.app.state.lethe.engine  # type: ignore[attr-defined]
+        engine.add_source(consent_source("events"))
+        engine.ingest("events", folder, actor="operator")
+        requests = engine.requests
+        opened = requests.open(
+            kind="erasure", photos=[(fixtures_dir / PHOTOS[0]).read_bytes()], contact="r@example.org"
+        )
+        requests.verify(opened.id, actor="dpo", method="id_document", attested=True)
+        assert requests.run(opened.id, actor="dpo", auto_only=True)["state"] == "in_review"
+        for candidate in requests.candidates(opened.id, pending_only=True):
+            requests.decide(opened.id, candidate.face_id, confirm=True, actor="dpo")
+        assert requests.readiness(opened.id)["ready"] is True
+        busy = requests.readiness(opened.id, ingest_running=True)
+        assert busy["ready"] is False and busy["may_arrive"] is True and "ingest job" in str(busy["reason"])
+        with pytest.raises(PrivacyError, match="ingest job"):
+            requests.answer(opened.id, actor="dpo", ingest_running=True)
+
+        engine.add_source(consent_source("late"))
+        engine.ingest("late", late, actor="operator")
+        faces = engine.catalog.count_faces()
+        dpo = bearer(add_user(client, "dana", "dpo"))
+        refused = client.post(f"/api/requests/{opened.id}/answer", headers=dpo)
+        assert refused.status_code == 409, refused.text
+        assert "1 new candidate(s)" in refused.json()["error"]["message"]
+        assert engine.catalog.count_faces() == faces  # nothing erased
+        detail = client.get(f"/api/requests/{opened.id}", headers=dpo).json()
+        assert detail["state"] == "in_review" and detail["answer_readiness"]["pending"] == 1
+
+        client.post("/login", data={"name": "dana", "password": "dana-password-123"}).raise_for_status()
+        page = client.get(f"/requests/{opened.id}/review").text
+        assert 'data-answer-ready="false"' in page and "1 of 2 still to decide" in page
+        assert '<span class="photo-name">rose_at_the_bar.jpg</span>' in page
+        assert '<span class="source">late</span>' in page and "<kbd>y</kbd> same person" in page
+        request_page = client.get(f"/requests/{opened.id}").text
+        disabled = r'<button type="button" id="answer-open"[^>]*disabled>Answer and close'
+        assert re.search(disabled, request_page)
+        (new,) = requests.candidates(opened.id, pending_only=True)
+        requests.decide(opened.id, new.face_id, confirm=True, actor="dpo")
+        assert 'data-answer-ready="true"' in client.get(f"/requests/{opened.id}/review").text
+        answered = client.post(f"/api/requests/{opened.id}/answer", headers=dpo)
+        assert answered.status_code == 200 and answered.json()["state"] == "answered", answered.text
+        assert engine.catalog.count_faces() < faces

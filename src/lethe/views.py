@@ -84,23 +84,30 @@ def request_page(
     }
 
 
-def request_detail(engine: Lethe, request_id: int) -> dict[str, object]:
+def request_detail(engine: Lethe, request_id: int, *, ingest_running: bool = False) -> dict[str, object]:
     """One request: state, dates, candidate counts, its history (``events``), its identity checks
-    (``verifications``) and the contact address to answer. ``NotFoundError`` for an unknown
-    request."""
+    (``verifications``), the contact address to answer, whether it can be answered now
+    (``answer_readiness``), what its runs acted on per photo (``acted_on``) and, once closed, the
+    answer to send (``answer_draft``). ``NotFoundError`` for an unknown request."""
     requests = engine.requests
     view = requests.get(request_id)
     return view.as_dict() | {
         "events": requests.events(request_id),
         "verifications": requests.verifications(request_id),
         "contact": requests.contact(request_id),
+        "answer_readiness": requests.readiness(request_id, ingest_running=ingest_running),
+        "acted_on": requests.acted_on(request_id),
+        "answer_draft": requests.answer_draft(request_id),
     }
 
 
-def candidate_row(candidate: CandidateGroup, crop_url: CropUrl) -> dict[str, object]:
+def candidate_row(
+    candidate: CandidateGroup, crop_url: CropUrl, place: dict[str, object] | None = None
+) -> dict[str, object]:
     """One face found for a request: score, band, search round, the reviewer's decision, a crop link,
-    and its ``members``: the same face of the same photo in every source that holds it (face id and
-    source), one decision for all; ``also_in`` names the other members' sources."""
+    its ``photo`` (id, name and source page of its photo, ``None`` once erased), and its ``members``:
+    the same face of the same photo in every source that holds it (face id and source), one decision
+    for all; ``also_in`` names the other members' sources."""
     return {
         "face_id": candidate.face_id,
         "score": round(candidate.score, 6),
@@ -111,6 +118,7 @@ def candidate_row(candidate: CandidateGroup, crop_url: CropUrl) -> dict[str, obj
         "crop_url": crop_url(candidate.face_id),
         "members": [{"face_id": m.face_id, "source": m.source} for m in candidate.members],
         "also_in": candidate.also_in,
+        "photo": {k: v for k, v in place.items() if k != "source"} if place else None,
     }
 
 
@@ -124,7 +132,9 @@ def candidate_rows(
     view = requests.get(request_id)  # an unknown request is an error, not an empty list
     if view.closed_at is not None:  # no crop link for a closed request: nothing is left to decide
         crop_url = _no_link
-    return [candidate_row(c, crop_url) for c in requests.groups(request_id, pending_only=pending_only)]
+    found = requests.groups(request_id, pending_only=pending_only)
+    places = requests.places([c.face_id for c in found])
+    return [candidate_row(c, crop_url, places.get(c.face_id)) for c in found]
 
 
 def _no_link(_face_id: int) -> None:

@@ -1,5 +1,5 @@
-"""Data-subject requests (dpo): open, list, verify, extend, reject, run, review, answer, export (and
-delete it)."""
+"""Data-subject requests (dpo): open, list, verify, extend, reject, preview, run, review, answer,
+export (and delete it)."""
 
 from __future__ import annotations
 
@@ -87,8 +87,11 @@ def list_requests(
 
 @router.get("/{request_id}")
 def get_request(request_id: RowId, state: State, _caller: Dpo) -> dict[str, object]:
-    """One request: state, dates, candidate counts, history, and the contact address to answer."""
-    return request_detail(state.engine, request_id)
+    """One request: state, dates, candidate counts, history, the contact address to answer, whether
+    it can be answered now (`answer_readiness`: `ready`, the `reason` when not, `may_arrive` while
+    candidates may still arrive), what its runs acted on per photo (`acted_on`), and once it is
+    closed the answer to send to the requester (`answer_draft`)."""
+    return request_detail(state.engine, request_id, ingest_running=state.jobs.running())
 
 
 @router.post("/{request_id}/verify")
@@ -115,6 +118,25 @@ def reject(request_id: RowId, body: Reason, state: State, caller: Dpo) -> dict[s
     return state.engine.requests.reject(request_id, reason=body.reason, actor=caller.actor).as_dict()
 
 
+@router.get("/{request_id}/preview")
+def preview(
+    request_id: RowId,
+    state: State,
+    caller: Dpo,
+    auto: Annotated[bool, Query(description="The automatic band only (what `run` with `auto` does).")] = True,
+) -> dict[str, object]:
+    """What `run` would act on now, changing nothing: the faces grouped by photo (`by_photo`: each
+    photo's name, source and source page, and its faces with score and crop link), the counts
+    (`faces`, `photos`) and how many candidates would wait for review. A search for the requester:
+    audited as `request.preview`; `409` unless the request is verified."""
+    found = state.engine.requests.preview(request_id, actor=caller.actor, auto_only=auto)
+    crop_url = _crop_url(state, caller)
+    for photo in found["by_photo"]:
+        for face in photo["faces"]:
+            face["crop_url"] = crop_url(face["face_id"])
+    return found
+
+
 @router.post("/{request_id}/run")
 def run(request_id: RowId, state: State, caller: Dpo, body: Run | None = None) -> dict[str, object]:
     """Find the person and act (erase / export / suppress); review candidates wait for a reviewer.
@@ -125,9 +147,11 @@ def run(request_id: RowId, state: State, caller: Dpo, body: Run | None = None) -
 
 @router.post("/{request_id}/answer")
 def answer(request_id: RowId, state: State, caller: Dpo) -> dict[str, object]:
-    """Act on the automatic and confirmed faces and close the request; every candidate must be
-    decided first (409 otherwise)."""
-    return state.engine.requests.answer(request_id, actor=caller.actor)
+    """Act on the automatic and confirmed faces and close the request; the answer holds the request's
+    `state` and a `message` built from it. `409`, with nothing changed, unless the request was run,
+    no search of it nor ingest job is running, and every candidate is decided (the message names the
+    missing step); also when the answer's own search finds new candidates (kept for review)."""
+    return state.engine.requests.answer(request_id, actor=caller.actor, ingest_running=state.jobs.running())
 
 
 @router.get("/{request_id}/candidates")

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,7 +51,7 @@ from lethe.privacy.access import delete_export as _delete_export_folder
 from lethe.privacy.access import export_folder
 from lethe.privacy.finder import Candidate, find_person
 from lethe.privacy.gate import ErasureReceipt, Gate
-from lethe.privacy.requests import groups, portal, records, workflow
+from lethe.privacy.requests import context, groups, letter, portal, records, workflow
 from lethe.privacy.requests.actions import ACTIONS, Run
 from lethe.privacy.requests.groups import CandidateGroup
 from lethe.privacy.requests.records import CandidateView, RequestView
@@ -103,6 +105,8 @@ class SubjectRequests:
         self._pipeline = pipeline  # built on first use: opening a request decodes its photos
         self.catalog = self.store.catalog
         self.settings = self.store.settings
+        self._lock = threading.Lock()
+        self._searching: dict[int, int] = {}  # request id -> searches (preview, run, answer) in flight
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -242,6 +246,23 @@ class SubjectRequests:
         with self.catalog.session() as session:
             workflow.row_of(session, request_id)
             return groups.candidate_groups(session, request_id, pending_only=pending_only)
+
+    def acted_on(self, request_id: int) -> list[dict[str, Any]]:
+        """What the request's runs acted on, per photo (id, source, number of faces), with the photo's
+        name while it is still held."""
+        acted = self.outcome(request_id).get("acted_on") or []
+        with self.catalog.session() as session:
+            return context.named(session, acted)
+
+    def places(self, face_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Each face's photo (id and name), source page and source, for a reviewer's context."""
+        with self.catalog.session() as session:
+            return context.where(session, face_ids)
+
+    def answer_draft(self, request_id: int) -> str | None:
+        """The answer to send to the requester once the request is closed, from its real outcome
+        (:mod:`lethe.privacy.requests.letter`); ``None`` while it is open."""
+        return letter.draft(self.get(request_id), dpo_contact=self.settings.dpo_contact)
 
     def events(self, request_id: int) -> list[dict[str, object]]:
         with self.catalog.session() as session:
@@ -398,31 +419,92 @@ class SubjectRequests:
 
     # -- acting --------------------------------------------------------------------------------
 
-    def answer(self, request_id: int, *, actor: str) -> dict[str, object]:
-        """Act on the automatic and confirmed faces and close the request: only once every
-        candidate is decided (a :class:`PrivacyError` names how many still wait)."""
-        workflow.require_decided(len(self.candidates(request_id, pending_only=True)))
-        return self.run(request_id, actor=actor, auto_only=False)
+    def readiness(self, request_id: int, *, ingest_running: bool = False) -> dict[str, object]:
+        """Whether the request can be answered now: ``ready``, the ``reason`` when it cannot (the
+        missing step, in words), ``may_arrive`` (candidates may still arrive: a search of this
+        request is running, or an ingest job is adding photos, which the caller tells with
+        ``ingest_running``) and ``pending`` (candidates waiting for a decision)."""
+        with self.catalog.session() as session:
+            row = workflow.row_of(session, request_id)
+            state = row.state
+        pending = len(self.groups(request_id, pending_only=True)) if state == "in_review" else 0
+        searching = self._searching.get(request_id, 0) > 0
+        reason = workflow.answer_blocked(
+            state, pending=pending, searching=searching, ingest_running=ingest_running
+        )
+        may_arrive = state in OPEN_STATES and (searching or ingest_running)
+        return {"ready": reason is None, "reason": reason, "may_arrive": may_arrive, "pending": pending}
 
-    def run(self, request_id: int, *, actor: str, auto_only: bool = False) -> dict[str, object]:
-        """Find the person and act: erase, export or suppress. With ``auto_only`` only the automatic
-        band is acted on; otherwise reviewer-confirmed faces too. Closes the request when nothing is
-        left for a reviewer."""
+    def answer(self, request_id: int, *, actor: str, ingest_running: bool = False) -> dict[str, object]:
+        """Act on the automatic and confirmed faces and close the request. Refused, with nothing
+        changed, unless the request was run and every candidate is decided (a :class:`PrivacyError`
+        naming the missing step, :meth:`readiness`); when the answer's own search finds new
+        candidates (through the confirmed faces) they are kept for review and the answer is refused
+        too, before anything is acted on."""
+        blocked = self.readiness(request_id, ingest_running=ingest_running)["reason"]
+        if blocked is not None:
+            raise PrivacyError(f"request {request_id} cannot be answered yet: {blocked}")
+        result = self.run(request_id, actor=actor, auto_only=False, must_close=True)
+        state = str(result["state"])
+        return result | {"message": workflow.answered_message(state, result)}
+
+    def preview(self, request_id: int, *, actor: str, auto_only: bool = True) -> dict[str, Any]:
+        """What :meth:`run` would act on now, changing nothing: the faces (the automatic band, and
+        with ``auto_only`` false the confirmed ones too) grouped by photo, each photo with its name
+        and source and each face with its score, and how many candidates would wait for review. A
+        search of the gallery for the requester: verified requests only, audited
+        (``request.preview``, with the faces shown)."""
         with self.catalog.session() as session:
             row = workflow.row_of(session, request_id)
             workflow.require_verified(row)
             kind = row.kind
-        probes = self._probe_templates(request_id)
-        found = self._find(request_id, probes)
+        with self._search_of(request_id):
+            found = self._search(request_id, self._probe_templates(request_id))
+        targets, pending = self._targets(request_id, found, auto_only=auto_only)
+        with self.catalog.session() as session, session.begin():
+            photos = context.by_photo(session, {f: found[f].score for f in targets})
+            audit.append(
+                session,
+                actor=actor,
+                action="request.preview",
+                details={"request_id": request_id, "faces": len(targets), "photos": len(photos)},
+                faces=sorted(targets),
+                at=now_utc(),
+            )
+        return {
+            "request_id": request_id,
+            "kind": kind,
+            "faces": sum(len(p["faces"]) for p in photos),
+            "photos": len(photos),
+            "by_photo": photos,
+            "review_candidates": len(pending),
+        }
+
+    def run(
+        self, request_id: int, *, actor: str, auto_only: bool = False, must_close: bool = False
+    ) -> dict[str, object]:
+        """Find the person and act: erase, export or suppress. With ``auto_only`` only the automatic
+        band is acted on; otherwise reviewer-confirmed faces too. Closes the request when nothing is
+        left for a reviewer; with ``must_close`` (the answer) a search that leaves candidates for a
+        reviewer acts on nothing and raises :class:`PrivacyError` (the candidates are kept)."""
         with self.catalog.session() as session:
-            decisions = {c.face_id: c.decision for c in records.candidates(session, request_id)}
-        targets = [
-            f
-            for f, c in found.items()
-            if c.band == "automatic" or (not auto_only and decisions.get(f) == "confirmed")
-        ]
-        pending = [f for f, c in found.items() if c.band == "review" and decisions.get(f) is None]
+            row = workflow.row_of(session, request_id)
+            workflow.require_verified(row)
+            kind = row.kind
+        with self._search_of(request_id):
+            probes = self._probe_templates(request_id)
+            found = self._find(request_id, probes)
+        targets, pending = self._targets(request_id, found, auto_only=auto_only)
+        if must_close and pending:
+            raise PrivacyError(
+                f"request {request_id} cannot be answered yet: its search found {len(pending)} new "
+                "candidate(s) through the confirmed faces; decide them in the review queue, then answer"
+            )
+        earlier = self.outcome(request_id).get("acted_on", []) if kind == "erasure" else []
+        with self.catalog.session() as session:
+            photos = context.by_photo(session, {f: found[f].score for f in targets})
         result = ACTIONS[kind](self, Run(request_id, kind, actor, targets, pending, probes))
+        result["acted_on"] = context.acted_on(photos, earlier)
         pending = result.pop("pending", pending)
         with self.store.writing(), self.catalog.session() as session, session.begin():
             row = workflow.row_of(session, request_id)
@@ -542,22 +624,37 @@ class SubjectRequests:
         )
         return self._pipeline().faces(image.pixels)
 
-    def _find(self, request_id: int, probes: np.ndarray) -> dict[int, Candidate]:
+    @contextmanager
+    def _search_of(self, request_id: int) -> Iterator[None]:
+        """Counts a search of the request in flight (:meth:`readiness`: candidates may arrive)."""
+        with self._lock:
+            self._searching[request_id] = self._searching.get(request_id, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._searching[request_id] -= 1
+                if not self._searching[request_id]:
+                    del self._searching[request_id]
+
+    def _targets(
+        self, request_id: int, found: dict[int, Candidate], *, auto_only: bool
+    ) -> tuple[list[int], list[int]]:
+        """The faces to act on (automatic band; unless ``auto_only``, confirmed ones too) and the
+        review-band faces still waiting for a decision."""
         with self.catalog.session() as session:
-            rows = session.scalars(
-                select(RequestCandidateRow).where(RequestCandidateRow.request_id == request_id)
-            ).all()
-            confirmed = [r.face_id for r in rows if r.decision == "confirmed"]
-            rejected = [r.face_id for r in rows if r.decision == "rejected"]
-        found = find_person(
-            self.store.index,
-            probes,
-            self.catalog.face_templates,
-            auto_threshold=self.settings.erasure_auto_threshold,
-            review_threshold=self.settings.erasure_review_threshold,
-            confirmed=confirmed,
-            rejected=rejected,
-        )
+            decisions = {c.face_id: c.decision for c in records.candidates(session, request_id)}
+        targets = [
+            f
+            for f, c in found.items()
+            if c.band == "automatic" or (not auto_only and decisions.get(f) == "confirmed")
+        ]
+        pending = [f for f, c in found.items() if c.band == "review" and decisions.get(f) is None]
+        return targets, pending
+
+    def _find(self, request_id: int, probes: np.ndarray) -> dict[int, Candidate]:
+        """:meth:`_search`, its candidates stored (new ones added, known ones rescored)."""
+        found = self._search(request_id, probes)
         with self.catalog.session() as session, session.begin():
             for candidate in found.values():
                 row = session.get(RequestCandidateRow, (request_id, candidate.face_id))
@@ -574,6 +671,24 @@ class SubjectRequests:
                 else:
                     row.score, row.band = candidate.score, candidate.band
         return found
+
+    def _search(self, request_id: int, probes: np.ndarray) -> dict[int, Candidate]:
+        """The person's faces in the gallery, with the reviewers' decisions so far; writes nothing."""
+        with self.catalog.session() as session:
+            rows = session.scalars(
+                select(RequestCandidateRow).where(RequestCandidateRow.request_id == request_id)
+            ).all()
+            confirmed = [r.face_id for r in rows if r.decision == "confirmed"]
+            rejected = [r.face_id for r in rows if r.decision == "rejected"]
+        return find_person(
+            self.store.index,
+            probes,
+            self.catalog.face_templates,
+            auto_threshold=self.settings.erasure_auto_threshold,
+            review_threshold=self.settings.erasure_review_threshold,
+            confirmed=confirmed,
+            rejected=rejected,
+        )
 
     def _probe_templates(self, request_id: int) -> np.ndarray:
         """The requester's templates under the configured model: a probe whose template another model

@@ -152,6 +152,40 @@ def require_decided(pending: int) -> None:
         raise PrivacyError(f"{pending} candidate(s) still wait for a decision")
 
 
+def answer_blocked(state: str, *, pending: int, searching: bool, ingest_running: bool) -> str | None:
+    """Why a request in ``state`` cannot be answered now (the missing step, in words), or ``None``
+    when it can: it was run (``in_review``), no search of it is running, no ingest may still bring
+    candidates, and every candidate is decided."""
+    if state == "unconfirmed":
+        return "the requester has not confirmed the contact address yet"
+    if state == "received":
+        return "the requester's identity is not verified: record the identity check first"
+    if state == "verified":
+        return "it was not run yet: run it first (it finds the person and lists the faces to review)"
+    if state not in OPEN_STATES:
+        return f"it is {state.replace('_', ' ')} already"
+    if searching:
+        return "a search for this request is still running: candidates may still arrive"
+    if ingest_running:
+        return "an ingest job is adding photos: candidates may still arrive; answer once it has ended"
+    if pending:
+        return f"{pending} candidate(s) still wait for a decision: review them first"
+    return None
+
+
+def answered_message(state: str, result: dict[str, object]) -> str:
+    """The line that tells the DPO what the answer did, from the state the request is in after it."""
+    if state != "answered":
+        return f"The request is {state.replace('_', ' ')}: it was not closed."
+    if "erased_faces" in result:
+        done = f" {result['erased_faces']} face(s) in {result['erased_images']} photo(s) erased in all."
+    elif "export" in result:
+        done = f" The access export holds {result.get('faces', 0)} face(s)."
+    else:
+        done = f" {result.get('faces', 0)} face(s) kept out of every search."
+    return "Request answered and closed." + done
+
+
 def move(session: Session, row: RequestRow, to: str, actor: str, note: str | None) -> None:
     if to not in TRANSITIONS.get(row.state, set()):
         raise PrivacyError(f"request {row.id} is {row.state}; it cannot become {to}")

@@ -1,0 +1,70 @@
+"""The answer to send to a requester, drafted from the request's real outcome (GDPR Art. 12(1):
+concise, plain language): what was done, how many photos, how to complain. The DPO copies it into
+the letter or e-mail; Lethe sends nothing itself. The draft names no photo and no other person."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lethe.privacy.notice import COMPLAINT_GENERIC
+from lethe.privacy.requests.records import RequestView
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
+def _photos(outcome: dict[str, Any]) -> int:
+    acted = outcome.get("acted_on") or []
+    return len(acted) if acted else int(outcome.get("erased_images", 0))
+
+
+def _done(kind: str, outcome: dict[str, Any]) -> str:
+    photos = _photos(outcome)
+    faces = int(outcome.get("erased_faces", outcome.get("faces", 0)) or 0)
+    if kind == "erasure":
+        if not faces:
+            return "We searched our photo collection for you and found no photo of you to erase."
+        return (
+            f"We searched our photo collection for you and erased {_n(photos, 'photo')} of you "
+            f"({_n(faces, 'face')} in all): the photos, the face crops and the search index entries "
+            "are deleted for good. A copy of an erased photo sent to us again is kept out."
+        )
+    if kind == "access":
+        if not faces:
+            return "We searched our photo collection for you and hold no photo of you."
+        return (
+            f"We searched our photo collection for you and found {_n(photos, 'photo')} of you "
+            f"({_n(faces, 'face')} in all). A copy of them is enclosed, with where each photo came "
+            "from and who searched for it."
+        )
+    what = (
+        "is no longer shown in any search and is kept out of every photo we add later"
+        if kind == "objection"
+        else "stays stored but is hidden from every search until the dispute is settled"
+    )
+    found = f" We found {_n(photos, 'photo')} of you ({_n(faces, 'face')} in all)." if faces else ""
+    return f"We recorded your {kind}: your face {what}.{found}"
+
+
+def draft(view: RequestView, *, dpo_contact: str | None = None) -> str | None:
+    """The answer for a closed request (answered or rejected); ``None`` while it is open."""
+    outcome = view.outcome or {}
+    received = view.received_at.date().isoformat()
+    if view.state == "answered":
+        body = _done(view.kind, outcome)
+        body += " The photos you sent us to find you are deleted."
+    elif view.state == "rejected":
+        body = (
+            f"We cannot carry out your request. The reason: {outcome.get('rejected', 'not stated')}. "
+            "The photos you sent us are deleted."
+        )
+    else:
+        return None
+    contact = f" Our data-protection officer: {dpo_contact}." if dpo_contact else ""
+    return (
+        f"Your {view.kind} request, reference {view.ref}, received on {received}\n\n"
+        f"{body}\n\n"
+        f"If you have a question about this answer, reply quoting your reference.{contact} "
+        f"{COMPLAINT_GENERIC}\n"
+    )
