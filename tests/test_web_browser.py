@@ -272,14 +272,16 @@ def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: P
     )
     shot(page, "ingest-progress", full_page=False)
     expect(job).to_have_attribute("data-state", "done", timeout=120_000)
-    expect(page.locator("#job-status")).to_contain_text("Done: 29 new photo(s)")
+    expect(page.locator("#job-status")).to_contain_text(re.compile(r"Done: 29 new photo(\(s\)|s)"))
     assert "?job=" in page.url  # a reload keeps following the job
     # uploading a photo already present: recognised by its content, skipped
     page.set_input_files(
         "#photos", str(fixtures_dir / "identities" / "tom_cruise" / "Tom_Cruise_avp_2014_4.jpg")
     )
     page.get_by_role("button", name="Upload and ingest").click()
-    expect(page.locator("#job-status")).to_contain_text("0 new photo(s), 0 face(s), 1 already present")
+    expect(page.locator("#job-status")).to_contain_text(
+        re.compile(r"0 new photo(\(s\)|s), 0 face(\(s\)|s), 1 already present")
+    )
 
     # -- search: the right person's photos first ---------------------------------------------------
     nav_to(page, "Search")
@@ -387,39 +389,63 @@ def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: P
     page.get_by_role("button", name="Record the identity check").click()
     expect(page.locator("#flash")).to_have_text("Identity check recorded.")
     expect(page.locator("#checks-h")).to_be_visible()
-    # erasing asks first, in a dialog; Cancel does nothing
-    page.get_by_role("button", name="Run (automatic band only)").click()
+    # one primary next step per state: now Run, which first shows what it will erase, in a dialog
+    run = page.get_by_role("button", name="Run (automatic band only)")
+    expect(run).not_to_have_class(re.compile("secondary|danger"))
+    expect(page.get_by_role("button", name="Reject…")).to_have_class("secondary")
+    expect(page.locator("#answer-why")).to_contain_text("run it first")  # the missing step, in words
+    expect(page.get_by_role("button", name="Answer and close")).to_be_disabled()
+    run.click()
     dialog = page.locator("#run-dialog")
     expect(dialog).to_be_visible()
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
-    page.get_by_role("button", name="Run (automatic band only)").click()
+    run.click()
+    heading = dialog.get_by_role("heading", name=re.compile(r"^Erase \d+ faces? in \d+ photos?\?$"))
+    expect(heading).to_be_visible()
+    shown = int(re.findall(r"\d+", heading.inner_text())[0])
+    expect(dialog.locator(".preview-face img")).to_have_count(shown)
+    expect(dialog.locator(".preview-photo figcaption").first).to_contain_text("gala")
     shot(page, "request-confirm", full_page=False)
-    dialog.get_by_role("button", name="Yes, erase them").click()
-    expect(page.locator("#flash")).to_contain_text("wait for review")
+    dialog.get_by_role("button", name=f"Yes, erase {shown} face").click()
+    expect(page.locator("#flash")).to_contain_text(f"Erased {shown} face(s)")
     expect(page.locator(".badge.state-in_review")).to_have_text("in review")
     expect(page.get_by_role("button", name="Answer and close")).to_be_disabled()
+    expect(page.locator("table.acted-on tbody tr").first).to_contain_text("gala")
     page.get_by_role("link", name="Review queue").click()
 
+    expect(page.locator("#review-status")).to_have_attribute("data-answer-ready", "false")
     items = page.locator(".review-item")
     total = items.count()
     assert total >= 1
+    expect(items.first.locator(".photo-name")).not_to_be_empty()
+    same = items.first.get_by_role("button", name=re.compile("Confirm candidate 1"))
+    expect(same).to_have_class("secondary")  # neutral: no colour nudges towards erasure
     for image in page.locator(".review-item img").element_handles():
         image.scroll_into_view_if_needed()
         page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=image)
     shot(page, "review")
-    for number in range(1, total + 1):
+    page.keyboard.press("y")  # the shortcut decides the first undecided face
+    expect(items.first).to_have_class("review-item decided-confirmed")
+    for number in range(2, total + 1):
         page.get_by_role("button", name=f"Confirm candidate {number} is the requester").click()
         expect(page.locator(f".review-item:nth-child({number})")).to_have_class(
             "review-item decided-confirmed"
         )
+    # wait for the state, not for time: every candidate in and decided
+    expect(page.locator("#review-status")).to_have_attribute("data-answer-ready", "true")
     expect(page.locator("#review-status")).to_contain_text(f"All {total} decided")
     page.get_by_role("link", name="Back to the request to answer it").click()
-    page.get_by_role("button", name="Answer and close").click()
+    expect(page.locator("#answer-why")).to_have_attribute("data-answer-ready", "true")
+    answer = page.get_by_role("button", name="Answer and close")
+    expect(answer).not_to_have_class(re.compile("secondary"))  # now the primary step
+    answer.click()
     page.locator("#answer-dialog").get_by_role("button", name="Yes, answer and close").click()
-    expect(page.locator("#flash")).to_have_text("Request answered and closed.")
+    expect(page.locator("#flash")).to_contain_text("Request answered and closed.")
     expect(page.locator(".badge.state-answered")).to_have_text("answered")
     expect(page.locator(".facts").first).not_to_contain_text("waiting for review")
+    expect(page.locator("#answer-draft")).to_contain_text("erased")
+    expect(page.locator("#answer-draft")).to_contain_text("Art. 77")
 
     nav_to(page, "Audit")
     expect(page.locator(".verify.ok")).to_contain_text("Chain verified")

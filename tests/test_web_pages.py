@@ -228,7 +228,7 @@ def test_request_pages_for_the_dpo(client: TestClient, request_id: int) -> None:
     face = f"/api/requests/{request_id}/photos/0/face"
     assert review.count(f'src="{face}"') == len(crops)  # each candidate beside the requester's face
     assert client.get(face).headers["content-type"] == "image/jpeg"
-    assert review.count("Same person</button>") == len(crops)
+    assert review.count("Same person (y)</button>") == len(crops)
     missing = client.get("/requests/424242")
     assert missing.status_code == 404 and "no request number 424242" in missing.text
     assert missing.headers["content-type"].startswith("text/html")

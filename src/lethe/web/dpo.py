@@ -28,7 +28,7 @@ REQUEST_PAGE = 50
 
 def _request(state: State, viewer: Viewer, request_id: int) -> dict[str, Any]:
     try:
-        return views.request_detail(state.engine, request_id)
+        return views.request_detail(state.engine, request_id, ingest_running=state.jobs.running())
     except NotFoundError:
         raise PageNotFound(viewer, f"There is no request number {request_id}.") from None
 
@@ -97,6 +97,7 @@ def review_queue(request: Request, request_id: RowId, state: State, viewer: DpoP
         automatic=sum(1 for c in listed if c.get("band") == "automatic"),
         pending=sum(1 for c in review if c.get("decision") is None),
         is_open=is_open,
+        ready=detail["answer_readiness"],
         photos=len(detail.get("probe_sha256") or []) if is_open else 0,
         title=f"Review — request {detail['ref']}",
     )
