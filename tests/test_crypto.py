@@ -318,10 +318,13 @@ def test_rotating_the_master_key_keeps_everything_readable(
         ids = [int(i) for i in lethe.index.ids()]
         templates = lethe.catalog.face_templates(ids)
         crops = {f: lethe.crop_jpeg(f) for f in ids}
-        found = [m.face_id for m in lethe.search(probe, purpose=PURPOSE).matches]
+        result = lethe.search(probe, purpose=PURPOSE)
+        found = [m.face_id for m in result.matches]
         key_file = lethe.keyring.master_path
         old_key = key_file.read_bytes()
-        assert lethe.rotate_master_key(actor="dpo") == 2  # the catalog-wide key and the source key
+        # the catalog-wide key, the source key and the log key (the search matched: its probe is kept)
+        assert lethe.rotate_master_key(actor="dpo") == 3
+        assert lethe.gate.search_probe(result.audit_seq or 0) == probe
         assert lethe.crop_jpeg(ids[0]) == crops[ids[0]]
         sealed = lethe.keyring.seal_master(b"after rotation", b"x")
         assert lethe.audit_entries(action="keys.rotate")[0].actor == "dpo"
@@ -370,6 +373,6 @@ def test_cli_search_writes_decrypted_crops_and_rotates_keys(
     assert _mode(out) == 0o700
     rotated = cli.invoke(app, ["keys", "rotate", "--json"])
     assert rotated.exit_code == 0, rotated.output
-    assert json.loads(rotated.stdout)["keys"] == 2
+    assert json.loads(rotated.stdout)["keys"] == 3  # catalog-wide, source and log keys
     again = cli.invoke(app, ["search", probe, "--purpose", "test", "--top", "3", "--json"])
     assert json.loads(again.stdout)["matches"] == before["matches"]

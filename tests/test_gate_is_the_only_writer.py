@@ -28,6 +28,7 @@ PERSONAL_ROWS = frozenset(
         "SourceKeyRow",
         "ConsentRow",
         "ConsentFaceRow",
+        "SearchLogRow",
     }
 )
 #: Methods that write personal data, by the name of the object they are called on.

@@ -307,6 +307,25 @@ def test_a_second_handle_sees_what_another_saved(
     assert all(i not in ids[:5].tolist() for h in reader.search(vecs[:5], 3) for i, _ in h)
 
 
+def test_generation_names_each_save_and_a_second_handle_sees_it(
+    backend: Backend, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """A search's audit entry names the index state it searched (issue 18): every save gets a new
+    generation, a handle that reloads another's save reports that one, and a reopened index its last."""
+    ids, _ = data
+    writer = _filled(backend, tmp_path, data)
+    writer.save()
+    first = writer.generation
+    assert first
+    reader = backend.open(tmp_path)
+    assert reader.generation == first
+    writer.remove(ids[:2])
+    writer.save()
+    assert writer.generation not in (None, first)
+    reader.reload_if_changed()
+    assert reader.generation == writer.generation
+
+
 def test_removed_bytes_leave_disk(
     backend: Backend, tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
 ) -> None:

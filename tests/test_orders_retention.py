@@ -432,7 +432,7 @@ def test_retention_purge_erases_exactly_the_expired_faces(
             assert [Path(m.image).name for m in found] == ["obama_and_biden.jpg"]
         # Nothing more to do: no new job, no new entry.
         seq = lethe.audit_entries(limit=1)[0].seq
-        assert lethe.retention.purge() == {"erased_faces": 0, "erased_images": 0}
+        assert lethe.retention.purge() == {"erased_faces": 0, "erased_images": 0, "expired_probes": 0}
         assert lethe.audit_entries(limit=1)[0].seq == seq
         assert lethe.verify_audit().ok
     # The command does the same, for whatever has expired since.

@@ -183,6 +183,14 @@ class Settings(BaseSettings):
     search_rate_per_minute: int = Field(
         default=60, ge=1, description="Service: searches one user may run per minute (then 429)."
     )
+    use_timeout_minutes: int = Field(
+        default=480,
+        ge=1,
+        le=7 * 24 * 60,
+        description="Uses (cases): an open use whose last search (or opening) is older than this many "
+        "minutes is closed as timed out when next noticed; the operator's next search opens a new use "
+        "(docs/oversight.md, 'Uses and the search log').",
+    )
     portal_rate_per_minute: int = Field(
         default=5, ge=1, description="Service: public portal submissions per client IP address per minute."
     )

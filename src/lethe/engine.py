@@ -61,8 +61,9 @@ class Lethe:
             self.oversight = Oversight(self.store)
             self.audit_retention = AuditRetention(self.store)
             self.search = AuditedSearch(
-                Search(self.store, lambda: self.pipeline), self.objection_templates, self.oversight
+                Search(self.store, lambda: self.pipeline), self.objection_templates, self.oversight, self.gate
             )
+            self.uses = self.search.uses
             self.requests = SubjectRequests(self.gate, lambda: self.pipeline)
             self.orders = Orders(self.gate)
             self.source_lifecycle = SourceLifecycle(

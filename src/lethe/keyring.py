@@ -19,6 +19,11 @@ Keys
     shredding, and a master-key rotation re-wraps it with the others (the index file is never
     re-encrypted).
 
+*Log key*: a data key like a source's, in row ``-1`` (no source has a negative id), behind
+    :meth:`KeyRing.seal_log`: it seals the probe photo of a search that matched, kept for the log
+    retention (EU AI Act Art. 12(3)(c), :mod:`lethe.privacy.gate.search_log`) and then deleted. A key
+    of its own so that a regulator's copy of the search log never needs the key of requests or sources.
+
 *Audit signing key*: an Ed25519 key derived from the catalog-wide data key (HKDF-SHA256, info
     ``b"lethe-audit-checkpoint-ed25519"``) signs the audit chain's checkpoints (see
     :mod:`lethe.catalog.audit_log`). Asymmetric, so that a compliance pack is verifiable with the
@@ -82,6 +87,9 @@ OVERHEAD = 1 + NONCE_BYTES + TAG_BYTES
 MASTER_FILE = "master.key"
 #: The catalog-wide data key (no source has id 0): what :meth:`KeyRing.seal_master` uses.
 CATALOG_KEY_ID = 0
+
+#: The log key's row (:meth:`KeyRing.seal_log`): no source has a negative id.
+LOG_KEY_ID = -1
 
 _VERSION_BYTE = bytes([VERSION])
 
@@ -211,6 +219,13 @@ class KeyRing:
             raise SealedDataError(
                 "catalog-sealed data failed authentication: it was altered or copied from another record"
             ) from None
+
+    def seal_log(self, plaintext: bytes, aad: bytes) -> bytes:
+        """Encrypt a search's probe under the log key (created on first use)."""
+        return self.seal(LOG_KEY_ID, plaintext, b"lethe-log:" + aad)
+
+    def open_log(self, blob: bytes, aad: bytes) -> bytes:
+        return self.open(LOG_KEY_ID, blob, b"lethe-log:" + aad)
 
     # The vector index file's key (lethe.index.IndexSealer).
 

@@ -52,6 +52,9 @@ class SearchResult:
     matches: list[Match]
     #: The thresholds in force and what the match threshold implies at this gallery size.
     calibration: dict[str, object]
+    #: The use (case) the search belongs to and its audit entry, once the privacy layer logged it.
+    use: int | None = None
+    audit_seq: int | None = None
 
     @property
     def no_match(self) -> bool:
@@ -66,6 +69,8 @@ class SearchResult:
             "calibration": self.calibration,
             "matches": [m.as_dict() for m in self.matches],
             "no_match": self.no_match,
+            "use": self.use,
+            "audit_seq": self.audit_seq,
         }
 
 

@@ -24,6 +24,7 @@ from lethe.api.routes import (
     service,
     sources,
     users,
+    uses,
 )
 
 DESCRIPTION = """\
@@ -50,6 +51,7 @@ for _module in (
     notices,
     admin,
     oversight,
+    uses,
     users,
 ):
     router.include_router(_module.router)

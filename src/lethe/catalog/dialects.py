@@ -59,6 +59,7 @@ PERSONAL_TABLES = (
     "request_probe_blob",
     "suppression",
     "audit_text",
+    "search_log",
 )
 #: Any constant, the same in every process: the advisory lock that serialises migrations.
 _MIGRATION_LOCK = 0x4C45_5448_4501

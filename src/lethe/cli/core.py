@@ -261,6 +261,14 @@ def search(
         float | None, typer.Option(help="Cosine similarity for a match (default: the calibrated value).")
     ] = None,
     face: Annotated[int | None, typer.Option(help="Which probe face to use (0 = largest).")] = None,
+    use: Annotated[
+        int | None,
+        typer.Option(
+            "--use",
+            help="The use (case) this search belongs to (`lethe use open`); default: your current "
+            "use, or a new one opened with this purpose.",
+        ),
+    ] = None,
     crops: Annotated[
         Path | None,
         typer.Option(
@@ -277,7 +285,7 @@ def search(
         fail(f"cannot read {probe}: {exc.strerror or exc}", 2)
     with _engine() as engine:
         result = engine.search(
-            data, purpose=purpose, actor=actor(), top_k=top, threshold=threshold, face=face
+            data, purpose=purpose, actor=actor(), top_k=top, threshold=threshold, face=face, use=use
         )
         payload = result.as_dict()
         if crops is not None:

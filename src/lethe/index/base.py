@@ -24,6 +24,13 @@ class VectorIndex(Protocol):
 
     dim: int
 
+    @property
+    def generation(self) -> str | None:
+        """An identifier of the saved state this object searches: a new one at every save (and a
+        reload picks up another process's); None before the first save. A search's audit entry
+        records it (the reference database searched, EU AI Act Art. 12(3)(a))."""
+        ...
+
     def __len__(self) -> int:
         """Number of vectors stored."""
         ...

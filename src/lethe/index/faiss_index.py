@@ -31,6 +31,7 @@ import contextlib
 import hashlib
 import struct
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -105,6 +106,7 @@ class FaissIndex:
         if (self.directory / INDEX_FILE).exists():
             self._load()
         self._stamp = self._disk_stamp()
+        self._generation = self._saved_generation()
 
     # ----------------------------------------------------------------- public API
     def __len__(self) -> int:
@@ -114,6 +116,11 @@ class FaissIndex:
     def kind(self) -> sizing.Structure:
         """The structure in use now."""
         return self._kind
+
+    @property
+    def generation(self) -> str | None:
+        """The identifier of the save this object holds (a new one per save; None before the first)."""
+        return self._generation
 
     def add(
         self,
@@ -198,8 +205,9 @@ class FaissIndex:
                     target.unlink()
             else:
                 atomic_write(target, self._write_file)
+            self._generation = uuid.uuid4().hex
             meta = {"count": len(self), "kind": self._kind, "dim": self.dim, "nprobe": self._nprobe}
-            write_meta(self.directory / META_FILE, meta)
+            write_meta(self.directory / META_FILE, meta | {"generation": self._generation})
             self._stamp = self._disk_stamp()
             self.plaintext_on_disk = False
 
@@ -346,7 +354,12 @@ class FaissIndex:
             if (self.directory / INDEX_FILE).exists():
                 self._load()
             self._stamp = stamp
+            self._generation = self._saved_generation()
             return True
+
+    def _saved_generation(self) -> str | None:
+        generation = (read_meta(self.directory / META_FILE) or {}).get("generation")
+        return str(generation) if generation else None
 
     def _disk_stamp(self) -> tuple[int, int, int] | None:
         """Identity of the last save: the metadata file is replaced last by every save."""

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lethe.catalog import audit_log
@@ -39,6 +40,7 @@ __all__ = [
     "append",
     "count",
     "entries",
+    "entries_at",
     "entries_for_faces",
     "record",
     "redact",
@@ -50,7 +52,7 @@ FORBIDDEN_KEYS = frozenset(
     {"embedding", "embeddings", "template", "pixels", "image_bytes", "name", "contact"}
 )
 #: Free-text keys: allowed only off the chain, in ``texts``.
-FREE_TEXT_KEYS = frozenset({"purpose", "note", "comment"})
+FREE_TEXT_KEYS = frozenset({"purpose", "note", "comment", "reference"})
 
 
 def record(
@@ -105,3 +107,14 @@ def redact(session: Session, seq: int, *, actor: str, reason: str, at: datetime)
         texts={"note": reason},
     )
     return erased
+
+
+def entries_at(session: Session, seqs: Iterable[int]) -> list[AuditEntry]:
+    """The entries numbered ``seqs`` still held (a prune may have removed older ones), by seq, with
+    their free texts."""
+    wanted = sorted({int(s) for s in seqs})
+    rows: list[AuditEntryRow] = []
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows.extend(session.scalars(select(AuditEntryRow).where(AuditEntryRow.seq.in_(chunk))))
+    return audit_log._entries(session, sorted(rows, key=lambda r: r.seq))

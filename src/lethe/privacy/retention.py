@@ -1,4 +1,6 @@
-"""Retention: faces kept longer than their source allows are erased (command and scheduled job)."""
+"""Retention: faces kept longer than their source allows are erased, and the probes of matched
+searches kept past the log retention (``LETHE_LOG_RETENTION_DAYS``) are deleted (command and
+scheduled job)."""
 
 from __future__ import annotations
 
@@ -38,13 +40,16 @@ class Retention:
         return sorted(expired)
 
     def purge(self, *, actor: str = "system", now: datetime | None = None) -> dict[str, object]:
-        """Erase every expired face (physically, with a receipt and audit entries)."""
+        """Erase every expired face (physically, with a receipt and audit entries) and delete the
+        search probes past the log retention (audited ``probe.expired``)."""
+        probes = self.gate.expire_search_probes(actor=actor, now=now)
         faces = self.expired_faces(now)
         if not faces:
-            return {"erased_faces": 0, "erased_images": 0}
+            return {"erased_faces": 0, "erased_images": 0, "expired_probes": probes}
         receipt = self.gate.erase(faces, reason="retention", actor=actor)
         return {
             "erased_faces": len(receipt.erased_faces),
             "erased_images": len(receipt.erased_images),
             "job_id": receipt.job_id,
+            "expired_probes": probes,
         }

@@ -126,6 +126,12 @@ class MilvusIndex:
         return "ivf" if self._meta.get("kind") == "ivf" else "flat"
 
     @property
+    def generation(self) -> str | None:
+        """The identifier of the last save (a new one per save)."""
+        generation = self._meta.get("generation")
+        return str(generation) if generation else None
+
+    @property
     def lite(self) -> bool:
         """Whether this is an embedded milvus-lite database (a local folder)."""
         return self._lite is not None

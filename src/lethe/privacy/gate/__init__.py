@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from lethe.catalog import Source
 from lethe.catalog.repository import now_utc
 from lethe.errors import LawfulBasisError
-from lethe.privacy.gate import enrolment, erasure, objections, probes, sources
+from lethe.privacy.gate import enrolment, erasure, objections, probes, search_log, sources
 from lethe.privacy.gate.erasure import Eraser, ErasureReceipt
 from lethe.privacy.gate.ingest import IngestGate
 from lethe.privacy.gate.reembed import ReembedReport, reembed
@@ -199,6 +199,48 @@ class Gate:
         """Delete a closing request's photos and templates inside the caller's transaction, the one
         that closes the request (a catalog-only change, atomic with the close)."""
         return probes.drop(session, request_id, now_utc())
+
+    # -- the search log (issue 18) ---------------------------------------------------------------
+
+    def prepare_search_log(self) -> None:
+        """Make the log key ready; call it before the transaction :meth:`log_search` writes in."""
+        search_log.prepare(self.store)
+
+    def log_search(
+        self,
+        session: Session,
+        *,
+        seq: int,
+        use_id: int,
+        at: datetime,
+        probe: bytes,
+        probe_sha256: str,
+        matched: bool,
+        expires_at: datetime,
+    ) -> None:
+        """A search's log row inside the transaction appending its audit entry ``seq``; the probe
+        is stored, sealed under the log key until ``expires_at``, only when the search matched (a
+        catalog-only insert: no write lock, see :mod:`lethe.privacy.gate.search_log`)."""
+        search_log.log(
+            self.store,
+            session,
+            seq=seq,
+            use_id=use_id,
+            at=at,
+            probe=probe,
+            probe_sha256=probe_sha256,
+            matched=matched,
+            expires_at=expires_at,
+        )
+
+    def expire_search_probes(self, *, actor: str = "system", now: datetime | None = None) -> int:
+        """Delete the matched searches' probes past the log retention (audited ``probe.expired``)."""
+        with self.store.writing():
+            return search_log.expire(self.store, now=now or now_utc(), actor=actor)
+
+    def search_probe(self, seq: int) -> bytes | None:
+        """The probe of search ``seq``, decrypted, while the log keeps it (a regulator's export)."""
+        return search_log.probe(self.store, seq)
 
     # -- objections and restrictions -------------------------------------------------------------
 
