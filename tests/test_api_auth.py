@@ -85,6 +85,14 @@ ENDPOINTS: list[tuple[str, str, set[str]]] = [
     ("POST", "/api/users/nobody/tokens", {"admin"}),
     ("GET", "/api/tokens", {"admin"}),
     ("POST", "/api/tokens/999999/revoke", {"admin"}),
+    ("GET", "/api/searches/999999/candidates/1", READERS),
+    ("POST", "/api/searches/999999/candidates/1/verdict", READERS),
+    ("POST", "/api/searches/999999/candidates/1/identified", {"operator"}),
+    ("GET", "/api/verification/policy", READERS),
+    ("PUT", "/api/verification/policy", {"admin"}),
+    ("GET", "/api/users/nobody/competences", {"admin"}),
+    ("PUT", "/api/users/nobody/competences/verifier", {"admin"}),
+    ("DELETE", "/api/users/nobody/competences/verifier", {"admin"}),
 ]
 PUBLIC = {
     ("GET", "/api/health"),

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -198,6 +199,15 @@ class _PastSigner(TimestampSigner):
         return int(time.time()) - 3660
 
 
+def _verified(client: TestClient, seq: int, face_id: int) -> None:
+    """Two trained verifiers confirm the candidate (two-person verification gates the photo)."""
+    engine: Lethe = client.app.state.lethe.engine  # type: ignore[attr-defined]
+    for name in ("vera", "viktor"):
+        add_user(client, name, "operator")
+        engine.verification.competences.grant(name, "verifier", trained_on=date.today(), actor="test")
+        engine.verification.verdict(seq, face_id, verdict="confirm", actor=f"user:{name}")
+
+
 def test_the_matched_photo_opens_for_the_searcher_only_with_its_box_and_is_gone_after_erasure(
     tmp_path: Path, fixtures_dir: Path
 ) -> None:
@@ -212,6 +222,8 @@ def test_the_matched_photo_opens_for_the_searcher_only_with_its_box_and_is_gone_
         (match,) = found.json()["matches"]
         assert match["image"] == str((root / "gala" / "biden.jpg").resolve())
         url = str(match["photo_url"])
+        assert_error(client.get(url, headers=otto), 409, "refused")  # an unverified candidate
+        _verified(client, found.json()["audit_seq"], match["face_id"])
 
         answer = client.get(url, headers=otto)
         assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
@@ -236,9 +248,11 @@ def test_the_matched_photo_opens_for_the_searcher_only_with_its_box_and_is_gone_
         key = client.app.state.lethe.client_hash_key  # type: ignore[attr-defined]
         users = client.app.state.lethe.users  # type: ignore[attr-defined]
         otto_id = users.get("otto").id
-        old = URLSafeTimedSerializer(key, salt="lethe.photo", signer=_PastSigner).dumps([face_id, otto_id])
+        seq = found.json()["audit_seq"]
+        past = URLSafeTimedSerializer(key, salt="lethe.photo", signer=_PastSigner)
+        old = past.dumps([face_id, otto_id, seq])
         assert client.get(f"/api/faces/{face_id}/photo?t={old}", headers=otto).status_code == 403
-        fresh = URLSafeTimedSerializer(key, salt="lethe.photo").dumps([face_id, otto_id])
+        fresh = URLSafeTimedSerializer(key, salt="lethe.photo").dumps([face_id, otto_id, seq])
         assert client.get(f"/api/faces/{face_id}/photo?t={fresh}", headers=otto).status_code == 200
 
         # Erased: the face and its photo are gone.

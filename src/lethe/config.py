@@ -212,6 +212,26 @@ class Settings(BaseSettings):
         description="API tokens: the lifetime of a new token in days when none is asked for "
         "(`lethe token create --days`, the API's `days`); at most 365. An expired token is refused.",
     )
+    verifier_training_days: int = Field(
+        default=365,
+        ge=1,
+        le=3650,
+        description="Verification: a user's `verifier` competence lapses this many days after the training "
+        "date recorded for it (AI literacy, EU AI Act Arts. 4 and 26(2)); a lapsed user verifies nothing "
+        "until an admin records a newer training (docs/oversight.md, 'Two-person verification').",
+    )
+    verify_score_after_judgement: bool = Field(
+        default=True,
+        description="Verification: a verifier's view of a candidate omits the similarity score until they "
+        "gave their verdict (a cue against automation bias, EU AI Act Art. 14(4)(b)).",
+    )
+    erasure_second_signoff: bool = Field(
+        default=False,
+        description="Erasure requests: when on, the automatic batch of `lethe request run ID --auto` erases "
+        "only after a second data-protection officer signed it off (`lethe request signoff ID`). Off by "
+        "default: an erasure at the data subject's request is their instruction, not an identification "
+        "by the deployer (EU AI Act Art. 14(5); docs/oversight.md).",
+    )
     login_failures: int = Field(
         default=5,
         ge=1,

@@ -40,6 +40,7 @@ from lethe.privacy.requests import SubjectRequests
 from lethe.privacy.retention import Retention
 from lethe.privacy.searches import AuditedSearch
 from lethe.privacy.sources_lifecycle import SourceLifecycle
+from lethe.privacy.verification import CandidateVerification
 from lethe.search import Match, Search, SearchResult
 from lethe.store import Store
 
@@ -59,6 +60,7 @@ class Lethe:
             self.objection_templates = ActiveTemplates(self.store)
             self.gate = Gate(self.store, self.objection_templates)
             self.oversight = Oversight(self.store)
+            self.verification = CandidateVerification(self.store)
             self.audit_retention = AuditRetention(self.store)
             self.search = AuditedSearch(
                 Search(self.store, lambda: self.pipeline), self.objection_templates, self.oversight, self.gate
@@ -267,9 +269,11 @@ class Lethe:
     def crop_jpeg(self, face_id: int) -> bytes:
         return self.store.crop_jpeg(face_id)
 
-    def matched_photo(self, face_id: int, *, actor: str) -> bytes:
-        """The photo of a face, read again from its path, its box drawn; audited
-        (:mod:`lethe.privacy.photos`)."""
+    def matched_photo(self, face_id: int, *, actor: str, search: int) -> bytes:
+        """The photo of a face that search ``search`` returned, read again from its path, its box
+        drawn; audited (:mod:`lethe.privacy.photos`). Only once that candidate identification is
+        verified (:meth:`lethe.privacy.verification.CandidateVerification.require_verified`)."""
+        self.verification.require_verified(search, face_id, actor)
         return matched_photo(self.store, face_id, actor=actor, forbidden=self.never_ingested())
 
     def verify_audit(self) -> Verification:

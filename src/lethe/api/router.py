@@ -25,6 +25,7 @@ from lethe.api.routes import (
     sources,
     users,
     uses,
+    verification,
 )
 
 DESCRIPTION = """\
@@ -52,6 +53,7 @@ for _module in (
     admin,
     oversight,
     uses,
+    verification,
     users,
 ):
     router.include_router(_module.router)

@@ -12,6 +12,7 @@ from lethe.cli import models as _models
 from lethe.cli import oversight as _oversight
 from lethe.cli import source_lifecycle as _source_lifecycle
 from lethe.cli import users as _users
+from lethe.cli import verification as _verification
 from lethe.cli import uses as _uses
 from lethe.cli._support import ActorOpt, set_actor
 from lethe.cli.core import app, audit_app, source_app
@@ -29,6 +30,7 @@ register(app)
 _source_lifecycle.register(source_app)
 _audit_retention.register(audit_app)
 _users.register(app)
+_verification.register(app)
 _consent.register(app)
 _oversight.register(app)
 _uses.register(app)

@@ -36,17 +36,22 @@ class CropLinks:
         self._serializer = URLSafeTimedSerializer(key, salt="lethe.crop")
         self._photos = URLSafeTimedSerializer(key, salt="lethe.photo")
 
-    def photo_url(self, face_id: int, user_id: int) -> str:
-        """A link to the photo a search matched, its face boxed (``GET /api/faces/{id}/photo``): like
-        a search's crop link, for this user only, for an hour; signed apart, so a crop link is no
-        photo link."""
-        return f"/api/faces/{face_id}/photo?t={self._photos.dumps([face_id, user_id])}"
+    def photo_url(self, face_id: int, user_id: int, search_seq: int) -> str:
+        """A link to the photo search ``search_seq`` matched, its face boxed (``GET
+        /api/faces/{id}/photo``): like a search's crop link, for this user only, for an hour; signed
+        apart, so a crop link is no photo link. It names the search, whose candidate must be verified
+        before the photo is served (two-person verification)."""
+        return f"/api/faces/{face_id}/photo?t={self._photos.dumps([face_id, user_id, search_seq])}"
 
-    def photo_valid(self, token: str, face_id: int, user_id: int) -> bool:
+    def photo_search(self, token: str, face_id: int, user_id: int) -> int | None:
+        """The search seq of a valid photo link to this face for this user, else None."""
         try:
-            return bool(self._photos.loads(token, max_age=CROP_LINK_MAX_AGE_S) == [face_id, user_id])
+            data = self._photos.loads(token, max_age=CROP_LINK_MAX_AGE_S)
         except BadSignature:
-            return False
+            return None
+        if isinstance(data, list) and len(data) == 3 and data[:2] == [face_id, user_id]:
+            return int(data[2])
+        return None
 
     def url(self, face_id: int, user_id: int, *, review: bool = False) -> str:
         payload: list[object] = [face_id, user_id, "review"] if review else [face_id, user_id]

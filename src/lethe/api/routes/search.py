@@ -67,7 +67,8 @@ def search(
             "crop_url": state.crop_links.url(m.face_id, caller.id),
             "photo_url": None
             if m.image.startswith("upload:")  # an upload's photo is not kept
-            else state.crop_links.photo_url(m.face_id, caller.id),
+            else state.crop_links.photo_url(m.face_id, caller.id, int(result.audit_seq or 0)),
+            "candidate_url": f"/api/searches/{result.audit_seq}/candidates/{m.face_id}",
         }
         for m in result.matches
     ]
@@ -88,9 +89,11 @@ def face_photo(
     """The photo a search matched, read again from the path it was ingested from, with the face's
     box drawn, as a JPEG without the original's metadata. Only through a `photo_url` given to the
     same user by a search, for an hour; refused once the face's source is restricted; `404` when
-    the face was erased, the photo was uploaded (not kept) or the file changed or moved. Every view
+    the face was erased, the photo was uploaded (not kept) or the file changed or moved; `409` until
+    two verifiers confirmed the candidate (`/api/searches/{seq}/candidates/{face_id}`). Every view
     is audited (`photo.view`)."""
-    if not state.crop_links.photo_valid(t, face_id, caller.id):
+    search_seq = state.crop_links.photo_search(t, face_id, caller.id)
+    if search_seq is None:
         raise ApiError(
             403,
             "forbidden",
@@ -98,7 +101,7 @@ def face_photo(
         )
     if not _source_active(state, face_id):
         raise ApiError(403, "forbidden", "this face's source is restricted: search no longer shows it")
-    jpeg = state.engine.matched_photo(face_id, actor=caller.actor)
+    jpeg = state.engine.matched_photo(face_id, actor=caller.actor, search=search_seq)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
