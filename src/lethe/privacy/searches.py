@@ -137,7 +137,6 @@ class AuditedSearch:
             "top": top_k,
             "face_ids": face_ids,
             "scores": [round(float(m.score), 4) for m in result.matches],
-            "scores": [round(float(m.score), 4) for m in result.matches],
             "model_sha256": self.store.model_sha256,
             "model": model_name(self.store.model_sha256),
             "gallery_faces": len(self.store.index),
