@@ -53,6 +53,7 @@ ENDPOINTS: list[tuple[str, str, set[str]]] = [
     ("GET", "/api/requests", {"dpo"}),
     ("GET", "/api/requests/999999", {"dpo"}),
     ("POST", "/api/requests/999999/verify", {"dpo"}),
+    ("POST", "/api/requests/999999/signoff", {"dpo"}),
     ("POST", "/api/requests/999999/extend", {"dpo"}),
     ("POST", "/api/requests/999999/reject", {"dpo"}),
     ("POST", "/api/requests/999999/run", {"dpo"}),

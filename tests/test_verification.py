@@ -316,3 +316,31 @@ def test_only_verifiers_give_verdicts_and_the_same_person_counts_once_across_fro
         assert engine.verification.state(seq, face) == "pending"
         assert engine.verification.competences.revoke("vera", "verifier", actor="test") is True
         assert engine.verification.competences.revoke("vera", "verifier", actor="test") is False
+
+
+def test_with_the_second_signoff_setting_an_erasure_runs_only_after_another_dpo_signed_it_off(
+    gallery: Path, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    data = copy_gallery(gallery, tmp_path)
+    photo = (fixtures_dir / BIDEN).read_bytes()
+    with Lethe(make_settings(data, erasure_second_signoff=True)) as engine:
+        requests = engine.requests
+        for name in ("dora", "dmitri"):
+            Users(engine.catalog).create(name, ["dpo"], actor="test")
+        request_id = requests.open(
+            kind="erasure", photos=[photo], contact="me@example.org", actor="user:dora"
+        ).id
+        requests.verify(request_id, actor="user:dora", method="id_document", attested=True)
+        with pytest.raises(PrivacyError, match="second data-protection officer"):
+            requests.run(request_id, actor="user:dora", auto_only=True)
+        requests.signoffs.sign(request_id, actor="cli:dora@root")  # her own sign-off does not count
+        with pytest.raises(PrivacyError, match="sign-off"):
+            requests.run(request_id, actor="user:dora", auto_only=True)
+        with pytest.raises(ConflictError):
+            requests.signoffs.sign(request_id, actor="user:dora")
+        requests.signoffs.sign(request_id, actor="user:dmitri")
+        assert requests.run(request_id, actor="user:dora", auto_only=True)["erased_faces"] >= 1
+        assert [e.actor for e in engine.audit_entries(action="request.signoff", limit=5)] == [
+            "user:dmitri",
+            "cli:dora@root",
+        ]

@@ -166,6 +166,15 @@ def request_run(
     emit(as_json, result, lambda: out.print_json(data=result))
 
 
+@request_app.command("signoff")
+def request_signoff(request_id: Annotated[int, typer.Argument()], as_json: JsonOpt = False) -> None:
+    """Sign off an erasure request's run as a second data-protection officer (needed only with
+    LETHE_ERASURE_SECOND_SIGNOFF on; audited)."""
+    with _engine() as engine:
+        result = engine.requests.signoffs.sign(request_id, actor=actor(role="dpo"))
+    emit(as_json, result, lambda: out.print(f"erasure request {request_id} signed off"))
+
+
 def _export_path(engine: Lethe, request_id: int, result: dict[str, object]) -> dict[str, object]:
     """The outcome names an access export by its folder's name (the API shows no server path); the
     command line runs on the host and prints where the folder is."""

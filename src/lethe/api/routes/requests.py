@@ -106,6 +106,14 @@ def verify(request_id: RowId, body: Verification, state: State, caller: Dpo) -> 
     ).as_dict()
 
 
+@router.post("/{request_id}/signoff")
+def signoff(request_id: RowId, state: State, caller: Dpo) -> dict[str, object]:
+    """Sign off an erasure request's run as a second data-protection officer (needed only with
+    `LETHE_ERASURE_SECOND_SIGNOFF` on: then the run is refused, `409`, until a DPO other than the
+    one running it signed off). Audited `request.signoff`; once per person (`409`)."""
+    return state.engine.requests.signoffs.sign(request_id, actor=caller.actor)
+
+
 @router.post("/{request_id}/extend")
 def extend(request_id: RowId, body: Reason, state: State, caller: Dpo) -> dict[str, object]:
     """Extend the deadline to three months after receipt, with a stated reason (Art. 12(3))."""

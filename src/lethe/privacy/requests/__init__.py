@@ -55,6 +55,7 @@ from lethe.privacy.requests import context, groups, letter, portal, records, wor
 from lethe.privacy.requests.actions import ACTIONS, Run
 from lethe.privacy.requests.groups import CandidateGroup
 from lethe.privacy.requests.records import CandidateView, RequestView
+from lethe.privacy.requests.signoff import Signoffs
 from lethe.privacy.requests.workflow import (
     KIND_HELP,
     KIND_MEANINGS,
@@ -105,6 +106,7 @@ class SubjectRequests:
         self._pipeline = pipeline  # built on first use: opening a request decodes its photos
         self.catalog = self.store.catalog
         self.settings = self.store.settings
+        self.signoffs = Signoffs(self.store)
         self._lock = threading.Lock()
         self._searching: dict[int, int] = {}  # request id -> searches (preview, run, answer) in flight
 
@@ -491,6 +493,8 @@ class SubjectRequests:
             row = workflow.row_of(session, request_id)
             workflow.require_verified(row)
             kind = row.kind
+        if kind == "erasure":
+            self.signoffs.check(request_id, actor=actor)  # off by default (LETHE_ERASURE_SECOND_SIGNOFF)
         with self._search_of(request_id):
             probes = self._probe_templates(request_id)
             found = self._find(request_id, probes)
