@@ -30,6 +30,7 @@ from lethe.privacy.consent import text_versions
 from lethe.privacy.consent import views as consent_views
 from lethe.privacy.pages import render
 from lethe.privacy.sources import SourceSpec
+from lethe.privacy.verification import evidence as verification_evidence
 from lethe.storage import atomic_write, private_dir
 
 if TYPE_CHECKING:
@@ -155,6 +156,8 @@ def compliance_pack(
     files["erasure_receipts.json"] = _json(receipts)
     files["orders.json"] = _json(orders.list_orders())
     files["objections.json"] = _json(objections.list_active())
+    # Two-person verification (AI Act Art. 14(5)): N, any exemption's legal reference, competences.
+    files["verification.json"] = _json(verification_evidence(store))
     files["audit_log.jsonl"] = "".join(json.dumps(e, sort_keys=True) + "\n" for e in log).encode()
     # Free text kept off the chain (stated purposes), with the salt that checks each against the
     # hash its entry chains; an erased (redacted) text is absent.
