@@ -10,6 +10,7 @@ import logging
 import os
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -296,6 +297,62 @@ class Settings(BaseSettings):
         "to keep copies of the erased photos out of every later ingest), then deleted; see "
         "docs/privacy.md, 'Erasure that stays erased'.",
     )
+    # -- misuse detection and monitoring (docs/oversight.md, 'Misuse detection and monitoring') --------
+    alert_daily_searches: int = Field(
+        default=200,
+        ge=1,
+        description="Misuse alerts: an operator whose searches in the last 24 hours exceed this number, and "
+        "`LETHE_ALERT_VOLUME_FACTOR` times their own median daily count of the 30 days before, raises a "
+        "`volume` alert.",
+    )
+    alert_volume_factor: float = Field(
+        default=3.0,
+        ge=1.0,
+        description="Misuse alerts: how many times an operator's own 30-day median daily searches the last "
+        "24 hours must exceed (with `LETHE_ALERT_DAILY_SEARCHES`) to raise a `volume` alert.",
+    )
+    alert_repeated_probe: int = Field(
+        default=5,
+        ge=2,
+        description="Misuse alerts: the same probe photo (by its SHA-256) searched this many times within "
+        "`LETHE_ALERT_WINDOW_HOURS`, by anyone, raises a `repeated_probe` alert.",
+    )
+    alert_window_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 31,
+        description="Misuse alerts: how far back a scan looks for repeated probes and for searches outside "
+        "working hours (a scan runs at every maintenance pass of the service and on `lethe monitor scan`).",
+    )
+    alert_open_use_searches: int = Field(
+        default=50,
+        ge=1,
+        description="Misuse alerts: a use (case) still open after this many searches raises an `open_uses` "
+        "alert (many searches without a use closing).",
+    )
+    working_hours: str = Field(
+        default="",
+        pattern=r"^$|^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
+        description="Misuse alerts: the working hours, `HH:MM-HH:MM` (e.g. `08:00-19:00`, start before "
+        "end), in `LETHE_WORKING_TIMEZONE`; a search outside them raises an `off_hours` alert. Empty (the "
+        "default): no such alert.",
+    )
+    working_timezone: str = Field(
+        default="UTC",
+        description="Misuse alerts: the IANA time zone of `LETHE_WORKING_HOURS` (e.g. `Europe/Paris`).",
+    )
+    working_weekends: bool = Field(
+        default=False,
+        description="Misuse alerts: whether Saturday and Sunday are working days; when false (the default) "
+        "a search on a weekend counts as outside working hours (with `LETHE_WORKING_HOURS` set).",
+    )
+    drift_tolerance: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="Monitoring report: a change of model or threshold that moves the median top score of "
+        "matched searches by more than this is flagged as score-distribution drift.",
+    )
     trusted_proxies: str = Field(
         default="",
         description="Service: comma-separated addresses or networks of reverse proxies whose "
@@ -405,6 +462,22 @@ class Settings(BaseSettings):
                 f"{value} days is too short: the EU AI Act (Arts. 19(1) and 26(6)) requires the logs of a "
                 f"high-risk AI system to be kept at least six months ({MIN_LOG_RETENTION_DAYS} days)"
             )
+        return value
+
+    @field_validator("working_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Paris)") from exc
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours_in_order(cls, value: str) -> str:
+        if value and value[:5] >= value[6:]:
+            raise ValueError(f"working hours {value!r}: the start must come before the end")
         return value
 
     @field_validator("data_dir")

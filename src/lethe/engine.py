@@ -31,10 +31,12 @@ from lethe.privacy.audit_retention import AuditRetention
 from lethe.privacy.consent import Consents
 from lethe.privacy.gate import Gate, ReembedReport
 from lethe.privacy.guests import GuestPages
+from lethe.privacy.monitoring import Monitoring
+from lethe.privacy.monitoring_report import audited_report
 from lethe.privacy.objections import ActiveTemplates, Objections
 from lethe.privacy.orders import Orders
-from lethe.privacy.photos import matched_photo
 from lethe.privacy.oversight import Oversight
+from lethe.privacy.photos import matched_photo
 from lethe.privacy.report import compliance_pack
 from lethe.privacy.requests import SubjectRequests
 from lethe.privacy.retention import Retention
@@ -62,6 +64,7 @@ class Lethe:
             self.oversight = Oversight(self.store)
             self.verification = CandidateVerification(self.store)
             self.audit_retention = AuditRetention(self.store)
+            self.monitoring = Monitoring(self.store)
             self.search = AuditedSearch(
                 Search(self.store, lambda: self.pipeline), self.objection_templates, self.oversight, self.gate
             )
@@ -294,6 +297,10 @@ class Lethe:
     def compliance_pack(self, out: Path, *, actor: str) -> dict[str, object]:
         """The evidence pack for a regulator (lethe.privacy.report)."""
         return compliance_pack(self.store, self.requests, self.orders, self.objections, out, actor=actor)
+
+    def monitoring_report(self, *, actor: str, since: datetime | None = None) -> dict[str, object]:
+        """The aggregated monitoring report, no personal data (lethe.privacy.monitoring_report); audited."""
+        return audited_report(self.store, actor=actor, since=since)
 
     def redact_audit_text(self, seq: int, *, actor: str, reason: str) -> list[str]:
         """Erase the free text (a stated purpose) of audit entry ``seq``; the chain still verifies."""

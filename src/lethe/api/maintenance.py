@@ -6,7 +6,8 @@ access requests have been answered, expires portal requests whose contact addres
 confirmed in time, finishes the enrolment scans of guests' consents that a stop of the service
 interrupted (a guest page's scan runs after its answer, :mod:`lethe.api.routes.guest`), and prunes
 the audit log past ``LETHE_LOG_RETENTION_DAYS`` with a signed checkpoint at most daily
-(:mod:`lethe.privacy.audit_retention`). Each pass
+(:mod:`lethe.privacy.audit_retention`), and scans the search log for misuse, raising alerts
+(:mod:`lethe.privacy.monitoring`). Each pass
 is audited by the actions it takes; failures are logged (ids and counts only) and retried at the
 next pass.
 """
@@ -29,15 +30,17 @@ def run_once(engine: Lethe) -> dict[str, object]:
     expired = engine.requests.expire_unconfirmed()
     scanned = engine.consents.resume_scans(actor=ACTOR)
     audit_log = engine.audit_retention.sweep(actor=ACTOR)
+    alerts = engine.monitoring.scan_for_misuse(actor=ACTOR)
     log.info(
         "maintenance: retention erased %s face(s); %d pending order(s) checked; "
         "%d unconfirmed portal request(s) expired; %d face(s) linked by resumed consent scans; "
-        "%s audit entries pruned",
+        "%s audit entries pruned; %d misuse alert(s) raised",
         purged["erased_faces"],
         len(completed),
         expired,
         scanned,
         audit_log["pruned"],
+        len(alerts),
     )
     return {
         "retention": purged,
@@ -45,6 +48,7 @@ def run_once(engine: Lethe) -> dict[str, object]:
         "expired_requests": expired,
         "consent_scans": scanned,
         "audit_log": audit_log,
+        "alerts": len(alerts),
     }
 
 

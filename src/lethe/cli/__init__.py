@@ -9,11 +9,12 @@ from lethe.cli import audit_retention as _audit_retention
 from lethe.cli import consent as _consent
 from lethe.cli import evaluate as _evaluate
 from lethe.cli import models as _models
+from lethe.cli import monitor as _monitor
 from lethe.cli import oversight as _oversight
 from lethe.cli import source_lifecycle as _source_lifecycle
 from lethe.cli import users as _users
-from lethe.cli import verification as _verification
 from lethe.cli import uses as _uses
+from lethe.cli import verification as _verification
 from lethe.cli._support import ActorOpt, set_actor
 from lethe.cli.core import app, audit_app, source_app
 from lethe.cli.privacy import register
@@ -33,6 +34,7 @@ _users.register(app)
 _verification.register(app)
 _consent.register(app)
 _oversight.register(app)
+_monitor.register(app)
 _uses.register(app)
 _evaluate.register(app)
 _models.register(app)

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -32,6 +33,7 @@ from lethe.errors import (
     NotFoundError,
     PrivacyError,
 )
+from lethe.storage import atomic_write
 from lethe.users import Users
 
 err = Console(stderr=True)
@@ -145,3 +147,11 @@ def emit(as_json: bool, payload: dict[str, Any], human: Callable[[], None]) -> N
         sys.stdout.write(json.dumps(payload, default=str) + "\n")
     else:
         human()
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as indented JSON to ``path`` (atomically), or fail with exit code 2."""
+    try:
+        atomic_write(path, json.dumps(payload, indent=2, default=str).encode(), durable=False)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}", 2)

@@ -4,9 +4,10 @@ consent ledger (``consents.json`` / ``.csv``: GDPR Art. 7(1), never a template o
 with every version of the consent texts and its sha256 (``consent_texts.json``), and
 the audit log with its verified chain head, the faces each entry recorded (``audit_faces.jsonl``), and
 the signed checkpoints of the chain's head with the public key that checks them
-(``audit_checkpoints.jsonl``, ``audit_public_key.txt``): :func:`verify_pack` checks a pack from its
-files alone (each consent text against its sha256, and each consent's text among them, too). Every
-file is listed with its sha256 in ``manifest.json``.
+(``audit_checkpoints.jsonl``, ``audit_public_key.txt``), and the monitoring report
+(``monitoring_report.json``, EU AI Act Art. 72: aggregated, no personal data): :func:`verify_pack`
+checks a pack from its files alone (each consent text against its sha256, and each consent's text
+among them, too). Every file is listed with its sha256 in ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from lethe.catalog.tables import AuditEntryRow, AuditFaceRow, AuditTextRow
 from lethe.privacy import audit
 from lethe.privacy.consent import text_versions
 from lethe.privacy.consent import views as consent_views
+from lethe.privacy.monitoring_report import monitoring_report
 from lethe.privacy.pages import render
 from lethe.privacy.sources import SourceSpec
-from lethe.privacy.verification import evidence as verification_evidence
 from lethe.storage import atomic_write, private_dir
 
 if TYPE_CHECKING:
@@ -156,8 +157,8 @@ def compliance_pack(
     files["erasure_receipts.json"] = _json(receipts)
     files["orders.json"] = _json(orders.list_orders())
     files["objections.json"] = _json(objections.list_active())
-    # Two-person verification (AI Act Art. 14(5)): N, any exemption's legal reference, competences.
-    files["verification.json"] = _json(verification_evidence(store))
+    # Post-market monitoring (AI Act Art. 72): aggregated counts and score drift, no personal data.
+    files["monitoring_report.json"] = _json(monitoring_report(store, now=generated))
     files["audit_log.jsonl"] = "".join(json.dumps(e, sort_keys=True) + "\n" for e in log).encode()
     # Free text kept off the chain (stated purposes), with the salt that checks each against the
     # hash its entry chains; an erased (redacted) text is absent.

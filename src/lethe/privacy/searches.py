@@ -135,6 +135,7 @@ class AuditedSearch:
             "probe_expires_at": expires.isoformat() if matched else None,
             "threshold": result.threshold,
             "top": top_k,
+            "probe_faces": len(result.probe_faces),  # 0: failure to acquire (the monitoring report)
             "face_ids": face_ids,
             "scores": [round(float(m.score), 4) for m in result.matches],
             "model_sha256": self.store.model_sha256,

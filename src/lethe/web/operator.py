@@ -31,12 +31,21 @@ COLLECTION_CHOICES = [(c, COLLECTION_WORDS.get(c, c.replace("_", " "))) for c in
 
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request, state: State, viewer: AnyReader) -> HTMLResponse:
-    """Gallery size, searches today, open requests and their due dates."""
+    """Gallery size, searches today, open requests and their due dates; open misuse alerts for the
+    admin and dpo roles."""
     stats = views.dashboard_stats(state.engine)
     due = views.request_rows(state.engine, open_only=True)[:5] if viewer.can("dpo") else []
     searched = state.engine.count_audited("search", since=datetime.min.replace(tzinfo=UTC)) > 0
+    alerts = state.engine.monitoring.alerts(open_only=True, limit=20) if viewer.can("admin", "dpo") else []
     return render(
-        request, "dashboard.html", viewer, stats=stats, due=due, searched=searched, title="Dashboard"
+        request,
+        "dashboard.html",
+        viewer,
+        stats=stats,
+        due=due,
+        searched=searched,
+        alerts=alerts,
+        title="Dashboard",
     )
 
 
