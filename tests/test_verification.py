@@ -241,6 +241,10 @@ def test_an_exemption_to_one_verifier_needs_a_legal_reference_and_is_audited(
         assert [(e.details["required"], e.details["previous"]) for e in changes] == [(2, 1), (1, 2)]
         assert changes[1].details["reference"] == reference  # read back from its erasable text
         assert [p["required"] for p in engine.verification.policy_history()] == [1, 2]
+        engine.compliance_pack(tmp_path / "pack", actor="test")  # the regulator sees the exemption
+        pack = json.loads((tmp_path / "pack" / "verification.json").read_text())
+        assert [(h["required"], h["legal_reference"]) for h in pack["history"]] == [(1, reference), (2, None)]
+        assert [(c["user"], c["held"]) for c in pack["competences"]] == [("otto", True)]
 
 
 def test_the_command_line_verifies_and_the_contract_commands_still_work(

@@ -32,6 +32,7 @@ from lethe.privacy.consent import views as consent_views
 from lethe.privacy.monitoring_report import monitoring_report
 from lethe.privacy.pages import render
 from lethe.privacy.sources import SourceSpec
+from lethe.privacy.verification import evidence as verification_evidence
 from lethe.storage import atomic_write, private_dir
 
 if TYPE_CHECKING:
@@ -157,6 +158,8 @@ def compliance_pack(
     files["erasure_receipts.json"] = _json(receipts)
     files["orders.json"] = _json(orders.list_orders())
     files["objections.json"] = _json(objections.list_active())
+    # Two-person verification (AI Act Art. 14(5)): N, any exemption's legal reference, competences.
+    files["verification.json"] = _json(verification_evidence(store))
     # Post-market monitoring (AI Act Art. 72): aggregated counts and score drift, no personal data.
     files["monitoring_report.json"] = _json(monitoring_report(store, now=generated))
     files["audit_log.jsonl"] = "".join(json.dumps(e, sort_keys=True) + "\n" for e in log).encode()

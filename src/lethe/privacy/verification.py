@@ -284,6 +284,22 @@ class CandidateVerification:
         }
 
 
+def evidence(store: Store) -> dict[str, Any]:
+    """The evidence pack's ``verification.json``: the number of verifiers in force with the legal
+    reference of any exemption, every change of it, the verifiers' competences with their training
+    dates (held or lapsed), and the settings that shape verification."""
+    verification = CandidateVerification(store)
+    settings = store.settings
+    return {
+        "policy": verification.policy().as_dict(),
+        "history": verification.policy_history(),
+        "competences": verification.competences.listing(),
+        "verifier_training_days": settings.verifier_training_days,
+        "score_after_judgement": settings.verify_score_after_judgement,
+        "erasure_second_signoff": settings.erasure_second_signoff,
+    }
+
+
 def _note(note: str | None) -> str | None:
     """A note stripped (None when empty), at most :data:`MAX_NOTE` characters."""
     note = (note or "").strip() or None
