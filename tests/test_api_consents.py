@@ -432,3 +432,62 @@ def test_the_sources_and_ledger_pages_for_their_roles(
     assert "Version 1" in html and "(in force)" in html and CONTACT not in html
     assert client.get("/consents", params={"source": "nowhere"}).status_code == 404
     client.cookies.clear()
+
+
+def test_the_ledger_pages_through_and_a_dpo_enrols_at_the_desk_from_its_page(
+    client: TestClient,
+    tokens: dict[str, str],
+    declared: dict[str, dict[str, object]],  # "street" (all_faces): no desk form
+    fixtures_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fair = {**GALA, "name": "fair", "purpose": "visitors of the fair find their photos"}
+    added = client.post("/api/sources", headers=bearer(tokens["admin"]), json=fair)
+    assert added.status_code == 201 and added.json()["mode"] == "enrolled_only", added.text
+    people = fixtures_dir / "identities"
+    desk = bearer(tokens["operator"])
+    for photo in (people / "joe_biden" / "biden.jpg", people / "tom_cruise" / "Tom_Cruise_avp_2014_4.jpg"):
+        enrolled = client.post("/api/sources/fair/consents", headers=desk, files={"photo": jpeg(photo)})
+        assert enrolled.status_code == 201, enrolled.text
+
+    # the desk form, on the ledger page of an enrolled_only source, for a DPO only
+    form = 'id="desk-form" data-api="/api/sources/fair/consents" data-encoding="multipart"'
+    _login(client, "admin")
+    assert form not in client.get("/consents", params={"source": "fair"}).text
+    csrf = _login(client, "dpo")
+    assert form in client.get("/consents", params={"source": "fair"}).text
+    assert "desk-form" not in client.get("/consents", params={"source": "street"}).text
+    html = client.get("/consents", params={"source": "fair"}).text
+    names = set(re.findall(r'name="([a-z_]+)"', html.split('id="desk-form"')[1].split("</form>")[0]))
+    assert names == {"photo", "contact", "channel", "age_attestation"}
+    # what the form posts, with the page's session: a third consent, by the DPO, on a paper form
+    kit = people / "kit_harington" / "john1.jpeg"
+    posted = client.post(
+        "/api/sources/fair/consents",
+        headers={"X-CSRF-Token": csrf},
+        data={"contact": "", "channel": "form", "age_attestation": "parental"},
+        files={"photo": jpeg(kit)},
+    )
+    assert posted.status_code == 201, posted.text
+    assert (posted.json()["given_by"], posted.json()["channel"]) == ("user:dpo", "form")
+    assert posted.json()["age_attestation"] == "parental"
+
+    # the API pages through the ledger, oldest first, and counts it all
+    dpo = bearer(tokens["dpo"])
+    first = client.get("/api/consents", params={"source": "fair", "limit": 2}, headers=dpo).json()
+    rest = client.get("/api/consents", params={"source": "fair", "limit": 2, "offset": 2}, headers=dpo).json()
+    assert (first["total"], len(first["consents"]), rest["total"], len(rest["consents"])) == (3, 2, 3, 1)
+    ids = [c["consent"] for c in first["consents"] + rest["consents"]]
+    assert ids == sorted(ids) and rest["consents"][0]["channel"] == "form"
+    for bad in ({"limit": 0}, {"limit": 1001}, {"offset": -1}):
+        assert_error(client.get("/api/consents", params=bad, headers=dpo), 422)
+
+    # and so does the page
+    import lethe.web.dpo
+
+    monkeypatch.setattr(lethe.web.dpo, "LEDGER_PAGE", 2)
+    page = client.get("/consents", params={"source": "fair"}).text
+    assert "Consents 1–2 of 3" in page and 'offset=2" rel="next"' in page and 'rel="prev"' not in page
+    page = client.get("/consents", params={"source": "fair", "offset": 2}).text
+    assert "Consents 3–3 of 3" in page and 'offset=0" rel="prev"' in page and 'rel="next"' not in page
+    client.cookies.clear()

@@ -45,6 +45,8 @@ def test_consent_add_ingest_withdraw(tmp_path: Path, fixtures_dir: Path) -> None
     assert [(c["consent"], c["faces"], c["withdrawn_at"]) for c in ledger["consents"]] == [  # type: ignore[union-attr, index]
         (consent["consent"], 1, None)
     ]
+    assert _json(run(data, "consent", "list", "--offset", "1", "--json"))["consents"] == []
+    assert len(_json(run(data, "consent", "list", "--limit", "1", "--json"))["consents"]) == 1  # type: ignore[arg-type]
     withdrawn = _json(run(data, "consent", "withdraw", str(consent["consent"]), "--json"))
     assert withdrawn["withdrawn"] is True and withdrawn["erased_faces"] == 1
     again = run(data, "consent", "withdraw", str(consent["consent"]), "--json")

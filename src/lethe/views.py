@@ -175,11 +175,14 @@ def order_rows(engine: Lethe) -> list[dict[str, object]]:
     return engine.orders.list_orders()
 
 
-def consent_rows(engine: Lethe, *, source: str | None = None) -> list[dict[str, object]]:
-    """The consent ledger (of one source), oldest first: who gave it (by id), to which text version
-    and its sha256, how, the age attestation, when and by whom, its withdrawal and the erasure job
-    it ran. Never a template or a contact address. ``NotFoundError`` for an unknown source."""
-    return [v.as_dict() for v in engine.consents.listing(source)]
+def consent_rows(
+    engine: Lethe, *, source: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[dict[str, object]]:
+    """The consent ledger (of one source), oldest first, or a page of it: who gave it (by id), to
+    which text version and its sha256, how, the age attestation, when and by whom, its withdrawal and
+    the erasure job it ran. Never a template or a contact address. ``NotFoundError`` for an unknown
+    source."""
+    return [v.as_dict() for v in engine.consents.listing(source, limit=limit, offset=offset)]
 
 
 def consent_texts(engine: Lethe, source: str) -> list[dict[str, object]]:

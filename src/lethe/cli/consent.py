@@ -62,11 +62,13 @@ def consent_add(
 @consent_app.command("list")
 def consent_list(
     source: Annotated[str | None, typer.Option(help="Only this source's consents.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many (oldest first).")] = None,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many first.")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """The consent ledger: who consented (by id), to which text, when, how, and withdrawals."""
     with _engine() as engine:
-        views = engine.consents.listing(source)
+        views = engine.consents.listing(source, limit=limit, offset=offset)
 
     def human() -> None:
         table = Table("id", "source", "text", "channel", "age", "given", "faces", "withdrawn")

@@ -173,7 +173,14 @@ def enrolled(store: Store, source_id: int, *, only: Sequence[int] | None = None)
     return Enrolled(np.array([cid for cid, _ in rows], np.int64), np.vstack(vectors))
 
 
-def views(store: Store, *, source_id: int | None = None, ids: list[int] | None = None) -> list[ConsentView]:
+def views(
+    store: Store,
+    *,
+    source_id: int | None = None,
+    ids: list[int] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[ConsentView]:
     faces = (
         select(ConsentFaceRow.consent_id, func.count().label("n"))
         .group_by(ConsentFaceRow.consent_id)
@@ -190,6 +197,7 @@ def views(store: Store, *, source_id: int | None = None, ids: list[int] | None =
         query = query.where(ConsentRow.source_id == source_id)
     if ids is not None:
         query = query.where(ConsentRow.id.in_(ids))
+    query = query.offset(offset).limit(limit)
     with store.catalog.session() as session:
         return [
             ConsentView(
@@ -280,9 +288,20 @@ class Consents:
             raise NotFoundError(f"no consent {consent_id}")
         return found[0]
 
-    def listing(self, source: str | None = None) -> list[ConsentView]:
+    def listing(
+        self, source: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[ConsentView]:
+        """The ledger (of one source), oldest first; a page of it with ``limit``/``offset``."""
         source_id = self.store.catalog.source(source).id if source else None
-        return views(self.store, source_id=source_id)
+        return views(self.store, source_id=source_id, limit=limit, offset=offset)
+
+    def count(self, source: str | None = None) -> int:
+        """How many consents the ledger (of one source) holds, withdrawn ones included."""
+        query = select(func.count()).select_from(ConsentRow)
+        if source:
+            query = query.where(ConsentRow.source_id == self.store.catalog.source(source).id)
+        with self.store.catalog.session() as session:
+            return int(session.scalar(query) or 0)
 
     def by_link(self, secret: str) -> ConsentView | None:
         with self.store.catalog.session() as session:

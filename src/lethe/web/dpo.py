@@ -24,6 +24,7 @@ router = APIRouter(include_in_schema=False)
 
 AUDIT_PAGE = 50
 REQUEST_PAGE = 50
+LEDGER_PAGE = 100
 
 
 def _request(state: State, viewer: Viewer, request_id: int) -> dict[str, Any]:
@@ -149,17 +150,21 @@ def consents_page(
     state: State,
     viewer: LedgerPage,
     source: Annotated[str | None, Query(max_length=200)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> HTMLResponse:
-    """The consent ledger (of one source), a withdrawal for a DPO (after confirmation), and the
-    versions of the chosen source's consent text (a new one by an admin or a DPO)."""
+    """The consent ledger (of one source), ``LEDGER_PAGE`` consents a page, a withdrawal for a DPO
+    (after confirmation), the versions of the chosen source's consent text (a new one by an admin or a
+    DPO) and, for a DPO, the desk enrolment of a person who consents in person or on paper."""
     wanted = (source or "").strip() or None
     try:
-        rows = views.consent_rows(state.engine, source=wanted)
+        rows = views.consent_rows(state.engine, source=wanted, limit=LEDGER_PAGE, offset=offset)
+        total = state.engine.consents.count(wanted)
         texts = views.consent_texts(state.engine, wanted) if wanted else []
     except NotFoundError:
         raise PageNotFound(viewer, f"There is no source named {wanted!r}.") from None
     listed = views.source_rows(state.engine)
     gated = [s for s in listed if s["mode"] == "enrolled_only" or s["enrolled"] or s["withdrawn"]]
+    desk = any(s["source"] == wanted and s["mode"] == "enrolled_only" for s in gated)
     return render(
         request,
         "consents.html",
@@ -168,5 +173,14 @@ def consents_page(
         texts=texts,
         source=wanted,
         sources=gated,
+        desk=desk and viewer.can("dpo"),
+        page={
+            "offset": offset,
+            "total": total,
+            "first": offset + 1 if rows else 0,
+            "last": offset + len(rows),
+            "previous": max(0, offset - LEDGER_PAGE) if offset else None,
+            "next": offset + LEDGER_PAGE if offset + LEDGER_PAGE < total else None,
+        },
         title="Consent ledger",
     )

@@ -34,10 +34,15 @@ def list_consents(
     state: State,
     _caller: LedgerKeeper,
     source: Annotated[str | None, Query(max_length=200, description="Only this source's.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many consents.")] = 500,
+    offset: Annotated[int, Query(ge=0, description="Skip this many (the ledger is oldest first).")] = 0,
 ) -> dict[str, object]:
-    """The consent ledger, oldest first: per consent its source, text version and sha256, channel,
-    age attestation, when and by whom given, withdrawn and the erasure job that ran."""
-    return {"consents": consent_rows(state.engine, source=source or None)}
+    """The consent ledger, oldest first, a page at a time: per consent its source, text version and
+    sha256, channel, age attestation, when and by whom given, withdrawn and the erasure job that ran;
+    `total` counts the whole ledger (of the source)."""
+    wanted = source or None
+    rows = consent_rows(state.engine, source=wanted, limit=limit, offset=offset)
+    return {"consents": rows, "total": state.engine.consents.count(wanted), "limit": limit, "offset": offset}
 
 
 @router.post("/api/sources/{name}/consents", status_code=201)
