@@ -38,8 +38,17 @@ def test_actions_are_recorded_and_the_chain_verifies(audited: Path, fixtures_dir
     actions = [e.action for e in entries]
     assert actions[0] == "source.add"
     assert "ingest" in actions
-    assert actions[-5:] == ["search", "search", "erasure.planned", "erasure.rows", "erasure.done"]
-    search = entries[-5]
+    # each search opened its actor's use (issue 18): alice's, then bob's
+    assert actions[-7:] == [
+        "use.open",
+        "search",
+        "use.open",
+        "search",
+        "erasure.planned",
+        "erasure.rows",
+        "erasure.done",
+    ]
+    search = entries[-6]
     assert search.actor == "alice" and search.details["purpose"] == "case 17: find my photos"
     assert len(search.details["probe_sha256"]) == 64 and search.details["face_ids"]
     assert entries[-3].details["reason"] == "test" and entries[-3].actor == "alice"

@@ -18,15 +18,16 @@ The clock is a parameter so that tests move time instead of sleeping.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from lethe.catalog.privacy_tables import SearchUseRow
+from lethe.catalog.privacy_tables import SearchLogRow, SearchUseRow
 from lethe.catalog.repository import now_utc
 from lethe.errors import InputError, NotFoundError, PrivacyError
 from lethe.privacy import audit
@@ -86,8 +87,10 @@ class Uses:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def open(self, *, actor: str, purpose: str, reference: str | None = None) -> Use:
-        """Open a new use for ``actor`` (it becomes their current one)."""
+    def open(self, *, actor: str, purpose: str, reference: str | None = None, by_search: bool = False) -> Use:
+        """Open a new use for ``actor`` (it becomes their current one). ``by_search``: opened by a
+        search naming no use; its purpose is then that search's, kept once, in the search's entry
+        (so that redacting it there erases it everywhere), not copied into ``use.open``."""
         purpose = purpose.strip()
         if len(purpose) < MIN_PURPOSE:
             raise InputError(f"a use must state its purpose (at least {MIN_PURPOSE} characters)")
@@ -99,17 +102,20 @@ class Uses:
             row = SearchUseRow(actor=actor, opened_at=at, last_active_at=at, searches=0)
             session.add(row)
             session.flush()
-            texts = {"purpose": purpose} | ({"reference": reference} if reference else {})
+            texts = {} if by_search else {"purpose": purpose}
+            texts |= {"reference": reference} if reference else {}
+            details = {"use": row.id, "reference_given": reference is not None}
             entry = audit.append(
                 session,
                 actor=actor,
                 action="use.open",
-                details={"use": row.id, "reference_given": reference is not None},
+                details=details | ({"opened_by_search": True} if by_search else {}),
                 at=at,
                 texts=texts,
             )
             row.opened_seq = entry.seq
-            return self._use(session, row)
+            found = self._use(session, row)
+        return dataclasses.replace(found, purpose=purpose) if by_search else found
 
     def close(self, use_id: int, *, actor: str, admin: bool = False) -> Use:
         """Close ``use_id`` (its owner, or an admin). Closing a closed use changes nothing."""
@@ -133,7 +139,7 @@ class Uses:
         """The use a search by ``actor`` belongs to: ``use_id`` when given (it must be the actor's and
         open), else the actor's current use, else a new one opened with the search's purpose."""
         if use_id is None:
-            return self.current(actor) or self.open(actor=actor, purpose=purpose)
+            return self.current(actor) or self.open(actor=actor, purpose=purpose, by_search=True)
         now = self.clock()
         with self.store.catalog.session() as session, session.begin():
             row = self._row(session, use_id)
@@ -198,7 +204,7 @@ class Uses:
             query = query.where(SearchUseRow.closed_at.is_(None))
         with self.store.catalog.session() as session:
             rows = session.scalars(query).all()
-            texts = self._texts(session, [r.opened_seq for r in rows if r.opened_seq])
+            texts = self._texts(session, rows)
             return [self._use(session, row, texts) for row in rows]
 
     # -- internals -------------------------------------------------------------------------------
@@ -235,15 +241,30 @@ class Uses:
         return True
 
     @staticmethod
-    def _texts(session: Session, seqs: Iterable[int]) -> dict[int, dict[str, Any]]:
-        return {e.seq: e.details for e in audit.entries_at(session, seqs)}
+    def _texts(session: Session, rows: Sequence[SearchUseRow]) -> dict[int, dict[str, Any]]:
+        """Each use's ``use.open`` details with its texts, by use id; a use opened by a search takes
+        its ``purpose`` from that (its first) search's entry."""
+        opened = {e.seq: e.details for e in audit.entries_at(session, [r.opened_seq or 0 for r in rows])}
+        texts = {r.id: dict(opened.get(r.opened_seq or 0, {})) for r in rows}
+        by_search = [r.id for r in rows if texts[r.id].get("opened_by_search")]
+        if by_search:
+            firsts: dict[int, int] = {
+                int(use_id): int(seq)
+                for use_id, seq in session.execute(
+                    select(SearchLogRow.use_id, func.min(SearchLogRow.seq))
+                    .where(SearchLogRow.use_id.in_(by_search))
+                    .group_by(SearchLogRow.use_id)
+                )
+            }
+            searches = {e.seq: e.details for e in audit.entries_at(session, firsts.values())}
+            for use_id, seq in firsts.items():
+                texts[use_id]["purpose"] = searches.get(seq, {}).get("purpose")
+        return texts
 
     def _use(
         self, session: Session, row: SearchUseRow, texts: dict[int, dict[str, Any]] | None = None
     ) -> Use:
-        if texts is None:
-            texts = self._texts(session, [row.opened_seq] if row.opened_seq else [])
-        details = texts.get(row.opened_seq or 0, {})
+        details = (texts if texts is not None else self._texts(session, [row])).get(row.id, {})
         return Use(
             id=row.id,
             actor=row.actor,
