@@ -42,6 +42,34 @@ class RequestRow(Base):
     confirm_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     confirm_attempts: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    #: The language the requester is written to in (migration 0018); unset: LETHE_DEFAULT_LANGUAGE.
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
+class RequestMessageRow(Base):
+    """A message to a requester (migration 0018, :mod:`lethe.privacy.communications`): its kind,
+    language, channel and outcome (``draft``: for the DPO to send by hand; ``pending``, ``failed``:
+    to be sent, retried; ``sent``), and its body with the body's SHA-256. Never the address."""
+
+    __tablename__ = "request_message"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("request.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(12), index=True)
+    generated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    generated_by: Mapped[str] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = {"sqlite_autoincrement": True}
 
