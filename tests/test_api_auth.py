@@ -431,6 +431,10 @@ def test_serve_command_binds_loopback_and_prints_the_first_password_once(tmp_pat
         _, stderr = process.communicate(timeout=30)
     assert stderr.count(str(path.resolve())) == 1 and "First start" in stderr
     assert password not in stderr and "Password (shown once" not in stderr
+    # the password's notice comes once the server listens, after the start-up log (issue 20)
+    start_up = stderr[: stderr.rindex("\n", 0, stderr.index("GET /api/health"))]  # up to the first request
+    order = [start_up.index(line) for line in ("Uvicorn running on", "Lethe serving on", "First start")]
+    assert order == sorted(order) and start_up.count("=" * 74) == 2 and start_up.rstrip().endswith("=" * 74)
     assert "GET /api/health 200" in stderr and "127.0.0.1" in stderr
     # The keys sit in the data folder by default, and the service says so (security review, 15).
     assert (

@@ -16,8 +16,9 @@ stderr. The file is deleted at the first successful login of ``admin`` or when i
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -43,16 +44,20 @@ from lethe.web import install as install_web
 
 #: What the service writes to stderr, once, when it created the first user.
 FIRST_ADMIN_NOTICE = (
-    "\n  First start: created the user 'admin' (roles admin, operator, dpo).\n"
+    "\n  ==========================================================================\n"
+    "  First start: created the user 'admin' (roles admin, operator, dpo).\n"
     "  Password (shown once, not stored anywhere in clear): {password}\n"
-    "  Log in at /login, then create named users: lethe user add NAME --role ...\n\n"
+    "  Log in at /login, then create named users: lethe user add NAME --role ...\n"
+    "  ==========================================================================\n\n"
 )
 #: What it writes instead when stderr is no terminal (a journal or a container log keeps it for good).
 FIRST_ADMIN_FILE_NOTICE = (
-    "\n  First start: created the user 'admin' (roles admin, operator, dpo).\n"
+    "\n  ==========================================================================\n"
+    "  First start: created the user 'admin' (roles admin, operator, dpo).\n"
     "  Its password is in {path} (mode 0600; not written to this log).\n"
     "  The file is deleted once admin logs in (or its password is reset). Log in at /login,\n"
-    "  then create named users: lethe user add NAME --role ...\n\n"
+    "  then create named users: lethe user add NAME --role ...\n"
+    "  ==========================================================================\n\n"
 )
 
 
@@ -66,20 +71,26 @@ def show_first_password(settings: Settings, password: str) -> None:
     sys.stderr.flush()
 
 
-def create_app(settings: Settings | None = None, *, first_admin: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    first_admin: bool = True,
+    announce: Callable[[str], None] | None = None,
+) -> FastAPI:
     """The service: the API under `/api`, the web pages at `/`, the schema at `/openapi.json`.
 
     With ``first_admin`` (the default) a data folder without any user gets the user ``admin`` now,
     its password shown once (:func:`show_first_password`: a terminal, or a 0600 file in the data
-    folder until used; never a log, never stored in clear otherwise); ``False`` leaves the users to
-    the caller (the tests make their own)."""
+    folder until used; never a log, never stored in clear otherwise), or handed to ``announce``
+    (``lethe serve`` shows it once the server listens, last); ``False`` leaves the users to the
+    caller (the tests make their own)."""
     settings = settings or Settings.load()
     trusted = trusted_networks(settings.trusted_proxies)
     keep_uploads_in_memory(settings.max_upload_bytes)
     if first_admin:
         password = first_admin_password(settings)
         if password:
-            show_first_password(settings, password)
+            (announce or partial(show_first_password, settings))(password)
     metrics = Metrics()
 
     @asynccontextmanager

@@ -111,12 +111,14 @@ def serve(
     """Serve the web UI at / and the API (schema at /openapi.json) until stopped."""
     import uvicorn
 
-    from lethe.service import create_app, keys_warning
+    from lethe.service import create_app, keys_warning, show_first_password
 
     _check_free(host, port)  # before the first admin is made: a busy port must not use up its password
+    first_password: list[str] = []
     try:
         settings = Settings.load()
-        app = create_app(settings)  # on a fresh data folder: the first admin, its password once
+        # on a fresh data folder: the first admin, its password shown once the server listens
+        app = create_app(settings, announce=first_password.append)
     except LetheError as exc:
         fail(str(exc), exit_code(exc))
     if not _is_loopback(host):
@@ -129,10 +131,25 @@ def serve(
     if warning:
         sys.stderr.write(warning)
     logging.getLogger("lethe").setLevel(logging.INFO)
-    sys.stderr.write(
-        f"Lethe serving on http://{host}:{port}/ (API schema at /openapi.json; stop with Ctrl-C)\n"
-    )
-    uvicorn.run(
+
+    class Server(uvicorn.Server):
+        """Says where it serves, then the first admin's password, once it listens: the last lines
+        on screen (the newcomer review, issue 20: it was buried under the start-up log). A bind that
+        fails after all still shows the password, which is never shown again."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            try:
+                await super().startup(sockets)  # a failed bind exits from here
+                if not self.should_exit:
+                    sys.stderr.write(
+                        f"Lethe serving on http://{host}:{port}/ (API schema at /openapi.json; "
+                        "stop with Ctrl-C)\n"
+                    )
+            finally:
+                if first_password:
+                    show_first_password(settings, first_password.pop())
+
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -144,3 +161,7 @@ def serve(
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         http=head_timeout_protocol(settings.header_timeout_s),
     )
+    server = Server(config)
+    server.run()
+    if not server.started:
+        raise typer.Exit(1)
