@@ -97,7 +97,12 @@ def test_search_finds_the_person_with_crop_links_and_is_audited(
     assert result["probe_faces"] == 1 and len(result["probe_boxes"]) == 1 and result["no_match"] is False
     top = result["matches"][0]
     assert top["image"] == str(probe.resolve()) and top["score"] > 0.999 and top["source"] == "events"
-    assert set(top) == {"face_id", "image", "score", "band", "source", "source_url", "box", "crop_url"}
+    assert set(top) == {
+        "face_id", "image", "score", "band", "likelihood", "source", "source_url", "box", "crop_url",
+        "photo_url", "candidate_url", "candidate_page",
+    }  # fmt: skip
+    assert top["likelihood"]["band"] == "very_likely"  # the probe itself: no absent person scored this
+    assert top["candidate_page"] == f"/searches/{result['audit_seq']}/candidates/{top['face_id']}"
     assert [m["score"] for m in result["matches"]] == sorted(
         (m["score"] for m in result["matches"]), reverse=True
     )

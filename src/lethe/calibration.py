@@ -112,3 +112,48 @@ def implied(threshold: float, gallery_faces: int, path: Path) -> Implied | None:
     used = max(below)
     fpir, fnir = measured[size][used]
     return Implied(threshold=used, gallery_faces=size, fpir=fpir, fnir=fnir)
+
+
+#: The plain-language bands of a match's score, strongest first: (key, words, the highest FPIR
+#: measured at that score that still earns the band). A score's band is the first whose edge its
+#: measured FPIR does not exceed; every other score above the threshold is "possible".
+BAND_EDGES = (
+    ("very_likely", "very likely the same person", 0.001),
+    ("likely", "likely the same person", 0.01),
+)
+POSSIBLE = ("possible", "possible — check carefully")
+
+
+@dataclass(frozen=True, slots=True)
+class Likelihood:
+    """How strong a match's score is, in words, with the measurement behind the words."""
+
+    key: str
+    words: str
+    #: The measurement used (``implied`` at the score), None when the score is below every
+    #: measured threshold.
+    measured: Implied | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "band": self.key,
+            "words": self.words,
+            "fpir": round(self.measured.fpir, 4) if self.measured else None,
+            "fnir": round(self.measured.fnir, 4) if self.measured else None,
+            "measured_threshold": self.measured.threshold if self.measured else None,
+            "measured_gallery_faces": self.measured.gallery_faces if self.measured else None,
+        }
+
+
+def likelihood(score: float, gallery_faces: int, path: Path) -> Likelihood:
+    """The plain-language band of ``score`` for a gallery of ``gallery_faces`` faces: the FPIR
+    measured on LFW at the score (the share of searches for someone absent that returned a match
+    this strong, :func:`implied`) against :data:`BAND_EDGES`. The calibrated match threshold sits
+    at FPIR <= 1% on the calibration's gallery, so a score at the threshold is "likely" there and
+    only "possible" on a much larger gallery, where false matches that strong are more frequent."""
+    measured = implied(score, gallery_faces, path)
+    if measured is not None:
+        for key, words, edge in BAND_EDGES:
+            if measured.fpir <= edge:
+                return Likelihood(key, words, measured)
+    return Likelihood(*POSSIBLE, measured)

@@ -279,6 +279,11 @@ class Lethe:
         self.verification.require_verified(search, face_id, actor)
         return matched_photo(self.store, face_id, actor=actor, forbidden=self.never_ingested())
 
+    def candidate_probe_face(self, search_seq: int, face_id: int, *, actor: str) -> bytes:
+        """The probe face search ``search_seq`` searched for, for a verifier of its candidate
+        ``face_id`` to compare (:meth:`lethe.privacy.verification.CandidateVerification.probe_face`)."""
+        return self.verification.probe_face(search_seq, face_id, actor=actor, pipeline=lambda: self.pipeline)
+
     def verify_audit(self) -> Verification:
         return self.catalog.verify_audit()
 

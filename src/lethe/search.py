@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lethe.calibration import calibration_file, implied
+from lethe.calibration import Likelihood, calibration_file, implied, likelihood
 from lethe.errors import InputError
 from lethe.imaging import decode_image
 from lethe.pipeline import FacePipeline
@@ -135,6 +135,15 @@ class Search:
         if score >= self.store.settings.erasure_auto_threshold:
             return "automatic"
         return "review" if score >= self.store.settings.erasure_review_threshold else "below_review"
+
+    def likelihood(self, score: float) -> Likelihood:
+        """The plain-language band of a match's score at this gallery's size, with the FPIR/FNIR
+        measured at that score (:func:`lethe.calibration.likelihood`)."""
+        return likelihood(
+            score,
+            len(self.store.index),
+            calibration_file(self.store.settings.embedder, self.store.settings.embed_flip),
+        )
 
     def calibration(self, match_threshold: float | None = None) -> dict[str, object]:
         """The thresholds in force, and the FPIR/FNIR measured on LFW nearest to the match

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lethe.calibration import Likelihood
 from lethe.catalog.repository import now_utc
 from lethe.errors import InputError, PrivacyError
 from lethe.model_ids import model_name
@@ -117,6 +118,9 @@ class AuditedSearch:
     def calibration(self, match_threshold: float | None = None) -> dict[str, object]:
         return self.mechanism.calibration(match_threshold)
 
+    def likelihood(self, score: float) -> Likelihood:
+        return self.mechanism.likelihood(score)
+
     def _audit(
         self, actor: str, purpose: str, probe: bytes, result: SearchResult, top_k: int, use_id: int
     ) -> int:
@@ -136,6 +140,7 @@ class AuditedSearch:
             "threshold": result.threshold,
             "top": top_k,
             "probe_faces": len(result.probe_faces),  # 0: failure to acquire (the monitoring report)
+            "probe_face": result.used_face,  # which probe face was searched for (the verifiers see it)
             "face_ids": face_ids,
             "scores": [round(float(m.score), 4) for m in result.matches],
             "model_sha256": self.store.model_sha256,

@@ -44,10 +44,13 @@ from sqlalchemy.orm import Session
 from lethe.catalog.repository import now_utc
 from lethe.catalog.verification_tables import CandidateVerdictRow, VerificationPolicyRow
 from lethe.errors import ConflictError, InputError, NotFoundError, PrivacyError
+from lethe.imaging import decode_image
 from lethe.privacy import audit
 from lethe.privacy.competence import Competences, identity
+from lethe.privacy.gate import search_log
 
 if TYPE_CHECKING:
+    from lethe.pipeline import FacePipeline
     from lethe.store import Store
 
 #: Distinct verifiers an action needs unless an exemption is recorded (Art. 14(5)).
@@ -236,6 +239,45 @@ class CandidateVerification:
                 texts={"note": note} if note else None,
             )
         return {"search_seq": search_seq, "face_id": face_id, "identified": True, "seq": entry.seq}
+
+    def holds(self, actor: str) -> bool:
+        """Whether ``actor`` holds the ``verifier`` competence now (trained, not lapsed)."""
+        with self.store.catalog.session() as session:
+            try:
+                self.competences.check(session, actor, "verifier")
+            except PrivacyError:
+                return False
+            return True
+
+    def probe_face(
+        self, search_seq: int, face_id: int, *, actor: str, pipeline: Callable[[], FacePipeline]
+    ) -> bytes:
+        """The face of the search's probe that was searched for, as a JPEG crop cut like the
+        gallery's, for a verifier of the candidate to compare with it: only to a holder of the
+        ``verifier`` competence, only while the search log keeps the probe (a matched search, within
+        the log retention: :class:`NotFoundError` otherwise); audited ``probe.view``."""
+        with self.store.catalog.session() as session:
+            self.competences.check(session, actor, "verifier")
+            entry = audit.entries_at(session, [search_seq])
+        self.candidate(search_seq, face_id, actor=actor)  # NotFoundError: no such candidate
+        kept = search_log.probe(self.store, search_seq)
+        if kept is None:
+            raise NotFoundError(f"the probe of search {search_seq} is no longer kept (log retention)")
+        settings = self.store.settings
+        image = decode_image(kept, max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes)
+        faces = pipeline().faces(image.pixels)
+        used = int(entry[0].details.get("probe_face") or 0)  # searches logged before it: the first
+        if not 0 <= used < len(faces):
+            raise NotFoundError(f"the probe of search {search_seq} no longer yields its face")
+        with self.store.catalog.session() as session, session.begin():
+            audit.append(
+                session,
+                actor=actor,
+                action="probe.view",
+                details={"search_seq": search_seq, "face_id": face_id, "probe_face": used},
+                at=self.clock(),
+            )
+        return faces[used].crop_jpeg
 
     # -- internals -------------------------------------------------------------------------------
 

@@ -14,11 +14,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from lethe import views
+from lethe.errors import NotFoundError
+from lethe.http.params import RowId
 from lethe.http.uploads import MAX_UPLOAD_PHOTOS
 from lethe.privacy import ART6_BASES, ART9_CONDITIONS
 from lethe.privacy.notice import COLLECTION_WORDS
 from lethe.privacy.sources import COLLECTIONS
-from lethe.web.common import AnyReader, OperatorPage, State, render
+from lethe.web.common import AnyReader, OperatorPage, PageNotFound, State, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -57,7 +59,49 @@ def search_page(request: Request, state: State, viewer: OperatorPage) -> HTMLRes
         "search.html",
         viewer,
         threshold=state.settings.match_threshold,
+        verifier=state.engine.verification.holds(viewer.principal.actor),
         title="Search",
+    )
+
+
+@router.get("/searches/{seq}/candidates/{face_id}", response_class=HTMLResponse)
+def candidate_page(
+    request: Request, state: State, viewer: OperatorPage, seq: RowId, face_id: RowId
+) -> HTMLResponse:
+    """One candidate identification for a verifier (the searcher, or a second person the link was
+    passed to): the probe's face beside the candidate's crop, the verdict form, and the photo once
+    verified. Only for holders of the ``verifier`` competence; what it tells follows the API's
+    candidate view (never the others' verdicts before the viewer's own)."""
+    verification = state.engine.verification
+    actor = viewer.principal.actor
+    if not verification.holds(actor):
+        return render(
+            request,
+            "error.html",
+            viewer,
+            status=403,
+            heading="Not a verifier",
+            message="Candidate identifications are verified by users holding the verifier competence "
+            "(trained, not lapsed): an admin records it with your training date.",
+        )
+    try:
+        verification.candidate(seq, face_id, actor=actor)
+    except NotFoundError as exc:
+        raise PageNotFound(viewer, str(exc)) from exc
+    face = state.engine.catalog.faces([face_id]).get(face_id)
+    uploaded = face is None or face.image_uri.startswith("upload:")
+    return render(
+        request,
+        "candidate.html",
+        viewer,
+        seq=seq,
+        face_id=face_id,
+        face=face,
+        crop_url=state.crop_links.url(face_id, viewer.principal.id) if face else None,
+        photo_url=None if uploaded else state.crop_links.photo_url(face_id, viewer.principal.id, seq),
+        probe_url=f"/api/searches/{seq}/candidates/{face_id}/probe",
+        candidate_url=f"/api/searches/{seq}/candidates/{face_id}",
+        title=f"Candidate {face_id} of search {seq}",
     )
 
 

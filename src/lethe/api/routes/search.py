@@ -69,6 +69,8 @@ def search(
             if m.image.startswith("upload:")  # an upload's photo is not kept
             else state.crop_links.photo_url(m.face_id, caller.id, int(result.audit_seq or 0)),
             "candidate_url": f"/api/searches/{result.audit_seq}/candidates/{m.face_id}",
+            "candidate_page": f"/searches/{result.audit_seq}/candidates/{m.face_id}",
+            "likelihood": state.engine.search.likelihood(m.score).as_dict(),
         }
         for m in result.matches
     ]

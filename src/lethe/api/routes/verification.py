@@ -8,6 +8,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from lethe.http.auth import Admin, Operator, Reader
@@ -45,17 +46,32 @@ class TrainingBody(BaseModel):
 def candidate(seq: RowId, face_id: RowId, state: State, caller: Reader) -> dict[str, object]:
     """A candidate identification: `k of N verdicts given`; the others' verdicts (and, by default,
     the score) only once you gave your own verdict or the candidate is decided."""
-    return state.engine.verification.candidate(seq, face_id, actor=caller.actor)
+    return _with_likelihood(state, state.engine.verification.candidate(seq, face_id, actor=caller.actor))
+
+
+@router.get(
+    "/searches/{seq}/candidates/{face_id}/probe",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "The probe's face crop (JPEG)."}},
+)
+def probe_face(seq: RowId, face_id: RowId, state: State, caller: Reader) -> Response:
+    """The face of the search's probe that was searched for, cut like a gallery crop, for a verifier
+    to compare with the candidate: the `verifier` competence only (`409` otherwise), while the
+    search log keeps the probe (a matched search, within the log retention; `404` after). Every view
+    is audited (`probe.view`)."""
+    jpeg = state.engine.candidate_probe_face(seq, face_id, actor=caller.actor)
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
 @router.post("/searches/{seq}/candidates/{face_id}/verdict")
-def verdict(
-    seq: RowId, face_id: RowId, body: VerdictBody, state: State, caller: Reader
-) -> dict[str, object]:
+def verdict(seq: RowId, face_id: RowId, body: VerdictBody, state: State, caller: Reader) -> dict[str, object]:
     """Confirm or reject a candidate (the `verifier` competence, trained and not lapsed: `409`
     otherwise); one verdict per verifier (`409 conflict` for a second)."""
-    return state.engine.verification.verdict(
-        seq, face_id, verdict=body.verdict, note=body.note, actor=caller.actor
+    return _with_likelihood(
+        state,
+        state.engine.verification.verdict(
+            seq, face_id, verdict=body.verdict, note=body.note, actor=caller.actor
+        ),
     )
 
 
@@ -105,3 +121,11 @@ def revoke_verifier(name: str, state: State, caller: Admin) -> dict[str, object]
     """Take the `verifier` competence from the user (admin; audited)."""
     revoked = state.engine.verification.competences.revoke(name, "verifier", actor=caller.actor)
     return {"user": name, "competence": "verifier", "revoked": revoked}
+
+
+def _with_likelihood(state: AppState, view: dict[str, object]) -> dict[str, object]:
+    """The candidate's view with its score's plain-language band and measured FPIR/FNIR, when the
+    caller may see the score."""
+    score = view.get("score")
+    likely = state.engine.search.likelihood(float(score)).as_dict() if isinstance(score, float) else None
+    return view | {"likelihood": likely}

@@ -1,5 +1,6 @@
 // The search page: preview the probe, search through POST /api/search, draw the probe's faces over
-// the preview (pick one to search again with face=N), and show the matches or "No match".
+// the preview (pick one to search again with face=N), and show the matches or "No match"; each
+// match is a candidate identification whose verification static/verify.js shows.
 "use strict";
 
 (() => {
@@ -147,7 +148,6 @@
     crop.src = match.crop_url;
     crop.alt = `Match ${i + 1}: face from ${baseName(match.image)}`;
     item.querySelector(".rank").textContent = `#${i + 1}`;
-    item.querySelector(".value").textContent = Number(match.score).toFixed(3);
     item.querySelector(".source").textContent = match.source;
     const image = item.querySelector(".image");
     const uploaded = String(match.image).startsWith("upload:");
@@ -163,17 +163,19 @@
       item.querySelector(".link").append(a);
       item.querySelector(".link-row").hidden = false;
     }
-    if (match.photo_url) {
-      const details = item.querySelector(".photo");
-      const img = details.querySelector(".photo-img");
-      img.alt = `The photo of match ${i + 1}, the face boxed`;
-      details.querySelector(".photo-open").href = match.photo_url;
-      details.hidden = false;
-      // Loaded only when asked for: each view is audited.
-      details.addEventListener("toggle", () => {
-        if (details.open && !img.getAttribute("src")) img.src = match.photo_url;
-      });
-    }
+    const link = item.querySelector(".candidate-link");
+    link.href = match.candidate_page;
+    link.setAttribute("aria-label", `Candidate page of match ${i + 1}`);
+    // Every match is a candidate identification: two verifiers confirm it before its photo opens.
+    window.LetheVerify.mount(item.querySelector("[data-candidate]"), {
+      key: `${match.face_id}-${i}`,
+      candidateUrl: match.candidate_url,
+      photoUrl: match.photo_url,
+      photoAlt: `The photo of match ${i + 1}, the face boxed`,
+      verifier: form.dataset.verifier === "true",
+      score: match.score,
+      likelihood: match.likelihood,
+    });
     return item;
   }
 
