@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lethe.errors import ConfigError
@@ -282,6 +282,41 @@ class Settings(BaseSettings):
         "address), shown on the portal, its receipt and its status page ('write to ... quoting your "
         "reference'); unset, none is shown.",
     )
+    # -- communications to requesters (docs/privacy.md, 'Messages to the requester') -----------------
+    controller_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Messages to requesters: the controller's name, signed under every message; unset, "
+        "'the data-protection officer'.",
+    )
+    default_language: Literal["en", "fr"] = Field(
+        default="en",
+        description="Messages to requesters: the language of a request that states none (`en`, `fr`); "
+        "a request may choose its own (portal form, `--language`).",
+    )
+    mail_channel: Literal["none", "smtp"] = Field(
+        default="none",
+        description="Messages to requesters: `none` records each message as a draft for the "
+        "data-protection officer to send by hand; `smtp` sends it through LETHE_SMTP_HOST.",
+    )
+    smtp_host: str | None = Field(default=None, description="With mail_channel=smtp: the SMTP server's host.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="With mail_channel=smtp: its port.")
+    smtp_from: str | None = Field(
+        default=None, max_length=320, description="With mail_channel=smtp: the sender address (From)."
+    )
+    smtp_starttls: bool = Field(
+        default=True, description="With mail_channel=smtp: upgrade the connection with STARTTLS first."
+    )
+    smtp_user: str | None = Field(
+        default=None, description="With mail_channel=smtp: the user to log in as (none: no login)."
+    )
+    smtp_password: SecretStr | None = Field(
+        default=None, description="With mail_channel=smtp: the password of LETHE_SMTP_USER (never logged)."
+    )
+    smtp_timeout_s: float = Field(
+        default=30.0, gt=0, le=600, description="With mail_channel=smtp: seconds before a send fails."
+    )
     log_retention_days: int = Field(
         default=MIN_LOG_RETENTION_DAYS,
         le=36_500,
@@ -445,6 +480,16 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"{', '.join(given)} set but LETHE_INDEX is faiss: set LETHE_INDEX=milvus or unset them"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _smtp_complete(self) -> Settings:
+        """The SMTP channel needs a server and a sender: refuse it without them, rather than record
+        every message as failed."""
+        if self.mail_channel == "smtp":
+            missing = [f"LETHE_SMTP_{n.upper()}" for n in ("host", "from") if not getattr(self, f"smtp_{n}")]
+            if missing:
+                raise ValueError(f"LETHE_MAIL_CHANNEL is smtp but {', '.join(missing)} is not set")
         return self
 
     @property

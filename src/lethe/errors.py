@@ -15,6 +15,7 @@
     │   ├── NotFoundError      a named thing (source, face, ...) does not exist
     │   ├── ConflictError      a thing already exists, or is already in that state
     │   └── SealedDataError    an encrypted blob fails authentication (altered, moved, wrong key)
+    ├── DeliveryError          a message to a requester could not be sent (recorded, retried)
     └── PrivacyError           an action would break a privacy rule
         ├── LawfulBasisError   a source lacks a valid lawful basis / is restricted
         └── KeyShreddedError   the data's source key was shredded: it can never be read again
@@ -81,6 +82,10 @@ class ConflictError(CatalogError):
 class SealedDataError(CatalogError):
     """An encrypted blob fails authentication: altered, copied onto another record, or opened with
     another key."""
+
+
+class DeliveryError(LetheError):
+    """A message to a requester could not be sent; the message is recorded as failed and retried."""
 
 
 class PrivacyError(LetheError):

@@ -31,6 +31,7 @@ def run_once(engine: Lethe) -> dict[str, object]:
     scanned = engine.consents.resume_scans(actor=ACTOR)
     audit_log = engine.audit_retention.sweep(actor=ACTOR)
     alerts = engine.monitoring.scan_for_misuse(actor=ACTOR)
+    messages = engine.requests.communications.deliver_pending()  # sends that failed, retried
     log.info(
         "maintenance: retention erased %s face(s); %d pending order(s) checked; "
         "%d unconfirmed portal request(s) expired; %d face(s) linked by resumed consent scans; "
@@ -49,6 +50,7 @@ def run_once(engine: Lethe) -> dict[str, object]:
         "consent_scans": scanned,
         "audit_log": audit_log,
         "alerts": len(alerts),
+        "messages": messages,
     }
 
 

@@ -50,12 +50,18 @@ def request_open(
     photo: Annotated[list[Path], typer.Option(help="A photo of the requester (repeat for more).")],
     contact: Annotated[str, typer.Option(help="Where the answer goes (e-mail or postal address).")],
     channel: Annotated[str, typer.Option(help="How the request arrived.")] = "cli",
+    language: Annotated[
+        str | None, typer.Option(help="The requester's language: en or fr (default LETHE_DEFAULT_LANGUAGE).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Record a request; the answer is due in one month."""
+    """Record a request; the answer is due in one month. The requester is written an acknowledgement
+    and what proof of identity is needed (see `lethe request messages`)."""
     photos = _read(photo)
     with _engine() as engine:
-        view = engine.requests.open(kind=kind, photos=photos, contact=contact, channel=channel, actor=actor())
+        view = engine.requests.open(
+            kind=kind, photos=photos, contact=contact, channel=channel, actor=actor(), language=language
+        )
     emit(
         as_json,
         {
@@ -137,6 +143,43 @@ def request_extend(
     with _engine() as engine:
         view = engine.requests.extend(request_id, reason=reason, actor=actor())
     emit(as_json, view.as_dict(), lambda: out.print(f"request {view.id} now due {view.due_at:%Y-%m-%d}"))
+
+
+@request_app.command("message")
+def request_message(
+    request_id: Annotated[int, typer.Argument()],
+    kind: Annotated[str, typer.Option(help="extension (Art. 12(3)) or refusal (Art. 12(4)).")],
+    reason: Annotated[str, typer.Option(help="Why; the requester reads it.")],
+    months: Annotated[int, typer.Option(min=1, max=2, help="With extension: one or two more months.")] = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write to the requester: an extension (the deadline extended, only within the first month) or
+    a refusal (the request refused, with the complaint route). Sent through LETHE_MAIL_CHANNEL, or
+    recorded as a draft to send by hand."""
+    with _engine() as engine:
+        message = engine.requests.message(request_id, kind=kind, reason=reason, actor=actor(), months=months)
+    emit(
+        as_json,
+        message.as_dict(),
+        lambda: out.print(f"request {request_id}: {message.kind} {message.state} ({message.channel})"),
+    )
+
+
+@request_app.command("messages")
+def request_messages(request_id: Annotated[int, typer.Argument()], as_json: JsonOpt = False) -> None:
+    """The messages written to the requester, oldest first (drafts are for you to send by hand)."""
+    with _engine() as engine:
+        messages = engine.requests.messages(request_id)
+
+    def human() -> None:
+        table = Table("id", "kind", "language", "channel", "state", "generated", "sent", "error")
+        for m in messages:
+            sent = f"{m.sent_at:%Y-%m-%d %H:%M}" if m.sent_at else ""
+            table.add_row(str(m.id), m.kind, m.language, m.channel, m.state,
+                          f"{m.generated_at:%Y-%m-%d %H:%M}", sent, m.error or "")  # fmt: skip
+        out.print(table)
+
+    emit(as_json, {"messages": [m.as_dict() for m in messages]}, human)
 
 
 @request_app.command("reject")

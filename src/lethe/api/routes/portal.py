@@ -66,13 +66,17 @@ def submit(
     kind: Annotated[str, Form(description=KIND_HELP)],
     contact: Annotated[str, Form(min_length=1, max_length=320, description="E-mail or postal address.")],
     photos: Annotated[list[UploadFile], File(description="One to five photos of yourself.")],
+    language: Annotated[
+        str | None, Form(max_length=8, description="The language we write to you in: `en` or `fr`.")
+    ] = None,
 ) -> dict[str, object]:
     """Submit a request (no authentication). Answers `{reference, due_at, message}` only; a code is
     sent to `contact`, and the request waits for it (`POST /api/portal/confirm`)."""
     with state.portal_uploads.submission(photos) as blobs:  # bounded bytes, pixels, slots, budget
         view = state.engine.requests.open(
-            kind=kind, photos=blobs, contact=contact, channel="portal", actor="portal", confirm_contact=True
-        )
+            kind=kind, photos=blobs, contact=contact, channel="portal", actor="portal", confirm_contact=True,
+            language=language,
+        )  # fmt: skip
     return {"reference": view.ref, "due_at": view.due_at.isoformat(), "message": MESSAGE}
 
 

@@ -39,6 +39,15 @@ class Reason(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class MessageOrder(BaseModel):
+    kind: Literal["extension", "refusal"] = Field(
+        description="`extension`: the deadline extended, within the first month, by `months` (Art. "
+        "12(3)); `refusal`: the request refused, with the complaint route (Art. 12(4))."
+    )
+    reason: str = Field(min_length=1, max_length=2000, description="Why; the requester reads it.")
+    months: int = Field(default=2, ge=1, le=2, description="With `extension`: one or two more months.")
+
+
 class Run(BaseModel):
     auto: bool = Field(default=False, description="Act on the automatic band only.")
 
@@ -61,11 +70,21 @@ def open_request(
     contact: Annotated[str, Form(min_length=1, max_length=320, description="Where the answer goes.")],
     photos: Annotated[list[UploadFile], File(description="Photos of the requester.")],
     channel: Annotated[str, Form(max_length=40, description="How the request arrived.")] = "api",
+    language: Annotated[
+        str | None,
+        Form(
+            max_length=8,
+            description="The language the requester is written to in: `en` or `fr` "
+            "(default `LETHE_DEFAULT_LANGUAGE`).",
+        ),
+    ] = None,
 ) -> dict[str, object]:
-    """Record a request received by mail, e-mail or at the desk; the answer is due in one month."""
+    """Record a request received by mail, e-mail or at the desk; the answer is due in one month.
+    The requester is sent (or, with `LETHE_MAIL_CHANNEL=none`, drafted) an acknowledgement and what
+    proof of identity is needed (`GET /api/requests/{id}/messages`)."""
     blobs = read_photos(photos, state.settings, most=MAX_REQUEST_PHOTOS)
     view = state.engine.requests.open(
-        kind=kind, photos=blobs, contact=contact, channel=channel, actor=caller.actor
+        kind=kind, photos=blobs, contact=contact, channel=channel, actor=caller.actor, language=language
     )
     return view.as_dict()
 
@@ -118,6 +137,26 @@ def signoff(request_id: RowId, state: State, caller: Dpo) -> dict[str, object]:
 def extend(request_id: RowId, body: Reason, state: State, caller: Dpo) -> dict[str, object]:
     """Extend the deadline to three months after receipt, with a stated reason (Art. 12(3))."""
     return state.engine.requests.extend(request_id, reason=body.reason, actor=caller.actor).as_dict()
+
+
+@router.post("/{request_id}/messages", status_code=201)
+def write_message(request_id: RowId, body: MessageOrder, state: State, caller: Dpo) -> dict[str, object]:
+    """Write to the requester by hand: an `extension` (the deadline extended; `409` after the first
+    month or when already extended) or a `refusal` (the request refused and closed). The message is
+    recorded, audited (`communication.drafted`, then `communication.sent` when the mail channel
+    sent it) and returned; its contact address never is."""
+    message = state.engine.requests.message(
+        request_id, kind=body.kind, reason=body.reason, actor=caller.actor, months=body.months
+    )
+    return message.as_dict()
+
+
+@router.get("/{request_id}/messages")
+def list_messages(request_id: RowId, state: State, _caller: Dpo) -> dict[str, object]:
+    """The messages written to the requester, oldest first: kind, language, channel, `state`
+    (`draft`: to send by hand; `pending`, `failed`: to be sent, retried; `sent`), attempts, error,
+    subject, body and the body's SHA-256."""
+    return {"messages": [m.as_dict() for m in state.engine.requests.messages(request_id)]}
 
 
 @router.post("/{request_id}/reject")

@@ -163,6 +163,7 @@ class Gate:
         confirm_code: str | None = None,
         confirm_hash: str | None = None,
         confirm_until: datetime | None = None,
+        language: str | None = None,
     ) -> int:
         """Store a new request with the requester's sealed contact and photos; its id. With
         ``confirm_code`` (the portal) the request waits for the code, which is sent in a message
@@ -182,6 +183,7 @@ class Gate:
                 confirm_code=confirm_code,
                 confirm_hash=confirm_hash,
                 confirm_until=confirm_until,
+                language=language,
             )
 
     def drop_confirmation(self, request_id: int) -> bool:

@@ -50,6 +50,7 @@ def open_request(
     confirm_code: str | None = None,
     confirm_hash: str | None = None,
     confirm_until: datetime | None = None,
+    language: str | None = None,
 ) -> int:
     """The request row with its sealed contact, each photo with its template and face count, its
     first event and audit entry, in one transaction. Returns the request id. With ``confirm_code``
@@ -62,6 +63,7 @@ def open_request(
             kind=kind,
             state="unconfirmed" if confirm_code else "received",
             confirm_hash=confirm_hash,
+            language=language,
             received_at=received,
             due_at=due,
             channel=channel,

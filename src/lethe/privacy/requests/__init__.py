@@ -49,6 +49,7 @@ from lethe.model_ids import model_name
 from lethe.privacy import audit
 from lethe.privacy.access import delete_export as _delete_export_folder
 from lethe.privacy.access import export_folder
+from lethe.privacy.communication_texts import check_language
 from lethe.privacy.finder import Candidate, find_person
 from lethe.privacy.gate import ErasureReceipt, Gate
 from lethe.privacy.requests import context, groups, letter, portal, records, workflow
@@ -70,6 +71,7 @@ from lethe.privacy.requests.workflow import (
 
 if TYPE_CHECKING:
     from lethe.pipeline import FacePipeline
+    from lethe.privacy.communications import MessageView
 
 __all__ = [
     "KINDS",
@@ -109,6 +111,11 @@ class SubjectRequests:
         self.signoffs = Signoffs(self.store)
         self._lock = threading.Lock()
         self._searching: dict[int, int] = {}  # request id -> searches (preview, run, answer) in flight
+        # imported here: lethe.privacy.communications reads this package's records and letter
+        from lethe.privacy.communications import Communications
+
+        #: The messages to requesters (acknowledgement, identity check, extension, answer, refusal).
+        self.communications = Communications(self.store)
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -121,12 +128,16 @@ class SubjectRequests:
         channel: str = "cli",
         actor: str = "system",
         confirm_contact: bool = False,
+        language: str | None = None,
     ) -> RequestView:
         """Record a request. With ``confirm_contact`` (the public portal) it stays ``unconfirmed``,
         out of the DPO's queue, until the one-time code sent to ``contact`` comes back
-        (:meth:`confirm_contact`); a request recorded at the desk is ``received`` at once."""
+        (:meth:`confirm_contact`); a request recorded at the desk is ``received`` at once, and its
+        requester is written to (acknowledgement, identity check) in ``language`` (``en``, ``fr``;
+        unset: ``LETHE_DEFAULT_LANGUAGE``)."""
         if kind not in KINDS:
             raise InputError(f"request kind must be one of {', '.join(KINDS)}")
+        language = check_language(language)
         contact = contact.strip()
         if not contact or len(contact) > MAX_CONTACT:
             raise InputError("a contact address (1-320 characters) is needed to answer the request")
@@ -155,7 +166,10 @@ class SubjectRequests:
             confirm_code=code,
             confirm_hash=code_hash,
             confirm_until=received + timedelta(seconds=self.settings.contact_confirmation_ttl_s),
+            language=language,
         )
+        if not confirm_contact:
+            self.communications.received(request_id, actor=actor)
         return self.get(request_id)
 
     def confirm_contact(self, reference: str, code: str) -> RequestView:
@@ -163,7 +177,9 @@ class SubjectRequests:
         ``received`` and goes to the DPO's queue. One answer (:class:`InputError`) for an unknown
         reference, a wrong code and an expired request; after ``MAX_CONFIRM_ATTEMPTS`` wrong codes,
         or past ``contact_confirmation_ttl_s``, the request expires. Confirming twice is harmless."""
-        return self.get(portal.confirm_contact(self, reference, code))
+        request_id = portal.confirm_contact(self, reference, code)
+        self.communications.received(request_id, actor="portal")  # once: confirming twice writes none
+        return self.get(request_id)
 
     def status(self, reference: str, code: str) -> dict[str, object]:
         """Where a portal request stands, for whoever holds its reference and the code sent to its
@@ -354,17 +370,31 @@ class SubjectRequests:
                 )  # fmt: skip
         return self.get(request_id)
 
-    def extend(self, request_id: int, *, reason: str, actor: str) -> RequestView:
+    def extend(
+        self, request_id: int, *, reason: str, actor: str, months: int = 2, now: datetime | None = None
+    ) -> RequestView:
+        """Extend the deadline by ``months`` (1 or 2) more months, once, with a stated reason, and
+        tell the requester why (Art. 12(3)): only within the first month after receipt (``now``:
+        the clock, by default the present); later, or longer, is refused."""
         reason = reason.strip()
         if len(reason) < 10:
             raise InputError("an extension needs a stated reason (at least 10 characters)")
+        if months not in (1, 2):
+            raise InputError("a deadline may be extended by one or two more months, no more (Art. 12(3))")
         with self.catalog.session() as session, session.begin():
             row = workflow.row_of(session, request_id)
             workflow.require_open(row, "it cannot be extended")
             if row.extension_reason:
                 raise ConflictError(f"request {row.id} was already extended")
+            first_month = add_months(row.received_at, 1)
+            if (now or now_utc()) > first_month:
+                raise PrivacyError(
+                    f"request {row.id}: the first month after receipt ended on {first_month.date()}; an "
+                    "extension must be announced to the requester within it (Art. 12(3))"
+                )
+            previous_due = row.due_at
             row.extension_reason = reason
-            row.due_at = add_months(row.received_at, 3)
+            row.due_at = add_months(row.received_at, 1 + months)
             workflow.event(
                 session, row, row.state, row.state, actor, f"extended to {row.due_at.date()}: {reason}"
             )
@@ -375,6 +405,9 @@ class SubjectRequests:
                 details={"request_id": row.id, "due_at": row.due_at.isoformat()},
                 at=now_utc(),
             )
+        self.communications.write(
+            request_id, "extension", actor=actor, reason=reason, previous_due=previous_due
+        )
         return self.get(request_id)
 
     def reject(self, request_id: int, *, reason: str, actor: str) -> RequestView:
@@ -393,7 +426,36 @@ class SubjectRequests:
         self.catalog.checkpoint()
         if isinstance(export, str):  # a rejected request's export is never delivered: it goes
             _delete_export_folder(self.store, export)
+        self.communications.write(request_id, "refusal", actor=actor, reason=reason)
         return self.get(request_id)
+
+    def message(
+        self,
+        request_id: int,
+        *,
+        kind: str,
+        reason: str,
+        actor: str,
+        months: int = 2,
+        now: datetime | None = None,
+    ) -> MessageView:
+        """Write to the requester by hand: ``extension`` extends the deadline (:meth:`extend`) and
+        ``refusal`` refuses the request (:meth:`reject`), each with its reason; both write their
+        message. The other kinds are written on their own (receipt, answer)."""
+        if kind == "extension":
+            self.extend(request_id, reason=reason, actor=actor, months=months, now=now)
+        elif kind == "refusal":
+            self.reject(request_id, reason=reason, actor=actor)
+        else:
+            raise InputError(
+                "only an extension or a refusal is written by hand; the acknowledgement, the identity "
+                "check and the answer are written when the request is received and answered"
+            )
+        return self.communications.messages(request_id)[-1]
+
+    def messages(self, request_id: int) -> list[MessageView]:
+        """The messages written to the request's requester, oldest first."""
+        return self.communications.messages(request_id)
 
     def decide(self, request_id: int, face_id: int, *, confirm: bool, actor: str) -> CandidateGroup:
         """A reviewer's decision on candidate ``face_id``: it applies to every member of its group
@@ -548,6 +610,8 @@ class SubjectRequests:
                 workflow.move(session, row, "answered", actor, f"{kind} carried out")
                 workflow.close(session, row, result)
         self.catalog.checkpoint()
+        if not pending:
+            self.communications.write(request_id, "answer", actor=actor)
         return {k: v for k, v in result.items() if k != "receipts"} | {"state": self.get(request_id).state}
 
     # -- the access export ---------------------------------------------------------------------
