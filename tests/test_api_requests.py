@@ -167,7 +167,8 @@ def test_access_request_export_is_a_zip(client: TestClient, dpo: dict[str, str],
         document = json.loads(archive.read(next(n for n in names if n.endswith("/export.json"))))
     assert len(document["faces"]) == result["faces"]
     assert any(n.endswith("/index.html") for n in names)
-    assert sum(n.endswith(".jpg") for n in names) == result["faces"]
+    assert sum("/crops/" in n and n.endswith(".jpg") for n in names) == result["faces"]
+    assert sum("/photos/" in n for n in names) == len(document["photos"]) >= 1  # the photos, others blurred
 
 
 def test_extension_and_rejection(client: TestClient, dpo: dict[str, str], fixtures_dir: Path) -> None:

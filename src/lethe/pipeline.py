@@ -52,6 +52,12 @@ class FacePipeline:
         with self._lock:
             return self._faces_batch(images)
 
+    def detect(self, image: RGBImage) -> list[Detection]:
+        """Every face box in the image, largest first, without landmarks' chips or templates (the
+        access copy finds the faces to blur with it)."""
+        with self._lock:
+            return sorted(self.detector.detect(image), key=lambda d: d.box.area, reverse=True)
+
     def templates(self, image: RGBImage, detections: list[Detection]) -> np.ndarray:
         """The unit templates of the given detections of ``image``, in order (benchmarks compare
         several models on one detection pass)."""

@@ -124,7 +124,9 @@ def test_an_access_request_exports_the_same_document_and_crops(
     assert ACCESS_PROBE in {i["image"] for i in items}
     crops = sorted(i["crop"] for i in items)
     assert sorted(answer["crops"]) == crops
-    assert answer["files"] == sorted(["export.json", "index.html", *crops])
+    photos = sorted(p["file"] for p in answer["document"]["photos"] if p["file"])
+    assert len(photos) == len(answer["document"]["photos"])  # every photo still at its path: a copy of each
+    assert answer["files"] == sorted(["export.json", "index.html", *crops, *photos])
     assert "<time>" in answer["page"] and "<ref>" in answer["page"]
     # Every face the earlier search returned lists that search, with its purpose; no other does.
     search = assert_same(stacks, searched["obama, a gallery photo"], neutral_search)[0]

@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw
 
 from lethe.catalog.tables import ImageRow
 from lethe.errors import NotFoundError
-from lethe.imaging import decode_image
+from lethe.imaging import DecodedImage, decode_image
 from lethe.ingest.inputs import is_inside
 from lethe.privacy import audit
 from lethe.store import Store
@@ -42,20 +42,12 @@ def matched_photo(store: Store, face_id: int, *, actor: str, forbidden: Sequence
     info = store.catalog.faces([face_id]).get(face_id)
     if info is None:
         raise NotFoundError(f"no face {face_id}: erased, or never stored")
-    if info.image_uri.startswith("upload:"):
-        raise NotFoundError("this photo was uploaded: Lethe kept its faces, not the photo")
     with store.catalog.session() as session:
         row = session.get(ImageRow, info.image_id)
         sha256 = row.sha256 if row is not None else None
-    path = Path(info.image_uri)
-    if sha256 is None or not path.is_absolute():
+    if sha256 is None:
         raise NotFoundError("the photo's path is not a file on this server")
-    data = _read(path, store.settings.max_image_bytes, forbidden)
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise NotFoundError("the file at the photo's path has changed since it was ingested")
-    image = decode_image(
-        data, max_pixels=store.settings.max_image_pixels, max_bytes=store.settings.max_image_bytes
-    )
+    image = held_photo(store, info.image_uri, sha256, forbidden=forbidden)
     picture = Image.fromarray(image.pixels)
     box = info.box
     side = max(image.width, image.height)
@@ -74,6 +66,23 @@ def matched_photo(store: Store, face_id: int, *, actor: str, forbidden: Sequence
         audit.record(actor, "photo.view", {"face_id": face_id, "image_id": info.image_id}, [face_id])
     )
     return out.getvalue()
+
+
+def held_photo(store: Store, uri: str, sha256: str, *, forbidden: Sequence[Path]) -> DecodedImage:
+    """The photo ingested from ``uri``, decoded with the usual limits, read again from that path only
+    while the file there is still the one ingested (``sha256``); :class:`NotFoundError` saying why
+    otherwise (an uploaded photo, a moved or changed file, a path inside ``forbidden``)."""
+    if uri.startswith("upload:"):
+        raise NotFoundError("this photo was uploaded: Lethe kept its faces, not the photo")
+    path = Path(uri)
+    if not path.is_absolute():
+        raise NotFoundError("the photo's path is not a file on this server")
+    data = _read(path, store.settings.max_image_bytes, forbidden)
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise NotFoundError("the file at the photo's path has changed since it was ingested")
+    return decode_image(
+        data, max_pixels=store.settings.max_image_pixels, max_bytes=store.settings.max_image_bytes
+    )
 
 
 def _read(path: Path, limit: int, forbidden: Sequence[Path]) -> bytes:

@@ -63,7 +63,9 @@ def erase(requests: SubjectRequests, run: Run) -> dict[str, Any]:
 
 
 def export(requests: SubjectRequests, run: Run) -> dict[str, Any]:
-    path, faces = write_export(requests.store, requests.get(run.request_id), run.targets)
+    # The pipeline finds the photos' faces again, so faces the catalog never kept are blurred too.
+    view = requests.get(run.request_id)
+    path, faces = write_export(requests.store, view, run.targets, requests._pipeline)
     # The folder's name inside the exports folder: an outcome never holds a path of the server.
     return {"export": path.name, "faces": faces, "review_candidates": len(run.pending)}
 
