@@ -96,6 +96,32 @@ DRIVER_SETTINGS = frozenset(
         "portal_pending_max_bytes",
         "trusted_proxies",
         "actor",  # the CLI's acting identity
+        # oversight, logs and misuse alerts (issue 18)
+        "use_timeout_minutes",
+        "log_retention_days",
+        "verifier_training_days",
+        "verify_score_after_judgement",
+        "erasure_second_signoff",
+        "alert_daily_searches",
+        "alert_open_use_searches",
+        "alert_repeated_probe",
+        "alert_volume_factor",
+        "alert_window_hours",
+        "drift_tolerance",
+        "working_hours",
+        "working_timezone",
+        "working_weekends",
+        # writing to data subjects (issue 19)
+        "controller_name",
+        "default_language",
+        "mail_channel",
+        "smtp_from",
+        "smtp_host",
+        "smtp_password",
+        "smtp_port",
+        "smtp_starttls",
+        "smtp_timeout_s",
+        "smtp_user",
     }
 )
 
