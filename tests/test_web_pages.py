@@ -34,6 +34,8 @@ PAGES: dict[str, set[str]] = {
     "/orders": {"admin", "dpo"},
     "/users": {"admin"},
 }
+#: Pages opened by competence rather than role (their rules: tests/test_candidate_pages.py).
+COMPETENCE_PAGES = {"/searches/{seq}/candidates/{face_id}"}
 NAV_LABELS = {"/": "Dashboard", "/search": "Search", "/ingest": "Ingest", "/sources": "Sources",
               "/consents": "Consents", "/requests": "Requests", "/audit": "Audit",
               "/orders": "Orders", "/users": "Users"}  # fmt: skip
@@ -84,14 +86,14 @@ def test_the_page_matrix_covers_every_page() -> None:
     from lethe.web import admin, dpo, operator, public
 
     pages = {getattr(r, "path", "") for module in (dpo, operator, admin) for r in module.router.routes}
-    assert pages == {p.split("?")[0].replace("{id}", "{request_id}") for p in PAGES}
+    assert pages == {p.split("?")[0].replace("{id}", "{request_id}") for p in PAGES} | COMPETENCE_PAGES
     assert {getattr(r, "path", "") for r in public.router.routes} == {"/login", "/portal", "/portal/status"}
 
 
 def test_pages_redirect_to_login_without_a_session(client: TestClient) -> None:
     client.cookies.clear()
-    for page in PAGES:
-        path = page.replace("{id}", "1")
+    for page in [*PAGES, *COMPETENCE_PAGES]:
+        path = page.replace("{id}", "1").replace("{seq}", "1").replace("{face_id}", "1")
         response = client.get(path, follow_redirects=False)
         assert response.status_code == 303, path
         location = response.headers["location"]
