@@ -182,14 +182,15 @@ def gala_folder(fixtures_dir: Path, folder: Path) -> Path:
 
 
 def people_found(page: Any, root: Path) -> list[set[str]]:
-    """For each result card, best first: who is in its photo (from the fixtures' labels)."""
+    """For each result card, best first: who is in its photo (from the fixtures' labels), read from
+    the whole ingested path the card shows as its photo."""
     with (root / "expected_faces.csv").open(newline="") as handle:
         labels = {
             row["path"]: set(filter(None, row["identities"].split(";"))) for row in csv.DictReader(handle)
         }
     found = []
-    for image in page.locator(".match .image").all():
-        path = Path(image.get_attribute("title") or "")
+    for shown in page.locator(".match .image").all_inner_texts():
+        path = Path(shown.strip())
         relative = path.relative_to(root) if path.is_absolute() else path
         found.append(labels.get(relative.as_posix(), set()))
     return found
@@ -226,15 +227,16 @@ def test_login_refused_and_pages_by_role(page: Any, server: Server) -> None:
     page.keyboard.press("Enter")  # the keyboard is enough
     sync_api.expect(page).to_have_url(f"{server.url}/search")
     sync_api.expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(
-        ["Dashboard", "Search", "Ingest", "Sources", "Consents", "Requests", "Audit", "Orders"]
+        ["Dashboard", "Search", "Ingest", "Sources", "Consents", "Requests", "Audit", "Orders", "Users"]
     )
     log_out(page, server)
     operator = server.cli("user", "add", "otto", "--role", "operator")
     log_in(page, server, "otto", operator["password"], start="/sources")
     nav = page.get_by_role("navigation", name="Main").get_by_role("link")
     sync_api.expect(nav).to_have_text(["Dashboard", "Search", "Ingest", "Sources"])
-    page.goto(f"{server.url}/audit")
-    sync_api.expect(page.get_by_role("heading", level=1)).to_have_text("Not for your role")
+    for other in ("/audit", "/users"):  # another role's pages stay closed, not only unlisted
+        page.goto(f"{server.url}{other}")
+        sync_api.expect(page.get_by_role("heading", level=1)).to_have_text("Not for your role")
 
 
 def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: Path, tmp_path: Path) -> None:
@@ -297,9 +299,18 @@ def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: P
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=first_crop.element_handle())
     best = page.locator(".match").first
     expect(best.locator(".source")).to_have_text("gala")
-    link = best.get_by_role("link", name="Source page")
+    expect(best.locator(".image")).to_have_text(re.compile(r"(^|/)identities/barack_obama/[^/]+$"))
+    link = best.locator(".link-row").get_by_role("link")
     expect(link).to_have_attribute(
         "href", re.compile(r"^https://photos\.example\.org/gala/identities/barack_obama/")
+    )
+    # a candidate identification: no photo for the admin (not a verifier) until two verifiers confirm
+    candidate = best.locator("[data-candidate]")
+    expect(candidate).to_have_attribute("data-state", "pending")
+    expect(candidate.locator(".candidate-state")).to_contain_text("No photo until it is verified.")
+    expect(candidate.locator(".photo")).to_be_hidden()
+    expect(best.get_by_role("link", name="Candidate page of match 1")).to_have_attribute(
+        "href", re.compile(r"^/searches/\d+/candidates/\d+$")
     )
     shot(page, "search-results")
 
