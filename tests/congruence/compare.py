@@ -61,7 +61,8 @@ class Stack:
         return self.images.get(int(image_id), f"<unknown image {image_id}>")
 
     def neutral(self, value: Any) -> Any:
-        """Timestamps, the data folder and the photos folder made stack-neutral, recursively."""
+        """Timestamps, the data folder, the photos folder and the index's generation id (random at
+        each save, a name rather than a content) made stack-neutral, recursively."""
         if isinstance(value, datetime):
             return "<time>"
         if isinstance(value, Path):
@@ -71,7 +72,10 @@ class Stack:
                 return "<time>"
             return value.replace(str(self.data_dir), "<data>").replace(str(self.photos) + "/", "")
         if isinstance(value, Mapping):
-            return {k: self.neutral(v) for k, v in value.items()}
+            return {
+                k: "<generation>" if k == "index_generation" and isinstance(v, str) else self.neutral(v)
+                for k, v in value.items()
+            }
         if isinstance(value, list | tuple):
             return [self.neutral(v) for v in value]
         return value
