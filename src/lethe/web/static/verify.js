@@ -14,8 +14,9 @@
     const rates = box.querySelector(".rates");
     if (likelihood && likelihood.fpir !== null) {
       rates.textContent =
-        `Measured on LFW at this score (gallery of ${likelihood.measured_gallery_faces.toLocaleString("en")} faces): ` +
-        `${percent(likelihood.fpir)} of searches for someone absent returned a match this strong; ` +
+        `Measured on LFW at ${Number(likelihood.measured_threshold).toFixed(3)}, the highest measured score ` +
+        `not above this one (gallery of ${likelihood.measured_gallery_faces.toLocaleString("en")} faces): ` +
+        `${percent(likelihood.fpir)} of searches for someone absent returned a match that strong; ` +
         `${percent(likelihood.fnir)} of searches for someone present scored below it.`;
       rates.hidden = false;
     } else {
