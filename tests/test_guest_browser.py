@@ -10,7 +10,6 @@ tests/test_web_browser.py)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,16 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import launch, playwright_or_skip
 from serve_support import lethe_serve
 
 from conftest import child_env
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.is_file():
-    if "chromium" in os.environ.get("LETHE_TEST_REQUIRE", ""):
-        pytest.fail(f"no Chromium at {CHROMIUM} (LETHE_TEST_REQUIRE names chromium)", pytrace=False)
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
+sync_api = playwright_or_skip()
 
 LETHE = Path(sys.executable).with_name("lethe")
 PHONE = {"width": 390, "height": 844}
@@ -64,9 +59,7 @@ def test_a_guest_finds_their_photos_on_a_phone(tmp_path: Path, fixtures_dir: Pat
     code = _cli(data, "source", "guest", "gala", "--enable")["event_code"]
 
     with lethe_serve(tmp_path) as served, sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
+        browser = launch(playwright)
         context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
         context.set_default_timeout(30_000)
         page = context.new_page()

@@ -15,7 +15,6 @@ tests/test_web_browser.py)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -26,16 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import launch, playwright_or_skip
 from serve_support import Served, lethe_serve
 
 from conftest import child_env
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.is_file():
-    if "chromium" in os.environ.get("LETHE_TEST_REQUIRE", ""):
-        pytest.fail(f"no Chromium at {CHROMIUM} (LETHE_TEST_REQUIRE names chromium)", pytrace=False)
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
+sync_api = playwright_or_skip()
 
 LETHE = Path(sys.executable).with_name("lethe")
 PHONE = {"width": 390, "height": 844}
@@ -77,9 +72,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) -> Ite
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
+        browser = launch(playwright)
         sync_api.expect.set_options(timeout=30_000)
         try:
             yield browser
@@ -151,7 +144,7 @@ def test_two_verifiers_open_a_match_and_the_stop_halts_the_search_page(
         re.compile(r"^(very likely the same person|likely the same person|possible — check carefully)$")
     )
     expect(block.locator(".rates")).to_contain_text(
-        "of searches for someone absent returned a match this strong"
+        "of searches for someone absent returned a match that strong"
     )
     expect(block.locator(".photo")).to_be_hidden()  # one confirmation is not enough
     expect(block.locator(".verdict-form")).to_be_hidden()

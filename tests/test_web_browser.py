@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, playwright_or_skip
 from serve_support import lethe_serve
 from sqlalchemy import create_engine, update
 
@@ -38,33 +39,12 @@ from lethe.ingest.inputs import IMAGE_SUFFIXES
 
 from conftest import REVIEW_AUTO_THRESHOLD, REVIEW_FLOOR_THRESHOLD, child_env
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.is_file():
-    if "chromium" in os.environ.get("LETHE_TEST_REQUIRE", ""):
-        pytest.fail(f"no Chromium at {CHROMIUM} (LETHE_TEST_REQUIRE names chromium)", pytrace=False)
-    pytest.skip(
-        f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install chromium) to run the browser "
-        "tests",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="the playwright package is missing (pip install -e '.[dev]')"
-)
+sync_api = playwright_or_skip()
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "docs" / "screenshots"
 TAKE_SCREENSHOTS = os.environ.get("LETHE_SCREENSHOTS", "") in ("1", "true", "yes")
 LETHE = Path(sys.executable).with_name("lethe")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PURPOSE = "browser test: a guest asked for her photos (ticket 42)"
 
 

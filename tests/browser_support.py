@@ -1,0 +1,45 @@
+"""What the browser tests share: Debian's Chromium driven by Playwright, or the test module skipped
+(failed instead where ``LETHE_TEST_REQUIRE`` names chromium: CI must not skip them silently).
+Playwright never downloads a browser here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+#: How every test starts it: headless, no sandbox (a container), nothing fetched from the network.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def playwright_or_skip() -> ModuleType:
+    """Call at a test module's top: Playwright's sync API, or the whole module skipped saying why."""
+    if not CHROMIUM.is_file():
+        if "chromium" in os.environ.get("LETHE_TEST_REQUIRE", ""):
+            pytest.fail(f"no Chromium at {CHROMIUM} (LETHE_TEST_REQUIRE names chromium)", pytrace=False)
+        pytest.skip(
+            f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install chromium) to run the "
+            "browser tests",
+            allow_module_level=True,
+        )
+    return pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is missing (pip install -e '.[dev]')"
+    )
+
+
+def launch(playwright: Any) -> Any:
+    """Debian's Chromium, headless, with :data:`CHROMIUM_ARGS`."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
