@@ -23,7 +23,8 @@ MARKUP = '<script>alert("x")</script>'
 def test_compliance_pack(gallery: Path, tmp_path: Path, fixtures_dir: Path) -> None:
     data = copy_gallery(gallery, tmp_path)
     probe = (fixtures_dir / "identities" / "rose_leslie" / "img1.jpg").read_bytes()
-    with Lethe(make_settings(data)) as lethe:
+    settings = make_settings(data, controller_name="Gala Photos SAS", dpo_contact="dpo@gala.example")
+    with Lethe(settings) as lethe:
         requests = lethe.requests
         erasure = requests.open(kind="erasure", photos=[probe], contact="rose@example.org", actor="dpo")
         requests.verify(erasure.id, actor="dpo", method="id_document", attested=True)
@@ -65,6 +66,13 @@ def test_compliance_pack(gallery: Path, tmp_path: Path, fixtures_dir: Path) -> N
     verification = json.loads((pack / "audit_verification.json").read_text())
     assert verification["ok"] and verification["head"] == prev == result["audit_head"]
     assert "rose" not in (pack / "audit_log.jsonl").read_text().lower()
+    # the page reads for a person (the newcomer review: unstyled, raw terms, no controller)
+    page = html.unescape((pack / "index.html").read_text())
+    assert "Controller: <strong>Gala Photos SAS</strong>" in page and "dpo@gala.example" in page
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert "the data subject's explicit consent (GDPR Art. 9(2)(a)) [explicit_consent]" in text
+    for section in ("audit", "record", "consents", "texts", "requests", "files"):
+        assert f'href="#{section}"' in page and f'id="{section}"' in page
 
 
 def test_both_pages_show_markup_as_text(engine: Lethe, tmp_path: Path, fixtures_dir: Path) -> None:
@@ -140,3 +148,13 @@ def test_a_pack_is_verifiable_from_its_files_and_shows_a_cut_tail(
     (pack / "manifest.json").write_text(json.dumps(manifest))
     cut = verify_pack(pack)
     assert not cut["ok"] and "checkpoint" in str(cut["problem"])
+
+
+def test_the_packs_words_for_every_basis_and_condition_speak_of_the_data_subject() -> None:
+    """The access copy's words speak to the person ("your consent"); the compliance pack, read by a
+    DPO or a regulator, uses them in the third person, for every declared value."""
+    from lethe.privacy.access_words import ART9_WORDS, BASIS_WORDS, third_person
+
+    for words in [*BASIS_WORDS.values(), *ART9_WORDS.values()]:
+        assert not re.search(r"\byou", third_person(words), re.I), words
+    assert third_person(BASIS_WORDS["consent"]) == "the data subject's consent (GDPR Art. 6(1)(a))"

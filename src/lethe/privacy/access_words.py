@@ -124,6 +124,25 @@ def art9_words(condition: str) -> str:
     return ART9_WORDS.get(condition, condition)
 
 
+#: The words above speak to the data subject; a document for the controller or a regulator (the
+#: compliance pack) names them in the third person.
+_THIRD_PERSON = (
+    ("yourself", "themselves"),
+    ("your ", "the data subject's "),
+    ("with you", "with the data subject"),
+    ("you asked", "they asked"),
+    ("you have", "they have"),
+    ("you are", "they are"),
+    ("you cannot", "they cannot"),
+)
+
+
+def third_person(words: str) -> str:
+    for second, third in _THIRD_PERSON:
+        words = words.replace(second, third)
+    return words
+
+
 def authority(jurisdiction: str) -> dict[str, str]:
     """The supervisory authority a complaint about a source of ``jurisdiction`` goes to."""
     country, name = AUTHORITIES.get(jurisdiction.upper(), (jurisdiction.upper(), ""))

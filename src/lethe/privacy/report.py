@@ -27,6 +27,7 @@ from lethe.catalog.privacy_tables import ErasureJobRow
 from lethe.catalog.repository import now_utc
 from lethe.catalog.tables import AuditEntryRow, AuditFaceRow, AuditTextRow
 from lethe.privacy import audit
+from lethe.privacy.access_words import art9_words, basis_words, long_date, third_person
 from lethe.privacy.consent import text_versions
 from lethe.privacy.consent import views as consent_views
 from lethe.privacy.monitoring_report import monitoring_report
@@ -179,7 +180,12 @@ def compliance_pack(
     )
     files["index.html"] = render(
         "compliance.html",
+        controller=store.settings.controller_name,
+        dpo_contact=store.settings.dpo_contact,
         generated=generated.isoformat(),
+        generated_words=long_date(generated),
+        basis_words=lambda basis, reference=None: third_person(basis_words(basis, reference)),
+        art9_words=lambda condition: third_person(art9_words(condition)),
         sources=sources,
         requests=rows,
         receipts=len(receipts),
