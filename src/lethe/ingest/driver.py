@@ -335,5 +335,8 @@ def run_ingest(
         for future in list(pending):
             drain(future)
     flush()
+    # by path, whatever order the workers finished in: two runs over the same folder, on one machine
+    # or a Ray cluster, busy or not, report the same list
+    report.errors.sort(key=lambda error: error["path"])
     report.seconds = time.perf_counter() - started
     return report
