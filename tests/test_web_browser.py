@@ -198,6 +198,13 @@ def main_person(found: list[set[str]]) -> str:
 def test_login_refused_and_pages_by_role(page: Any, server: Server) -> None:
     page.goto(f"{server.url}/search")
     sync_api.expect(page).to_have_url(f"{server.url}/login?next=/search")
+    # the login card and the portal line under it share one centre line (the newcomer review, step 2)
+    centres = page.eval_on_selector_all(
+        "main > .narrow",
+        "els => els.map(e => { const r = e.getBoundingClientRect(); return r.left + r.width / 2; })",
+    )
+    middle = page.evaluate("document.documentElement.clientWidth / 2")
+    assert len(centres) == 2 and all(abs(c - middle) <= 2 for c in centres), (centres, middle)
     page.get_by_label("User name").fill("admin")
     page.get_by_label("Password").fill("not-the-password")
     page.get_by_role("button", name="Log in").click()
@@ -464,6 +471,7 @@ def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: P
     page.goto(f"{url}/search")
     search(page, fixtures_dir / "identities" / "barack_obama" / "obama1.jpg")
     expect(page.locator(".match").first).to_be_visible()
+    expect(page.locator("#results")).to_be_in_viewport()  # scrolled to, not left below the fold
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
     page.locator("#probe-figure").evaluate("(figure) => figure.scrollIntoView()")

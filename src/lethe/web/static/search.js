@@ -119,6 +119,11 @@
         : `No face in the gallery reaches the similarity threshold (${threshold}).`;
     answer.matches.forEach((match, i) => list.append(card(match, i)));
     results.hidden = false;
+    // On a phone the results land below the fold: bring their first line into view.
+    if (results.getBoundingClientRect().top > window.innerHeight * 0.75) {
+      const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+      results.scrollIntoView({ block: "start", behavior: still ? "auto" : "smooth" });
+    }
   }
 
   // What the threshold means, from the LFW measurement whose gallery size is nearest this gallery's
