@@ -156,6 +156,8 @@ def test_nothing_of_the_other_person_is_in_the_export(exported: Exported) -> Non
         [
             "export.json",
             "index.html",
+            "access_copy.pdf",  # the same copy as a PDF
+            "portability.zip",  # the consent source's photos (Art. 20)
             *(f"crops/{i}.jpg" for i in ids),
             "photos/photo-1.jpg",
             "photos/photo-2.jpg",

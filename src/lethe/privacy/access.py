@@ -25,7 +25,7 @@ from lethe.catalog.tables import FaceRow, ImageRow, SourceRow
 from lethe.errors import ImageError, NotFoundError
 from lethe.ingest.roots import never_ingested
 from lethe.model_ids import model_name
-from lethe.privacy import access_photos, access_words, audit
+from lethe.privacy import access_pdf, access_photos, access_words, audit, portability
 from lethe.privacy.pages import render
 from lethe.privacy.photos import held_photo
 from lethe.storage import atomic_write, private_dir
@@ -103,7 +103,8 @@ def write_export(
     numbers: dict[int, int] = {}
     for _, image, _ in rows:
         numbers.setdefault(image.id, len(numbers) + 1)
-    photos = _write_photos(store, folder, rows, others, numbers, pipeline)
+    blurred: dict[int, list[Box]] = {}  # photo number -> the other faces blurred (portability too)
+    photos = _write_photos(store, folder, rows, others, numbers, pipeline, blurred)
     items = []
     for face, image, source in rows:
         crop_name = f"{face.id}.jpg"
@@ -177,6 +178,8 @@ def write_export(
         "source_of_data": "The photos come from the sources named with each photo (where the controller "
         "collected them); the face boxes, crops and templates were computed from them by Lethe.",
     }
+    document["portability"] = portability.write_archive(store, folder, document, blurred)  # Art. 20
+    document["pdf"] = access_pdf.write_pdf(folder, document)  # the same copy; never fails the export
     atomic_write(folder / "export.json", json.dumps(document, indent=2).encode())
     page = render("access.html", **document)
     atomic_write(folder / "index.html", page.encode())
@@ -211,9 +214,11 @@ def _write_photos(
     others: dict[int, list[Box]],
     numbers: dict[int, int],
     pipeline: Callable[[], FacePipeline] | None,
+    blurred: dict[int, list[Box]],
 ) -> dict[int, dict[str, Any]]:
     """image id -> what the export says of that photo; its access copy written to ``photos/`` when
-    the photo is still at the path it was ingested from, unchanged."""
+    the photo is still at the path it was ingested from, unchanged (``blurred`` gets, per photo
+    number, the other faces' boxes it blurred)."""
     forbidden = never_ingested(store.settings, [store.keyring.master_path])
     out: dict[int, dict[str, Any]] = {}
     for _, image, source in rows:
@@ -247,6 +252,7 @@ def _write_photos(
             blur += extra
         name = f"photos/photo-{numbers[image.id]}.jpg"
         atomic_write(folder / name, access_photos.copy_jpeg(held.pixels, mine, blur), durable=False)
+        blurred[numbers[image.id]] = blur
         entry["file"] = name
         entry["others_blurred"] = len(others.get(image.id, [])) + found_again
         out[image.id] = entry
