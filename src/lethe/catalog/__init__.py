@@ -1,5 +1,6 @@
 """The catalog: where every face came from, on what basis it is held, and its template."""
 
+from lethe.catalog import assessment_tables as _assessment_tables  # noqa: F401 - registers tables
 from lethe.catalog import consent_tables as _consent_tables  # noqa: F401 - registers tables on the metadata
 from lethe.catalog import disclosure_tables as _disclosure_tables  # noqa: F401 - registers tables
 from lethe.catalog import privacy_tables as _privacy_tables  # noqa: F401 - registers tables on the metadata
