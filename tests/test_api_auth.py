@@ -114,6 +114,11 @@ ENDPOINTS: list[tuple[str, str, set[str]]] = [
     ("POST", "/api/monitoring/alerts/999999/ack", {"admin", "dpo"}),
     ("POST", "/api/monitoring/scan", {"admin", "dpo"}),
     ("GET", "/api/monitoring/report", {"admin", "dpo"}),
+    ("GET", "/api/assessments", {"admin", "dpo"}),
+    ("GET", "/api/assessments/dpia", {"admin", "dpo"}),
+    ("GET", "/api/assessments/dpia/answers", {"admin", "dpo"}),
+    ("PUT", "/api/assessments/dpia/answers/necessity", {"dpo"}),
+    ("POST", "/api/assessments/dpia/sign", {"dpo"}),
 ]
 PUBLIC = {
     ("GET", "/api/health"),

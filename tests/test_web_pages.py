@@ -32,13 +32,17 @@ PAGES: dict[str, set[str]] = {
     "/requests/{id}/review": {"dpo"},
     "/audit": {"dpo"},
     "/orders": {"admin", "dpo"},
+    "/assessments": {"admin", "dpo"},
+    "/assessments/dpia": {"admin", "dpo"},
+    "/assessments/fria": {"admin", "dpo"},
+    "/assessments/art30": {"admin", "dpo"},
     "/users": {"admin"},
 }
 #: Pages opened by competence rather than role (their rules: tests/test_candidate_pages.py).
 COMPETENCE_PAGES = {"/searches/{seq}/candidates/{face_id}"}
 NAV_LABELS = {"/": "Dashboard", "/search": "Search", "/ingest": "Ingest", "/sources": "Sources",
               "/consents": "Consents", "/requests": "Requests", "/audit": "Audit",
-              "/orders": "Orders", "/users": "Users"}  # fmt: skip
+              "/orders": "Orders", "/assessments": "Assessments", "/users": "Users"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

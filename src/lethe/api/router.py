@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from lethe.api import errors
 from lethe.api.routes import (
     admin,
+    assessments,
     consents,
     guest,
     ingest,
@@ -57,6 +58,7 @@ for _module in (
     uses,
     verification,
     users,
+    assessments,
 ):
     router.include_router(_module.router)
 

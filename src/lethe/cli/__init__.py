@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from lethe.cli import assessments as _assessments
 from lethe.cli import audit_retention as _audit_retention
 from lethe.cli import consent as _consent
 from lethe.cli import evaluate as _evaluate
@@ -38,6 +39,7 @@ _monitor.register(app)
 _uses.register(app)
 _evaluate.register(app)
 _models.register(app)
+_assessments.register(app)
 app.command()(serve)
 
 __all__ = ["app", "main"]

@@ -47,6 +47,7 @@ NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/requests", "Requests", ("dpo",)),
     ("/audit", "Audit", ("dpo",)),
     ("/orders", "Orders", ("admin", "dpo")),
+    ("/assessments", "Assessments", ("admin", "dpo")),
     ("/users", "Users", ("admin",)),
 )
 

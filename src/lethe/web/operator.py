@@ -18,6 +18,7 @@ from lethe.errors import NotFoundError
 from lethe.http.params import RowId
 from lethe.http.uploads import MAX_UPLOAD_PHOTOS
 from lethe.privacy import ART6_BASES, ART9_CONDITIONS
+from lethe.privacy.assessments import Assessments
 from lethe.privacy.notice import COLLECTION_WORDS
 from lethe.privacy.sources import COLLECTIONS
 from lethe.web.common import AnyReader, OperatorPage, PageNotFound, State, render
@@ -33,12 +34,14 @@ COLLECTION_CHOICES = [(c, COLLECTION_WORDS.get(c, c.replace("_", " "))) for c in
 
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request, state: State, viewer: AnyReader) -> HTMLResponse:
-    """Gallery size, searches today, open requests and their due dates; open misuse alerts for the
-    admin and dpo roles."""
+    """Gallery size, searches today, open requests and their due dates; open misuse alerts, and the
+    assessments not signed or stale, for the admin and dpo roles."""
     stats = views.dashboard_stats(state.engine)
     due = views.request_rows(state.engine, open_only=True)[:5] if viewer.can("dpo") else []
     searched = state.engine.count_audited("search", since=datetime.min.replace(tzinfo=UTC)) > 0
     alerts = state.engine.monitoring.alerts(open_only=True, limit=20) if viewer.can("admin", "dpo") else []
+    overseen = viewer.can("admin", "dpo")
+    assessments = Assessments(state.engine.store).listing() if overseen else []
     return render(
         request,
         "dashboard.html",
@@ -47,6 +50,7 @@ def dashboard(request: Request, state: State, viewer: AnyReader) -> HTMLResponse
         due=due,
         searched=searched,
         alerts=alerts,
+        assessments=[a for a in assessments if a["signature"]["state"] != "signed"],
         title="Dashboard",
     )
 
