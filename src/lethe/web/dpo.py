@@ -20,6 +20,7 @@ from lethe.http.params import BeforeSeq, RowId
 from lethe.privacy.requests import METHODS, OPEN_STATES
 from lethe.web import assessments
 from lethe.web.common import DpoPage, LedgerPage, OrdersPage, PageNotFound, State, Viewer, render
+from lethe.web.request_messages import context as messages_context
 
 router = APIRouter(include_in_schema=False)
 assessments.add_pages(router)  # the DPIA, the FRIA and the Art. 30 record
@@ -72,6 +73,7 @@ def request_detail(request: Request, request_id: RowId, state: State, viewer: Dp
         viewer,
         r=detail,
         is_open=is_open,
+        **messages_context(state.engine, request_id),  # the messages to the requester (Art. 12)
         pending=len(waiting) if is_open else 0,
         photos=len(detail.get("probe_sha256") or []) if is_open else 0,
         has_export=detail["kind"] == "access" and bool((detail.get("outcome") or {}).get("export")),

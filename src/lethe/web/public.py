@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from lethe.http.sessions import safe_next
 from lethe.http.uploads import MAX_PORTAL_PHOTOS
 from lethe.web.common import State, current_viewer, render
+from lethe.web.request_messages import LANGUAGE_NAMES
 
 router = APIRouter(include_in_schema=False)
 
@@ -63,6 +64,8 @@ async def portal(
         reference=reference or "",
         code=code or "",
         dpo_contact=state.settings.dpo_contact,
+        languages=LANGUAGE_NAMES,  # the requester picks the language of our messages (Art. 12(1))
+        default_language=state.settings.default_language,
         title="Your rights over your photos",
     )
 

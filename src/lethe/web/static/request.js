@@ -1,6 +1,6 @@
 // The request and review pages: Run shows what it will act on before anything happens (the preview
-// API), the answer's readiness is followed while candidates may still arrive, the answer draft is
-// copied, and a reviewer decides with the keys y and n.
+// API), the answer's readiness is followed while candidates may still arrive, the answer draft and
+// the messages' drafts are copied, and a reviewer decides with the keys y and n.
 "use strict";
 
 (() => {
@@ -109,17 +109,18 @@
     if (run) run.addEventListener("click", () => openRun(run));
     const status = document.getElementById("answer-why");
     if (status) follow(status);
-    const copy = document.getElementById("copy-draft");
-    if (copy) {
+    // The answer draft, and each message draft (data-copied: what to say once copied).
+    for (const copy of document.querySelectorAll("button[data-copy]")) {
       copy.addEventListener("click", async () => {
         const text = document.getElementById(copy.dataset.copy);
+        if (!text) return;
         try {
           await navigator.clipboard.writeText(text.value);
         } catch (_) {
           text.select();
           document.execCommand("copy");
         }
-        window.Lethe.flash("Answer copied: paste it into your letter or e-mail.");
+        window.Lethe.flash(copy.dataset.copied || "Answer copied: paste it into your letter or e-mail.");
       });
     }
   });
