@@ -31,6 +31,7 @@ from lethe.privacy.audit_retention import AuditRetention
 from lethe.privacy.consent import Consents
 from lethe.privacy.gate import Gate, ReembedReport
 from lethe.privacy.guests import GuestPages
+from lethe.privacy.incidents import Incidents
 from lethe.privacy.monitoring import Monitoring
 from lethe.privacy.monitoring_report import audited_report
 from lethe.privacy.objections import ActiveTemplates, Objections
@@ -78,6 +79,7 @@ class Lethe:
             self.retention = Retention(self.gate)
             self.consents = Consents(self.gate, lambda: self.pipeline)
             self.guests = GuestPages(self.store, self.consents)
+            self.incidents = Incidents(self.store)
             for receipt in self.gate.resume_erasures():
                 log.warning("resumed interrupted erasure job %d", receipt.job_id)
         except BaseException:
