@@ -29,6 +29,7 @@ from lethe.privacy import SourceSpec, audit
 from lethe.privacy.audit import AuditEntry, Verification
 from lethe.privacy.audit_retention import AuditRetention
 from lethe.privacy.consent import Consents
+from lethe.privacy.disclosures import Disclosures
 from lethe.privacy.gate import Gate, ReembedReport
 from lethe.privacy.guests import GuestPages
 from lethe.privacy.incidents import Incidents
@@ -38,6 +39,7 @@ from lethe.privacy.objections import ActiveTemplates, Objections
 from lethe.privacy.orders import Orders
 from lethe.privacy.oversight import Oversight
 from lethe.privacy.photos import matched_photo
+from lethe.privacy.recipient_notices import RecipientNotices
 from lethe.privacy.report import compliance_pack
 from lethe.privacy.requests import SubjectRequests
 from lethe.privacy.retention import Retention
@@ -80,6 +82,8 @@ class Lethe:
             self.consents = Consents(self.gate, lambda: self.pipeline)
             self.guests = GuestPages(self.store, self.consents)
             self.incidents = Incidents(self.store)
+            self.disclosures = Disclosures(self.store)
+            self.recipient_notices = RecipientNotices(self.store)
             for receipt in self.gate.resume_erasures():
                 log.warning("resumed interrupted erasure job %d", receipt.job_id)
         except BaseException:

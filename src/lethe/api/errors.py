@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from lethe.errors import (
     ConfigError,
     ConflictError,
+    DeliveryError,
     ImageError,
     ImageTooLargeError,
     InputError,
@@ -47,6 +48,7 @@ LETHE_ERRORS: tuple[tuple[type[LetheError], int, str], ...] = (
     (NotFoundError, 404, "not_found"),
     (ConflictError, 409, "conflict"),
     (SealedDataError, 500, "sealed_data_error"),
+    (DeliveryError, 502, "delivery_failed"),
     (ImageTooLargeError, 413, "image_too_large"),
     (ImageError, 415, "unsupported_media_type"),
     (NoFaceError, 422, "no_face"),

@@ -14,8 +14,8 @@ from lethe.api.routes import (
     admin,
     assessments,
     consents,
+    disclosures,
     guest,
-    incidents,
     ingest,
     login,
     monitoring,
@@ -56,10 +56,10 @@ for _module in (
     admin,
     oversight,
     monitoring,
-    incidents,
     uses,
     verification,
     users,
+    disclosures,
     assessments,
 ):
     router.include_router(_module.router)

@@ -104,12 +104,31 @@ def audit_export(
             help="Include the kept probe photos, decrypted (base64), for a regulator; audited.",
         ),
     ] = False,
+    recipient: Annotated[
+        int | None,
+        typer.Option(
+            help="The recipient it is handed to (`lethe recipient list`): recorded as a disclosure "
+            "of the faces its searches returned.",
+            min=1,
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="With --recipient: the legal basis or reason, in words.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """One use's whole record for a regulator (dpo or admin): the use, its searches with their
-    reference database and probe hashes, the probes kept, the verifiers."""
+    reference database and probe hashes, the probes kept, the verifiers. With --recipient the
+    hand-over is recorded in the disclosure ledger."""
     with _engine() as engine:
-        record = export_use(engine.uses, engine.gate, use, actor=actor(role="dpo"), with_probes=with_probes)
+        who = actor(role="dpo")
+        if recipient is not None:
+            record = engine.disclosures.export_use_to(
+                engine.uses, engine.gate, use, recipient_id=recipient, reason=reason or "", actor=who,
+                with_probes=with_probes,
+            )  # fmt: skip
+        else:
+            record = export_use(engine.uses, engine.gate, use, actor=who, with_probes=with_probes)
     if out_file is None:
         if not as_json:
             err.print(f"use {use}: {len(record['searches'])} search(es)")

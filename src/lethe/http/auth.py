@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from lethe.http.errors import ApiError
 from lethe.http.sessions import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE
 from lethe.http.state import AppState, app_state
-from lethe.users import User
+from lethe.users import User, hash_token
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -37,6 +37,8 @@ _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="The s
 class Principal:
     user: User
     via: str  # "token" | "session"
+    #: The SHA-256 of the API token used (a token bound to a recipient makes searches disclosures).
+    token_sha256: str | None = None
 
     @property
     def id(self) -> int:
@@ -87,7 +89,7 @@ async def principal(
         user = await run_in_threadpool(state.users.user_for_token, secret.strip())
         if user is None:
             raise _unauthorized("the token is not valid (unknown, revoked, expired, or its user is disabled)")
-        found = Principal(user, "token")
+        found = Principal(user, "token", hash_token(secret.strip()))
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from lethe.catalog.tables import AuditEntryRow
 from lethe.catalog.user_tables import UserRow
 from lethe.privacy.audit import AuditEntry, entries_at
+from lethe.privacy.disclosures import KINDS, for_faces
 
 #: GDPR Art. 6(1): every value of :data:`lethe.privacy.sources.ART6_BASES`.
 BASIS_WORDS = {
@@ -301,6 +302,8 @@ def recipients(
         {"role": role, "who": ROLE_WORDS[role], "action": action, "what": SHOWN_AS[action], "times": n}
         for (role, action), n in sorted(counts.items())
     ]
+    named = named_recipients(session, by_face)
+    handed = {(d["use"], d["actor"]) for d in named if d["use"] is not None}
     disclosed = [
         {
             "date": long_date(e.at),
@@ -309,8 +312,45 @@ def recipients(
             "a supervisory authority or an auditor",
         }
         for e in exports
+        if (e.details.get("use"), e.actor) not in handed  # named below, with whom it went to
     ]
-    return {"shown": shown, "disclosures": disclosed}
+    for d in named:
+        del d["use"], d["actor"]
+    return {"shown": shown, "disclosures": disclosed, "named": named}
+
+
+#: How a disclosure reached its recipient, said to the data subject.
+DISCLOSED_AS = {
+    "api_token": "a search made through their access to the service returned your face",
+    "use_export": "the record of a search that returned your face (not the photo) was handed to them",
+    "manual": "data about your face was handed to them outside the service",
+}
+
+
+def named_recipients(session: Session, by_face: Mapping[int, list[AuditEntry]]) -> list[dict[str, Any]]:
+    """Every disclosure of these faces in the ledger (:mod:`lethe.privacy.disclosures`), by
+    recipient name and kind, country, date and reason (GDPR Art. 15(1)(c), CJEU C-154/21)."""
+    out = []
+    for d in for_faces(session, by_face):
+        country = AUTHORITIES.get(d.country, (d.country, ""))[0]
+        out.append(
+            {
+                "recipient": d.recipient,
+                "kind": d.kind,
+                "kind_words": KINDS.get(d.kind, d.kind),
+                "country": d.country,
+                "country_name": country,
+                "outside_eea": d.outside_eea,
+                "date": long_date(d.at),
+                "at": d.at.isoformat(),
+                "what": DISCLOSED_AS.get(d.channel, d.channel),
+                "reason": d.reason,
+                "your_faces": sum(1 for f in d.face_ids if f in by_face),
+                "use": int(d.reference[4:]) if d.channel == "use_export" and d.reference else None,
+                "actor": d.actor,
+            }
+        )
+    return out
 
 
 def use_exports(session: Session, searches: Iterable[AuditEntry]) -> list[AuditEntry]:

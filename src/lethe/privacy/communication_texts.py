@@ -287,10 +287,31 @@ def _done_fr(kind: str, outcome: dict[str, Any]) -> str:
     return f"Nous avons enregistré votre demande {_KIND_FR[kind]} : votre visage {what}.{found}"
 
 
+#: Ce que chaque demande demande aux destinataires des données (RGPD, art. 19).
+_RECIPIENTS_ASKED_FR = {
+    "erasure": "de les effacer",
+    "restriction": "de ne plus les utiliser",
+    "objection": "de cesser de les traiter",
+}
+
+
+def _recipients_fr(kind: str, outcome: dict[str, Any]) -> str:
+    """Les destinataires prévenus, comme :func:`lethe.privacy.requests.letter.recipients_told`."""
+    named = [r for r in outcome.get("recipients_notified") or [] if isinstance(r, dict) and r.get("name")]
+    if kind not in _RECIPIENTS_ASKED_FR or not named:
+        return ""
+    listed = " ; ".join(str(r["name"]) for r in named)
+    return (
+        f" Nous avions communiqué des données vous concernant à {_n(len(named), 'destinataire')} : "
+        f"{listed}. Nous demandons à chacun {_RECIPIENTS_ASKED_FR[kind]} aussi (RGPD, art. 19)."
+    )
+
+
 def _answer_fr(f: Facts) -> tuple[str, str]:
     return f"Votre demande {f.ref} : notre réponse", (
         f"Bonjour,\n\nVotre demande {_KIND_FR[f.request_kind]}, référence {f.ref}, reçue le "
-        f"{_d(f.received_at)}.\n\n{_done_fr(f.request_kind, f.outcome)} Les photos que vous nous avez "
+        f"{_d(f.received_at)}.\n\n{_done_fr(f.request_kind, f.outcome)}"
+        f"{_recipients_fr(f.request_kind, f.outcome)} Les photos que vous nous avez "
         "envoyées pour vous retrouver sont supprimées.\n\nPour toute question sur cette réponse, "
         "répondez en rappelant votre référence. Vous pouvez introduire une réclamation auprès d'une "
         "autorité de contrôle de la protection des données, notamment dans le pays où vous vivez, où "

@@ -36,6 +36,7 @@ from lethe.catalog.repository import now_utc
 from lethe.errors import InputError, PrivacyError
 from lethe.model_ids import model_name
 from lethe.privacy import audit
+from lethe.privacy.disclosures import record_token_search
 from lethe.privacy.objections import ActiveTemplates
 from lethe.privacy.oversight import Oversight
 from lethe.privacy.uses import Uses
@@ -71,10 +72,12 @@ class AuditedSearch:
         threshold: float | None = None,
         face: int | None = None,
         use: int | None = None,
+        token_sha256: str | None = None,
     ) -> SearchResult:
         """Search by a probe photo, in ``use`` (default: the actor's current use, or a new one).
         Every search is audited: who, why, the use, the reference database, the probe's hash, what
-        it found."""
+        it found. Asked through an API token bound to a recipient (``token_sha256``), what it found
+        is recorded as disclosed to them (:mod:`lethe.privacy.disclosures`), in the same transaction."""
         if len(purpose.strip()) < MIN_PURPOSE:
             raise InputError(f"a search must state its purpose (at least {MIN_PURPOSE} characters)")
         self._oversight.check()  # a global stop (AI Act Art. 14(4)(e)) halts every identification
@@ -87,7 +90,7 @@ class AuditedSearch:
             deny_sources=self._restricted_source_ids(),
             keep=self._without_objections,
         )
-        seq = self._audit(actor, purpose, probe, result, top_k, chosen.id)
+        seq = self._audit(actor, purpose, probe, result, top_k, chosen.id, token_sha256)
         return dataclasses.replace(result, use=chosen.id, audit_seq=seq)
 
     @property
@@ -105,6 +108,7 @@ class AuditedSearch:
         threshold: float | None = None,
         face: int | None = None,
         use: int | None = None,
+        token_sha256: str | None = None,
     ) -> SearchResult:
         """A search asked by a user of the service: as :meth:`__call__`, and a threshold below
         :attr:`threshold_floor` is refused (``PrivacyError``) before anything is searched."""
@@ -113,7 +117,16 @@ class AuditedSearch:
                 f"a search threshold below {self.threshold_floor:.4f} (the calibrated match threshold) "
                 "is refused: matches below it are mostly other people"
             )
-        return self(probe, purpose=purpose, actor=actor, top_k=top_k, threshold=threshold, face=face, use=use)
+        return self(
+            probe,
+            purpose=purpose,
+            actor=actor,
+            top_k=top_k,
+            threshold=threshold,
+            face=face,
+            use=use,
+            token_sha256=token_sha256,
+        )
 
     def calibration(self, match_threshold: float | None = None) -> dict[str, object]:
         return self.mechanism.calibration(match_threshold)
@@ -122,7 +135,14 @@ class AuditedSearch:
         return self.mechanism.likelihood(score)
 
     def _audit(
-        self, actor: str, purpose: str, probe: bytes, result: SearchResult, top_k: int, use_id: int
+        self,
+        actor: str,
+        purpose: str,
+        probe: bytes,
+        result: SearchResult,
+        top_k: int,
+        use_id: int,
+        token_sha256: str | None = None,
     ) -> int:
         """The search's audit entry and log row (with its probe only on a match), and the use's
         count, in one transaction; the entry's seq."""
@@ -174,6 +194,10 @@ class AuditedSearch:
                 expires_at=expires,
             )
             self.uses.touch(session, use_id, self.uses.clock())
+            if token_sha256 is not None:
+                record_token_search(
+                    session, token_sha256=token_sha256, seq=entry.seq, face_ids=face_ids, actor=actor, at=at
+                )
         return entry.seq
 
     def _without_objections(self, hits: list[tuple[int, float]]) -> list[tuple[int, float]]:

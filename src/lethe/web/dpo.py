@@ -78,6 +78,8 @@ def request_detail(request: Request, request_id: RowId, state: State, viewer: Dp
         photos=len(detail.get("probe_sha256") or []) if is_open else 0,
         has_export=detail["kind"] == "access" and bool((detail.get("outcome") or {}).get("export")),
         methods=METHODS,
+        # GDPR Arts. 19 and 17(2): whom the erasure, restriction or objection must be passed on to.
+        notices=[n.as_dict() for n in state.engine.recipient_notices.list_notices(request_id=request_id)],
         title=f"Request {detail['ref']}",
     )
 

@@ -57,7 +57,14 @@ def search(
     state.search_limit.check(f"user:{caller.id}")
     data = read_upload(probe, state.settings, what="probe")
     result = state.engine.search.on_request(
-        data, purpose=purpose, actor=caller.actor, top_k=top, threshold=threshold, face=face, use=use
+        data,
+        purpose=purpose,
+        actor=caller.actor,
+        top_k=top,
+        threshold=threshold,
+        face=face,
+        use=use,
+        token_sha256=caller.token_sha256,  # a token bound to a recipient: a disclosure
     )
     state.metrics.count_search()
     payload = result.as_dict()

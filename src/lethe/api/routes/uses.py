@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from lethe.http.auth import Principal, Reader, require
 from lethe.http.errors import ApiError
-from lethe.http.params import RowId
+from lethe.http.params import ROW_ID_MAX, RowId
 from lethe.http.state import AppState, app_state
 from lethe.privacy.use_export import export_use
 from lethe.privacy.uses import MAX_REFERENCE, MIN_PURPOSE, Use
@@ -89,9 +89,26 @@ def use_export(
     with_probes: Annotated[
         bool, Query(description="Include the kept probe photos, decrypted (base64); audited.")
     ] = False,
+    recipient: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=ROW_ID_MAX,
+            description="The recipient it is handed to (`GET /api/recipients`): "
+            "recorded as a disclosure of the faces its searches returned.",
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None, Query(max_length=2000, description="With recipient: the legal basis or reason, in words.")
+    ] = None,
 ) -> dict[str, object]:
     """One use's whole record for a regulator (dpo or admin): the use, each search's audit entry
-    (reference database, probe hash, results), the probes kept and the verifiers. Audited."""
-    return export_use(
-        state.engine.uses, state.engine.gate, use_id, actor=caller.actor, with_probes=with_probes
-    )
+    (reference database, probe hash, results), the probes kept and the verifiers. Audited. Handed
+    to a `recipient`, it is recorded in the disclosure ledger (a reason is then required)."""
+    engine = state.engine
+    if recipient is not None:
+        return engine.disclosures.export_use_to(
+            engine.uses, engine.gate, use_id, recipient_id=recipient, reason=reason or "",
+            actor=caller.actor, with_probes=with_probes,
+        )  # fmt: skip
+    return export_use(engine.uses, engine.gate, use_id, actor=caller.actor, with_probes=with_probes)

@@ -37,7 +37,7 @@ from lethe.catalog.privacy_tables import ErasedImageRow, ErasureJobRow, Suppress
 from lethe.catalog.repository import now_utc
 from lethe.catalog.tables import AuditEntryRow, FaceRow, ImageRow
 from lethe.errors import CatalogError, ConflictError, InputError, NotFoundError
-from lethe.privacy import audit
+from lethe.privacy import audit, recipient_notices
 from lethe.privacy.gate.enrolment import CONSENT_WITHDRAWN, unlink_faces
 from lethe.privacy.objections import ERASURE
 
@@ -177,6 +177,10 @@ class Eraser:
             faces = session.scalars(select(FaceRow).where(FaceRow.id.in_(ids))).all()
             face_ids = sorted(f.id for f in faces)
             image_ids = sorted({f.image_id for f in faces})
+            # Art. 19 / 17(2): the recipients of these faces to notify, in the erasure's transaction.
+            recipient_notices.on_erasure(
+                self.store, session, job_id=job_id, face_ids=face_ids, actor=actor, at=at
+            )
             for face in faces:
                 session.delete(face)
             unlink_faces(session, face_ids)

@@ -12,6 +12,7 @@ import numpy as np
 from lethe.catalog.repository import now_utc
 from lethe.privacy.access import write_export
 from lethe.privacy.objections import ERASURE
+from lethe.privacy.recipient_notices import RecipientNotices, on_restriction
 
 if TYPE_CHECKING:
     from lethe.privacy.requests import SubjectRequests
@@ -59,6 +60,8 @@ def erase(requests: SubjectRequests, run: Run) -> dict[str, Any]:
         "receipts": [*previous.get("receipts", []), *(r.as_dict() for r in new)],
         "verified_at": now_utc().isoformat(),
         "pending": pending,
+        # Art. 19: whom the erasure is passed on to (their notices are generated with it).
+        "recipients_notified": RecipientNotices(requests.store).recipients_of_request(run.request_id),
     }
 
 
@@ -76,7 +79,17 @@ def suppress(requests: SubjectRequests, run: Run) -> dict[str, Any]:
         np.vstack(templates), request_id=run.request_id, actor=run.actor, scope=run.kind
     )
     flag = "suppressed" if run.kind == "objection" else "restricted"
-    return {flag: True, "templates": count, "faces": len(run.targets), "review_candidates": len(run.pending)}
+    # Art. 19: the recipients these faces were disclosed to are told (after the write succeeded).
+    on_restriction(
+        requests.store, request_id=run.request_id, face_ids=run.targets, cause=run.kind, actor=run.actor
+    )
+    return {
+        flag: True,
+        "templates": count,
+        "faces": len(run.targets),
+        "review_candidates": len(run.pending),
+        "recipients_notified": RecipientNotices(requests.store).recipients_of_request(run.request_id),
+    }
 
 
 ACTIONS: dict[str, Callable[[SubjectRequests, Run], dict[str, Any]]] = {

@@ -47,12 +47,29 @@ def _done(kind: str, outcome: dict[str, Any]) -> str:
     return f"We recorded your {kind}: your face {what}.{found}"
 
 
+#: What each kind of request asks the recipients of the person's data to do (GDPR Art. 19).
+_RECIPIENTS_ASKED = {"erasure": "erase it", "restriction": "stop using it", "objection": "stop processing it"}
+
+
+def recipients_told(kind: str, outcome: dict[str, Any]) -> str:
+    """GDPR Art. 19: the recipients the person's data had been disclosed to, named, whom we tell of
+    the erasure, restriction or objection (:mod:`lethe.privacy.recipient_notices`); "" for none."""
+    named = [r for r in outcome.get("recipients_notified") or [] if isinstance(r, dict) and r.get("name")]
+    if kind not in _RECIPIENTS_ASKED or not named:
+        return ""
+    listed = "; ".join(f"{r['name']} ({r.get('kind_words', r.get('kind', ''))})" for r in named)
+    return (
+        f" We had disclosed data about you to {_n(len(named), 'recipient')}: {listed}. We are telling "
+        f"each of them to {_RECIPIENTS_ASKED[kind]} too (GDPR Art. 19)."
+    )
+
+
 def draft(view: RequestView, *, dpo_contact: str | None = None) -> str | None:
     """The answer for a closed request (answered or rejected); ``None`` while it is open."""
     outcome = view.outcome or {}
     received = view.received_at.date().isoformat()
     if view.state == "answered":
-        body = _done(view.kind, outcome)
+        body = _done(view.kind, outcome) + recipients_told(view.kind, outcome)
         body += " The photos you sent us to find you are deleted."
     elif view.state == "rejected":
         body = (
