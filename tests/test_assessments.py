@@ -28,7 +28,7 @@ from lethe.privacy.assessments import DOCUMENTS, Assessments, document_sha256, p
 from lethe.privacy.disclosures import Disclosures
 
 from api_support import add_user, assert_error, bearer, login, serve
-from conftest import consent_source, make_settings
+from conftest import consent_source, copy_gallery, make_settings
 
 DPO = "cli:dpo@host"
 #: The lettered points of each article, as the documents' section keys.
@@ -154,6 +154,28 @@ def test_transfer_safeguards_are_asked_only_for_an_unguarded_transfer(data: Path
         doc = assessments.document("art30")
     assert "transfer_safeguards" not in doc["blanks"]
     assert "UK adequacy decision" in doc["sections"]["e_transfers"]["text"][0]
+
+
+@pytest.mark.usefixtures("default_models")
+def test_the_volumes_come_from_real_searches_and_the_gallery(
+    gallery: Path, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    """Real photos and models: the fixture gallery ingested, three searches run; the documents
+    count them (the monitoring report's figures), and the sources' faces and photos."""
+    folder = copy_gallery(gallery, tmp_path)
+    probe = (fixtures_dir / "identities" / "joe_biden" / "biden.jpg").read_bytes()
+    with _open(folder) as lethe:
+        found = [lethe.search(probe, purpose=f"case {i}: who is this", actor="user:olga") for i in range(3)]
+        matched = sum(1 for r in found if r.matches)
+        faces, images = lethe.catalog.count_faces(), lethe.catalog.count_images()
+        fria = Assessments(lethe.store).document("fria")
+    usage = fria["sections"]["b_period_and_frequency"]["facts"]["usage"]
+    assert usage["searches"] == 3 and usage["searches_with_match"] == matched >= 1
+    assert usage["weeks_with_searches"] == 1 and usage["busiest_week"] == 3
+    assert usage["most_operators_in_a_week"] == 1 and usage["first_search_at"] <= usage["last_search_at"]
+    assert "3 searches from " in fria["sections"]["b_period_and_frequency"]["text"][0]
+    persons = fria["sections"]["c_categories_of_persons"]["facts"]["totals"]
+    assert (persons["faces"], persons["images"]) == (faces, images) and faces > 0
 
 
 # -- blanks and answers ----------------------------------------------------------------------------

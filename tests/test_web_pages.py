@@ -31,6 +31,8 @@ PAGES: dict[str, set[str]] = {
     "/requests/{id}": {"dpo"},
     "/requests/{id}/review": {"dpo"},
     "/audit": {"dpo"},
+    "/incidents": {"admin", "dpo"},
+    "/incidents?show=all": {"admin", "dpo"},
     "/orders": {"admin", "dpo"},
     "/assessments": {"admin", "dpo"},
     "/assessments/dpia": {"admin", "dpo"},
@@ -40,8 +42,11 @@ PAGES: dict[str, set[str]] = {
 }
 #: Pages opened by competence rather than role (their rules: tests/test_candidate_pages.py).
 COMPETENCE_PAGES = {"/searches/{seq}/candidates/{face_id}"}
+#: Pages of one record other than a request, and the roles that may open them (their records and
+#: rules: tests/test_incidents.py).
+RECORD_PAGES = {"/incidents/{incident_id}": {"admin", "dpo"}}
 NAV_LABELS = {"/": "Dashboard", "/search": "Search", "/ingest": "Ingest", "/sources": "Sources",
-              "/consents": "Consents", "/requests": "Requests", "/audit": "Audit",
+              "/consents": "Consents", "/requests": "Requests", "/audit": "Audit", "/incidents": "Incidents",
               "/orders": "Orders", "/assessments": "Assessments", "/users": "Users"}  # fmt: skip
 
 
@@ -87,17 +92,20 @@ def nav_links(html: str) -> list[str]:
 
 
 def test_the_page_matrix_covers_every_page() -> None:
-    from lethe.web import admin, dpo, operator, public
+    from lethe.web import admin, dpo, incidents, operator, public
 
-    pages = {getattr(r, "path", "") for module in (dpo, operator, admin) for r in module.router.routes}
-    assert pages == {p.split("?")[0].replace("{id}", "{request_id}") for p in PAGES} | COMPETENCE_PAGES
+    modules = (dpo, operator, admin, incidents)
+    pages = {getattr(r, "path", "") for module in modules for r in module.router.routes}
+    listed = {p.split("?")[0].replace("{id}", "{request_id}") for p in PAGES}
+    assert pages == listed | COMPETENCE_PAGES | set(RECORD_PAGES)
     assert {getattr(r, "path", "") for r in public.router.routes} == {"/login", "/portal", "/portal/status"}
 
 
 def test_pages_redirect_to_login_without_a_session(client: TestClient) -> None:
     client.cookies.clear()
-    for page in [*PAGES, *COMPETENCE_PAGES]:
+    for page in [*PAGES, *COMPETENCE_PAGES, *RECORD_PAGES]:
         path = page.replace("{id}", "1").replace("{seq}", "1").replace("{face_id}", "1")
+        path = path.replace("{incident_id}", "1")
         response = client.get(path, follow_redirects=False)
         assert response.status_code == 303, path
         location = response.headers["location"]

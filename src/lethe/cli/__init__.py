@@ -10,6 +10,7 @@ from lethe.cli import audit_retention as _audit_retention
 from lethe.cli import consent as _consent
 from lethe.cli import disclosures as _disclosures
 from lethe.cli import evaluate as _evaluate
+from lethe.cli import incidents as _incidents
 from lethe.cli import models as _models
 from lethe.cli import monitor as _monitor
 from lethe.cli import oversight as _oversight
@@ -39,6 +40,7 @@ _disclosures.register(app)
 _oversight.register(app)
 _monitor.register(app)
 _uses.register(app)
+_incidents.register(app)
 _evaluate.register(app)
 _models.register(app)
 _assessments.register(app)

@@ -198,7 +198,7 @@ def dpia(facts: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[Questio
                 f"{t['images']:,} photos, {t['faces']:,} faces; {t['all_faces_sources']} source(s) keep "
                 f"every face found, {t['enrolled_only_sources']} only the faces of people who enrolled.",
                 usage_words(facts),
-                f"WP248 criteria met: {met} of the six the system can read"
+                f"WP248 criteria met, as far as the system can tell: {met}"
                 + (" (two or more: a DPIA is required in principle)." if met >= 2 else "."),
             ],
             {

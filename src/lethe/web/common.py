@@ -46,6 +46,7 @@ NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/consents", "Consents", ("admin", "dpo")),
     ("/requests", "Requests", ("dpo",)),
     ("/audit", "Audit", ("dpo",)),
+    ("/incidents", "Incidents", ("admin", "dpo")),
     ("/orders", "Orders", ("admin", "dpo")),
     ("/assessments", "Assessments", ("admin", "dpo")),
     ("/users", "Users", ("admin",)),
@@ -217,6 +218,7 @@ OperatorPage = Annotated[Viewer, page_for("operator")]
 DpoPage = Annotated[Viewer, page_for("dpo")]
 OrdersPage = Annotated[Viewer, page_for("admin", "dpo")]
 LedgerPage = Annotated[Viewer, page_for("admin", "dpo")]
+IncidentPage = Annotated[Viewer, page_for("admin", "dpo")]
 AdminPage = Annotated[Viewer, page_for("admin")]
 
 

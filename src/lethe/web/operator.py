@@ -37,6 +37,9 @@ def dashboard(request: Request, state: State, viewer: AnyReader) -> HTMLResponse
     """Gallery size, searches today, open requests and their due dates; open misuse alerts, and the
     assessments not signed or stale, for the admin and dpo roles."""
     stats = views.dashboard_stats(state.engine)
+    register = state.engine.incidents
+    overdue = register.overdue() if viewer.can("admin", "dpo") else []
+    overdue_incidents = [i.as_dict(register.clock()) for i in overdue]
     due = views.request_rows(state.engine, open_only=True)[:5] if viewer.can("dpo") else []
     searched = state.engine.count_audited("search", since=datetime.min.replace(tzinfo=UTC)) > 0
     alerts = state.engine.monitoring.alerts(open_only=True, limit=20) if viewer.can("admin", "dpo") else []
@@ -47,6 +50,7 @@ def dashboard(request: Request, state: State, viewer: AnyReader) -> HTMLResponse
         "dashboard.html",
         viewer,
         stats=stats,
+        overdue_incidents=overdue_incidents,
         due=due,
         searched=searched,
         alerts=alerts,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from lethe.web import admin, dpo, errors, guest, notice, operator, public
+from lethe.web import admin, dpo, errors, guest, incidents, notice, operator, public
 from lethe.web.common import STATIC_DIR, install_handlers
 
 router = APIRouter(include_in_schema=False)
-for _module in (public, notice, guest, operator, dpo, admin):
+for _module in (public, notice, guest, operator, dpo, incidents, admin):
     router.include_router(_module.router)
 
 
