@@ -69,6 +69,79 @@ def calibration_file(embedder: str, embed_flip: bool = False) -> Path:
 CALIBRATION_FILES = sorted(HERE.glob("calibration-*.json"))
 
 
+#: The normal quantile of a two-sided 95% confidence interval.
+Z95 = 1.959963984540054
+
+
+def wilson(errors: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """The Wilson score interval of ``errors`` in ``n`` trials; None for no trial."""
+    if n <= 0:
+        return None
+    p = errors / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _count(rate: float, n: int) -> int | None:
+    """The whole number of trials behind ``rate`` over ``n``, or None when no whole number gives it
+    (then the rate was not a plain share of these trials)."""
+    errors = round(rate * n)
+    return errors if abs(errors - rate * n) < 1e-6 else None
+
+
+def _rate(rate: float, n: int) -> dict[str, object]:
+    errors = _count(rate, n)
+    interval = wilson(errors, n) if errors is not None else None
+    return {
+        "rate": round(rate, 6),
+        "errors": errors,
+        "trials": n,
+        "ci95": [round(interval[0], 6), round(interval[1], 6)] if interval else None,
+    }
+
+
+def confidence_table(path: Path) -> dict[str, object]:
+    """A calibration file with a 95% confidence interval (Wilson) beside every rate: FPIR over the
+    non-mated probes, FNIR over the mated probes (those without a face count as misses). The
+    files store rates; the counts behind them are recovered as rate x probes, and a rate that no
+    whole count gives is shown without an interval."""
+    try:
+        raw = json.loads(path.read_text())
+        non_mated, mated = int(raw["non_mated_probes"]), int(raw["mated_probes"])
+        galleries = [
+            {
+                "gallery_faces": int(row["gallery"]),
+                "distractors": int(row["distractors"]),
+                "rank1": round(float(row["rank1"]), 6),
+                "by_threshold": [
+                    {
+                        "threshold": float(t),
+                        "fpir": _rate(float(r[0]), non_mated),
+                        "fnir": _rate(float(r[1]), mated),
+                    }
+                    for t, r in sorted(row["by_threshold"].items(), key=lambda item: float(item[0]))
+                ],
+            }
+            for row in raw["results"]
+        ]
+        return {
+            "file": path.name,
+            "measured_on": str(raw["date"]),
+            "command": str(raw["command"]),
+            "machine": str(raw["machine"]),
+            "enrolled_people": int(raw["enrolled"]),
+            "mated_probes": mated,
+            "non_mated_probes": non_mated,
+            "mated_without_face": int(raw["mated_without_face"]),
+            "interval": "Wilson score interval, 95%, over independent probes",
+            "galleries": galleries,
+        }
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ConfigError(f"cannot read the threshold calibration {path}: {exc}") from exc
+
+
 @dataclass(frozen=True, slots=True)
 class Implied:
     threshold: float  # the measured threshold used

@@ -185,6 +185,16 @@ DLIB_FILES = {
 }
 
 
+#: The licence of each dlib model file, as dlib-models' README states it (Davis King released the
+#: trained files into the public domain; the 68-point model's training set, iBUG 300-W, excludes
+#: commercial use, and its creators asked that the model not be used in a commercial product).
+DLIB_LICENCES = {
+    "shape5": "public domain (Davis King, dlib-models)",
+    "shape68": "public domain file, but trained on iBUG 300-W, whose licence excludes commercial use",
+    "resnet": "public domain (Davis King, dlib-models)",
+}
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
