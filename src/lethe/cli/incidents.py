@@ -61,7 +61,8 @@ def _record(as_json: bool, step: Callable[[Lethe, datetime], Incident]) -> None:
 def _show(incident: Incident, now: datetime) -> None:
     out.print(_line(incident, now), markup=False, highlight=False, soft_wrap=True)
     for clock in incident.clocks(now):
-        out.print(f"  {clock.law}: {clock.words}", markup=False, highlight=False, soft_wrap=True)
+        mark = "OVERDUE: " if clock.overdue else ""
+        out.print(f"  {mark}{clock.words}", markup=False, highlight=False, soft_wrap=True)
 
 
 @incident_app.command("open")

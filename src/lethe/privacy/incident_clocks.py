@@ -243,7 +243,7 @@ def _deadline_clock(
         words = f"not notified, decided {utc(decided.at)}: {ground}"
         return Clock(recipient, law, due, decided.at, "decided", words)
     if now > due:
-        words = f"OVERDUE by {span(now - due)}: {who} was due {utc(due)} ({law}); notify now{late_note}"
+        words = f"{who} was due {utc(due)}, {span(now - due)} ago ({law}); notify now{late_note}"
         return Clock(recipient, law, due, None, "overdue", words)
     return Clock(recipient, law, due, None, "running", f"{who} due {utc(due)}, in {span(due - now)} ({law})")
 
