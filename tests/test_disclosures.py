@@ -124,21 +124,51 @@ def test_an_erasure_after_a_disclosure_lists_the_recipient_and_writes_its_notice
     assert actions(lethe).count("recipient_notice.generated") == 2
 
 
-def test_a_restriction_notifies_each_recipient_to_stop_using_the_faces(
-    lethe: Lethe, fixtures_dir: Path
+@pytest.mark.parametrize(
+    ("kind", "asked", "told"),
+    [
+        ("restriction", "do not use it", "stop using it"),
+        ("objection", "stop processing", "stop processing it"),
+    ],
+)
+def test_a_restriction_or_an_objection_notifies_each_recipient(
+    lethe: Lethe, fixtures_dir: Path, kind: str, asked: str, told: str
 ) -> None:
     kit = faces_in(lethe, *KIT)
     press = lethe.disclosures.add_recipient("Daily Press Agency", "controller", "FR", actor=DPO)
     lethe.disclosures.record(press.id, kit, reason=REASON, actor=DPO)
-    request_id = run_request(
-        lethe, "restriction", fixtures_dir / "identities/kit_harington/johnsnow_test1.jpg"
-    )
-    (notice,) = lethe.recipient_notices.list_notices(request_id=request_id)
-    assert (notice.article, notice.cause, list(notice.face_ids)) == ("19", "restriction", kit)
-    assert "do not use it" in notice.body
-    assert "stop using it" in (lethe.requests.answer_draft(request_id) or "")
+    request_id = run_request(lethe, kind, fixtures_dir / "identities/kit_harington/johnsnow_test1.jpg")
+    (notice,) = lethe.recipient_notices.list_notices(request_id=request_id)  # no Art. 17(2): nothing erased
+    assert (notice.article, notice.cause, list(notice.face_ids)) == ("19", kind, kit)
+    assert asked in notice.body
+    assert told in (lethe.requests.answer_draft(request_id) or "")
     with lethe.catalog.session() as session:  # restricted, not erased: the faces are still held
         assert session.scalar(select(func.count()).select_from(FaceRow).where(FaceRow.id.in_(kit))) == 2
+
+
+def test_a_withdrawn_consent_notifies_the_recipients_and_the_guest_page_calls_for_art_17_2(
+    lethe: Lethe, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    lethe.add_source(consent_source("gala", mode="enrolled_only"))
+    kit = fixtures_dir / "identities/kit_harington"
+    consent = lethe.consents.add(
+        "gala", (kit / "johnsnow_test1.jpg").read_bytes(), actor="desk", contact=None
+    )
+    gala = tmp_path / "gala"
+    gala.mkdir()
+    shutil.copy(kit / "john1.jpeg", gala / "kit-at-the-gala.jpeg")
+    shutil.copy(fixtures_dir / "identities/joe_biden/biden.jpg", gala / "biden-at-the-gala.jpg")
+    assert lethe.ingest("gala", gala).faces == 1  # Kit only: Biden did not consent
+    lethe.guests.configure("gala", enable=True, browse=True, actor="cli:admin@host")
+    (face,) = faces_in(lethe, "kit-at-the-gala.jpeg")
+    press = lethe.disclosures.add_recipient("Daily Press Agency", "controller", "FR", actor=DPO)
+    lethe.disclosures.record(press.id, [face], reason=REASON, actor=DPO)
+    job = lethe.consents.withdraw(consent.id, actor="desk")["erasure_job_id"]
+    art19, public = lethe.recipient_notices.list_notices()
+    assert (art19.article, art19.recipient, list(art19.face_ids)) == ("19", "Daily Press Agency", [face])
+    assert art19.reference == f"erasure job {job}" and "withdrew their consent" in art19.body
+    assert (public.article, list(public.face_ids)) == ("17(2)", [face])
+    assert "guest page" in public.body and "kit-at-the-gala" not in public.body
 
 
 def test_a_purge_notifies_the_recipients_but_asks_no_art_17_2_steps(lethe: Lethe) -> None:

@@ -196,9 +196,10 @@ def _generate(
     for disclosure in for_faces(session, ids):
         by_recipient.setdefault(disclosure.recipient_id, []).append(disclosure)
     made: list[int] = []
+    wanted = set(ids)
     for recipient_id, disclosures in sorted(by_recipient.items()):
         done = _covered(session, recipient_id=recipient_id, cause=cause, job_id=job_id, request_id=request_id)
-        faces = sorted({f for d in disclosures for f in d.face_ids if f in set(ids)} - done)
+        faces = sorted({f for d in disclosures for f in d.face_ids if f in wanted} - done)
         if not faces:
             continue
         carried = [d for d in disclosures if set(d.face_ids) & set(faces)]
@@ -297,7 +298,8 @@ def _published(
     """The Art. 17(2) notice of an erasure whose photos may have been made public, or None."""
     if _covered(session, recipient_id=None, cause="erasure", job_id=job_id, request_id=request_id):
         return None
-    rows = session.execute(
+    ids = sorted({int(f) for f in face_ids})
+    query = (
         select(
             FaceRow.id,
             ImageRow.id,
@@ -308,8 +310,12 @@ def _published(
         )
         .join(ImageRow, ImageRow.id == FaceRow.image_id)
         .join(SourceRow, SourceRow.id == ImageRow.source_id)
-        .where(FaceRow.id.in_(list(face_ids)))
-    ).all()
+    )
+    rows = [
+        row
+        for start in range(0, len(ids), 500)  # a large erasure (a deleted source): in chunks
+        for row in session.execute(query.where(FaceRow.id.in_(ids[start : start + 500])))
+    ]
     hosts = sorted({(urlsplit(url).hostname or "") for _, _, url, _, _, _ in rows if url} - {""})
     photos = len({image for _, image, url, _, _, _ in rows if url})
     guests = {source for _, _, _, source, browse, downloads in rows if browse or downloads}
