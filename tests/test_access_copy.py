@@ -155,6 +155,8 @@ def test_nothing_of_the_other_person_is_in_the_export(exported: Exported) -> Non
     assert files == sorted(
         [
             "export.json",
+            "export.json.sig.json",  # its signature, and how to check it (docs/privacy.md)
+            "how-to-check-the-signature.txt",
             "index.html",
             "access_copy.pdf",  # the same copy as a PDF
             "portability.zip",  # the consent source's photos (Art. 20)

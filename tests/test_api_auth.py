@@ -152,6 +152,7 @@ PUBLIC = {
     ("GET", "/api/e/{code}/photos"),
     ("GET", "/api/notices"),
     ("GET", "/api/notices/{name}"),
+    ("GET", "/api/signing-key"),
     ("POST", "/login"),
     ("POST", "/logout"),
 }

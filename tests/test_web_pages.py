@@ -289,8 +289,10 @@ def test_the_portal_has_no_place_for_results(client: TestClient) -> None:
         assert f'value="{kind}"' in html
     assert 'name="contact"' in html and 'name="photos"' in html
     # it calls nothing but the portal's endpoints (submit, and confirm the contact address with the
-    # code sent there), and has nowhere to show what the gallery holds
-    assert set(re.findall(r'"(/api/[^"]*)"', html)) == {"/api/portal/requests", "/api/portal/confirm"}
+    # code sent there), and has nowhere to show what the gallery holds; it links the public key that
+    # checks the signed answers (nothing of the gallery)
+    endpoints = {"/api/portal/requests", "/api/portal/confirm", "/api/signing-key"}
+    assert set(re.findall(r'"(/api/[^"]*)"', html)) == endpoints
     # a photo of someone else is refused (security review, finding 1)
     assert "only about yourself" in html.lower() and "someone else" in html and "is refused" in html
     for word in ("result", "match", "score", "similar", "crop", "found"):

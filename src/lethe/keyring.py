@@ -30,6 +30,13 @@ Keys
     public key alone, by someone who holds no secret and could not forge a checkpoint; derived, so
     that it needs no storage of its own and survives master-key rotations unchanged.
 
+*Document signing key*: a second Ed25519 key derived the same way (info
+    ``b"lethe-document-ed25519"``) signs the documents Lethe hands out: the technical file, erasure
+    receipts, access copies (:mod:`lethe.privacy.signatures`). A key of its own rather than the
+    audit key under another prefix: its public half is published to anyone (the portal,
+    ``GET /api/signing-key``) and each key serves one use only, so no document signature can ever
+    be presented as an audit checkpoint whatever a message's prefix.
+
 Sealed blob
     ``0x01`` (format version) + 12-byte random nonce + ciphertext with its 16-byte tag. The AAD binds
     a blob to what it is: a template to its source, photo hash and face id; a crop to its source and
@@ -93,6 +100,11 @@ LOG_KEY_ID = -1
 
 _VERSION_BYTE = bytes([VERSION])
 
+#: HKDF ``info`` of the two signing keys: one key per use, so that nothing signed as a document can
+#: ever stand for an audit checkpoint, nor the other way round.
+_AUDIT_KEY_INFO = b"lethe-audit-checkpoint-ed25519"
+_DOCUMENT_KEY_INFO = b"lethe-document-ed25519"
+
 
 def template_aad(source_id: int, image_sha256: str, face_id: int) -> bytes:
     return f"lethe-face:{source_id}:{image_sha256}:{face_id}".encode()
@@ -113,6 +125,10 @@ def _master_aad(aad: bytes) -> bytes:
 def _seal(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
     nonce = os.urandom(NONCE_BYTES)
     return _VERSION_BYTE + nonce + aead.encrypt(nonce, plaintext, aad)
+
+
+def _raw_public(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def _check_blob(blob: bytes, what: str) -> None:
@@ -235,16 +251,20 @@ class KeyRing:
     def unwrap_index_key(self, wrapped: bytes, aad: bytes) -> bytes:
         return self.open_master(wrapped, b"lethe-index-key:" + aad)
 
-    # The audit chain's checkpoints (lethe.catalog.audit_log).
+    # The audit chain's checkpoints (lethe.catalog.audit_log) and the signed documents
+    # (lethe.privacy.signatures): two Ed25519 keys derived from the catalog-wide key.
 
-    def _audit_key(self) -> Ed25519PrivateKey:
+    def _signing_key(self, info: bytes) -> Ed25519PrivateKey:
         wrapped = self._rows.wrapped(CATALOG_KEY_ID)
         if wrapped is None:
-            raise ConfigError("the catalog-wide key is missing: the audit signing key cannot be derived")
-        seed = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"lethe-audit-checkpoint-ed25519"
-        ).derive(self._unwrap(CATALOG_KEY_ID, wrapped))
+            raise ConfigError("the catalog-wide key is missing: the signing keys cannot be derived")
+        seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(
+            self._unwrap(CATALOG_KEY_ID, wrapped)
+        )
         return Ed25519PrivateKey.from_private_bytes(seed)
+
+    def _audit_key(self) -> Ed25519PrivateKey:
+        return self._signing_key(_AUDIT_KEY_INFO)
 
     def sign_audit(self, message: bytes) -> bytes:
         """Ed25519 signature of ``message`` under the audit signing key."""
@@ -252,11 +272,15 @@ class KeyRing:
 
     def audit_public_key(self) -> bytes:
         """The audit signing key's public half (32 raw bytes)."""
-        return (
-            self._audit_key()
-            .public_key()
-            .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        )
+        return _raw_public(self._audit_key())
+
+    def sign_document(self, message: bytes) -> bytes:
+        """Ed25519 signature of ``message`` under the document signing key (never the audit key)."""
+        return self._signing_key(_DOCUMENT_KEY_INFO).sign(message)
+
+    def document_public_key(self) -> bytes:
+        """The document signing key's public half (32 raw bytes)."""
+        return _raw_public(self._signing_key(_DOCUMENT_KEY_INFO))
 
     # Templates and crops: the record formats live here so that nobody builds an AAD by hand.
 

@@ -15,6 +15,7 @@ from lethe.api.routes import (
     assessments,
     consents,
     disclosures,
+    documents,
     guest,
     incidents,
     ingest,
@@ -63,6 +64,7 @@ for _module in (
     users,
     disclosures,
     assessments,
+    documents,
 ):
     router.include_router(_module.router)
 

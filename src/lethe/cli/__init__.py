@@ -9,6 +9,7 @@ from lethe.cli import assessments as _assessments
 from lethe.cli import audit_retention as _audit_retention
 from lethe.cli import consent as _consent
 from lethe.cli import disclosures as _disclosures
+from lethe.cli import documents as _documents
 from lethe.cli import evaluate as _evaluate
 from lethe.cli import incidents as _incidents
 from lethe.cli import models as _models
@@ -43,6 +44,7 @@ _uses.register(app)
 _incidents.register(app)
 _evaluate.register(app)
 _models.register(app)
+_documents.register(app)
 _assessments.register(app)
 app.command()(serve)
 

@@ -3,7 +3,7 @@
 Exit codes (the one place they live): 0 success; 1 an unexpected Lethe error or a conflict; 2 bad
 input, settings or usage; 3 something named does not exist; 4 refused by a privacy rule (no lawful
 basis, restricted source, shredded key, wrong request state); 5 a model could not be loaded; 6 the
-audit chain is broken.
+audit chain is broken or a signature does not verify.
 """
 
 from __future__ import annotations

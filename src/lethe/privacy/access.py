@@ -28,6 +28,7 @@ from lethe.model_ids import model_name
 from lethe.privacy import access_pdf, access_photos, access_words, audit, portability
 from lethe.privacy.pages import render
 from lethe.privacy.photos import held_photo
+from lethe.privacy.signatures import sign_file
 from lethe.storage import atomic_write, private_dir
 from lethe.types import Box
 
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
     from lethe.pipeline import FacePipeline
     from lethe.privacy.requests import RequestView
     from lethe.store import Store
+
+
+#: The kind an access copy's ``export.json`` is signed as (lethe.privacy.signatures).
+EXPORT_KIND = "access-export"
 
 
 def exports_root(store: Store) -> Path:
@@ -181,6 +186,8 @@ def write_export(
     document["portability"] = portability.write_archive(store, folder, document, blurred)  # Art. 20
     document["pdf"] = access_pdf.write_pdf(folder, document)  # the same copy; never fails the export
     atomic_write(folder / "export.json", json.dumps(document, indent=2).encode())
+    # Signed, so the person can check the copy with the published key (lethe.privacy.signatures).
+    sign_file(store.keyring, EXPORT_KIND, folder / "export.json", at=now_utc())
     page = render("access.html", **document)
     atomic_write(folder / "index.html", page.encode())
     return folder, len(items)

@@ -15,6 +15,7 @@ from typing import Any
 
 from lethe.errors import InputError
 from lethe.privacy.notice import SUPERVISORY_AUTHORITIES
+from lethe.privacy.signatures import receipt_jobs
 
 LANGUAGES = ("en", "fr")
 KINDS = ("acknowledgement", "identity_check", "extension", "answer", "refusal")
@@ -256,6 +257,17 @@ def _extension_fr(f: Facts) -> tuple[str, str]:
     )
 
 
+def _receipts_fr(outcome: dict[str, Any]) -> str:
+    """The erasure's signed receipts, as :func:`lethe.privacy.requests.letter._receipts` says them."""
+    jobs = receipt_jobs(outcome)
+    if not jobs:
+        return ""
+    return (
+        f" Nous conservons un reçu signé de l'effacement (opération {', '.join(jobs)}) : demandez-le-nous ; "
+        "vous pourrez le vérifier avec la clé publique de signature publiée sur notre portail de demandes."
+    )
+
+
 def _done_fr(kind: str, outcome: dict[str, Any]) -> str:
     acted = outcome.get("acted_on") or []
     photos = len(acted) if acted else int(outcome.get("erased_images", 0))
@@ -270,13 +282,17 @@ def _done_fr(kind: str, outcome: dict[str, Any]) -> str:
             f"Nous avons cherché vos photos dans notre collection et effacé {counts} : les photos, les "
             "vignettes des visages et les entrées de l'index de recherche sont supprimées "
             "définitivement. Une copie d'une photo effacée qui nous serait envoyée de nouveau est écartée."
+            + _receipts_fr(outcome)
         )
     if kind == "access":
         if not faces:
             return "Nous avons cherché vos photos dans notre collection et ne détenons aucune photo de vous."
         return (
             f"Nous avons cherché vos photos dans notre collection et trouvé {counts}. Vous en trouverez "
-            "une copie jointe, avec l'origine de chaque photo et qui l'a recherchée."
+            "une copie jointe, avec l'origine de chaque photo et qui l'a recherchée. Nous avons signé "
+            "cette copie électroniquement : le fichier how-to-check-the-signature.txt qu'elle contient "
+            "explique comment vérifier, avec la clé publique de signature publiée sur notre portail de "
+            "demandes, que rien n'y a été modifié depuis que nous l'avons faite."
         )
     what = (
         "n'apparaît plus dans aucune recherche et est écarté de toutes les photos que nous ajouterons"

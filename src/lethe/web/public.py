@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from lethe.http.sessions import safe_next
 from lethe.http.uploads import MAX_PORTAL_PHOTOS
+from lethe.privacy.signatures import public_key_info
 from lethe.web.common import State, current_viewer, render
 from lethe.web.request_messages import LANGUAGE_NAMES
 
@@ -66,6 +67,7 @@ async def portal(
         dpo_contact=state.settings.dpo_contact,
         languages=LANGUAGE_NAMES,  # the requester picks the language of our messages (Art. 12(1))
         default_language=state.settings.default_language,
+        signing_key=public_key_info(state.engine.keyring)["key_sha256"],
         title="Your rights over your photos",
     )
 

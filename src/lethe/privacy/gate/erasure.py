@@ -7,7 +7,8 @@
    Then delete the crop files, remove the vectors and rewrite the index file, and purge the catalog
    (:meth:`~lethe.catalog.Catalog.checkpoint`): SQLite runs with ``secure_delete`` and its
    write-ahead log is checkpointed and truncated; PostgreSQL's tables are rewritten (``VACUUM FULL``).
-3. *Complete*: the job gets its receipt (counts, ids, photo hashes, timestamps).
+3. *Complete*: the job gets its receipt (counts, ids, photo hashes, timestamps), signed with the
+   installation's document key (:func:`signed_receipt`) so the person can check theirs.
 
 A tombstone keeps its photo out of every source, not only the one it was erased from. The only way
 back is :func:`lift`, an admin's audited override (``lethe erasure lift``, ``POST
@@ -26,7 +27,7 @@ import json
 import logging
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,7 @@ from lethe.catalog.privacy_tables import ErasedImageRow, ErasureJobRow, Suppress
 from lethe.catalog.repository import now_utc
 from lethe.catalog.tables import AuditEntryRow, FaceRow, ImageRow
 from lethe.errors import CatalogError, ConflictError, InputError, NotFoundError
-from lethe.privacy import audit, recipient_notices
+from lethe.privacy import audit, recipient_notices, signatures
 from lethe.privacy.gate.enrolment import CONSENT_WITHDRAWN, unlink_faces
 from lethe.privacy.objections import ERASURE
 
@@ -58,6 +59,9 @@ class ErasureReceipt:
     vectors_removed: int
     planned_at: datetime
     completed_at: datetime
+    #: The Ed25519 signature record over the rest (lethe.privacy.signatures); None on a receipt
+    #: made before receipts were signed.
+    signature: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -70,6 +74,7 @@ class ErasureReceipt:
             "vectors_removed": self.vectors_removed,
             "planned_at": self.planned_at.isoformat(),
             "completed_at": self.completed_at.isoformat(),
+            "signature": self.signature,
         }
 
 
@@ -146,6 +151,7 @@ class Eraser:
             planned_at=planned_at,
             completed_at=now_utc(),
         )
+        receipt = signed_receipt(self.store, receipt)
         with self.catalog.session() as session, session.begin():
             row = session.get(ErasureJobRow, job_id)
             if row is None:
@@ -342,4 +348,16 @@ def _receipt(data: dict[str, object]) -> ErasureReceipt:
         vectors_removed=int(data["vectors_removed"]),  # type: ignore[call-overload]
         planned_at=datetime.fromisoformat(str(data["planned_at"])),
         completed_at=datetime.fromisoformat(str(data["completed_at"])),
+        signature=data.get("signature"),  # type: ignore[arg-type]
     )
+
+
+#: The kind an erasure receipt is signed as (lethe.privacy.signatures).
+RECEIPT_KIND = "erasure-receipt"
+
+
+def signed_receipt(store: Store, receipt: ErasureReceipt) -> ErasureReceipt:
+    """The receipt with its signature under the installation's document key, so that the person it
+    was made for can check it with the published public key alone."""
+    signed = signatures.sign_object(store.keyring, RECEIPT_KIND, receipt.as_dict(), at=receipt.completed_at)
+    return replace(receipt, signature=signed["signature"])

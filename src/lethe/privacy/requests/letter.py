@@ -8,6 +8,7 @@ from typing import Any
 
 from lethe.privacy.notice import COMPLAINT_GENERIC
 from lethe.privacy.requests.records import RequestView
+from lethe.privacy.signatures import receipt_jobs
 
 
 def _n(count: int, one: str, many: str | None = None) -> str:
@@ -17,6 +18,25 @@ def _n(count: int, one: str, many: str | None = None) -> str:
 def _photos(outcome: dict[str, Any]) -> int:
     acted = outcome.get("acted_on") or []
     return len(acted) if acted else int(outcome.get("erased_images", 0))
+
+
+#: How the requester checks the signed copy (lethe.privacy.signatures; docs/privacy.md).
+SIGNED_COPY = (
+    "We signed the copy electronically: the file how-to-check-the-signature.txt in it says how to "
+    "check, with the public signing key published on our request portal, that nothing in it was "
+    "changed since we made it."
+)
+
+
+def _receipts(outcome: dict[str, Any]) -> str:
+    """The erasure's signed receipts, by job number: the requester may ask for theirs."""
+    jobs = receipt_jobs(outcome)
+    return (
+        f" We keep a signed receipt of the erasure (erasure job {', '.join(jobs)}): ask us for it, and "
+        "you can check it with the public signing key published on our request portal."
+        if jobs
+        else ""
+    )
 
 
 def _done(kind: str, outcome: dict[str, Any]) -> str:
@@ -29,6 +49,7 @@ def _done(kind: str, outcome: dict[str, Any]) -> str:
             f"We searched our photo collection for you and erased {_n(photos, 'photo')} of you "
             f"({_n(faces, 'face')} in all): the photos, the face crops and the search index entries "
             "are deleted for good. A copy of an erased photo sent to us again is kept out."
+            + _receipts(outcome)
         )
     if kind == "access":
         if not faces:
@@ -36,7 +57,7 @@ def _done(kind: str, outcome: dict[str, Any]) -> str:
         return (
             f"We searched our photo collection for you and found {_n(photos, 'photo')} of you "
             f"({_n(faces, 'face')} in all). A copy of them is enclosed, with where each photo came "
-            "from and who searched for it."
+            "from and who searched for it. " + SIGNED_COPY
         )
     what = (
         "is no longer shown in any search and is kept out of every photo we add later"
