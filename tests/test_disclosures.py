@@ -376,13 +376,15 @@ def test_the_evidence_pack_files_and_the_recipient_list(lethe: Lethe) -> None:
 
 
 def test_the_command_line_records_and_settles(
-    base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fixtures_dir: Path
 ) -> None:
     data = copy_gallery(base, tmp_path)
     for key, value in {"LETHE_DATA_DIR": str(data), **backend_env(data)}.items():
         monkeypatch.setenv(key, value)
     with Lethe(make_settings(data)) as lethe:
         kit = faces_in(lethe, *KIT)
+        probe = (fixtures_dir / "identities/kit_harington/johnsnow_test1.jpg").read_bytes()
+        use = lethe.search(probe, purpose="find Kit at the premiere", actor="cli:olga@host").use
     cli = CliRunner()
 
     def call(*args: str) -> dict[str, object]:
@@ -414,6 +416,11 @@ def test_the_command_line_records_and_settles(
     )
     assert bad.exit_code == 3 and "no recipient 999" in bad.output
     assert [d["id"] for d in call("disclosure", "list")["disclosures"]] == [recorded["id"]]  # type: ignore[index]
+    export = ["audit", "export", "--use", str(use), "--recipient", str(added["id"])]
+    unexplained = cli.invoke(cli_app, ["--actor", "dpo-kim", *export])
+    assert unexplained.exit_code == 2 and "reason" in unexplained.output
+    handed = call(*export, "--reason", "inspection 2026-31")
+    assert handed["disclosure"] == {"id": int(recorded["id"]) + 1, "recipient_id": added["id"], "faces": 2}  # type: ignore[call-overload]
     with Lethe(make_settings(data)) as lethe:
         lethe.remove_faces(kit, reason="retention")
     (notice,) = call("recipient-notice", "list", "--state", "pending")["notices"]  # type: ignore[misc]

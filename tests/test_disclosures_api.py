@@ -73,13 +73,35 @@ def test_a_token_bound_to_a_recipient_records_what_its_searches_return(
         assert disclosure["actor"] == "user:press-bot"
         assert client.get("/api/recipients", headers=bearer(dpo)).json()["recipients"][0]["disclosures"] == 1
 
-        # Unbound, its later searches are not disclosures; the ledger keeps the earlier one.
+        # The search's use handed to an authority: a disclosure of the same faces; no reason, no export.
+        use = answered.json()["use"]
+        authority = client.post(
+            "/api/recipients",
+            headers=bearer(dpo),
+            json={"name": "CNIL", "kind": "public_authority", "country": "FR"},
+        ).json()["id"]
+        unexplained = client.get(
+            f"/api/uses/{use}/export", headers=bearer(dpo), params={"recipient": authority}
+        )
+        assert_error(unexplained, 422, "invalid_input")
+        exported = client.get(
+            f"/api/uses/{use}/export",
+            headers=bearer(dpo),
+            params={"recipient": authority, "reason": "inspection 2026-31"},
+        )
+        assert exported.status_code == 200, exported.text
+        handed = client.get("/api/disclosures", headers=bearer(dpo), params={"recipient": authority}).json()
+        assert [(d["channel"], d["face_ids"]) for d in handed["disclosures"]] == [("use_export", returned)]
+        assert exported.json()["disclosure"]["id"] == handed["disclosures"][0]["id"]
+
+        # Unbound, its later searches are not disclosures; the ledger keeps the earlier ones.
         token_id = _token_id(client, "press-bot")
         assert (
             client.delete(f"/api/recipients/{rid}/tokens/{token_id}", headers=bearer(dpo)).status_code == 200
         )
         client.post("/api/search", headers=bearer(integration), data={"purpose": PURPOSE}, files=probe)
-        assert len(client.get("/api/disclosures", headers=bearer(dpo)).json()["disclosures"]) == 1
+        listed_after = client.get("/api/disclosures", headers=bearer(dpo), params={"recipient": rid}).json()
+        assert [d["id"] for d in listed_after["disclosures"]] == [disclosure["id"]]
 
 
 def test_only_a_dpo_or_an_admin_reads_the_ledger_and_bad_input_records_nothing(
