@@ -69,6 +69,7 @@ ENDPOINTS: list[tuple[str, str, set[str]]] = [
     ("GET", "/api/audit", {"dpo"}),
     ("GET", "/api/audit/verify", {"dpo"}),
     ("GET", "/api/reports/compliance", {"dpo"}),
+    ("GET", "/api/technical-file", {"admin", "dpo"}),
     ("POST", "/api/orders/stop", {"admin"}),
     ("GET", "/api/orders", {"admin", "dpo"}),
     ("POST", "/api/orders/complete", {"admin"}),

@@ -1,5 +1,5 @@
-"""Signed documents: ``lethe signature verify|public-key`` and ``lethe erasure receipt``
-(docs/privacy.md, "Signed documents and how to check them").
+"""Signed documents: ``lethe technical-file``, ``lethe signature verify|public-key`` and
+``lethe erasure receipt`` (docs/privacy.md, "Signed documents and how to check them").
 
 ``lethe signature verify`` works without a data folder when the public key is given: anyone who
 received a signed file (a data subject with their receipt, a regulator with the technical file)
@@ -15,12 +15,12 @@ from typing import Annotated
 
 import typer
 
-from lethe.cli._support import JsonOpt, emit, exit_code, fail, out, write_json
+from lethe.cli._support import JsonOpt, actor, emit, exit_code, fail, out, write_json
 from lethe.cli._support import engine_from_settings as _engine
 from lethe.cli.core import erasure_app
 from lethe.config import Settings
 from lethe.errors import LetheError
-from lethe.privacy import signatures
+from lethe.privacy import signatures, technical_file
 
 signature_app = typer.Typer(
     no_args_is_help=True,
@@ -32,8 +32,30 @@ INVALID_EXIT = 6
 
 
 def register(app: typer.Typer) -> None:
+    app.command("technical-file")(technical_file_command)
     app.add_typer(signature_app, name="signature")
     erasure_app.command("receipt")(erasure_receipt)
+
+
+def technical_file_command(
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="The folder to write the documents into (created private).")
+    ] = Path("technical-file"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the technical documentation (AI Act Annex IV), the instructions for use (Art. 13) and the
+    EU-database registration fields (Annex VIII), as JSON and HTML, each file signed (dpo or admin;
+    audited as report.technical_file)."""
+    with _engine() as engine:
+        result = technical_file.write(engine.store, out_dir, actor=actor(role="dpo"))
+    emit(
+        as_json,
+        result,
+        lambda: out.print(
+            f"technical file written to {result['out']} ({len(result['files'])} files), signed with the "
+            f"key {result['key_sha256']}"
+        ),
+    )
 
 
 def _installation_key() -> bytes:
