@@ -18,6 +18,7 @@ from typing import Any
 
 from lethe.privacy.assessment_words import (
     controller,
+    limit_items,
     oversight_items,
     plural,
     rates_words,
@@ -247,6 +248,7 @@ def dpia(facts: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[Questio
                 "rights": facts["rights"],
             },
             table={"columns": ["Risk", "What the system shows now"], "rows": risk_rows(facts)},
+            items=limit_items(facts),
         ),
         "d_measures": section(
             "GDPR Art. 35(7)(d)",
@@ -325,9 +327,10 @@ def fria(facts: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[Questio
         "d_specific_risks": section(
             "AI Act Art. 27(1)(d)",
             "Specific risks of harm to those persons or groups",
-            [rates_words(facts), *facts["model"]["known_limits"]],
+            [rates_words(facts)],
             {"error_rates": facts["error_rates"], "known_limits": facts["model"]["known_limits"]},
             table={"columns": ["Risk", "What the system shows now"], "rows": risk_rows(facts)},
+            items=limit_items(facts),
         ),
         "e_human_oversight": section(
             "AI Act Art. 27(1)(e)",

@@ -3,13 +3,14 @@ system (:mod:`lethe.privacy.assessments`): never typed in by hand, so the docume
 what the installation does.
 
 - :func:`material`: the facts a signature vouches for (sources with their basis, purpose, mode,
-  jurisdiction and retention; the model; the thresholds; the verification policy and the oversight
-  modes; the retention settings; the controller, the DPO and the recipients). A change of any of
-  them after a document was signed makes it stale.
-- :func:`gather`: those (as ``material``) and everything else a document states: counts of photos, faces and
-  consents, the error rates measured at the thresholds, usage volumes (from the monitoring report),
-  the rights workflow's figures (requests by kind, response times, overdue), the technical and
-  organisational measures in force (keys, audit chain, roles, sessions).
+  jurisdiction and retention; the model and the version of its known limits; the thresholds; the
+  verification policy and the oversight modes; the retention settings; the controller, the DPO and
+  the recipients). A change of any of them after a document was signed makes it stale.
+- :func:`gather`: those (as ``material``) and everything else a document states: counts of photos,
+  faces and consents, the error rates measured at the thresholds and the known limits of those
+  measurements (``lethe/known_limits.json``), usage volumes (from the monitoring report), the rights
+  workflow's figures (requests by kind, response times, overdue), the technical and organisational
+  measures in force (keys, audit chain, roles, sessions).
 
 Counts and settings only: no template, no photo, no data subject's name or contact. Staff appear by
 role counts; the signer and the stop's author by the audit log's actor name.
@@ -38,35 +39,18 @@ from lethe.privacy.orders import IN_FORCE
 from lethe.privacy.oversight import Oversight
 from lethe.privacy.requests.workflow import OPEN_STATES
 from lethe.privacy.sources import SourceSpec
+from lethe.privacy.technical_facts import known_limits
 from lethe.privacy.verification import CandidateVerification
 
 if TYPE_CHECKING:
     from lethe.catalog import Source
+    from lethe.config import Settings
     from lethe.store import Store
 
 #: The detectors, in words (their pinned files: lethe.models.registry).
 DETECTOR_WORDS = {
     "yunet": "YuNet 2023mar (OpenCV Zoo, ONNX Runtime)",
     "hog": "dlib's HOG detector (histogram of oriented gradients)",
-}
-#: What the measurements behind the thresholds do not cover, per model family (docs/models.md,
-#: docs/benchmarks.md): stated in the risks, never as a measured figure.
-KNOWN_LIMITS = {
-    "sface": [
-        "The error rates were measured on LFW, news photos of mostly well-known adults: they say "
-        "little about children, faces at steep angles or of low quality, or people under-represented "
-        "in news photography (docs/models.md).",
-        "Just below the automatic erasure band, SFace's wrongful erasures on LFW were brothers taken for "
-        "each other (George W. Bush and Jeb Bush): close relatives are a known confusion "
-        "(docs/benchmarks.md).",
-    ],
-    "dlib": [
-        "The error rates were measured on LFW, news photos of mostly well-known adults: they say "
-        "little about children, faces at steep angles or of low quality, or people under-represented "
-        "in news photography (docs/models.md).",
-        "Just below its automatic erasure band, dlib's wrongful erasures on LFW were all East Asian people "
-        "confused with each other: a measured demographic differential (docs/benchmarks.md).",
-    ],
 }
 
 
@@ -103,6 +87,7 @@ def material(store: Store) -> dict[str, Any]:
             "model_sha256": store.model_sha256,
             "detector": settings.detector,
             "embed_flip": settings.embed_flip,
+            "known_limits_version": _known_limits(settings)["version"],
         },
         "thresholds": {
             "match": settings.match_threshold,
@@ -164,7 +149,7 @@ def gather(store: Store, *, now: datetime) -> dict[str, Any]:
             "index": settings.index,
             "index_kind": settings.index_kind,
             "gallery_faces": gallery,
-            "known_limits": KNOWN_LIMITS[model_family(settings.embedder)],
+            "known_limits": _known_limits(settings),
         },
         "thresholds": facts["thresholds"],
         "error_rates": {
@@ -182,6 +167,20 @@ def gather(store: Store, *, now: datetime) -> dict[str, Any]:
         "rights": _rights(store, now),
         "security": _security(store),
         "recipients": recipient_list(store),
+    }
+
+
+def _known_limits(settings: Settings) -> dict[str, Any]:
+    """The packaged known limits of the measurements (``lethe/known_limits.json``, shared with the
+    technical documentation) that apply to this embedder and detector."""
+    packaged = known_limits({model_family(settings.embedder), settings.detector})
+    return {
+        "file": packaged["file"],
+        "version": packaged["version"],
+        "limits": [
+            {k: limit[k] for k in ("id", "title", "measured", "what", "deployer_action")}
+            for limit in packaged["limits"]
+        ],
     }
 
 

@@ -19,6 +19,7 @@ LABELS = {
     ("model", "model_sha256"): "model",
     ("model", "detector"): "detector",
     ("model", "embed_flip"): "mirrored-face averaging",
+    ("model", "known_limits_version"): "version of the known limits (known_limits.json)",
     ("thresholds", "match"): "match threshold",
     ("thresholds", "erasure_automatic"): "automatic erasure threshold",
     ("thresholds", "erasure_review"): "review threshold",

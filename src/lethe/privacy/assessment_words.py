@@ -164,6 +164,16 @@ def rights_items(facts: dict[str, Any]) -> list[str]:
     ]
 
 
+def limit_items(facts: dict[str, Any]) -> list[str]:
+    """Each known limit of the measurements, with what the deployer should do about it."""
+    known = facts["model"]["known_limits"]
+    return [
+        f"Known limit: {limit['title']}. {limit['what']} What to do: {limit['deployer_action']} "
+        f"({known['file']}, version {known['version']})"
+        for limit in known["limits"]
+    ]
+
+
 def usage_words(facts: dict[str, Any]) -> str:
     u = facts["usage"]
     if not u["searches"]:
@@ -239,7 +249,12 @@ def risk_rows(facts: dict[str, Any]) -> list[list[str]]:
             f"{pct(auto['fnir'] if auto else None)}; faces from "
             f"{facts['thresholds']['erasure_review']} go to a person's review.",
         ],
-        ["Unequal accuracy across groups; children; poor photos", " ".join(facts["model"]["known_limits"])],
+        [
+            "Unequal accuracy across groups; children; poor photos",
+            "Known limits of the measurements: "
+            + "; ".join(limit["title"].lower() for limit in facts["model"]["known_limits"]["limits"])
+            + " (each stated below).",
+        ],
         [
             "Children and other vulnerable persons in the photos",
             f"{t['consents_parental']} active consent(s) given by a parent for a child; "
