@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from lethe.privacy import signatures
+
 from .compare import Outcome, Stack, assert_same, compare
 from .conftest import ACCESS_PROBE, ERASED_PERSON, PURPOSE
 from .test_ingest_search import neutral_search
@@ -28,7 +30,10 @@ def without_ref(value: Any, ref: str) -> Any:
 
 
 def neutral_receipt(stack: Stack, receipt: dict[str, Any]) -> dict[str, Any]:
-    receipt = dict(receipt)
+    """By face and photo; its signature (each stack signs with its own key, at its own time) as its
+    kind and whether it verifies under that stack's published key."""
+    check = signatures.verify_object(receipt, stack.lethe.keyring.document_public_key())
+    receipt = dict(receipt) | {"signature": {"kind": receipt["signature"]["kind"], "status": check.status}}
     receipt["erased_faces"] = sorted((stack.face(f) for f in receipt["erased_faces"]), key=repr)
     images = zip(receipt.pop("erased_images"), receipt.pop("image_sha256"), strict=True)
     receipt["erased_images"] = sorted((stack.image(i), sha) for i, sha in images)
@@ -63,6 +68,7 @@ def test_an_erasure_request_erases_the_same_faces_and_photos(
     assert answer["request"]["closed_at"] == "<time>"
     (receipt,) = answer["outcome"]["receipts"]
     assert receipt["reason"] == "erasure request"
+    assert receipt["signature"] == {"kind": "erasure-receipt", "status": "valid"}
     assert [photo for photo, _ in receipt["erased_images"]] == sorted(ERASED_PERSON)
     erased_faces = receipt["erased_faces"]
     assert answer["run"]["erased_faces"] == len(erased_faces) == receipt["vectors_removed"]
@@ -126,7 +132,9 @@ def test_an_access_request_exports_the_same_document_and_crops(
     assert sorted(answer["crops"]) == crops
     photos = sorted(p["file"] for p in answer["document"]["photos"] if p["file"])
     assert len(photos) == len(answer["document"]["photos"])  # every photo still at its path: a copy of each
-    assert answer["files"] == sorted(["export.json", "index.html", *crops, *photos])
+    signed = ["export.json.sig.json", "how-to-check-the-signature.txt"]  # each stack's own signature
+    copies = ["access_copy.pdf", "portability.zip"]  # the copy as a PDF; the consent source's archive
+    assert answer["files"] == sorted(["export.json", "index.html", *signed, *copies, *crops, *photos])
     assert "<time>" in answer["page"] and "<ref>" in answer["page"]
     # Every face the earlier search returned lists that search, with its purpose; no other does.
     search = assert_same(stacks, searched["obama, a gallery photo"], neutral_search)[0]

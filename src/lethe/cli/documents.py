@@ -53,7 +53,8 @@ def technical_file_command(
         result,
         lambda: out.print(
             f"technical file written to {result['out']} ({len(result['files'])} files), signed with the "
-            f"key {result['key_sha256']}"
+            f"key {result['key_sha256']}",
+            soft_wrap=True,
         ),
     )
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -421,7 +422,14 @@ def _json(value: Any) -> bytes:
     return (json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n").encode()
 
 
+_POINT = re.compile(r"(i|ii|iii|iv|v|vi|vii)_(.*)")
+
+
 def _label(key: object) -> str:
+    """A key in words: ``ii_accuracy`` -> "(ii) Accuracy", ``fpir`` -> "FPIR"."""
+    point = _POINT.fullmatch(str(key))
+    if point:
+        return f"({point[1]}) {_label(point[2])}"
     text = str(key).replace("_", " ")
     for word, shown in (
         ("fpir", "FPIR"),
