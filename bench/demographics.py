@@ -55,7 +55,7 @@ def write_arbitrary_labels(target: Path, images: Path, max_photos: int) -> None:
     print(f"wrote {rows} rows to {target}: an ARBITRARY labelling by first letter of the name")
 
 
-def embedded(cache: Path | None, labels: Labels, settings: Settings) -> dict[Path, Any]:
+def embedded(cache: Path | None, labels: Labels, settings: Settings) -> tuple[dict[Path, Any], bool]:
     """Every labelled photo's template (None: no face), from ``cache`` (an .npz this script wrote
     for the same photos) or embedded now and saved there."""
     paths = [r.path for r in labels.rows]
@@ -63,23 +63,24 @@ def embedded(cache: Path | None, labels: Labels, settings: Settings) -> dict[Pat
         held = np.load(cache)
         known = dict(zip(held["paths"].tolist(), held["vectors"], strict=True))
         if set(map(str, paths)) <= set(known):
-            return {p: (None if np.isnan(known[str(p)]).any() else known[str(p)]) for p in paths}
+            return {p: (None if np.isnan(known[str(p)]).any() else known[str(p)]) for p in paths}, True
     vectors = embed_all(paths, settings)
     if cache is not None:
         width = next(len(v) for v in vectors.values() if v is not None)
         rows = [v if v is not None else np.full(width, np.nan, np.float32) for v in vectors.values()]
         np.savez(cache, paths=np.array([str(p) for p in vectors]), vectors=np.vstack(rows))
-    return vectors
+    return vectors, False
 
 
 def _cell(rate: dict[str, object]) -> str:
     if rate["rate"] is None:
         return f"not measured (n={rate['n']})"
     low, high = rate["ci95"]  # type: ignore[misc]
-    p_low, p_high = rate["ci95_people"]  # type: ignore[misc]
+    people = rate["ci95_people"]
+    over_people = f"; people {people[0] * 100:.2f}-{people[1] * 100:.2f}" if people else ""  # type: ignore[index]
     return (
-        f"{float(rate['rate']) * 100:.2f}% ({low * 100:.2f}-{high * 100:.2f}; "  # type: ignore[arg-type]
-        f"people {p_low * 100:.2f}-{p_high * 100:.2f}) n={rate['n']}"
+        f"{float(rate['rate']) * 100:.2f}% ({low * 100:.2f}-{high * 100:.2f}{over_people}) "  # type: ignore[arg-type]
+        f"n={rate['n']}"
     )
 
 
@@ -108,7 +109,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         settings = Settings(data_dir=Path(work), workers=args.workers)
         start = time.perf_counter()
-        vectors = embedded(args.vectors, labels, settings)
+        vectors, cached = embedded(args.vectors, labels, settings)
         seconds = time.perf_counter() - start
         start = time.perf_counter()
         thresholds = list(dict.fromkeys([settings.match_threshold, *args.threshold]))
@@ -119,7 +120,12 @@ def main() -> None:
         f"\n{counts['rows']} labelled photos, {counts['unlabelled_excluded']} unlabelled left out; "
         f"gallery {protocol['gallery']} people, {protocol['mated_searches']} mated and "
         f"{protocol['non_mated_searches']} non-mated searches; "
-        f"embedding {seconds:.0f} s ({counts['rows'] / seconds:.1f} photos/s), measuring {measuring:.1f} s"
+        + (
+            "templates from the cache"
+            if cached
+            else f"embedding {seconds:.0f} s ({counts['rows'] / seconds:.1f} photos/s)"
+        )
+        + f", measuring {measuring:.1f} s"
     )
     print(
         "\n| group | people | photos | enrolled / held out | no face (mated / non-mated) "

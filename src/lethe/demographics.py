@@ -264,8 +264,8 @@ def _people_interval(errors: np.ndarray, trials: np.ndarray, seed: int) -> tuple
     """A 95% percentile interval of the rate over people resampled with replacement (a cluster
     bootstrap): a person's searches are not independent trials, so this one is the honest width
     where people have several photos. Deterministic for the seed (people come in label order)."""
-    if len(trials) < 2:
-        return None
+    if len(trials) < 2 or errors.sum() in (0, trials.sum()):
+        return None  # one person, or no error or all errors: resampling cannot vary it
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(trials), size=(BOOTSTRAP_ROUNDS, len(trials)))
     rates = errors[picks].sum(axis=1) / trials[picks].sum(axis=1)

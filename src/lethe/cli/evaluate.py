@@ -83,11 +83,17 @@ def eval_groups(
     from lethe.privacy.demographic_report import run
 
     given = {"min_identities": min_identities, "target_fpir": target_fpir}
+    bar = Progress(TextColumn("embed"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err, transient=as_json)  # fmt: skip
+    task = bar.add_task("embed", total=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.start()  # at the first photo: a refused labels file shows no bar, only its reason
+        bar.update(task, completed=done, total=total)
+
     with engine_from_settings(workers=workers) as engine:
         who = actor(role="dpo")
-        with Progress(TextColumn("embed"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=as_json) as bar:  # fmt: skip
-            task = bar.add_task("embed", total=None)
+        try:
             done = run(
                 engine.store,
                 labels,
@@ -96,9 +102,11 @@ def eval_groups(
                 thresholds=threshold or (),
                 out=out_dir,
                 seed=seed,
-                progress=lambda d, t: bar.update(task, completed=d, total=t),
+                progress=progress,
                 **{k: v for k, v in given.items() if v is not None},  # type: ignore[arg-type]
             )
+        finally:
+            bar.stop()
     report = done["report"]
 
     def human() -> None:

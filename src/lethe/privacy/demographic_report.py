@@ -48,7 +48,8 @@ METHOD = [
     "in both denominators (transaction rates, ISO/IEC 19795-1).",
     "Every rate with its number of searches n and two 95% intervals: Wilson's score interval over the "
     "searches, and a percentile interval over people resampled with replacement (2,000 rounds, "
-    "seeded), since a person's searches are not independent. A group with fewer people than the "
+    "seeded), since a person's searches are not independent (none for no error or all errors, which "
+    "resampling cannot vary). A group with fewer people than the "
     "minimum is listed, not measured. The differential is the highest rate over the lowest among the "
     "measured groups; its intervals are said to overlap when the wider of each rate's two do.",
     "Wrong candidates: every person returned at or above the threshold who is not the one searched "
