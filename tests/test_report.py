@@ -34,7 +34,7 @@ def test_compliance_pack(gallery: Path, tmp_path: Path, fixtures_dir: Path) -> N
         assert lethe.verify_audit().ok
     pack = tmp_path / "pack"
     manifest = json.loads((pack / "manifest.json").read_text())["sha256"]
-    assert set(manifest) | {"manifest.json"} == set(result["files"])  # type: ignore[arg-type]
+    assert set(manifest) | {"manifest.json", "manifest.json.sig.json"} == set(result["files"])  # type: ignore[arg-type]
     for name, digest in manifest.items():
         assert hashlib.sha256((pack / name).read_bytes()).hexdigest() == digest
     record = json.loads((pack / "record_of_processing.json").read_text())
@@ -71,8 +71,29 @@ def test_compliance_pack(gallery: Path, tmp_path: Path, fixtures_dir: Path) -> N
     assert "Controller: <strong>Gala Photos SAS</strong>" in page and "dpo@gala.example" in page
     text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
     assert "the data subject's explicit consent (GDPR Art. 9(2)(a)) [explicit_consent]" in text
-    for section in ("audit", "record", "consents", "texts", "requests", "files"):
+    for section in ("documents", "audit", "record", "consents", "texts", "requests", "files"):
         assert f'href="#{section}"' in page and f'id="{section}"' in page
+    # issue 19 item 8: the pack holds every generated document, each linked from its contents
+    documents = {
+        "record_of_processing_art30": "Art. 30(1)",
+        "dpia": "Art. 35",
+        "fria": "Art. 27",
+        "technical_documentation": "Annex IV",
+        "instructions_for_use": "Art. 13",
+        "eu_database_registration": "Annex VIII",
+        "incidents": "Arts. 33-34",
+    }
+    for stem, article in documents.items():
+        assert f'<a href="{stem}.html">' in page and article in page
+        assert (pack / f"{stem}.html").stat().st_size > 0 and json.loads((pack / f"{stem}.json").read_text())
+    for signed in ("technical_documentation", "instructions_for_use", "eu_database_registration"):
+        assert f"{signed}.html.sig.json" in manifest and f"{signed}.json.sig.json" in manifest
+    assert {"recipients.json", "disclosures.json", "recipient_notices.json"} <= set(manifest)
+    # no demographic report was run here: the pack says so instead of linking nothing
+    assert "demographic_report.html" not in manifest and "No demographic performance report" in text
+    dpia = json.loads((pack / "dpia.json").read_text())
+    assert "Gala Photos SAS" in json.dumps(dpia)
+    assert verify_pack(pack)["ok"]
 
 
 def test_both_pages_show_markup_as_text(engine: Lethe, tmp_path: Path, fixtures_dir: Path) -> None:
@@ -120,7 +141,9 @@ def test_both_pages_show_markup_as_text(engine: Lethe, tmp_path: Path, fixtures_
         assert source_purpose in html.unescape(page)
     text = html.unescape(access_page)
     assert name in text and search_purpose in text
-    (href,) = re.findall(r'<a href="([^"]*)">', access_page)  # the quote in the URL did not end it
+    # the photo's source link, beside the copy's own files (the PDF, the portability archive)
+    hrefs = re.findall(r'<a href="([^"]*)">', access_page)  # the quote in the URL did not end it
+    (href,) = [h for h in hrefs if h not in ("access_copy.pdf", "portability.zip")]
     assert html.unescape(href) == url
 
 
@@ -158,3 +181,25 @@ def test_the_packs_words_for_every_basis_and_condition_speak_of_the_data_subject
     for words in [*BASIS_WORDS.values(), *ART9_WORDS.values()]:
         assert not re.search(r"\byou", third_person(words), re.I), words
     assert third_person(BASIS_WORDS["consent"]) == "the data subject's consent (GDPR Art. 6(1)(a))"
+
+
+def test_a_pack_whose_manifest_was_redone_fails_on_the_manifest_signature(
+    gallery: Path, tmp_path: Path
+) -> None:
+    """Whoever alters a file and redoes the manifest's hashes still cannot sign the new manifest:
+    the pack's check names the signature; the pack made by Lethe verifies."""
+    data = copy_gallery(gallery, tmp_path)
+    with Lethe(make_settings(data)) as lethe:
+        lethe.compliance_pack(tmp_path / "pack", actor="dpo")
+    pack = tmp_path / "pack"
+    assert verify_pack(pack)["ok"]
+    requests_file = pack / "requests.json"
+    requests_file.write_text("[]")
+    manifest = json.loads((pack / "manifest.json").read_text())
+    manifest["sha256"]["requests.json"] = hashlib.sha256(requests_file.read_bytes()).hexdigest()
+    (pack / "manifest.json").write_text(json.dumps(manifest))
+    altered = verify_pack(pack)
+    assert not altered["ok"] and "manifest's signature" in str(altered["problem"])
+    (pack / "manifest.json.sig.json").unlink()
+    missing = verify_pack(pack)
+    assert not missing["ok"] and "missing" in str(missing["problem"])

@@ -214,7 +214,19 @@ def test_login_refused_and_pages_by_role(page: Any, server: Server) -> None:
     page.keyboard.press("Enter")  # the keyboard is enough
     sync_api.expect(page).to_have_url(f"{server.url}/search")
     sync_api.expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(
-        ["Dashboard", "Search", "Ingest", "Sources", "Consents", "Requests", "Audit", "Orders", "Users"]
+        [
+            "Dashboard",
+            "Search",
+            "Ingest",
+            "Sources",
+            "Consents",
+            "Requests",
+            "Audit",
+            "Incidents",
+            "Orders",
+            "Assessments",
+            "Users",
+        ]  # fmt: skip
     )
     log_out(page, server)
     operator = server.cli("user", "add", "otto", "--role", "operator")

@@ -26,7 +26,7 @@ from lethe.catalog import audit_log
 from lethe.catalog.privacy_tables import ErasureJobRow
 from lethe.catalog.repository import now_utc
 from lethe.catalog.tables import AuditEntryRow, AuditFaceRow, AuditTextRow
-from lethe.privacy import audit
+from lethe.privacy import audit, signatures
 from lethe.privacy.access_words import art9_words, basis_words, long_date, third_person
 from lethe.privacy.consent import text_versions
 from lethe.privacy.consent import views as consent_views
@@ -178,6 +178,11 @@ def compliance_pack(
             "audit_public_key_sha256": audit_log.key_fingerprint(bytes.fromhex(public_key)),
         }
     )
+    parts = _documents(store, generated)
+    for name in parts:
+        if name in files:
+            raise RuntimeError(f"two parts of the compliance pack both write {name}")  # a bug, not input
+    files.update(parts)
     files["index.html"] = render(
         "compliance.html",
         controller=store.settings.controller_name,
@@ -193,17 +198,25 @@ def compliance_pack(
         consent_texts=texts_of_consent,
         verification=verification.as_dict(),
         hash_rule=HASH_RULE,
+        documents=[d for d in DOCUMENTS if d[0] in files],
+        held=set(files),
     ).encode()
     manifest = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
     for name, data in files.items():
         atomic_write(folder / name, data)
-    atomic_write(folder / "manifest.json", _json({"generated_at": generated.isoformat(), "sha256": manifest}))
+    manifest_bytes = _json({"generated_at": generated.isoformat(), "sha256": manifest})
+    atomic_write(folder / "manifest.json", manifest_bytes)
+    # The manifest names every file's sha256, so its signature vouches for the whole pack.
+    record = signatures.sign_bytes(
+        store.keyring, MANIFEST_KIND, manifest_bytes, at=generated, file="manifest.json"
+    )
+    atomic_write(folder / ("manifest.json" + signatures.SUFFIX), signatures.record_bytes(record))
     store.catalog.record(
         audit.record(actor, "report.compliance", {"files": len(files) + 1, "audit_head": verification.head})
     )
     return {
         "out": str(folder),
-        "files": sorted([*files, "manifest.json"]),
+        "files": sorted([*files, "manifest.json", "manifest.json" + signatures.SUFFIX]),
         "sources": len(sources),
         "requests": len(rows),
         "erasure_receipts": len(receipts),
@@ -212,6 +225,34 @@ def compliance_pack(
         "audit_entries": verification.entries,
         "audit_head": verification.head,
     }
+
+
+#: The documents of the pack, each with its title in the pack's contents: (file, title, what it answers).
+DOCUMENTS = (
+    ("record_of_processing_art30.html", "Record of processing activities", "GDPR Art. 30(1)"),
+    ("dpia.html", "Data protection impact assessment", "GDPR Art. 35"),
+    ("fria.html", "Fundamental rights impact assessment", "AI Act Art. 27"),
+    ("technical_documentation.html", "Technical documentation", "AI Act Art. 11, Annex IV"),
+    ("instructions_for_use.html", "Instructions for use", "AI Act Art. 13"),
+    ("eu_database_registration.html", "EU database registration", "AI Act Art. 49, Annex VIII"),
+    ("incidents.html", "Breaches and serious incidents", "GDPR Arts. 33-34, AI Act Art. 73"),
+    ("demographic_report.html", "Demographic performance", "AI Act Art. 10(2)(f)-(g), ISO/IEC 19795-10"),
+    ("disclosures.json", "Recipients, disclosures and their notices", "GDPR Arts. 15(1)(c), 19, 30(1)(d)"),
+)
+MANIFEST_KIND = "compliance-pack-manifest"
+
+
+def _documents(store: Store, now: datetime) -> dict[str, bytes]:
+    """The generated documents of the pack (:data:`DOCUMENTS`), each from the part that owns it."""
+    from lethe.privacy import assessments, demographic_report, disclosures, incident_drafts, technical_file
+
+    files: dict[str, bytes] = {}
+    for part in (assessments, technical_file, disclosures, incident_drafts, demographic_report):
+        for name, data in part.pack_files(store, now=now).items():
+            if name in files:
+                raise RuntimeError(f"two parts of the compliance pack both write {name}")  # a bug
+            files[name] = data
+    return files
 
 
 def verify_pack(folder: Path) -> dict[str, object]:
@@ -274,6 +315,8 @@ def verify_pack(folder: Path) -> dict[str, object]:
         problem = _consent_texts_problem(folder)
     if problem is None and altered:
         problem = f"files differ from the manifest: {', '.join(altered)}"
+    if problem is None:
+        problem = _manifest_signature_problem(folder)
     return {
         "ok": problem is None,
         "entries": len(hashes),
@@ -282,6 +325,25 @@ def verify_pack(folder: Path) -> dict[str, object]:
         "checkpoints": chain.count,
         "problem": problem,
     }
+
+
+def _manifest_signature_problem(folder: Path) -> str | None:
+    """The manifest's signature under the pack's signing key (``signing_key.json``; compare its
+    ``key_sha256`` with the one the installation publishes at ``/api/signing-key``). A pack made
+    before packs were signed has neither file: nothing to check."""
+    record_file = folder / ("manifest.json" + signatures.SUFFIX)
+    key_file = folder / "signing_key.json"
+    if not record_file.exists() and not key_file.exists():
+        return None
+    if not record_file.exists() or not key_file.exists():
+        return "the manifest's signature or the signing key is missing from the pack"
+    key = bytes.fromhex(str(json.loads(key_file.read_text())["public_key"]))
+    check = signatures.verify(
+        (folder / "manifest.json").read_bytes(), json.loads(record_file.read_text()), key
+    )
+    if not check.ok:
+        return f"the manifest's signature does not verify: {check.reason}"
+    return None if check.kind == MANIFEST_KIND else f"the manifest is signed as a {check.kind}, not a pack"
 
 
 def _consent_texts_problem(folder: Path) -> str | None:
