@@ -12,6 +12,10 @@ from typing import Any
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
+#: ``LETHE_SCREENSHOTS=1`` makes the browser tests refresh the pictures the docs show.
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+#: Read at import, before the tests' fixtures clear every LETHE_ variable (tests/conftest.py).
+TAKE_SCREENSHOTS = os.environ.get("LETHE_SCREENSHOTS", "") in ("1", "true", "yes")
 #: How every test starts it: headless, no sandbox (a container), nothing fetched from the network.
 CHROMIUM_ARGS = [
     "--headless",
@@ -43,3 +47,10 @@ def playwright_or_skip() -> ModuleType:
 def launch(playwright: Any) -> Any:
     """Debian's Chromium, headless, with :data:`CHROMIUM_ARGS`."""
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+
+
+def screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
+    """Save ``docs/screenshots/NAME.png`` where ``LETHE_SCREENSHOTS`` asks for it; otherwise nothing."""
+    if TAKE_SCREENSHOTS:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page, animations="disabled")

@@ -8,7 +8,6 @@ source is added. Skipped where Chromium or Playwright is missing (failed where
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,15 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import launch, playwright_or_skip
+from browser_support import launch, playwright_or_skip, screenshot
 from serve_support import lethe_serve
 
 from conftest import child_env
 
 sync_api = playwright_or_skip()
 
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
-TAKE_SCREENSHOTS = os.environ.get("LETHE_SCREENSHOTS", "") in ("1", "true", "yes")
 LETHE = Path(sys.executable).with_name("lethe")
 CONTROLLER = {
     "LETHE_CONTROLLER_NAME": "Ville de Lyon, archives municipales",
@@ -73,9 +70,7 @@ def test_a_dpo_answers_signs_and_sees_the_dpia_turn_stale(served: tuple[Any, dic
             "Searching the archive by hand took months per request."
         )
         expect(page.locator("mark.blank-mark")).to_have_count(5)
-        if TAKE_SCREENSHOTS:
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / "dpia-blanks.png"), full_page=False, animations="disabled")
+        screenshot(page, "dpia-blanks")
 
         for question in cli(env, "assessment", "show", "dpia")["blanks"]:
             cli(
@@ -88,9 +83,8 @@ def test_a_dpo_answers_signs_and_sees_the_dpia_turn_stale(served: tuple[Any, dic
         cli(env, "source", "add", "press", "--purpose", "the press photos of the city's newspaper", *SOURCE)
         page.reload()
         expect(page.locator(".stale-banner")).to_contain_text("source 'press' added since signed on")
-        if TAKE_SCREENSHOTS:
-            page.evaluate("window.scrollTo(0, 0)")
-            page.screenshot(path=str(SCREENSHOTS / "dpia.png"), full_page=False, animations="disabled")
+        page.evaluate("window.scrollTo(0, 0)")
+        screenshot(page, "dpia")
         page.goto(server.url + "/")
         expect(page.get_by_text("source 'press' added since signed on")).to_be_visible()
         browser.close()

@@ -8,22 +8,19 @@ with its due time in UTC; its page shows the drafts. Skipped where Chromium or P
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from browser_support import launch, playwright_or_skip
+from browser_support import launch, playwright_or_skip, screenshot
 from serve_support import lethe_serve
 
 from conftest import child_env
 
 sync_api = playwright_or_skip()
 
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
-TAKE_SCREENSHOTS = os.environ.get("LETHE_SCREENSHOTS", "") in ("1", "true", "yes")
 LETHE = Path(sys.executable).with_name("lethe")
 CONTROLLER = {
     "LETHE_CONTROLLER_NAME": "Ville de Lyon, archives municipales",
@@ -82,11 +79,7 @@ def test_an_overdue_breach_is_red_and_in_words_on_the_dashboard_and_the_register
             other = page.locator("tr", has=page.get_by_role("link", name=f"Incident {calm['id']}"))
             expect(other).to_contain_text("market-surveillance authority due")
             expect(other.locator(".overdue-marker")).to_have_count(0)
-            if TAKE_SCREENSHOTS:
-                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-                page.screenshot(
-                    path=str(SCREENSHOTS / "incidents.png"), full_page=False, animations="disabled"
-                )
+            screenshot(page, "incidents")
 
             page.get_by_role("link", name=f"Incident {late['id']}").click()
             expect(
@@ -96,9 +89,6 @@ def test_an_overdue_breach_is_red_and_in_words_on_the_dashboard_and_the_register
             expect(page.locator("main")).to_contain_text("master key rotated (lethe keys rotate)")
             page.locator("summary", has_text="Notification of a personal data breach").click()  # open it
             expect(page.locator("pre.draft").first).to_contain_text("dpo@lyon.example")
-            if TAKE_SCREENSHOTS:
-                page.screenshot(
-                    path=str(SCREENSHOTS / "incident.png"), full_page=False, animations="disabled"
-                )
+            screenshot(page, "incident")
             browser.close()
         assert errors == []

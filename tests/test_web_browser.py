@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, playwright_or_skip
+from browser_support import CHROMIUM, CHROMIUM_ARGS, playwright_or_skip, screenshot
 from serve_support import lethe_serve
 from sqlalchemy import create_engine, update
 
@@ -42,8 +42,6 @@ from conftest import REVIEW_AUTO_THRESHOLD, REVIEW_FLOOR_THRESHOLD, child_env
 sync_api = playwright_or_skip()
 
 REPO = Path(__file__).resolve().parents[1]
-SCREENSHOTS = REPO / "docs" / "screenshots"
-TAKE_SCREENSHOTS = os.environ.get("LETHE_SCREENSHOTS", "") in ("1", "true", "yes")
 LETHE = Path(sys.executable).with_name("lethe")
 PURPOSE = "browser test: a guest asked for her photos (ticket 42)"
 
@@ -116,9 +114,7 @@ def page(browser_context: Any) -> Iterator[Any]:
 
 
 def shot(page: Any, name: str, *, full_page: bool = True) -> None:
-    if TAKE_SCREENSHOTS:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page, animations="disabled")
+    screenshot(page, name, full_page=full_page)
 
 
 def log_in(page: Any, server: Server, name: str, password: str, *, start: str = "/") -> None:
