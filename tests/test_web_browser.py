@@ -375,7 +375,9 @@ def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: P
     dpo = server.cli("user", "add", "dana", "--role", "dpo")
     log_in(page, server, "dana", dpo["password"], start="/requests")
     nav = page.get_by_role("navigation", name="Main").get_by_role("link")
-    expect(nav).to_have_text(["Dashboard", "Sources", "Consents", "Requests", "Audit", "Orders"])
+    expect(nav).to_have_text(
+        ["Dashboard", "Sources", "Consents", "Requests", "Audit", "Incidents", "Orders", "Assessments"]
+    )
     rows = page.locator("table.requests tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.first).to_have_class("overdue")  # sorted by due date: the late one first
