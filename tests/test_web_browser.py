@@ -389,7 +389,8 @@ def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: P
     shot(page, "requests")
     row.get_by_role("link", name=reference).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(reference)
-    expect(page.get_by_text("joe.requester@example.org")).to_be_visible()
+    # the contact, shown to the DPO (and named again in the messages to send it)
+    expect(page.get_by_text("joe.requester@example.org", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Run (automatic band only)")).to_have_count(0)  # not before
     page.get_by_label("How was the identity checked?").select_option("id_document")
     page.get_by_label("I attest that the person I checked is the person in the request's photos.").check()
