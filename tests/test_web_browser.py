@@ -417,7 +417,7 @@ def test_the_whole_story_in_a_browser(page: Any, server: Server, fixtures_dir: P
     expect(dialog.locator(".preview-photo figcaption").first).to_contain_text("gala")
     shot(page, "request-confirm", full_page=False)
     dialog.get_by_role("button", name=f"Yes, erase {shown} face").click()
-    expect(page.locator("#flash")).to_contain_text(f"Erased {shown} face(s)")
+    expect(page.locator("#flash")).to_contain_text(f"Erased {shown} face{'' if shown == 1 else 's'} in ")
     expect(page.locator(".badge.state-in_review")).to_have_text("in review")
     expect(page.get_by_role("button", name="Answer and close")).to_be_disabled()
     expect(page.locator("table.acted-on tbody tr").first).to_contain_text("gala")

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+import lethe
+
 from api_support import add_user, assert_error, jpeg, serve
 from conftest import copy_gallery
 
@@ -335,3 +337,17 @@ def test_an_answered_access_request_offers_its_export(client: TestClient, fixtur
     review = client.get(f"/requests/{number}/review").text
     assert "nothing left to review" in review
     client.cookies.clear()
+
+
+def test_counts_read_as_words_never_as_noun_s() -> None:
+    """The newcomer review's polish pass: '1 face', '3 faces', never 'face(s)', on every page the
+    web UI and the privacy layer render, and in the messages the browser fills from an answer."""
+    from lethe.privacy.pages import counted
+
+    assert counted(1, "face") == "1 face" and counted(0, "face") == "0 faces"
+    assert counted(1204, "photo") == "1,204 photos"
+    assert counted(2, "person", "people") == "2 people"
+    package = Path(lethe.__file__).parent
+    roots = [package / "web" / "templates", package / "privacy" / "templates"]
+    offenders = [p.name for root in roots for p in root.glob("*.html") if "(s)" in p.read_text()]
+    assert offenders == []

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lethe.privacy.pages import counted
 from lethe.storage import atomic_write
 
 if TYPE_CHECKING:
@@ -210,9 +211,9 @@ def _front(out: _Writer, document: Mapping[str, Any]) -> None:
         f"was made on {document['generated']}. {document['dates_note']}"
     )
     out.paragraph(
-        f"We found your face in {len(document['photos'])} photo(s). In each photo your face is outlined "
-        "in orange; every other person's face is blurred, because they have the same right to privacy "
-        "as you. The same facts, and your biometric template (its numbers), are in the file "
+        f"We found your face in {counted(len(document['photos']), 'photo')}. In each photo your face is "
+        "outlined in orange; every other person's face is blurred, because they have the same right to "
+        "privacy as you. The same facts, and your biometric template (its numbers), are in the file "
         "export.json given with this copy, and on the page index.html."
     )
 
@@ -230,7 +231,7 @@ def _photos(out: _Writer, folder: Path, document: Mapping[str, Any]) -> None:
             alt = f"photo {number}, your face outlined, other faces blurred"
             out.picture(folder / photo["file"], alt, max_w=width, max_h=130)
             if photo["others_blurred"]:
-                out.paragraph(f"{photo['others_blurred']} other face(s) blurred.")
+                out.paragraph(f"{counted(photo['others_blurred'], 'other face')} blurred.")
         else:
             out.paragraph(photo["note"])
             for item in faces:

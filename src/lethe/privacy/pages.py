@@ -10,9 +10,16 @@ import functools
 import jinja2
 
 
+def counted(n: object, noun: str, plural: str | None = None) -> str:
+    """A count with its noun in the right number: '1 face', '0 faces', '1,204 photos' (never the
+    'face(s)' the newcomer review stumbled on). ``plural`` for the nouns that do not take an -s."""
+    number = int(str(n))
+    return f"{number:,} {noun if number == 1 else (plural or noun + 's')}"
+
+
 @functools.cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.PackageLoader("lethe.privacy", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -20,6 +27,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    environment.filters["counted"] = counted
+    return environment
 
 
 def render(template: str, **values: object) -> str:

@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from lethe.http.auth import Principal
 from lethe.http.sessions import SESSION_COOKIE, safe_next
 from lethe.http.state import AppState, app_state
+from lethe.privacy.pages import counted
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -133,7 +134,7 @@ def is_hash(value: object) -> bool:
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.tests["hash"] = is_hash
 templates.env.filters.update(
-    day=fmt_day, time=fmt_time, due=fmt_due, words=humanize, basename=basename, plain=plain
+    day=fmt_day, time=fmt_time, due=fmt_due, words=humanize, basename=basename, plain=plain, counted=counted
 )
 
 

@@ -105,8 +105,13 @@
   }
 
   // "Erased {erased_faces} faces" filled from the answer.
+  // "{faces}" is the answer's value; "{faces:face}" is that count with its noun ("1 face", "3 faces").
   function fill(template, data) {
-    return template.replace(/\{(\w+)\}/g, (_, key) => (data && key in data ? String(data[key]) : "?"));
+    return template.replace(/\{(\w+)(?::(\w+))?\}/g, (_, key, noun) => {
+      if (!data || !(key in data)) return "?";
+      const value = data[key];
+      return noun ? `${Number(value).toLocaleString("en")} ${noun}${Number(value) === 1 ? "" : "s"}` : String(value);
+    });
   }
 
   function setBusy(form, busy) {
