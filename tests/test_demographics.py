@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from lethe.calibration import wilson
 from lethe.cli import app
 from lethe.config import Settings
 from lethe.demographics import (
@@ -28,7 +29,6 @@ from lethe.demographics import (
     rate_with_intervals,
     read_labels,
     split,
-    wilson,
 )
 from lethe.errors import InputError
 from lethe.evaluation import embed_all

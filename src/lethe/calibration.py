@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from lethe.errors import ConfigError
+from lethe.errors import ConfigError, InputError
 
 HERE = Path(__file__).parent
 
@@ -74,14 +74,20 @@ Z95 = 1.959963984540054
 
 
 def wilson(errors: int, n: int, z: float = Z95) -> tuple[float, float] | None:
-    """The Wilson score interval of ``errors`` in ``n`` trials; None for no trial."""
+    """The Wilson score interval of ``errors`` in ``n`` trials; None for no trial. Used by the
+    calibration tables and the demographic report alike."""
     if n <= 0:
         return None
+    if not 0 <= errors <= n:
+        raise InputError(f"{errors} errors in {n} trials")
     p = errors / n
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0 and at n the bounds are 0 and 1 exactly (the arithmetic leaves a rounding error).
+    low = 0.0 if errors == 0 else max(0.0, centre - half)
+    high = 1.0 if errors == n else min(1.0, centre + half)
+    return low, high
 
 
 def _count(rate: float, n: int) -> int | None:

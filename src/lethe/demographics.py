@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from lethe.calibration import wilson
 from lethe.config import Settings
 from lethe.errors import InputError
 from lethe.evaluation import embed_all
@@ -50,7 +51,6 @@ from lethe.ingest.inputs import IMAGE_SUFFIXES
 REQUIRED_COLUMNS = ("image", "group")
 OPTIONAL_COLUMNS = ("identity",)
 #: z for a two-sided 95% interval.
-Z95 = 1.959963984540054
 #: The fewest people a group needs for its rates to be reported (``--min-identities``).
 MIN_IDENTITIES = 10
 #: Resamplings of people behind each rate's ``ci95_people``.
@@ -157,22 +157,6 @@ def read_labels(csv_path: Path, images: Path) -> Labels:
         if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
     }
     return Labels(tuple(rows), len(under - seen.keys()), hashlib.sha256(raw).hexdigest())
-
-
-def wilson(errors: int, n: int, z: float = Z95) -> tuple[float, float] | None:
-    """The Wilson score interval of ``errors`` in ``n`` trials; None for no trial."""
-    if n <= 0:
-        return None
-    if not 0 <= errors <= n:
-        raise InputError(f"{errors} errors in {n} trials")
-    p = errors / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    # At 0 and at n the bounds are 0 and 1 exactly (the arithmetic leaves a rounding error).
-    low = 0.0 if errors == 0 else max(0.0, centre - half)
-    high = 1.0 if errors == n else min(1.0, centre + half)
-    return low, high
 
 
 def _order(seed: int, label: str) -> str:
