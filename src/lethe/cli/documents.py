@@ -20,6 +20,7 @@ from lethe.cli._support import engine_from_settings as _engine
 from lethe.cli.core import erasure_app
 from lethe.config import Settings
 from lethe.errors import LetheError
+from lethe.keyring import MASTER_FILE
 from lethe.privacy import signatures, technical_file
 
 signature_app = typer.Typer(
@@ -65,7 +66,12 @@ def _installation_key() -> bytes:
         settings = Settings.load()
     except LetheError as exc:
         fail(str(exc), exit_code(exc))
-    if settings.catalog_url is None and not (settings.data_dir / "catalog.sqlite3").is_file():
+    # The key comes from the master key: without one there is no installation to ask (a PostgreSQL
+    # catalog elsewhere does not make one; opening it here would make a new key for the occasion).
+    master = settings.master_key_file or settings.data_dir / "keys" / MASTER_FILE
+    if not master.is_file() or (
+        settings.catalog_url is None and not (settings.data_dir / "catalog.sqlite3").is_file()
+    ):
         fail(
             f"no public key given and no Lethe data folder at {settings.data_dir}: pass --public-key "
             "(the key published at /api/signing-key)",
