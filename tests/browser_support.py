@@ -54,3 +54,16 @@ def screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
     if TAKE_SCREENSHOTS:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page, animations="disabled")
+
+
+def admin_page(browser: Any, url: str, password: str) -> tuple[Any, list[str]]:
+    """A desktop-sized page logged in as the first admin (who holds the dpo role too), and the list
+    its script errors land in."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url + "/login")
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    return page, errors

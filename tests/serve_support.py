@@ -4,6 +4,7 @@ the command's stderr itself.)"""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -69,3 +71,10 @@ def lethe_serve(folder: Path, **env: str) -> Iterator[Served]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def lethe_json(env: dict[str, str], *args: str) -> dict[str, Any]:
+    """``lethe ARGS --json`` beside a served instance (``env`` names its data folder and actor): its
+    JSON answer; a failing command fails the test with its output."""
+    done = subprocess.run([str(LETHE), *args, "--json"], env=env, capture_output=True, text=True, check=True)
+    return dict(json.loads(done.stdout))

@@ -7,22 +7,18 @@ source is added. Skipped where Chromium or Playwright is missing (failed where
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import launch, playwright_or_skip, screenshot
+from browser_support import admin_page, launch, playwright_or_skip, screenshot
+from serve_support import lethe_json as cli
 from serve_support import lethe_serve
 
 from conftest import child_env
 
 sync_api = playwright_or_skip()
 
-LETHE = Path(sys.executable).with_name("lethe")
 CONTROLLER = {
     "LETHE_CONTROLLER_NAME": "Ville de Lyon, archives municipales",
     "LETHE_DPO_CONTACT": "dpo@lyon.example",
@@ -39,24 +35,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict
         yield server, env
 
 
-def cli(env: dict[str, str], *args: str) -> dict[str, Any]:
-    done = subprocess.run([str(LETHE), *args, "--json"], env=env, capture_output=True, text=True, check=True)
-    return dict(json.loads(done.stdout))
-
-
 def test_a_dpo_answers_signs_and_sees_the_dpia_turn_stale(served: tuple[Any, dict[str, str]]) -> None:
     server, env = served
     cli(env, "source", "add", "archives", "--purpose", "find the people in the city's photo archive", *SOURCE)
     expect = sync_api.expect
     with sync_api.sync_playwright() as playwright:
         browser = launch(playwright)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(server.url + "/login")
-        page.get_by_label("User name").fill("admin")  # the first admin holds the dpo role too
-        page.get_by_label("Password").fill(server.admin_password)
-        page.get_by_role("button", name="Log in").click()
+        page, errors = admin_page(browser, server.url, server.admin_password)
         expect(page.get_by_role("heading", name="Assessments to review")).to_be_visible()
         page.get_by_role("link", name="Data protection impact assessment").click()
         expect(page).to_have_url(server.url + "/assessments/dpia")

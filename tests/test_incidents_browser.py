@@ -7,21 +7,17 @@ with its due time in UTC; its page shows the drafts. Skipped where Chromium or P
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from browser_support import launch, playwright_or_skip, screenshot
+from browser_support import admin_page, launch, playwright_or_skip, screenshot
+from serve_support import lethe_json as cli
 from serve_support import lethe_serve
 
 from conftest import child_env
 
 sync_api = playwright_or_skip()
 
-LETHE = Path(sys.executable).with_name("lethe")
 CONTROLLER = {
     "LETHE_CONTROLLER_NAME": "Ville de Lyon, archives municipales",
     "LETHE_DPO_CONTACT": "dpo@lyon.example",
@@ -31,11 +27,6 @@ SOURCE = ["--basis", "public_task", "--art9", "archiving_research_statistics", "
           "--purpose", "find the people in the city's photo archive"]  # fmt: skip
 #: --danger in lethe.css
 RED = "rgb(179, 38, 30)"
-
-
-def cli(env: dict[str, str], *args: str) -> dict[str, Any]:
-    done = subprocess.run([str(LETHE), *args, "--json"], env=env, capture_output=True, text=True, check=True)
-    return dict(json.loads(done.stdout))
 
 
 def test_an_overdue_breach_is_red_and_in_words_on_the_dashboard_and_the_register(tmp_path: Path) -> None:
@@ -56,13 +47,7 @@ def test_an_overdue_breach_is_red_and_in_words_on_the_dashboard_and_the_register
         expect = sync_api.expect
         with sync_api.sync_playwright() as playwright:
             browser = launch(playwright)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(server.url + "/login")
-            page.get_by_label("User name").fill("admin")  # the first admin holds the dpo role too
-            page.get_by_label("Password").fill(server.admin_password)
-            page.get_by_role("button", name="Log in").click()
+            page, errors = admin_page(browser, server.url, server.admin_password)
 
             overdue_card = page.locator("section[aria-labelledby=incidents-h]")
             expect(overdue_card).to_contain_text(f"Incident {late['id']}")
